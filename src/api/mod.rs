@@ -1,0 +1,102 @@
+//! The OCIRepository API: the v1 and v1beta2 types, the condition vocabulary, well-known keys,
+//! and the CustomResourceDefinition generated from the types.
+
+pub mod conditions;
+pub mod v1;
+pub mod v1beta2;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSON, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
+use kube::CustomResourceExt;
+
+pub use v1::OciRepository;
+
+/// API group of the source kinds.
+pub const GROUP: &str = "source.toolkit.fluxcd.io";
+/// Kind of the object.
+pub const KIND: &str = "OCIRepository";
+/// Finalizer the controller adds to every object it reconciles.
+pub const FINALIZER: &str = "finalizers.fluxcd.io";
+/// Annotation a user (or `flux reconcile`) sets to request a reconcile now.
+pub const RECONCILE_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+/// Event metadata key carrying the artifact revision.
+pub const EVENT_REVISION_KEY: &str = "source.toolkit.fluxcd.io/revision";
+/// Event metadata key carrying the artifact digest.
+pub const EVENT_DIGEST_KEY: &str = "source.toolkit.fluxcd.io/digest";
+/// Object annotations with this prefix are copied into event metadata.
+pub const EVENT_ANNOTATION_PREFIX: &str = "event.toolkit.fluxcd.io/";
+
+/// Why the CRD could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum CrdError {
+    /// The per-version CRDs do not merge (a bug in the type definitions).
+    #[error("failed to merge the per-version CRDs")]
+    Merge(#[source] kube::core::crd::MergeError),
+    /// The CRD does not serialise.
+    #[error("failed to serialise the CRD")]
+    Serialize(#[source] serde_saphyr::ser::Error),
+}
+
+/// The OCIRepository CRD with both served versions (v1 storage, v1beta2 deprecated).
+///
+/// Matches Flux's CRD, including the status default `{observedGeneration: -1}` that makes a
+/// fresh object report -1 until its first reconcile (kube's derive cannot express a default on
+/// the generated status field, so it is added here).
+///
+/// # Errors
+/// Only if the type definitions of the two versions disagree.
+pub fn crd() -> Result<CustomResourceDefinition, CrdError> {
+    let mut crd = kube::core::crd::merge_crds(
+        vec![v1::OciRepository::crd(), v1beta2::OciRepository::crd()],
+        "v1",
+    )
+    .map_err(CrdError::Merge)?;
+    for version in &mut crd.spec.versions {
+        let Some(root) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        else {
+            continue;
+        };
+        strip_nullable(root);
+        if let Some(status) = root.properties.as_mut().and_then(|p| p.get_mut("status")) {
+            status.default = Some(JSON(serde_json::json!({"observedGeneration": -1})));
+        }
+    }
+    Ok(crd)
+}
+
+// kube marks every `Option` field `nullable`; Flux's CRD marks none. The difference is visible:
+// the API server prunes an explicit `null` of a non-nullable field and then applies its default
+// (`provider: null` becomes `generic`), while a nullable field keeps the null.
+fn strip_nullable(schema: &mut JSONSchemaProps) {
+    schema.nullable = None;
+    let children = schema
+        .properties
+        .iter_mut()
+        .flat_map(|p| p.values_mut())
+        .chain(match schema.items.as_mut() {
+            Some(JSONSchemaPropsOrArray::Schema(s)) => vec![s.as_mut()],
+            Some(JSONSchemaPropsOrArray::Schemas(v)) => v.iter_mut().collect(),
+            None => vec![],
+        })
+        .chain(match schema.additional_properties.as_mut() {
+            Some(JSONSchemaPropsOrBool::Schema(s)) => Some(s.as_mut()),
+            _ => None,
+        });
+    for child in children {
+        strip_nullable(child);
+    }
+}
+
+/// The CRD as the YAML document committed under `crds/`.
+///
+/// # Errors
+/// See [`crd`].
+pub fn crd_yaml() -> Result<String, CrdError> {
+    let crd = crd()?;
+    let yaml = serde_saphyr::to_string(&crd).map_err(CrdError::Serialize)?;
+    Ok(format!("---\n{yaml}"))
+}

@@ -1,0 +1,4 @@
+//! ocisource: a drop-in, Rust implementation of Flux's `OCIRepository` source.
+#![doc = include_str!("../README.md")]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+pub mod api;

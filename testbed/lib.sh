@@ -1,0 +1,61 @@
+# Shared helpers for the test-bed install scripts. Source it; do not run it.
+#
+# Layout (all outside the repository):
+#   $OCISOURCE_CACHE                default $HOME/.cache/ocisource
+#   $OCISOURCE_CACHE/testbed/<name>-<version>/<name>   one pinned build per version
+#   $OCISOURCE_CACHE/testbed/bin/<name>                symlink to the pinned build in use
+# Tests find components through $OCISOURCE_TESTBED_BIN (default: the bin dir above).
+
+set -euo pipefail
+
+OCISOURCE_CACHE="${OCISOURCE_CACHE:-$HOME/.cache/ocisource}"
+TESTBED_DIR="$OCISOURCE_CACHE/testbed"
+TESTBED_BIN="${OCISOURCE_TESTBED_BIN:-$TESTBED_DIR/bin}"
+TESTBED_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+mkdir -p "$TESTBED_BIN"
+
+log() { printf '[testbed] %s\n' "$*" >&2; }
+
+# link_bin NAME PATH: make PATH the component NAME seen by the tests.
+link_bin() {
+  ln -sfn "$2" "$TESTBED_BIN/$1"
+}
+
+# cached NAME VERSION: true (and links it) when that pinned build exists already.
+cached() {
+  local out="$TESTBED_DIR/$1-$2/$1"
+  if [ -x "$out" ]; then
+    link_bin "$1" "$out"
+    log "$1 $2: cached"
+    return 0
+  fi
+  return 1
+}
+
+# go_build NAME VERSION MODULE_DIR PACKAGE: build PACKAGE inside the pinning module
+# MODULE_DIR (a directory of this repo holding go.mod/go.sum) into the cache.
+go_build() {
+  local name=$1 version=$2 moddir=$3 pkg=$4
+  cached "$name" "$version" && return 0
+  local out="$TESTBED_DIR/$name-$version/$name"
+  local start=$SECONDS
+  log "$name $version: building $pkg (cold builds take minutes)"
+  mkdir -p "$(dirname "$out")"
+  (cd "$moddir" && CGO_ENABLED=0 go build -trimpath -o "$out.tmp" "$pkg")
+  mv "$out.tmp" "$out"
+  link_bin "$name" "$out"
+  log "$name $version: built in $((SECONDS - start))s"
+}
+
+# go_install NAME VERSION PACKAGE@VERSION: for modules without local replace directives.
+go_install() {
+  local name=$1 version=$2 spec=$3
+  cached "$name" "$version" && return 0
+  local dir="$TESTBED_DIR/$name-$version"
+  local start=$SECONDS
+  log "$name $version: go install $spec (cold builds take minutes)"
+  mkdir -p "$dir"
+  CGO_ENABLED=0 GOBIN="$dir" go install -trimpath "$spec"
+  link_bin "$name" "$dir/$name"
+  log "$name $version: built in $((SECONDS - start))s"
+}

@@ -1,0 +1,225 @@
+//! The generated CRD: committed copy in sync with the code, and the validation facts of Flux's
+//! CRD (names, versions, defaults, enums, patterns, required fields, printer columns).
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps,
+};
+
+fn schema_of(crd: &CustomResourceDefinition, version: &str) -> JSONSchemaProps {
+    let v = crd
+        .spec
+        .versions
+        .iter()
+        .find(|v| v.name == version)
+        .unwrap_or_else(|| panic!("version {version} missing"));
+    v.schema.clone().unwrap().open_api_v3_schema.unwrap()
+}
+
+fn prop<'a>(schema: &'a JSONSchemaProps, path: &str) -> &'a JSONSchemaProps {
+    path.split('.').fold(schema, |s, p| {
+        s.properties
+            .as_ref()
+            .and_then(|m| m.get(p))
+            .unwrap_or_else(|| panic!("property {p} of {path} missing"))
+    })
+}
+
+fn enum_values(s: &JSONSchemaProps) -> Vec<String> {
+    s.enum_
+        .as_ref()
+        .unwrap_or_else(|| panic!("no enum"))
+        .iter()
+        .map(|v| v.0.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn committed_crd_matches_the_code() {
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crds/ocirepository.yaml"
+    ))
+    .unwrap();
+    let generated = ocisource::api::crd_yaml().unwrap();
+    assert!(
+        committed == generated,
+        "crds/ocirepository.yaml is stale: run `cargo run -- crds > crds/ocirepository.yaml`"
+    );
+}
+
+#[test]
+fn the_crd_serves_v1_as_storage_and_v1beta2_deprecated() {
+    let crd = ocisource::api::crd().unwrap();
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some("ocirepositories.source.toolkit.fluxcd.io")
+    );
+    assert_eq!(crd.spec.group, "source.toolkit.fluxcd.io");
+    assert_eq!(crd.spec.scope, "Namespaced");
+    assert_eq!(crd.spec.names.kind, "OCIRepository");
+    assert_eq!(crd.spec.names.plural, "ocirepositories");
+    assert_eq!(crd.spec.names.singular.as_deref(), Some("ocirepository"));
+    assert_eq!(
+        crd.spec.names.short_names,
+        Some(vec!["ocirepo".to_string()])
+    );
+
+    let versions: Vec<_> = crd
+        .spec
+        .versions
+        .iter()
+        .map(|v| (v.name.as_str(), v.served, v.storage, v.deprecated))
+        .collect();
+    assert_eq!(
+        versions,
+        vec![
+            ("v1", true, true, None),
+            ("v1beta2", true, false, Some(true))
+        ]
+    );
+    let beta = &crd.spec.versions[1];
+    assert_eq!(
+        beta.deprecation_warning.as_deref(),
+        Some("v1beta2 OCIRepository is deprecated, upgrade to v1")
+    );
+    for v in &crd.spec.versions {
+        assert!(v.subresources.as_ref().unwrap().status.is_some());
+        let columns: Vec<_> = v
+            .additional_printer_columns
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|c| (c.name.as_str(), c.type_.as_str(), c.json_path.as_str()))
+            .collect();
+        assert_eq!(
+            columns,
+            vec![
+                ("URL", "string", ".spec.url"),
+                (
+                    "Ready",
+                    "string",
+                    ".status.conditions[?(@.type==\"Ready\")].status"
+                ),
+                (
+                    "Status",
+                    "string",
+                    ".status.conditions[?(@.type==\"Ready\")].message"
+                ),
+                ("Age", "date", ".metadata.creationTimestamp"),
+            ]
+        );
+    }
+}
+
+#[test]
+fn both_versions_carry_flux_validation() {
+    let crd = ocisource::api::crd().unwrap();
+    for version in ["v1", "v1beta2"] {
+        let root = schema_of(&crd, version);
+        let spec = prop(&root, "spec");
+        let mut required = spec.required.clone().unwrap();
+        required.sort();
+        assert_eq!(required, vec!["interval", "url"], "{version}");
+
+        assert_eq!(prop(spec, "url").pattern.as_deref(), Some("^oci://.*$"));
+        assert_eq!(
+            prop(spec, "interval").pattern.as_deref(),
+            Some(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
+        );
+        let timeout = prop(spec, "timeout");
+        assert_eq!(
+            timeout.pattern.as_deref(),
+            Some(r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$")
+        );
+        assert_eq!(timeout.default.as_ref().unwrap().0, "60s");
+
+        let provider = prop(spec, "provider");
+        assert_eq!(enum_values(provider), ["generic", "aws", "azure", "gcp"]);
+        assert_eq!(provider.default.as_ref().unwrap().0, "generic");
+
+        assert_eq!(
+            enum_values(prop(spec, "layerSelector.operation")),
+            ["extract", "copy"]
+        );
+        for key in ["mediaType", "operation"] {
+            prop(spec, &format!("layerSelector.{key}"));
+        }
+        for key in ["digest", "semver", "semverFilter", "tag"] {
+            assert_eq!(
+                prop(spec, &format!("ref.{key}")).type_.as_deref(),
+                Some("string")
+            );
+        }
+        for secret in ["secretRef", "certSecretRef", "proxySecretRef"] {
+            assert_eq!(prop(spec, secret).required, Some(vec!["name".to_string()]));
+        }
+        for key in ["serviceAccountName", "ignore"] {
+            assert_eq!(prop(spec, key).type_.as_deref(), Some("string"));
+        }
+        for key in ["insecure", "suspend"] {
+            assert_eq!(prop(spec, key).type_.as_deref(), Some("boolean"));
+        }
+
+        let verify = prop(spec, "verify");
+        assert_eq!(verify.required, Some(vec!["provider".to_string()]));
+        let vp = prop(verify, "provider");
+        assert_eq!(enum_values(vp), ["cosign", "notation"]);
+        assert_eq!(vp.default.as_ref().unwrap().0, "cosign");
+        for secret in ["secretRef", "trustedRootSecretRef"] {
+            assert_eq!(
+                prop(verify, secret).required,
+                Some(vec!["name".to_string()])
+            );
+        }
+        let matcher = prop(verify, "matchOIDCIdentity");
+        assert_eq!(matcher.type_.as_deref(), Some("array"));
+        let item = match matcher.items.as_ref().unwrap() {
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrArray::Schema(s) => s,
+            other => panic!("unexpected items {other:?}"),
+        };
+        assert_eq!(
+            item.required,
+            Some(vec!["issuer".to_string(), "subject".to_string()])
+        );
+
+        let status = prop(&root, "status");
+        assert_eq!(
+            status.default.as_ref().unwrap().0,
+            serde_json::json!({"observedGeneration": -1})
+        );
+        let artifact = prop(status, "artifact");
+        let mut required = artifact.required.clone().unwrap();
+        required.sort();
+        assert_eq!(required, ["lastUpdateTime", "path", "revision", "url"]);
+        assert_eq!(
+            prop(artifact, "digest").pattern.as_deref(),
+            Some(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+        );
+        for key in [
+            "observedGeneration",
+            "conditions",
+            "url",
+            "observedIgnore",
+            "observedLayerSelector",
+            "lastHandledReconcileAt",
+        ] {
+            prop(status, key);
+        }
+        let checksum = status
+            .properties
+            .as_ref()
+            .unwrap()
+            .contains_key("contentConfigChecksum");
+        assert_eq!(
+            checksum,
+            version == "v1beta2",
+            "contentConfigChecksum in {version}"
+        );
+    }
+}
+
+#[test]
+fn no_field_is_nullable_as_in_flux() {
+    let yaml = ocisource::api::crd_yaml().unwrap();
+    assert!(!yaml.contains("nullable"));
+}
