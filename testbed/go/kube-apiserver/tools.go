@@ -1,0 +1,6 @@
+//go:build tools
+
+// Package tools pins kube-apiserver for the ocisource test bed; it is never compiled into anything.
+package tools
+
+import _ "k8s.io/kubernetes/cmd/kube-apiserver"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Builds and caches the pinned artifact-producer tools of the test bed, each from its Go module:
+#   flux      flux2 v2.6.4 (the Flux 2.6 CLI the spec targets)
+#   helm      helm v3.22.0
+#   cosign    cosign v2.6.5
+#   crane     go-containerregistry v0.22.1
+#   notation  a minimal signer in testbed/go/notation on notation-go v1.3.2 (the notation CLI
+#             module is not served by the Go module proxy here; see that directory)
+#
+# Usage: testbed/install-tools.sh [NAME...]   (default: all). A cached build links instantly.
+source "$(dirname "$0")/lib.sh"
+
+FLUX_VERSION=2.6.4
+HELM_VERSION=3.22.0
+COSIGN_VERSION=2.6.5
+CRANE_VERSION=0.22.1
+NOTATION_GO_VERSION=1.3.2
+
+# flux2's cmd/flux embeds manifests/*.yaml, which its release process generates and which are
+# not in the module zip, so neither `go install` nor a wrapper module can build it. Build inside a
+# writable copy of the module instead (flux2's own go.mod/go.sum pin every dependency, checked
+# against the checksum database on download) with a placeholder manifest: `flux install` and
+# `flux bootstrap` are unusable in this build, every artifact/source command works.
+install_flux() {
+  cached flux "$FLUX_VERSION" && return 0
+  local mod=github.com/fluxcd/flux2/v2@v$FLUX_VERSION
+  local src="$TESTBED_DIR/src/flux2-v$FLUX_VERSION"
+  local dir
+  dir=$(cd "$TESTBED_SRC" && go mod download -json "$mod" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] || { log "flux: go mod download $mod failed"; return 1; }
+  rm -rf "$src"
+  mkdir -p "$(dirname "$src")"
+  cp -r "$dir" "$src"
+  chmod -R u+w "$src"
+  mkdir -p "$src/cmd/flux/manifests"
+  printf '# placeholder: the release manifests are not part of the flux2 Go module\n' \
+    >"$src/cmd/flux/manifests/placeholder.yaml"
+  GOFLAGS="-buildvcs=false -ldflags=-X=main.VERSION=$FLUX_VERSION" \
+    go_build flux "$FLUX_VERSION" "$src" ./cmd/flux
+  rm -rf "$src"
+  rmdir "$TESTBED_DIR/src" 2>/dev/null || true
+}
+
+install_helm() {
+  GOFLAGS="-buildvcs=false -ldflags=-X=helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
+    go_install helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
+}
+
+install_cosign() {
+  GOFLAGS="-buildvcs=false -ldflags=-X=sigs.k8s.io/release-utils/version.gitVersion=v$COSIGN_VERSION" \
+    go_install cosign "$COSIGN_VERSION" "github.com/sigstore/cosign/v2/cmd/cosign@v$COSIGN_VERSION"
+}
+
+install_crane() {
+  GOFLAGS="-buildvcs=false -ldflags=-X=github.com/google/go-containerregistry/cmd/crane/cmd.Version=v$CRANE_VERSION" \
+    go_install crane "$CRANE_VERSION" "github.com/google/go-containerregistry/cmd/crane@v$CRANE_VERSION"
+}
+
+# The version key includes a hash of the signer's sources so an edit rebuilds it.
+install_notation() {
+  local moddir="$TESTBED_SRC/go/notation"
+  local h
+  h=$(cd "$moddir" && cat go.mod go.sum ./*.go | sha256sum | cut -c1-12)
+  go_build notation "$NOTATION_GO_VERSION-$h" "$moddir" .
+}
+
+all=(flux helm cosign crane notation)
+for name in "${@:-${all[@]}}"; do
+  case $name in
+  flux | helm | cosign | crane | notation) "install_$name" ;;
+  *)
+    log "unknown tool $name (known: ${all[*]})"
+    exit 2
+    ;;
+  esac
+done
