@@ -9,10 +9,8 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use common::controlplane::ControlPlane;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Api, Client};
 use ocisource::api::v1;
@@ -24,17 +22,8 @@ async fn main() -> anyhow::Result<()> {
     let cp = ControlPlane::start();
     let client = cp.client().await;
 
-    let crd = ocisource::api::crd()?;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let name = crd.metadata.name.clone().unwrap_or_default();
-    crds.patch(
-        &name,
-        &PatchParams::apply("ocisource-quickstart").force(),
-        &Patch::Apply(&crd),
-    )
-    .await?;
-    wait_established(&crds, &name).await?;
-    println!("installed CRD {name} (v1 storage, v1beta2 deprecated)");
+    common::crd::install(&client).await;
+    println!("installed the OCIRepository CRD (v1 storage, v1beta2 deprecated)");
 
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut files: Vec<_> = std::fs::read_dir(&examples)?
@@ -76,25 +65,6 @@ async fn main() -> anyhow::Result<()> {
         tokio::signal::ctrl_c().await?;
     }
     Ok(())
-}
-
-async fn wait_established(crds: &Api<CustomResourceDefinition>, name: &str) -> anyhow::Result<()> {
-    for _ in 0..100 {
-        let established = crds
-            .get(name)
-            .await?
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("CRD {name} did not become established")
 }
 
 async fn print_table(client: &Client) -> anyhow::Result<()> {

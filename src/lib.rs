@@ -2,3 +2,5 @@
 #![doc = include_str!("../README.md")]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 pub mod api;
+pub mod core;
+pub mod standalone;

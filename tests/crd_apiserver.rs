@@ -6,12 +6,10 @@ mod common;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use common::controlplane::ControlPlane;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::{Api, Client};
 use ocisource::api::v1;
 use serde_json::{Value, json};
@@ -24,45 +22,12 @@ fn resource(version: &str) -> ApiResource {
     )
 }
 
-/// Applies crds/ocirepository.yaml once per test binary and waits until it is established.
+/// The shared control plane with the CRD installed (once per test binary).
 async fn client_with_crd() -> Client {
     static INSTALLED: OnceCell<()> = OnceCell::const_new();
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
+    let client = ControlPlane::shared().client().await;
     INSTALLED
-        .get_or_init(|| async {
-            let text = std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/crds/ocirepository.yaml"
-            ))
-            .unwrap();
-            let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).unwrap();
-            let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-            let name = crd.metadata.name.clone().unwrap();
-            crds.patch(
-                &name,
-                &PatchParams::apply("ocisource-tests").force(),
-                &Patch::Apply(&crd),
-            )
-            .await
-            .unwrap();
-            for _ in 0..100 {
-                let got = crds.get(&name).await.unwrap();
-                let established = got
-                    .status
-                    .and_then(|s| s.conditions)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                if established {
-                    // Discovery of the new group can lag behind Established by a moment.
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            panic!("CRD {name} not established");
-        })
+        .get_or_init(|| common::crd::install(&client))
         .await;
     client
 }

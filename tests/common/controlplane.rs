@@ -29,6 +29,8 @@ const SERVICE_CLUSTER_IP_RANGE: &str = "10.0.0.0/24";
 // Cold start takes a few seconds on an idle 2-core machine, but test-bed builds or a parallel test
 // binary can make it many times slower; a hang still fails with the logs.
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
+// The client's own read timeout is minutes long: don't let one stuck probe outlive the deadline.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running etcd + kube-apiserver pair.
 ///
@@ -100,9 +102,22 @@ impl ControlPlane {
     /// The control plane shared by every test of this test binary, started on first use.
     ///
     /// Its processes stop and its directory is removed when the test process exits.
+    /// When it fails to start, the first caller panics with the reason and later callers panic
+    /// at once instead of waiting for the same failure again.
     pub fn shared() -> &'static ControlPlane {
-        static SHARED: OnceLock<ControlPlane> = OnceLock::new();
-        SHARED.get_or_init(ControlPlane::start)
+        static SHARED: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+        let started = SHARED.get_or_init(|| {
+            std::panic::catch_unwind(ControlPlane::start).map_err(|e| {
+                e.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
+            })
+        });
+        match started {
+            Ok(cp) => cp,
+            Err(why) => panic!("the shared control plane failed to start: {why}"),
+        }
     }
 
     /// A kubeconfig for the admin (static token, CA of the serving certificate).
@@ -252,8 +267,8 @@ impl ControlPlane {
                 "kube-apiserver on {} not ready: {why}\n--- {} (tail) ---\n{}\n--- etcd log (tail) ---\n{}",
                 self.server_url(),
                 proc.log_path().display(),
-                proc.log_tail(6000),
-                self.etcd.log_tail(2000),
+                tail(proc, 6000),
+                tail(&self.etcd, 2000),
             )
         };
         loop {
@@ -269,7 +284,14 @@ impl ControlPlane {
                 ));
             }
             if self.kubeconfig.exists() || self.write_kubeconfig(&cert) {
-                match block_on(probe(self.kubeconfig.clone())) {
+                // The timer must be created inside the runtime that `block_on` builds.
+                let kubeconfig = self.kubeconfig.clone();
+                let probed = block_on(async {
+                    tokio::time::timeout(PROBE_TIMEOUT, probe(kubeconfig))
+                        .await
+                        .unwrap_or_else(|_| Err(format!("no answer in {PROBE_TIMEOUT:?}")))
+                });
+                match probed {
                     Ok(()) => return,
                     Err(e) => last_err = e,
                 }
@@ -333,6 +355,16 @@ current-context: ocisource-test
             user = q(user)
         ));
         yaml
+    }
+}
+
+/// The last whole lines of a process log within `max` bytes.
+fn tail(proc: &Proc, max: usize) -> String {
+    let t = proc.log_tail(max);
+    let whole = std::fs::metadata(proc.log_path()).is_ok_and(|m| m.len() <= t.len() as u64);
+    match t.split_once('\n') {
+        Some((_, rest)) if !whole => rest.to_string(),
+        _ => t,
     }
 }
 
@@ -408,7 +440,7 @@ fn start_etcd(etcd_bin: &Path, dir: &Path) -> (Proc, String) {
             panic!(
                 "etcd on {client_url} did not become healthy\n--- {} (tail) ---\n{}",
                 proc.log_path().display(),
-                proc.log_tail(6000)
+                tail(&proc, 6000)
             );
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -452,10 +484,11 @@ cleanup() {
     sleep 0.1
   done
   rm -rf "$dir"
+  kill "$nap" 2>/dev/null
   exit 0
 }
 trap cleanup TERM INT
-while :; do sleep 60 & wait $!; done
+while :; do sleep 60 & nap=$!; wait "$nap"; done
 "#;
 
 fn start_janitor(dir: &Path) -> Proc {

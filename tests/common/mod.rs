@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod controlplane;
+pub mod crd;
 pub mod registry;
 pub mod tools;
 
