@@ -2,5 +2,8 @@
 #![doc = include_str!("../README.md")]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 pub mod api;
+pub mod cli;
 pub mod core;
+pub mod k8s;
+pub mod server;
 pub mod standalone;

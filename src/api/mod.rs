@@ -2,6 +2,7 @@
 //! and the CustomResourceDefinition generated from the types.
 
 pub mod conditions;
+pub mod duration;
 pub mod v1;
 pub mod v1beta2;
 

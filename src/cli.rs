@@ -1,0 +1,380 @@
+//! Command-line flags of the controller, named, defaulted and spelled as source-controller's
+//! (Go flag syntax included: `--enable-leader-election`, `--watch-all-namespaces=false`,
+//! durations such as `750ms` or `15m`), grouped by concern.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, ValueEnum};
+
+use crate::api::duration;
+
+fn go_duration(s: &str) -> Result<Duration, String> {
+    duration::parse(s).map_err(|e| e.to_string())
+}
+
+/// Where artifacts live and how they are served.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct StorageArgs {
+    /// Directory of the artifact store; it must exist.
+    #[arg(long, env = "STORAGE_PATH", default_value = "/data")]
+    pub storage_path: std::path::PathBuf,
+
+    /// Listen address of the artifact server.
+    #[arg(long, env = "STORAGE_ADDR", default_value = ":9090")]
+    pub storage_addr: String,
+
+    /// Host[:port] (or `http(s)://` prefix) used in artifact URLs; derived from
+    /// --storage-addr when empty.
+    #[arg(long, env = "STORAGE_ADV_ADDR", default_value = "")]
+    pub storage_adv_addr: String,
+}
+
+impl StorageArgs {
+    /// The advertised address: the flag, or one derived from `--storage-addr` as Flux 2.7 does
+    /// (`:9090` ⇒ `localhost:9090`, `0.0.0.0:9090` ⇒ `<hostname>:9090`).
+    pub fn advertised_addr(&self, hostname: Option<&str>) -> String {
+        if !self.storage_adv_addr.is_empty() {
+            return self.storage_adv_addr.clone();
+        }
+        let (host, port) = self
+            .storage_addr
+            .rsplit_once(':')
+            .unwrap_or((self.storage_addr.as_str(), ""));
+        let host = match host {
+            "" => "localhost",
+            "0.0.0.0" | "[::]" | "::" => hostname.filter(|h| !h.is_empty()).unwrap_or("localhost"),
+            other => other,
+        };
+        if port.is_empty() {
+            host.to_string()
+        } else {
+            format!("{host}:{port}")
+        }
+    }
+}
+
+/// Digest algorithms for `status.artifact.digest`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigestAlgo {
+    /// SHA-256 (default).
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+    /// BLAKE3.
+    Blake3,
+}
+
+/// What is kept and how much is unpacked.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactArgs {
+    /// How long superseded artifacts are kept.
+    #[arg(long, value_parser = go_duration, default_value = "60s")]
+    pub artifact_retention_ttl: Duration,
+
+    /// How many artifacts (the current one included) are kept per object.
+    #[arg(long, default_value_t = 2)]
+    pub artifact_retention_records: usize,
+
+    /// Digest algorithm of stored artifacts.
+    #[arg(long, value_enum, default_value = "sha256")]
+    pub artifact_digest_algo: DigestAlgo,
+
+    /// Largest uncompressed size a layer may extract to, in bytes; -1 disables the limit.
+    #[arg(long, default_value_t = 1 << 30, allow_negative_numbers = true)]
+    pub artifact_max_extract_size: i64,
+
+    /// Largest number of entries a layer may hold; -1 disables the limit.
+    #[arg(long, default_value_t = 100_000, allow_negative_numbers = true)]
+    pub artifact_max_extract_entries: i64,
+}
+
+impl ArtifactArgs {
+    /// The size limit, `None` when disabled.
+    pub fn max_extract_size(&self) -> Option<u64> {
+        u64::try_from(self.artifact_max_extract_size).ok()
+    }
+
+    /// The entry limit, `None` when disabled.
+    pub fn max_extract_entries(&self) -> Option<u64> {
+        u64::try_from(self.artifact_max_extract_entries).ok()
+    }
+}
+
+/// Concurrency, retries, watches and leader election.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeArgs {
+    /// Number of objects reconciled concurrently.
+    #[arg(long, default_value_t = 2)]
+    pub concurrent: usize,
+
+    /// First delay of the per-object error backoff.
+    #[arg(long, value_parser = go_duration, default_value = "750ms")]
+    pub min_retry_delay: Duration,
+
+    /// Largest delay of the per-object error backoff.
+    #[arg(long, value_parser = go_duration, default_value = "15m")]
+    pub max_retry_delay: Duration,
+
+    /// Jitter (±%) applied to the interval requeue; 0 disables, must be below 100.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(0..100))]
+    pub interval_jitter_percentage: u8,
+
+    /// Watch all namespaces, or only $RUNTIME_NAMESPACE.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = true,
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub watch_all_namespaces: bool,
+
+    /// Only reconcile objects matching this label selector (sharding).
+    #[arg(long, default_value = "")]
+    pub watch_label_selector: String,
+
+    /// Elect a leader through a Lease; only the leader reconciles and serves artifacts.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false,
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub enable_leader_election: bool,
+
+    /// Lease duration.
+    #[arg(long, value_parser = go_duration, default_value = "35s")]
+    pub leader_election_lease_duration: Duration,
+
+    /// How long the leader tries to renew before giving up.
+    #[arg(long, value_parser = go_duration, default_value = "30s")]
+    pub leader_election_renew_deadline: Duration,
+
+    /// How often candidates retry.
+    #[arg(long, value_parser = go_duration, default_value = "5s")]
+    pub leader_election_retry_period: Duration,
+
+    /// Release the lease on shutdown.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = true,
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub leader_election_release_on_cancel: bool,
+
+    /// Feature gates, `Name=true|false,...` (`ObjectLevelWorkloadIdentity`,
+    /// `CacheSecretsAndConfigMaps`).
+    #[arg(long, value_parser = feature_gates, default_value = "")]
+    pub feature_gates: FeatureGates,
+}
+
+/// Enabled and disabled feature gates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeatureGates(pub BTreeMap<String, bool>);
+
+impl FeatureGates {
+    /// Whether `name` is on (gates default to off).
+    pub fn enabled(&self, name: &str) -> bool {
+        self.0.get(name).copied().unwrap_or(false)
+    }
+}
+
+/// The feature gates this controller knows.
+pub const KNOWN_FEATURE_GATES: [&str; 2] =
+    ["ObjectLevelWorkloadIdentity", "CacheSecretsAndConfigMaps"];
+
+fn feature_gates(s: &str) -> Result<FeatureGates, String> {
+    let mut gates = BTreeMap::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("missing bool value for {item}"))?;
+        if !KNOWN_FEATURE_GATES.contains(&name) {
+            return Err(format!("unrecognized feature gate: {name}"));
+        }
+        let value = value
+            .parse::<bool>()
+            .map_err(|_| format!("invalid value of {name}: {value}"))?;
+        gates.insert(name.to_string(), value);
+    }
+    Ok(FeatureGates(gates))
+}
+
+/// Log level.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Everything.
+    Trace,
+    /// Debugging detail.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Errors only.
+    Error,
+}
+
+/// Log encoding.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogEncoding {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Console,
+}
+
+/// Endpoints and logging.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct ObservabilityArgs {
+    /// Listen address of `/metrics`.
+    #[arg(long, env = "METRICS_ADDR", default_value = ":8080")]
+    pub metrics_addr: String,
+
+    /// Listen address of `/healthz` and `/readyz`.
+    #[arg(long, default_value = ":9440")]
+    pub health_addr: String,
+
+    /// notification-controller address events are also posted to; empty posts none.
+    #[arg(long, env = "EVENTS_ADDR", default_value = "")]
+    pub events_addr: String,
+
+    /// Log level.
+    #[arg(long, value_enum, default_value = "info")]
+    pub log_level: LogLevel,
+
+    /// Log encoding.
+    #[arg(long, value_enum, default_value = "json")]
+    pub log_encoding: LogEncoding,
+}
+
+/// `ocisource controller`: every flag.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct ControllerArgs {
+    /// Storage flags.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Artifact flags.
+    #[command(flatten)]
+    pub artifact: ArtifactArgs,
+    /// Runtime flags.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    /// Observability flags.
+    #[command(flatten)]
+    pub observability: ObservabilityArgs,
+}
+
+/// Converts a Go-style listen address (`:9090`) into a socket address string Rust can bind.
+pub fn bind_addr(addr: &str) -> String {
+    match addr.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => addr.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cmd {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ControllerArgs, clap::Error> {
+        let mut argv = vec!["controller"];
+        argv.extend_from_slice(args);
+        Cmd::try_parse_from(argv).map(|c| c.args)
+    }
+
+    #[test]
+    fn defaults_are_fluxs() {
+        let a = parse(&[]).unwrap();
+        assert_eq!(a.storage.storage_addr, ":9090");
+        assert_eq!(a.artifact.artifact_retention_ttl, Duration::from_secs(60));
+        assert_eq!(a.artifact.artifact_retention_records, 2);
+        assert_eq!(a.artifact.artifact_digest_algo, DigestAlgo::Sha256);
+        assert_eq!(a.runtime.concurrent, 2);
+        assert_eq!(a.runtime.min_retry_delay, Duration::from_millis(750));
+        assert_eq!(a.runtime.max_retry_delay, Duration::from_secs(900));
+        assert_eq!(a.runtime.interval_jitter_percentage, 5);
+        assert!(a.runtime.watch_all_namespaces);
+        assert!(!a.runtime.enable_leader_election);
+        assert_eq!(
+            a.runtime.leader_election_lease_duration,
+            Duration::from_secs(35)
+        );
+        assert_eq!(
+            a.runtime.leader_election_renew_deadline,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            a.runtime.leader_election_retry_period,
+            Duration::from_secs(5)
+        );
+        assert_eq!(a.observability.metrics_addr, ":8080");
+        assert_eq!(a.observability.health_addr, ":9440");
+        assert_eq!(a.observability.log_level, LogLevel::Info);
+        assert_eq!(a.observability.log_encoding, LogEncoding::Json);
+        assert_eq!(a.artifact.max_extract_size(), Some(1 << 30));
+    }
+
+    #[test]
+    fn go_flag_syntax_is_accepted() {
+        let a = parse(&[
+            "--enable-leader-election",
+            "--watch-all-namespaces=false",
+            "--min-retry-delay=2s",
+            "--max-retry-delay",
+            "1h",
+            "--artifact-digest-algo=blake3",
+            "--artifact-max-extract-size=-1",
+            "--feature-gates=ObjectLevelWorkloadIdentity=true",
+            "--log-encoding=console",
+        ])
+        .unwrap();
+        assert!(a.runtime.enable_leader_election);
+        assert!(!a.runtime.watch_all_namespaces);
+        assert_eq!(a.runtime.min_retry_delay, Duration::from_secs(2));
+        assert_eq!(a.runtime.max_retry_delay, Duration::from_secs(3600));
+        assert_eq!(a.artifact.artifact_digest_algo, DigestAlgo::Blake3);
+        assert_eq!(a.artifact.max_extract_size(), None);
+        assert!(
+            a.runtime
+                .feature_gates
+                .enabled("ObjectLevelWorkloadIdentity")
+        );
+        assert!(!a.runtime.feature_gates.enabled("CacheSecretsAndConfigMaps"));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for bad in [
+            &["--interval-jitter-percentage=100"][..],
+            &["--min-retry-delay=5x"],
+            &["--artifact-digest-algo=md5"],
+            &["--feature-gates=Nope=true"],
+            &["--feature-gates=ObjectLevelWorkloadIdentity"],
+            &["--log-level=verbose"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_advertised_address_is_derived_like_flux_2_7() {
+        let storage = |addr: &str, adv: &str| StorageArgs {
+            storage_path: "/data".into(),
+            storage_addr: addr.into(),
+            storage_adv_addr: adv.into(),
+        };
+        assert_eq!(storage(":9090", "").advertised_addr(None), "localhost:9090");
+        assert_eq!(
+            storage("0.0.0.0:9090", "").advertised_addr(Some("pod-1")),
+            "pod-1:9090"
+        );
+        assert_eq!(
+            storage("127.0.0.1:9090", "").advertised_addr(None),
+            "127.0.0.1:9090"
+        );
+        assert_eq!(
+            storage(":9090", "source-controller.flux-system.svc.cluster.local.")
+                .advertised_addr(None),
+            "source-controller.flux-system.svc.cluster.local."
+        );
+        assert_eq!(bind_addr(":9090"), "0.0.0.0:9090");
+        assert_eq!(bind_addr("127.0.0.1:1"), "127.0.0.1:1");
+    }
+}

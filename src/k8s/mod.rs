@@ -1,0 +1,4 @@
+//! The only home of `kube::Client`: the adapters through which the controller reads Secrets and
+//! writes status and events.
+
+pub mod secrets;

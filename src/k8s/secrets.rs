@@ -1,0 +1,49 @@
+//! [`SecretSource`] over the Kubernetes API: Secrets and ServiceAccounts read directly (no
+//! cache), as source-controller does by default, so a rotated credential is used at once.
+
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::{Api, Client};
+
+use crate::core::ports::{LookupError, SecretSource};
+
+/// Reads Secrets and ServiceAccounts with a client.
+#[derive(Clone)]
+pub struct KubeSecrets {
+    client: Client,
+}
+
+impl KubeSecrets {
+    /// An adapter over `client`.
+    pub fn new(client: Client) -> KubeSecrets {
+        KubeSecrets { client }
+    }
+}
+
+fn lookup_error(kind: &'static str, namespace: &str, name: &str, e: kube::Error) -> LookupError {
+    LookupError::Read {
+        kind,
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        source: Box::new(e),
+    }
+}
+
+impl SecretSource for KubeSecrets {
+    async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, LookupError> {
+        Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| lookup_error("Secret", namespace, name, e))
+    }
+
+    async fn service_account(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ServiceAccount>, LookupError> {
+        Api::<ServiceAccount>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| lookup_error("ServiceAccount", namespace, name, e))
+    }
+}
