@@ -1,0 +1,120 @@
+//! The Kubernetes adapters against a real API server: the SecretSource reads Secrets and
+//! ServiceAccounts (and the core's access gathering works through it), and the event publisher
+//! records events for OCIRepository objects.
+
+mod common;
+
+use common::controlplane::ControlPlane;
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use kube::Api;
+use kube::api::PostParams;
+use ocisource::api::v1::OciRepository;
+use ocisource::core::access;
+use ocisource::core::events::{Event, Severity};
+use ocisource::core::ports::SecretSource;
+use ocisource::k8s::events::EventPublisher;
+use ocisource::k8s::secrets::KubeSecrets;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+#[tokio::test]
+async fn secrets_and_service_accounts_are_read_from_the_api_server() {
+    let client = ControlPlane::shared().client().await;
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "secrets"}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "creds"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": "{\"auths\":{}}"}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), "secrets")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let sa: ServiceAccount = serde_json::from_value(json!({
+        "metadata": {"name": "puller"},
+        "imagePullSecrets": [{"name": "creds"}]
+    }))
+    .unwrap();
+    Api::<ServiceAccount>::namespaced(client.clone(), "secrets")
+        .create(&PostParams::default(), &sa)
+        .await
+        .unwrap();
+
+    let source = KubeSecrets::new(client);
+    let got = source.secret("secrets", "creds").await.unwrap().unwrap();
+    assert_eq!(got.data.unwrap()[".dockerconfigjson"].0, br#"{"auths":{}}"#);
+    assert!(source.secret("secrets", "missing").await.unwrap().is_none());
+    assert!(
+        source.secret("default", "creds").await.unwrap().is_none(),
+        "namespaced"
+    );
+
+    let spec = serde_json::from_value(json!({
+        "url": "oci://r/a", "interval": "1m", "serviceAccountName": "puller"
+    }))
+    .unwrap();
+    let access = access::gather(&source, "secrets", &spec).await.unwrap();
+    assert_eq!(access.credentials.len(), 1);
+    assert_eq!(
+        access.credentials[0].type_,
+        "kubernetes.io/dockerconfigjson"
+    );
+}
+
+#[tokio::test]
+async fn events_are_recorded_for_the_object() {
+    let client = ControlPlane::shared().client().await;
+    common::crd::install(&client).await;
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "evented", "namespace": "default"},
+        "spec": {"url": "oci://r/a", "interval": "1m"}
+    }))
+    .unwrap();
+    let obj = Api::<OciRepository>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &obj)
+        .await
+        .unwrap();
+    let publisher = EventPublisher::new(client.clone(), "", "test-instance");
+    let long = "x".repeat(5000);
+    publisher
+        .publish(
+            &obj,
+            &Event {
+                severity: Severity::Error,
+                reason: "OCIArtifactPullFailed".into(),
+                message: long,
+                metadata: BTreeMap::new(),
+            },
+        )
+        .await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, "default");
+    let mut found = None;
+    for _ in 0..50 {
+        let list = events.list(&Default::default()).await.unwrap();
+        found = list
+            .items
+            .into_iter()
+            .find(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("evented"));
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let e = found.expect("event recorded");
+    assert_eq!(e.type_.as_deref(), Some("Warning"));
+    assert_eq!(e.reason.as_deref(), Some("OCIArtifactPullFailed"));
+    assert_eq!(e.reporting_controller.as_deref(), Some("source-controller"));
+    let note = e.note.unwrap();
+    assert!(
+        note.len() <= 1024 && note.ends_with("..."),
+        "note capped: {}",
+        note.len()
+    );
+}
