@@ -5,5 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod core;
 pub mod k8s;
+pub mod registry;
 pub mod server;
 pub mod standalone;
+pub mod storage;

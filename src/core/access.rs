@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 
 use super::ports::{LookupError, SecretSource};
 use crate::api::v1::OciRepositorySpec;
+pub use crate::registry::{ProxyConfig as Proxy, TlsMaterial};
 
 /// A Secret holding registry credentials, in the order the keychain consults them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,51 +20,6 @@ pub struct CredentialSecret {
     pub type_: String,
     /// Secret data.
     pub data: BTreeMap<String, Vec<u8>>,
-}
-
-/// PEM material for the registry connection.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct TlsMaterial {
-    /// Name of the Secret, for messages.
-    pub secret: String,
-    /// Extra CA certificates, added to the system roots.
-    pub ca: Option<Vec<u8>>,
-    /// Client certificate chain.
-    pub cert: Option<Vec<u8>>,
-    /// Client private key.
-    pub key: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for TlsMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsMaterial")
-            .field("secret", &self.secret)
-            .field("ca", &self.ca.is_some())
-            .field("cert", &self.cert.is_some())
-            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
-/// The proxy for registry traffic.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Proxy {
-    /// Proxy URL without credentials.
-    pub address: String,
-    /// Optional user name.
-    pub username: Option<String>,
-    /// Optional password.
-    pub password: Option<String>,
-}
-
-impl std::fmt::Debug for Proxy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Proxy")
-            .field("address", &self.address)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
 }
 
 /// Everything the registry client is given for one object.
@@ -238,10 +194,10 @@ fn tls_material(name: &str, mut data: BTreeMap<String, Vec<u8>>) -> TlsMaterial 
         ("caFile", "certFile", "keyFile")
     };
     TlsMaterial {
-        secret: name.to_string(),
-        ca: data.remove(ca),
-        cert: data.remove(cert),
-        key: data.remove(key),
+        secret_name: Some(name.to_string()),
+        ca_pem: data.remove(ca),
+        cert_pem: data.remove(cert),
+        key_pem: data.remove(key),
     }
 }
 
@@ -374,12 +330,12 @@ stringData: {address: "not a url"}
         .unwrap();
         let t = a.tls.unwrap();
         assert_eq!(
-            t.ca.as_deref(),
+            t.ca_pem.as_deref(),
             Some(&b"CA"[..]),
             "caFile ignored when ca.crt exists"
         );
-        assert_eq!(t.cert.as_deref(), Some(&b"CERT"[..]));
-        assert_eq!(t.key.as_deref(), Some(&b"KEY"[..]));
+        assert_eq!(t.cert_pem.as_deref(), Some(&b"CERT"[..]));
+        assert_eq!(t.key_pem.as_deref(), Some(&b"KEY"[..]));
         assert!(
             !format!("{t:?}").contains("KEY"),
             "debug output redacts the key"
@@ -390,8 +346,8 @@ stringData: {address: "not a url"}
         )
         .unwrap();
         let t = a.tls.unwrap();
-        assert_eq!(t.ca.as_deref(), Some(&b"OLDCA"[..]));
-        assert_eq!(t.key.as_deref(), Some(&b"OLDKEY"[..]));
+        assert_eq!(t.ca_pem.as_deref(), Some(&b"OLDCA"[..]));
+        assert_eq!(t.key_pem.as_deref(), Some(&b"OLDKEY"[..]));
         let e = run(
             &s,
             &spec("{url: oci://r/a, interval: 1m, certSecretRef: {name: docker-tls}}"),

@@ -7,4 +7,5 @@ pub mod conditions;
 pub mod events;
 pub mod message;
 pub mod ports;
+pub mod semver;
 pub mod summary;

@@ -44,3 +44,66 @@ pub trait SecretSource: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<ServiceAccount>, LookupError>> + Send;
 }
+
+/// What signature verification concluded.
+#[derive(Debug)]
+pub enum Verification {
+    /// A trusted signature was found: `SourceVerified=True`.
+    Verified,
+    /// Verification did not apply (notation `skip`/audit outcomes): no condition change.
+    Ignored,
+    /// No trusted signature: `SourceVerified=False`, and nothing is pulled.
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What a verifier is asked to check.
+#[derive(Debug)]
+pub struct VerifyRequest<'a> {
+    /// The object's namespace (for its Secrets).
+    pub namespace: &'a str,
+    /// `spec.verify`.
+    pub spec: &'a crate::api::v1::OciRepositoryVerification,
+    /// The repository.
+    pub repository: &'a crate::registry::Repository,
+    /// The resolved digest: verification is always by digest.
+    pub digest: &'a crate::registry::Digest,
+    /// The registry client of the object (its TLS, proxy and deadline).
+    pub client: &'a crate::registry::Client,
+    /// The object's registry credential.
+    pub credential: &'a crate::registry::Credential,
+}
+
+/// Verifies artifact signatures (cosign, notation) before anything is pulled.
+pub trait Verifier: Send + Sync {
+    /// Checks the signatures of `request.digest`.
+    fn verify(&self, request: VerifyRequest<'_>) -> impl Future<Output = Verification> + Send;
+}
+
+/// The verifier of a build without signature verification: it fails closed, so an object that
+/// asks for verification never serves unverified content.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoVerifier;
+
+impl Verifier for NoVerifier {
+    async fn verify(&self, _request: VerifyRequest<'_>) -> Verification {
+        Verification::Failed("signature verification is not available in this build".into())
+    }
+}
+
+/// Receives the status patches Flux makes mid-reconcile (new generation, drift), so users see
+/// `Reconciling` while work is under way. Best effort.
+pub trait ProgressSink: Send + Sync {
+    /// Publishes an intermediate status.
+    fn progress(
+        &self,
+        status: &crate::api::v1::OciRepositoryStatus,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// A sink that drops intermediate statuses (standalone mode, tests).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl ProgressSink for NoProgress {
+    async fn progress(&self, _status: &crate::api::v1::OciRepositoryStatus) {}
+}

@@ -1,0 +1,518 @@
+//! Deterministic tar.gz of a directory (§4.7) and atomic, digesting writes into storage.
+//!
+//! # Format
+//!
+//! The directory is walked in lexical (byte) order, depth first, starting with the root itself
+//! as `.`. Only regular files and directories are archived (symlinks, devices and sockets are
+//! skipped), minus what the [`IgnoreMatcher`] excludes. Every header is normalised: name relative
+//! to the root with `/` separators and no trailing slash, uid/gid 0, empty user and group names,
+//! all times zero, mode 0750 for directories, 0700 for files with any execute bit and 0600 for
+//! other files. Headers are GNU format; a name of 100 bytes or more is carried by a GNU long-name
+//! record. The gzip stream has no file name, a zero mtime and the default compression level.
+//! Identical trees (names, types, execute bits and contents) give identical bytes. The bytes are
+//! not Go's (Flux's golden digests differ); consumers only check the digest published with them.
+
+use std::fs::{self, File, Metadata};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::GzBuilder;
+
+use super::digest::{Digest, DigestAlgorithm, DigestWriter};
+use super::error::Error;
+use super::ignore::IgnoreMatcher;
+
+const BUF_SIZE: usize = 128 * 1024;
+const BLOCK: usize = 512;
+const NAME_FIELD: usize = 100;
+
+/// A file written into storage: digest and size of the exact bytes stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// Digest of the stored bytes (`artifact.digest`).
+    pub digest: Digest,
+    /// Size of the stored file in bytes (`artifact.size`).
+    pub size: u64,
+}
+
+/// Writes the deterministic tar.gz of `dir` to `out` and returns `out` after the gzip trailer.
+///
+/// # Errors
+///
+/// [`Error::Archive`] naming the file that could not be read or the output that could not be
+/// written.
+pub fn write_tar_gz<W: Write>(dir: &Path, matcher: &IgnoreMatcher, out: W) -> Result<W, Error> {
+    let gz = GzBuilder::new().mtime(0).write(out, Compression::default());
+    let mut tar = BufWriter::with_capacity(BUF_SIZE, gz);
+    let mut buf = vec![0u8; BUF_SIZE];
+    let out_err = |source| Error::Archive {
+        path: dir.to_path_buf(),
+        source,
+    };
+
+    let root_meta = fs::metadata(dir).map_err(|source| Error::Archive {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut stack = vec![Item {
+        path: dir.to_path_buf(),
+        name: b".".to_vec(),
+        segments: Vec::new(),
+        meta: root_meta,
+    }];
+    while let Some(item) = stack.pop() {
+        let is_dir = item.meta.is_dir();
+        let segs: Vec<&str> = item.segments.iter().map(String::as_str).collect();
+        let excluded = matcher.is_excluded(&segs, is_dir);
+        if !excluded {
+            if is_dir {
+                write_header(&mut tar, &item.name, tar::EntryType::Directory, 0o750, 0)
+                    .map_err(out_err)?;
+            } else {
+                let mode = if item.meta.permissions().mode() & 0o111 != 0 {
+                    0o700
+                } else {
+                    0o600
+                };
+                let size = item.meta.len();
+                write_header(&mut tar, &item.name, tar::EntryType::Regular, mode, size)
+                    .map_err(out_err)?;
+                copy_file(&item.path, size, &mut tar, &mut buf)?;
+            }
+        }
+        // Flux walks into excluded directories because a later `!` pattern may re-include a
+        // descendant; without any `!` pattern the whole subtree is excluded and is skipped.
+        if is_dir && (!excluded || matcher.has_inclusion()) {
+            push_children(&item, &mut stack)?;
+        }
+    }
+    write_zeros(&mut tar, 2 * BLOCK).map_err(out_err)?;
+    let gz = tar.into_inner().map_err(|e| out_err(e.into_error()))?;
+    gz.finish().map_err(out_err)
+}
+
+struct Item {
+    path: PathBuf,
+    name: Vec<u8>,
+    segments: Vec<String>,
+    meta: Metadata,
+}
+
+fn push_children(parent: &Item, stack: &mut Vec<Item>) -> Result<(), Error> {
+    let err = |source| Error::Archive {
+        path: parent.path.clone(),
+        source,
+    };
+    let mut children = Vec::new();
+    for entry in fs::read_dir(&parent.path).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        // DirEntry::metadata does not follow symlinks, like Go's Lstat-based walk.
+        let meta = entry.metadata().map_err(|source| Error::Archive {
+            path: entry.path(),
+            source,
+        })?;
+        if meta.is_file() || meta.is_dir() {
+            children.push((entry.file_name(), meta));
+        }
+    }
+    children.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    for (file_name, meta) in children.into_iter().rev() {
+        let name = if parent.segments.is_empty() {
+            file_name.as_bytes().to_vec()
+        } else {
+            let mut name = parent.name.clone();
+            name.push(b'/');
+            name.extend_from_slice(file_name.as_bytes());
+            name
+        };
+        let mut segments = parent.segments.clone();
+        segments.push(file_name.to_string_lossy().into_owned());
+        stack.push(Item {
+            path: parent.path.join(&file_name),
+            name,
+            segments,
+            meta,
+        });
+    }
+    Ok(())
+}
+
+fn write_header<W: Write>(
+    out: &mut W,
+    name: &[u8],
+    kind: tar::EntryType,
+    mode: u32,
+    size: u64,
+) -> io::Result<()> {
+    if name.len() >= NAME_FIELD {
+        // GNU tar's convention: the full name, NUL-terminated, in a preceding `L` record.
+        let mut long = normalised_header(b"././@LongLink", tar::EntryType::GNULongName, 0o644);
+        long.set_size(name.len() as u64 + 1);
+        long.set_cksum();
+        out.write_all(long.as_bytes())?;
+        out.write_all(name)?;
+        out.write_all(&[0])?;
+        write_zeros(out, padding(name.len() as u64 + 1))?;
+    }
+    let mut header = normalised_header(name, kind, mode);
+    header.set_size(size);
+    header.set_cksum();
+    out.write_all(header.as_bytes())
+}
+
+fn normalised_header(name: &[u8], kind: tar::EntryType, mode: u32) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    let field = &mut header.as_old_mut().name;
+    let n = name.len().min(NAME_FIELD);
+    if let (Some(dst), Some(src)) = (field.get_mut(..n), name.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    header.set_entry_type(kind);
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_size(0);
+    header
+}
+
+fn copy_file<W: Write>(path: &Path, size: u64, out: &mut W, buf: &mut [u8]) -> Result<(), Error> {
+    let err = |source| Error::Archive {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(err)?;
+    let mut remaining = size;
+    while remaining > 0 {
+        let want = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
+        let chunk = buf.get_mut(..want).unwrap_or_default();
+        let n = match file.read(chunk) {
+            Ok(0) => {
+                return Err(err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while being archived",
+                )));
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(err(e)),
+        };
+        out.write_all(chunk.get(..n).unwrap_or_default())
+            .map_err(err)?;
+        remaining -= n as u64;
+    }
+    write_zeros(out, padding(size)).map_err(err)
+}
+
+fn padding(len: u64) -> usize {
+    let rem = (len % BLOCK as u64) as usize;
+    if rem == 0 { 0 } else { BLOCK - rem }
+}
+
+fn write_zeros<W: Write>(out: &mut W, n: usize) -> io::Result<()> {
+    const ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(ZEROS.len());
+        out.write_all(ZEROS.get(..k).unwrap_or_default())?;
+        left -= k;
+    }
+    Ok(())
+}
+
+/// Atomically creates `dest` from `write`: the bytes go to a temporary file (0600) in the same
+/// directory while being hashed and counted, and the file is renamed over `dest` only when
+/// `write` succeeded. On any error the temporary file is removed and `dest` is untouched.
+///
+/// # Errors
+///
+/// What `write` returns, or `make_err` applied to the temporary file or rename failure.
+pub(crate) fn write_atomically<F>(
+    dest: &Path,
+    algorithm: DigestAlgorithm,
+    make_err: impl Fn(PathBuf, io::Error) -> Error,
+    write: F,
+) -> Result<Stored, Error>
+where
+    F: FnOnce(&mut DigestWriter<&File>) -> Result<(), Error>,
+{
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let file_name = dest.file_name().map(|n| n.to_string_lossy().into_owned());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", file_name.unwrap_or_default()))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| make_err(dir.to_path_buf(), e))?;
+    let stored = {
+        let mut writer = DigestWriter::new(tmp.as_file(), algorithm);
+        write(&mut writer)?;
+        writer
+            .flush()
+            .map_err(|e| make_err(tmp.path().to_path_buf(), e))?;
+        let (_, digest, size) = writer.finish();
+        Stored { digest, size }
+    };
+    // tempfile creates the file 0600, the mode Flux sets on stored artifacts; make it explicit
+    // in case a default ever changes.
+    tmp.as_file_mut()
+        .set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(|e| make_err(tmp.path().to_path_buf(), e))?;
+    tmp.persist(dest)
+        .map_err(|e| make_err(dest.to_path_buf(), e.error))?;
+    Ok(stored)
+}
+
+/// Archives `dir` into `dest` atomically, computing digest and size in the same pass.
+///
+/// # Errors
+///
+/// [`Error::Stat`] / [`Error::NotADirectory`] for a bad `dir`, [`Error::Archive`] otherwise.
+pub fn archive_dir(
+    dir: &Path,
+    matcher: &IgnoreMatcher,
+    dest: &Path,
+    algorithm: DigestAlgorithm,
+) -> Result<Stored, Error> {
+    let meta = fs::metadata(dir).map_err(|source| Error::Stat {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
+    let make_err = |path, source| Error::Archive { path, source };
+    write_atomically(dest, algorithm, make_err, |w| {
+        write_tar_gz(dir, matcher, w).map(|_| ())
+    })
+}
+
+/// Stores the bytes of `reader` into `dest` atomically (copy mode), computing digest and size
+/// on the fly.
+///
+/// # Errors
+///
+/// [`Error::Copy`] when reading or writing fails; a reader error is kept as the source.
+pub fn copy_into(
+    mut reader: impl Read,
+    dest: &Path,
+    algorithm: DigestAlgorithm,
+) -> Result<Stored, Error> {
+    let make_err = |path, source| Error::Copy { path, source };
+    write_atomically(dest, algorithm, make_err, |w| {
+        let mut buf = vec![0u8; BUF_SIZE];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(make_err(dest.to_path_buf(), e)),
+            };
+            w.write_all(buf.get(..n).unwrap_or_default())
+                .map_err(|e| make_err(dest.to_path_buf(), e))?;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::ignore::{matcher_for, read_patterns};
+    use flate2::read::GzDecoder;
+    use std::os::unix::fs::symlink;
+
+    fn tree(root: &Path) {
+        fs::create_dir_all(root.join("b/sub")).unwrap();
+        fs::create_dir_all(root.join(".git")).unwrap();
+        fs::write(root.join("b/sub/z.txt"), b"zz").unwrap();
+        fs::write(root.join("a.yaml"), b"kind: A\n").unwrap();
+        fs::write(root.join("run.sh"), b"#!/bin/sh\n").unwrap();
+        fs::set_permissions(root.join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(root.join("logo.png"), b"png").unwrap();
+        fs::write(root.join(".git/HEAD"), b"ref").unwrap();
+        symlink("/etc/passwd", root.join("link")).unwrap();
+    }
+
+    fn archive(root: &Path, spec_ignore: Option<&str>) -> Vec<u8> {
+        let m = matcher_for(root, spec_ignore).unwrap();
+        write_tar_gz(root, &m, Vec::new()).unwrap()
+    }
+
+    struct Entry {
+        name: String,
+        kind: tar::EntryType,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+        mtime: u64,
+        uname: Vec<u8>,
+        data: Vec<u8>,
+    }
+
+    fn read_back(gz: &[u8]) -> Vec<Entry> {
+        let mut a = tar::Archive::new(GzDecoder::new(gz));
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let h = e.header().clone();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                Entry {
+                    name: String::from_utf8(e.path_bytes().into_owned()).unwrap(),
+                    kind: h.entry_type(),
+                    mode: h.mode().unwrap(),
+                    uid: h.uid().unwrap(),
+                    gid: h.gid().unwrap(),
+                    mtime: h.mtime().unwrap(),
+                    uname: h.username_bytes().unwrap_or_default().to_vec(),
+                    data,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_tree_same_bytes_regardless_of_times_and_owners() {
+        let one = tempfile::tempdir().unwrap();
+        let two = tempfile::tempdir().unwrap();
+        tree(one.path());
+        tree(two.path());
+        let past = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
+        File::options()
+            .write(true)
+            .open(two.path().join("a.yaml"))
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+        assert_eq!(archive(one.path(), None), archive(two.path(), None));
+        assert_eq!(archive(one.path(), None), archive(one.path(), None));
+    }
+
+    #[test]
+    fn headers_are_normalised_and_order_is_lexical_with_the_root_first() {
+        let dir = tempfile::tempdir().unwrap();
+        tree(dir.path());
+        let entries = read_back(&archive(dir.path(), None));
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        // .git and logo.png fall to the defaults, the symlink is skipped.
+        assert_eq!(
+            names,
+            [".", "a.yaml", "b", "b/sub", "b/sub/z.txt", "run.sh"]
+        );
+        for e in &entries {
+            assert_eq!((e.uid, e.gid, e.mtime), (0, 0, 0), "{}", e.name);
+            assert!(e.uname.is_empty());
+            let want = match (e.kind, e.name.as_str()) {
+                (tar::EntryType::Directory, _) => 0o750,
+                (_, "run.sh") => 0o700,
+                _ => 0o600,
+            };
+            assert_eq!(e.mode, want, "{}", e.name);
+        }
+        assert_eq!(entries[1].data, b"kind: A\n");
+        assert_eq!(entries[4].data, b"zz");
+    }
+
+    #[test]
+    fn spec_ignore_and_negation_shape_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        tree(dir.path());
+        let names =
+            |gz: Vec<u8>| -> Vec<String> { read_back(&gz).into_iter().map(|e| e.name).collect() };
+        let got = names(archive(dir.path(), Some("b/\n!b/sub/z.txt\n")));
+        // `b` and `b/sub` are excluded, the re-included file is still archived (as Flux).
+        assert_eq!(got, [".", "a.yaml", "b/sub/z.txt", "logo.png", "run.sh"]);
+        let m = IgnoreMatcher::with_defaults(read_patterns("b/", &[]));
+        let got = names(write_tar_gz(dir.path(), &m, Vec::new()).unwrap());
+        assert_eq!(got, [".", "a.yaml", "logo.png", "run.sh"]);
+    }
+
+    #[test]
+    fn long_names_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "n".repeat(120);
+        fs::write(dir.path().join(&long), b"long").unwrap();
+        let entries = read_back(&archive(dir.path(), None));
+        assert_eq!(entries[1].name, long);
+        assert_eq!(entries[1].data, b"long");
+    }
+
+    #[test]
+    fn archive_dir_is_atomic_and_reports_digest_and_size() {
+        let src = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        tree(src.path());
+        let dest = store.path().join("sha256:abc.tar.gz");
+        let m = matcher_for(src.path(), None).unwrap();
+        let stored = archive_dir(src.path(), &m, &dest, DigestAlgorithm::Sha256).unwrap();
+        let bytes = fs::read(&dest).unwrap();
+        assert_eq!(stored.size, bytes.len() as u64);
+        let mut h = DigestAlgorithm::Sha256.hasher();
+        h.update(&bytes);
+        assert_eq!(stored.digest, h.finalize());
+        assert_eq!(
+            fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let names: Vec<_> = fs::read_dir(store.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn archive_dir_checks_its_source() {
+        let store = tempfile::tempdir().unwrap();
+        let dest = store.path().join("x.tar.gz");
+        let m = IgnoreMatcher::default();
+        let missing = archive_dir(
+            &store.path().join("nope"),
+            &m,
+            &dest,
+            DigestAlgorithm::Sha256,
+        );
+        assert_eq!(missing.unwrap_err().reason(), "StatOperationFailed");
+        fs::write(store.path().join("file"), b"").unwrap();
+        let not_dir = archive_dir(
+            &store.path().join("file"),
+            &m,
+            &dest,
+            DigestAlgorithm::Sha256,
+        );
+        assert_eq!(not_dir.unwrap_err().reason(), "InvalidPath");
+        assert!(!dest.exists());
+    }
+
+    #[test]
+    fn copy_into_failing_reader_leaves_nothing() {
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("digest mismatch"))
+            }
+        }
+        let store = tempfile::tempdir().unwrap();
+        let dest = store.path().join("x.tar.gz");
+        let err = copy_into(Failing, &dest, DigestAlgorithm::Sha256).unwrap_err();
+        assert!(matches!(err, Error::Copy { .. }));
+        assert_eq!(fs::read_dir(store.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn copy_into_digest_equals_the_blob_digest_for_every_algorithm() {
+        let store = tempfile::tempdir().unwrap();
+        let blob: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for algo in DigestAlgorithm::ALL {
+            let dest = store.path().join(format!("{algo}.tgz"));
+            let stored = copy_into(&blob[..], &dest, algo).unwrap();
+            let mut h = algo.hasher();
+            h.update(&blob);
+            assert_eq!(stored.digest, h.finalize());
+            assert_eq!(stored.size, blob.len() as u64);
+            assert_eq!(fs::read(&dest).unwrap(), blob);
+        }
+    }
+}

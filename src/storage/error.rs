@@ -1,0 +1,298 @@
+//! The storage error enum, its integrity sub-enum and the categories the core maps to Flux
+//! reasons. Display texts never repeat their source: the reporter joins the chain with `: `.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::api::conditions::reasons;
+
+use super::digest::DigestParseError;
+use super::extract::ExtractError;
+
+/// What went wrong in the artifact store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A namespace, name, revision or artifact path would leave the storage root or is not a
+    /// single clean path segment where one is required.
+    #[error("invalid storage path {path:?}: {reason}")]
+    InvalidPath {
+        /// The offending input, verbatim.
+        path: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A path that must be a directory is something else.
+    #[error("source path {path:?} is not a directory")]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// `stat` failed.
+    #[error("failed to stat source path {path:?}")]
+    Stat {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// `mkdir -p` failed.
+    #[error("failed to create directory {path:?}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The per-artifact lock file could not be opened or locked.
+    #[error("failed to acquire lock {path:?}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A `.sourceignore` file could not be read.
+    #[error("failed to load source ignore patterns from {path:?}")]
+    LoadIgnore {
+        /// The file or directory being read.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Building or storing the tarball failed; `path` is the entry or file involved.
+    #[error("failed to archive {path:?}")]
+    Archive {
+        /// The file being read or written when it failed.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Storing a given byte stream (copy mode) failed.
+    #[error("failed to copy artifact to {path:?}")]
+    Copy {
+        /// The destination.
+        path: PathBuf,
+        /// The OS error (or the reader's error).
+        #[source]
+        source: io::Error,
+    },
+    /// Updating the `latest.tar.gz` symlink failed.
+    #[error("failed to update symlink {path:?}")]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Removing a file or directory failed.
+    #[error("failed to remove {path:?}")]
+    Remove {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Listing a directory failed.
+    #[error("failed to read directory {path:?}")]
+    ReadDir {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Extracting a layer failed.
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    /// A stored artifact is missing or does not match its digest.
+    #[error(transparent)]
+    Integrity(#[from] IntegrityError),
+}
+
+/// The kind of failure, which decides the Flux reason and condition the core reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Category {
+    /// `InvalidPath` (StorageOperationFailed).
+    InvalidPath,
+    /// `StatOperationFailed` (StorageOperationFailed).
+    Stat,
+    /// `DirectoryCreationFailed` (StorageOperationFailed).
+    DirectoryCreation,
+    /// Lock failure: Flux's generic `Failed`, no condition.
+    Lock,
+    /// `SourceIgnoreError`, no condition.
+    SourceIgnore,
+    /// `ArchiveOperationFailed` (StorageOperationFailed); also copy mode and symlink updates.
+    Archive,
+    /// `OCIArtifactLayerOperationFailed` (FetchFailed).
+    Extraction,
+    /// Stored artifact missing or corrupt: `ArtifactVerificationFailed` event, then rebuilt.
+    Integrity,
+    /// Removal or listing during garbage collection or deletion: `GarbageCollectionFailed`.
+    Remove,
+}
+
+impl Error {
+    /// The category of this error.
+    #[must_use]
+    pub fn category(&self) -> Category {
+        match self {
+            Self::InvalidPath { .. } | Self::NotADirectory { .. } => Category::InvalidPath,
+            Self::Stat { .. } => Category::Stat,
+            Self::CreateDir { .. } => Category::DirectoryCreation,
+            Self::Lock { .. } => Category::Lock,
+            Self::LoadIgnore { .. } => Category::SourceIgnore,
+            Self::Archive { .. } | Self::Copy { .. } | Self::Symlink { .. } => Category::Archive,
+            Self::Remove { .. } | Self::ReadDir { .. } => Category::Remove,
+            Self::Extract(_) => Category::Extraction,
+            Self::Integrity(_) => Category::Integrity,
+        }
+    }
+
+    /// The Flux reason string for this error's category.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        self.category().reason()
+    }
+}
+
+impl Category {
+    /// The Flux reason string (`api::conditions::reasons`).
+    #[must_use]
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::InvalidPath => reasons::INVALID_PATH,
+            Self::Stat => reasons::STAT_OPERATION_FAILED,
+            Self::DirectoryCreation => reasons::DIRECTORY_CREATION_FAILED,
+            Self::Lock => reasons::FAILED,
+            Self::SourceIgnore => reasons::SOURCE_IGNORE_ERROR,
+            Self::Archive => reasons::ARCHIVE_OPERATION_FAILED,
+            Self::Extraction => reasons::OCI_ARTIFACT_LAYER_OPERATION_FAILED,
+            Self::Integrity => reasons::ARTIFACT_VERIFICATION_FAILED,
+            Self::Remove => reasons::GARBAGE_COLLECTION_FAILED,
+        }
+    }
+}
+
+/// Why a stored artifact failed the integrity check of the storage step (§4.4).
+///
+/// [`IntegrityError::is_missing`] separates "not there" (Flux: silently rebuilt) from "there but
+/// wrong" (Flux: `ArtifactVerificationFailed` warning event, file deleted, then rebuilt).
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrityError {
+    /// The recorded artifact path is not a valid storage path.
+    #[error("invalid artifact path {path:?}")]
+    InvalidPath {
+        /// The recorded path.
+        path: String,
+    },
+    /// `lstat` of the artifact failed (usually: it does not exist).
+    #[error("artifact {path:?} not found in storage")]
+    Missing {
+        /// The local path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The artifact path exists but is not a regular file (a directory, a symlink, ...).
+    #[error("artifact {path:?} is not a regular file")]
+    NotRegularFile {
+        /// The local path.
+        path: PathBuf,
+    },
+    /// `artifact.digest` is empty.
+    #[error("artifact has no digest")]
+    EmptyDigest,
+    /// `artifact.digest` cannot be parsed.
+    #[error("failed to parse artifact digest '{digest}'")]
+    InvalidDigest {
+        /// The recorded digest.
+        digest: String,
+        /// Why it is invalid.
+        #[source]
+        source: DigestParseError,
+    },
+    /// The file's digest differs from `artifact.digest`.
+    #[error("computed digest doesn't match '{expected}'")]
+    Mismatch {
+        /// The recorded digest.
+        expected: String,
+        /// The digest of the file as stored.
+        actual: String,
+    },
+    /// Reading the file failed part-way.
+    #[error("failed to read artifact {path:?}")]
+    Read {
+        /// The local path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl IntegrityError {
+    /// True when the artifact is simply not in storage (no event in Flux), false when it is
+    /// there but fails verification.
+    #[must_use]
+    pub fn is_missing(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidPath { .. } | Self::Missing { .. } | Self::NotRegularFile { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_map_to_flux_reasons() {
+        let e = Error::CreateDir {
+            path: "/x".into(),
+            source: io::Error::other("boom"),
+        };
+        assert_eq!(e.reason(), "DirectoryCreationFailed");
+        let e = Error::NotADirectory { path: "/x".into() };
+        assert_eq!(e.reason(), "InvalidPath");
+        assert_eq!(Category::Stat.reason(), "StatOperationFailed");
+        assert_eq!(Category::Archive.reason(), "ArchiveOperationFailed");
+        assert_eq!(Category::Lock.reason(), "Failed");
+        assert_eq!(
+            Category::Extraction.reason(),
+            "OCIArtifactLayerOperationFailed"
+        );
+    }
+
+    #[test]
+    fn display_does_not_repeat_the_source() {
+        let e = Error::Stat {
+            path: "/x".into(),
+            source: io::Error::other("permission denied"),
+        };
+        assert_eq!(e.to_string(), "failed to stat source path \"/x\"");
+        assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn missing_and_corrupt_artifacts_are_told_apart() {
+        assert!(IntegrityError::NotRegularFile { path: "/x".into() }.is_missing());
+        assert!(!IntegrityError::EmptyDigest.is_missing());
+        assert!(
+            !IntegrityError::Mismatch {
+                expected: "sha256:a".into(),
+                actual: "sha256:b".into()
+            }
+            .is_missing()
+        );
+    }
+}

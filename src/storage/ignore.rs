@@ -1,0 +1,681 @@
+//! Ignore rules for re-archiving (§4.7): `.sourceignore` files (scoped per directory) plus
+//! `spec.ignore`, the VCS and default exclusion lists, and a gitignore matcher with the exact
+//! semantics of Flux's go-git fork (later patterns win, `!` negates, trailing `/` = directory
+//! only, a `/` anywhere anchors the pattern to its directory, `**` spans directories).
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use super::error::Error;
+
+/// Name of the per-directory ignore file.
+pub const IGNORE_FILE: &str = ".sourceignore";
+
+/// Always excluded (before any user pattern, so a negation can re-include them).
+pub const VCS_EXCLUDES: [&str; 4] = [".git/", ".gitignore", ".gitmodules", ".gitattributes"];
+
+/// Excluded only when no `.sourceignore` line and no `spec.ignore` line exists.
+pub const DEFAULT_EXCLUDES: [&str; 20] = [
+    "*.jpg",
+    "*.jpeg",
+    "*.gif",
+    "*.png",
+    "*.wmv",
+    "*.flv",
+    "*.tar.gz",
+    "*.zip",
+    ".github/",
+    ".circleci/",
+    ".travis.yml",
+    ".gitlab-ci.yml",
+    "appveyor.yml",
+    ".drone.yml",
+    "cloudbuild.yaml",
+    "codeship-services.yml",
+    "codeship-steps.yml",
+    "**/.goreleaser.yml",
+    "**/.sops.yaml",
+    "**/.flux.yaml",
+];
+
+// bufio.Scanner's default token limit: Go stops reading a pattern file at a longer line.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Outcome of one pattern against one path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatchResult {
+    /// The pattern says nothing about the path.
+    NoMatch,
+    /// The pattern excludes the path.
+    Exclude,
+    /// The pattern (a `!` negation) re-includes the path.
+    Include,
+}
+
+/// One gitignore pattern, scoped to a directory (its domain).
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    domain: Vec<String>,
+    parts: Vec<Glob>,
+    inclusion: bool,
+    dir_only: bool,
+    anchored: bool,
+}
+
+impl Pattern {
+    /// Parses one pattern line scoped to `domain` (the path segments of its directory relative
+    /// to the archive root; empty for the root).
+    #[must_use]
+    pub fn parse(line: &str, domain: &[String]) -> Self {
+        let mut p = line;
+        let inclusion = p.starts_with('!');
+        if inclusion {
+            p = &p[1..];
+        }
+        if !p.ends_with("\\ ") {
+            p = p.trim_end_matches(' ');
+        }
+        let dir_only = p.ends_with('/');
+        if dir_only {
+            p = &p[..p.len() - 1];
+        }
+        Self {
+            domain: domain.to_vec(),
+            anchored: p.contains('/'),
+            parts: p.split('/').map(Glob::compile).collect(),
+            inclusion,
+            dir_only,
+        }
+    }
+
+    /// Whether this is a `!` pattern.
+    #[must_use]
+    pub fn is_inclusion(&self) -> bool {
+        self.inclusion
+    }
+
+    /// Matches `path` (segments relative to the archive root); `is_dir` says whether the last
+    /// segment is a directory.
+    #[must_use]
+    pub fn matches(&self, path: &[&str], is_dir: bool) -> MatchResult {
+        if path.len() <= self.domain.len() {
+            return MatchResult::NoMatch;
+        }
+        if self.domain.iter().zip(path).any(|(d, p)| d != p) {
+            return MatchResult::NoMatch;
+        }
+        let rest = &path[self.domain.len()..];
+        let hit = if self.anchored {
+            self.glob_match(rest, is_dir)
+        } else {
+            self.simple_name_match(rest, is_dir)
+        };
+        match (hit, self.inclusion) {
+            (false, _) => MatchResult::NoMatch,
+            (true, true) => MatchResult::Include,
+            (true, false) => MatchResult::Exclude,
+        }
+    }
+
+    // Without a slash the pattern matches any segment; a match on an ancestor covers the whole
+    // subtree, and `dir_only` only constrains a match on the last segment.
+    fn simple_name_match(&self, path: &[&str], is_dir: bool) -> bool {
+        let Some(glob) = self.parts.first() else {
+            return false;
+        };
+        for (i, name) in path.iter().enumerate() {
+            if !glob.matches(name) {
+                continue;
+            }
+            if self.dir_only && !is_dir && i == path.len() - 1 {
+                return false;
+            }
+            return true;
+        }
+        false
+    }
+
+    // A port of go-git v5.16.4 `globMatch` as vendored by fluxcd/pkg: segments are consumed left
+    // to right, `**` lets the next segment float, and once the pattern is used up the remaining
+    // path (the subtree) matches too.
+    fn glob_match(&self, mut path: &[&str], is_dir: bool) -> bool {
+        let mut matched = false;
+        let mut can_traverse = false;
+        let last = self.parts.len().saturating_sub(1);
+        for (i, part) in self.parts.iter().enumerate() {
+            if part.is_empty() {
+                can_traverse = false;
+                continue;
+            }
+            if part.is_double_star() {
+                if i == last {
+                    break;
+                }
+                can_traverse = true;
+                continue;
+            }
+            if part.contains_double_star() {
+                return false;
+            }
+            let Some((first, _)) = path.split_first() else {
+                return false;
+            };
+            if can_traverse {
+                can_traverse = false;
+                while let Some((e, rest)) = path.split_first() {
+                    path = rest;
+                    if part.matches(e) {
+                        matched = true;
+                        break;
+                    } else if path.is_empty() {
+                        matched = false;
+                    }
+                }
+            } else {
+                if !part.matches(first) {
+                    return false;
+                }
+                matched = true;
+                path = &path[1..];
+            }
+        }
+        if matched && self.dir_only && !is_dir && path.is_empty() {
+            matched = false;
+        }
+        matched
+    }
+}
+
+/// An ordered pattern list; the last matching pattern decides.
+#[derive(Clone, Debug, Default)]
+pub struct IgnoreMatcher {
+    patterns: Vec<Pattern>,
+    has_inclusion: bool,
+}
+
+impl IgnoreMatcher {
+    /// Builds a matcher from patterns in increasing priority.
+    #[must_use]
+    pub fn new(patterns: Vec<Pattern>) -> Self {
+        let has_inclusion = patterns.iter().any(Pattern::is_inclusion);
+        Self {
+            patterns,
+            has_inclusion,
+        }
+    }
+
+    /// The §4.7 rule: an empty `patterns` list yields VCS + default excludes, a non-empty one
+    /// yields VCS excludes followed by `patterns`.
+    #[must_use]
+    pub fn with_defaults(patterns: Vec<Pattern>) -> Self {
+        let root: [String; 0] = [];
+        let mut all: Vec<Pattern> = VCS_EXCLUDES
+            .iter()
+            .map(|p| Pattern::parse(p, &root))
+            .collect();
+        if patterns.is_empty() {
+            all.extend(DEFAULT_EXCLUDES.iter().map(|p| Pattern::parse(p, &root)));
+        } else {
+            all.extend(patterns);
+        }
+        Self::new(all)
+    }
+
+    /// The patterns, lowest priority first.
+    #[must_use]
+    pub fn patterns(&self) -> &[Pattern] {
+        &self.patterns
+    }
+
+    /// True when some pattern is a `!` negation; without one an excluded directory's whole
+    /// subtree is excluded and need not be walked.
+    #[must_use]
+    pub fn has_inclusion(&self) -> bool {
+        self.has_inclusion
+    }
+
+    /// Whether `path` (segments relative to the archive root) is excluded.
+    #[must_use]
+    pub fn is_excluded(&self, path: &[&str], is_dir: bool) -> bool {
+        for p in self.patterns.iter().rev() {
+            match p.matches(path, is_dir) {
+                MatchResult::NoMatch => {}
+                MatchResult::Exclude => return true,
+                MatchResult::Include => return false,
+            }
+        }
+        false
+    }
+}
+
+/// Parses pattern lines: `#` lines and blank lines are skipped, each line is scoped to `domain`.
+#[must_use]
+pub fn read_patterns(text: &str, domain: &[String]) -> Vec<Pattern> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| Pattern::parse(l, domain))
+        .collect()
+}
+
+/// Loads `.sourceignore` files from `dir` and every sub-directory except `.git`, in lexical
+/// pre-order, each scoped to its own directory. Symlinks are never followed.
+///
+/// # Errors
+///
+/// [`Error::LoadIgnore`] when a directory cannot be listed or an ignore file cannot be read.
+pub fn load_sourceignore(dir: &Path) -> Result<Vec<Pattern>, Error> {
+    let mut out = Vec::new();
+    // Explicit stack: a hostile layer may nest directories thousands deep.
+    let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(dir.to_path_buf(), Vec::new())];
+    while let Some((path, domain)) = stack.pop() {
+        read_ignore_file(&path.join(IGNORE_FILE), &domain, &mut out)?;
+        let load_err = |source| Error::LoadIgnore {
+            path: path.clone(),
+            source,
+        };
+        let mut subdirs = Vec::new();
+        for entry in fs::read_dir(&path).map_err(load_err)? {
+            let entry = entry.map_err(load_err)?;
+            if entry.file_type().map_err(load_err)?.is_dir() && entry.file_name() != ".git" {
+                subdirs.push(entry.file_name());
+            }
+        }
+        subdirs.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+        for name in subdirs.into_iter().rev() {
+            let mut sub_domain = domain.clone();
+            sub_domain.push(name.to_string_lossy().into_owned());
+            stack.push((path.join(&name), sub_domain));
+        }
+    }
+    Ok(out)
+}
+
+fn read_ignore_file(path: &Path, domain: &[String], out: &mut Vec<Pattern>) -> Result<(), Error> {
+    let err = |source| Error::LoadIgnore {
+        path: path.to_path_buf(),
+        source,
+    };
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(err(e)),
+    }
+    let mut reader = BufReader::new(File::open(path).map_err(err)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(err)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let complete = line.last() == Some(&b'\n');
+        if !complete && n > MAX_LINE {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if !text.starts_with('#') && !text.trim().is_empty() {
+            out.push(Pattern::parse(text, domain));
+        }
+    }
+}
+
+/// The matcher Flux uses to re-archive an extracted layer: `.sourceignore` patterns of `dir`,
+/// then the `spec.ignore` lines when `spec_ignore` is `Some`, combined per
+/// [`IgnoreMatcher::with_defaults`]. `Some("")` therefore archives like `None` (it only differs
+/// in `status.observedIgnore`), exactly as Flux does.
+///
+/// # Errors
+///
+/// [`Error::LoadIgnore`] when the `.sourceignore` files cannot be read.
+pub fn matcher_for(dir: &Path, spec_ignore: Option<&str>) -> Result<IgnoreMatcher, Error> {
+    let mut patterns = load_sourceignore(dir)?;
+    if let Some(text) = spec_ignore {
+        patterns.extend(read_patterns(text, &[]));
+    }
+    Ok(IgnoreMatcher::with_defaults(patterns))
+}
+
+/// One `/`-free pattern segment compiled with Go `path/filepath.Match` syntax: `*`, `?`,
+/// `[...]` classes with `^` negation and ranges, `\` escapes. A malformed segment never matches
+/// (Go returns `ErrBadPattern`, which the matcher treats as no match).
+#[derive(Clone, Debug)]
+struct Glob {
+    source: String,
+    tokens: Option<Vec<Token>>,
+}
+
+#[derive(Clone, Debug)]
+enum Token {
+    Literal(char),
+    AnyChar,
+    Star,
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+impl Glob {
+    fn compile(source: &str) -> Self {
+        Self {
+            source: source.to_owned(),
+            tokens: tokenize(source),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.source.is_empty()
+    }
+
+    fn is_double_star(&self) -> bool {
+        self.source == "**"
+    }
+
+    fn contains_double_star(&self) -> bool {
+        self.source.contains("**")
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        match &self.tokens {
+            Some(tokens) => match_tokens(tokens, name),
+            None => false,
+        }
+    }
+}
+
+fn tokenize(pattern: &str) -> Option<Vec<Token>> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        i += 1;
+        tokens.push(match c {
+            '*' => Token::Star,
+            '?' => Token::AnyChar,
+            '\\' => {
+                let lit = *chars.get(i)?;
+                i += 1;
+                Token::Literal(lit)
+            }
+            '[' => {
+                let mut negated = false;
+                if chars.get(i) == Some(&'^') {
+                    negated = true;
+                    i += 1;
+                }
+                let mut ranges = Vec::new();
+                loop {
+                    if chars.get(i) == Some(&']') && !ranges.is_empty() {
+                        i += 1;
+                        break;
+                    }
+                    let lo = class_char(&chars, &mut i)?;
+                    let hi = if chars.get(i) == Some(&'-') {
+                        i += 1;
+                        class_char(&chars, &mut i)?
+                    } else {
+                        lo
+                    };
+                    ranges.push((lo, hi));
+                }
+                Token::Class { negated, ranges }
+            }
+            c => Token::Literal(c),
+        });
+    }
+    Some(tokens)
+}
+
+// Go's getEsc: a range bound may be escaped, but an unescaped `-` or `]` (or the end) is an error.
+fn class_char(chars: &[char], i: &mut usize) -> Option<char> {
+    let c = *chars.get(*i)?;
+    *i += 1;
+    match c {
+        '-' | ']' => None,
+        '\\' => {
+            let e = *chars.get(*i)?;
+            *i += 1;
+            Some(e)
+        }
+        c => Some(c),
+    }
+}
+
+// Every token but `*` consumes exactly one character, so greedy matching with a single
+// backtrack point per star is exact.
+fn match_tokens(tokens: &[Token], name: &str) -> bool {
+    let text: Vec<char> = name.chars().collect();
+    let (mut t, mut s) = (0usize, 0usize);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while s < text.len() {
+        match tokens.get(t) {
+            Some(Token::Star) => {
+                backtrack = Some((t, s));
+                t += 1;
+                continue;
+            }
+            Some(tok) if single_matches(tok, text[s]) => {
+                t += 1;
+                s += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match backtrack {
+            Some((bt, bs)) => {
+                t = bt + 1;
+                s = bs + 1;
+                backtrack = Some((bt, bs + 1));
+            }
+            None => return false,
+        }
+    }
+    tokens[t.min(tokens.len())..]
+        .iter()
+        .all(|tok| matches!(tok, Token::Star))
+}
+
+fn single_matches(token: &Token, c: char) -> bool {
+    match token {
+        Token::Literal(l) => *l == c,
+        Token::AnyChar => true,
+        Token::Star => false,
+        Token::Class { negated, ranges } => {
+            let hit = ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi);
+            hit != *negated
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segs(p: &str) -> Vec<&str> {
+        p.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    fn excluded(m: &IgnoreMatcher, p: &str, is_dir: bool) -> bool {
+        m.is_excluded(&segs(p), is_dir)
+    }
+
+    fn root_matcher(lines: &str) -> IgnoreMatcher {
+        IgnoreMatcher::with_defaults(read_patterns(lines, &[]))
+    }
+
+    #[test]
+    fn go_glob_syntax_is_supported() {
+        let g = |p: &str, n: &str| Glob::compile(p).matches(n);
+        assert!(g("*.yaml", "a.yaml"));
+        assert!(!g("*.yaml", "a.yml"));
+        assert!(g("a?c", "abc"));
+        assert!(g("[a-c]x", "bx"));
+        assert!(!g("[^a-c]x", "bx"));
+        assert!(g("[^a-c]x", "dx"));
+        assert!(g("\\*", "*"));
+        assert!(!g("\\*", "a"));
+        assert!(g("*a*b*", "xxaxxbxx"));
+        assert!(!g("*a*b*", "xxbxxaxx"));
+        assert!(g("", "") && !g("", "a"));
+        // Malformed patterns never match (Go: ErrBadPattern).
+        assert!(!g("[", "["));
+        assert!(!g("[]a]", "]"));
+        assert!(!g("[a-]", "a"));
+        assert!(!g("ab\\", "ab"));
+        // `!` is a literal inside a Go class, not a negation.
+        assert!(g("[!a]", "!"));
+    }
+
+    #[test]
+    fn default_list_applies_when_no_pattern_exists() {
+        let m = root_matcher("");
+        for (p, dir) in [
+            (".git", true),
+            (".git/config", false),
+            (".gitignore", false),
+            ("sub/.gitmodules", false),
+            ("img/logo.png", false),
+            ("x.tar.gz", false),
+            (".github", true),
+            (".github/workflows/ci.yaml", false),
+            ("a/b/.sops.yaml", false),
+            (".flux.yaml", false),
+            ("cloudbuild.yaml", false),
+        ] {
+            assert!(excluded(&m, p, dir), "{p} should be excluded");
+        }
+        for (p, dir) in [
+            ("deploy.yaml", false),
+            ("kustomization.yaml", false),
+            (".github", false), // dir-only pattern, a plain file named .github stays
+            ("png", true),
+        ] {
+            assert!(!excluded(&m, p, dir), "{p} should be kept");
+        }
+    }
+
+    #[test]
+    fn any_user_pattern_drops_the_default_list_but_keeps_vcs_excludes() {
+        let m = root_matcher("foo.txt");
+        assert!(excluded(&m, "foo.txt", false));
+        assert!(!excluded(&m, "logo.png", false));
+        assert!(excluded(&m, ".git/HEAD", false));
+        assert!(excluded(&m, ".gitignore", false));
+    }
+
+    #[test]
+    fn later_patterns_win_and_negation_reincludes() {
+        let m = root_matcher("*.yaml\n!keep.yaml\n");
+        assert!(excluded(&m, "a.yaml", false));
+        assert!(!excluded(&m, "keep.yaml", false));
+        assert!(!excluded(&m, "sub/keep.yaml", false));
+        let m = root_matcher("!keep.yaml\n*.yaml\n");
+        assert!(excluded(&m, "keep.yaml", false));
+        // A negation can even re-include a VCS file.
+        let m = root_matcher("!.gitignore");
+        assert!(!excluded(&m, ".gitignore", false));
+    }
+
+    #[test]
+    fn trailing_slash_anchoring_and_double_star() {
+        let m = root_matcher("build/\n/top.txt\ndocs/*.md\n**/secret\na/**/z.txt\n");
+        assert!(excluded(&m, "build", true));
+        assert!(!excluded(&m, "build", false));
+        assert!(excluded(&m, "x/build/out.bin", false));
+        assert!(excluded(&m, "top.txt", false));
+        assert!(!excluded(&m, "sub/top.txt", false));
+        assert!(excluded(&m, "docs/readme.md", false));
+        assert!(!excluded(&m, "x/docs/readme.md", false));
+        assert!(excluded(&m, "secret", false));
+        assert!(excluded(&m, "deep/er/secret", false));
+        assert!(excluded(&m, "a/z.txt", false));
+        assert!(excluded(&m, "a/b/c/z.txt", false));
+        assert!(!excluded(&m, "b/z.txt", false));
+    }
+
+    #[test]
+    fn comments_blank_lines_and_trailing_spaces() {
+        let m = root_matcher("# foo.txt\n\n   \nbar.txt   \nsp\\ \n");
+        assert!(!excluded(&m, "# foo.txt", false));
+        assert!(!excluded(&m, "foo.txt", false));
+        assert!(excluded(&m, "bar.txt", false));
+        assert!(excluded(&m, "sp ", false));
+    }
+
+    #[test]
+    fn sourceignore_files_are_scoped_to_their_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("sub/deeper")).unwrap();
+        fs::create_dir_all(root.join(".git")).unwrap();
+        fs::write(root.join("sub/.sourceignore"), "# c\n*.txt\r\n").unwrap();
+        fs::write(root.join(".git/.sourceignore"), "*\n").unwrap();
+        let m = matcher_for(root, None).unwrap();
+        assert_eq!(m.patterns().len(), VCS_EXCLUDES.len() + 1);
+        assert!(excluded(&m, "sub/a.txt", false));
+        assert!(excluded(&m, "sub/deeper/a.txt", false));
+        assert!(!excluded(&m, "a.txt", false));
+        assert!(!excluded(&m, "other/a.txt", false));
+        // The nested file disables the default list for the whole tree.
+        assert!(!excluded(&m, "logo.png", false));
+    }
+
+    #[test]
+    fn sourceignore_files_are_read_in_lexical_pre_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for d in ["b", "a/c", "a"] {
+            fs::create_dir_all(root.join(d)).unwrap();
+            fs::write(root.join(d).join(IGNORE_FILE), "x\n").unwrap();
+        }
+        fs::write(root.join(IGNORE_FILE), "x\n").unwrap();
+        let domains: Vec<Vec<String>> = load_sourceignore(root)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.domain)
+            .collect();
+        let expect: Vec<Vec<String>> = [vec![], vec!["a"], vec!["a", "c"], vec!["b"]]
+            .into_iter()
+            .map(|v| v.into_iter().map(String::from).collect())
+            .collect();
+        assert_eq!(domains, expect);
+    }
+
+    #[test]
+    fn spec_ignore_empty_string_archives_like_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = matcher_for(dir.path(), None).unwrap();
+        let empty = matcher_for(dir.path(), Some("")).unwrap();
+        let comment = matcher_for(dir.path(), Some("# only a comment\n")).unwrap();
+        for m in [&none, &empty, &comment] {
+            assert!(excluded(m, "logo.png", false));
+            assert_eq!(
+                m.patterns().len(),
+                VCS_EXCLUDES.len() + DEFAULT_EXCLUDES.len()
+            );
+        }
+        let some = matcher_for(dir.path(), Some("foo.txt")).unwrap();
+        assert!(!excluded(&some, "logo.png", false));
+        assert!(excluded(&some, "foo.txt", false));
+    }
+
+    #[test]
+    fn a_negation_in_a_sourceignore_reincludes_under_a_root_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("charts")).unwrap();
+        fs::write(dir.path().join("charts/.sourceignore"), "!values.yaml\n").unwrap();
+        let m = matcher_for(dir.path(), Some("*.yaml")).unwrap();
+        // spec.ignore comes after the files, so it has the last word.
+        assert!(excluded(&m, "charts/values.yaml", false));
+        let m = matcher_for(dir.path(), None).unwrap();
+        assert!(!excluded(&m, "charts/values.yaml", false));
+        assert!(m.has_inclusion());
+    }
+}

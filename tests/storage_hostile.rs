@@ -1,0 +1,415 @@
+//! Hostile layers against `storage::extract`: each one must fail (or, for symlinks, be skipped)
+//! with the right error, and nothing may appear outside the extraction directory.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use ocisource::storage::{ExtractError, ExtractLimits, Extracted, extract};
+
+/// Builds tar streams byte by byte so that any name, type or size can be written.
+#[derive(Default)]
+struct Tar(Vec<u8>);
+
+impl Tar {
+    fn header(&mut self, name: &[u8], kind: u8, size: u64, link: &[u8]) {
+        let mut h = tar::Header::new_gnu();
+        {
+            let raw = h.as_old_mut();
+            raw.name = [0; 100];
+            raw.name[..name.len()].copy_from_slice(name);
+            raw.linkname[..link.len()].copy_from_slice(link);
+        }
+        h.set_entry_type(tar::EntryType::new(kind));
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        self.0.extend_from_slice(h.as_bytes());
+    }
+
+    fn data(&mut self, data: &[u8]) {
+        self.0.extend_from_slice(data);
+        let pad = (512 - data.len() % 512) % 512;
+        self.0.extend(std::iter::repeat_n(0u8, pad));
+    }
+
+    fn file(mut self, name: &str, data: &[u8]) -> Self {
+        self.header(name.as_bytes(), b'0', data.len() as u64, b"");
+        self.data(data);
+        self
+    }
+
+    fn dir(mut self, name: &str) -> Self {
+        self.header(name.as_bytes(), b'5', 0, b"");
+        self
+    }
+
+    fn link(mut self, kind: u8, name: &str, target: &str) -> Self {
+        self.header(name.as_bytes(), kind, 0, target.as_bytes());
+        self
+    }
+
+    fn special(mut self, kind: u8, name: &str) -> Self {
+        self.header(name.as_bytes(), kind, 0, b"");
+        self
+    }
+
+    fn meta(mut self, kind: u8, data: &[u8]) -> Self {
+        self.header(b"././@LongLink", kind, data.len() as u64, b"");
+        self.data(data);
+        self
+    }
+
+    fn gz(mut self) -> Vec<u8> {
+        self.0.extend(std::iter::repeat_n(0u8, 1024));
+        gzip(&self.0)
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+fn pax(key: &str, value: &str) -> Vec<u8> {
+    let rec = format!(" {key}={value}\n");
+    let mut len = rec.len() + 1;
+    while format!("{len}{rec}").len() != len {
+        len += 1;
+    }
+    format!("{len}{rec}").into_bytes()
+}
+
+/// Every path below `root`, except those below `skip`, without following symlinks.
+fn snapshot(root: &Path, skip: &Path) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.starts_with(skip) {
+                continue;
+            }
+            if fs::symlink_metadata(&p).unwrap().is_dir() {
+                stack.push(p.clone());
+            }
+            out.insert(p);
+        }
+    }
+    out
+}
+
+/// Extracts `gz` into `<sandbox>/a/b/out` (so that `../x` and `../../x` land in the sandbox if
+/// anything escapes) and checks that nothing outside `out` changed.
+fn run(gz: &[u8], limits: &ExtractLimits) -> Result<Extracted, ExtractError> {
+    let sandbox = tempfile::tempdir().unwrap();
+    let out = sandbox.path().join("a/b/out");
+    fs::create_dir_all(&out).unwrap();
+    fs::write(sandbox.path().join("a/b/sibling.txt"), b"keep").unwrap();
+    let before = snapshot(sandbox.path(), &out);
+    let result = extract(gz, &out, limits);
+    let after = snapshot(sandbox.path(), &out);
+    assert_eq!(
+        before, after,
+        "something was written outside the extraction directory"
+    );
+    assert_eq!(
+        fs::read(sandbox.path().join("a/b/sibling.txt")).unwrap(),
+        b"keep"
+    );
+    result
+}
+
+fn err(gz: &[u8], limits: &ExtractLimits) -> ExtractError {
+    match run(gz, limits) {
+        Ok(stats) => panic!("extraction succeeded: {stats:?}"),
+        Err(e) => e,
+    }
+}
+
+fn defaults() -> ExtractLimits {
+    ExtractLimits::default()
+}
+
+#[test]
+fn traversal_is_refused_with_flux_s_message() {
+    for name in ["../x", "ok/../../x", "..", "a/.."] {
+        let e = err(
+            &Tar::default()
+                .file("fine.txt", b"1")
+                .file(name, b"pwned")
+                .gz(),
+            &defaults(),
+        );
+        assert!(
+            matches!(e, ExtractError::InvalidName { .. }),
+            "{name}: {e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("tar contained invalid name error {name:?}")
+        );
+    }
+    let e = err(&Tar::default().dir("../escape").gz(), &defaults());
+    assert_eq!(
+        e.to_string(),
+        "tar contained invalid name error \"../escape\""
+    );
+}
+
+#[test]
+fn absolute_backslash_and_empty_names_are_refused() {
+    for name in ["/etc/x", "a\\..\\..\\x", ""] {
+        let e = err(&Tar::default().file(name, b"pwned").gz(), &defaults());
+        assert!(
+            matches!(e, ExtractError::InvalidName { .. }),
+            "{name:?}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn traversal_through_long_name_records_is_refused() {
+    let mut long = b"../".repeat(40);
+    long.extend_from_slice(b"x\0");
+    let e = err(
+        &Tar::default().meta(b'L', &long).file("innocent", b"p").gz(),
+        &defaults(),
+    );
+    assert!(matches!(e, ExtractError::InvalidName { .. }), "{e:?}");
+
+    let e = err(
+        &Tar::default()
+            .meta(b'x', &pax("path", "../../x"))
+            .file("innocent", b"p")
+            .gz(),
+        &defaults(),
+    );
+    assert!(matches!(e, ExtractError::InvalidName { .. }), "{e:?}");
+}
+
+#[test]
+fn device_and_fifo_entries_are_refused() {
+    for (kind, what) in [
+        (b'3', "character device"),
+        (b'4', "block device"),
+        (b'6', "named pipe"),
+    ] {
+        let e = err(&Tar::default().special(kind, "dev/null").gz(), &defaults());
+        assert!(matches!(e, ExtractError::UnsupportedType { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("tar file entry dev/null contained unsupported file type {what}")
+        );
+    }
+}
+
+#[test]
+fn hard_links_that_escape_or_point_nowhere_are_refused() {
+    let cases = [
+        Tar::default().link(b'1', "evil", "../../sibling.txt"),
+        Tar::default().link(b'1', "evil", "/etc/passwd"),
+        Tar::default().link(b'1', "evil", "not-extracted"),
+        Tar::default().dir("d").link(b'1', "evil", "d"),
+        Tar::default().file("a", b"1").link(b'1', "a", "a"),
+        Tar::default().file("a", b"1").link(b'1', "../evil", "a"),
+    ];
+    for tar in cases {
+        let e = err(&tar.gz(), &defaults());
+        assert!(
+            matches!(
+                e,
+                ExtractError::InvalidHardLink { .. } | ExtractError::InvalidName { .. }
+            ),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
+fn hard_links_to_extracted_files_work() {
+    let stats = run(
+        &Tar::default()
+            .file("a", b"data")
+            .link(b'1', "sub/b", "a")
+            .gz(),
+        &defaults(),
+    )
+    .unwrap();
+    assert_eq!(stats.hard_links, 1);
+}
+
+#[test]
+fn symlinks_are_skipped_and_cannot_redirect_later_entries() {
+    let sandbox = tempfile::tempdir().unwrap();
+    let outside = sandbox.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let out = sandbox.path().join("out");
+    let gz = Tar::default()
+        .link(b'2', "escape", outside.to_str().unwrap())
+        .link(b'2', "up", "../outside")
+        .file("escape/pwned.txt", b"pwned")
+        .file("up/pwned.txt", b"pwned")
+        .gz();
+    let stats = extract(&gz[..], &out, &defaults()).unwrap();
+    assert_eq!(stats.skipped_symlinks, 2);
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        0,
+        "nothing outside"
+    );
+    for d in ["escape", "up"] {
+        let m = fs::symlink_metadata(out.join(d)).unwrap();
+        assert!(m.is_dir(), "{d} is a real directory, not a link");
+    }
+    // A lone symlink creates nothing.
+    let stats = run(
+        &Tar::default().link(b'2', "link", "/etc/passwd").gz(),
+        &defaults(),
+    )
+    .unwrap();
+    assert_eq!((stats.files, stats.skipped_symlinks), (0, 1));
+}
+
+#[test]
+fn a_gzip_bomb_over_the_limit_fails_cleanly() {
+    let limits = ExtractLimits {
+        max_size: Some(1 << 20),
+        max_entries: None,
+    };
+    let zeros = vec![0u8; 8 << 20];
+    let gz = Tar::default().file("bomb", &zeros).gz();
+    assert!(gz.len() < 64 * 1024, "the fixture compresses well");
+    let e = err(&gz, &limits);
+    assert!(matches!(e, ExtractError::TooLarge { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "tar \"bomb\" is bigger than max archive size of 1048576 bytes"
+    );
+
+    // Many files that are each small but add up.
+    let mut tar = Tar::default();
+    for i in 0..20 {
+        tar = tar.file(&format!("f{i}"), &zeros[..100_000]);
+    }
+    assert!(matches!(
+        err(&tar.gz(), &limits),
+        ExtractError::TooLarge { .. }
+    ));
+
+    // Zeros hidden after the end-of-archive marker.
+    let mut raw = Tar::default().file("a", b"x").0;
+    raw.extend(std::iter::repeat_n(0u8, 4 << 20));
+    let e = err(&gzip(&raw), &limits);
+    assert!(
+        matches!(e, ExtractError::TrailingDataTooLarge { .. }),
+        "{e:?}"
+    );
+
+    // A huge metadata record is bounded on its own.
+    let e = err(
+        &Tar::default()
+            .meta(b'L', &vec![b'a'; 2 << 20])
+            .file("x", b"")
+            .gz(),
+        &ExtractLimits::UNLIMITED,
+    );
+    assert!(matches!(e, ExtractError::MetadataTooLarge { .. }), "{e:?}");
+
+    // Disabled limits let the same layer through.
+    let stats = run(&gz, &ExtractLimits::UNLIMITED).unwrap();
+    assert_eq!(stats.bytes, 8 << 20);
+}
+
+#[test]
+fn an_entry_count_bomb_fails_cleanly() {
+    let limits = ExtractLimits {
+        max_size: None,
+        max_entries: Some(100),
+    };
+    let mut tar = Tar::default();
+    for i in 0..1000 {
+        tar = tar.dir(&format!("d{i}"));
+    }
+    let gz = tar.gz();
+    let e = err(&gz, &limits);
+    assert!(
+        matches!(e, ExtractError::TooManyEntries { limit: 100 }),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "tar has more than the maximum of 100 entries"
+    );
+
+    // Global headers count too, so they cannot be used to spin forever.
+    let mut tar = Tar::default();
+    for _ in 0..1000 {
+        tar = tar.special(b'g', "pax_global_header");
+    }
+    assert!(matches!(
+        err(&tar.gz(), &limits),
+        ExtractError::TooManyEntries { .. }
+    ));
+
+    assert_eq!(run(&gz, &defaults()).unwrap().dirs, 1000);
+}
+
+#[test]
+fn a_non_gzip_body_fails_like_flux() {
+    let plain_tar = {
+        let mut t = Tar::default().file("a", b"x");
+        t.0.extend(std::iter::repeat_n(0u8, 1024));
+        t.0
+    };
+    let e = err(&plain_tar, &defaults());
+    assert!(matches!(e, ExtractError::NotGzip { .. }), "{e:?}");
+    let chain = format!("{}: {}", e, std::error::Error::source(&e).unwrap());
+    assert_eq!(chain, "requires gzip-compressed body: gzip: invalid header");
+}
+
+#[test]
+fn corrupt_and_truncated_streams_fail_cleanly() {
+    let gz = Tar::default().file("a", &vec![7u8; 100_000]).gz();
+    let truncated = &gz[..gz.len() / 2];
+    assert!(matches!(
+        err(truncated, &defaults()),
+        ExtractError::Read { .. }
+    ));
+    let mut corrupt = gz.clone();
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0xff;
+    corrupt[mid + 1] ^= 0xff;
+    assert!(matches!(
+        err(&corrupt, &defaults()),
+        ExtractError::Read { .. }
+    ));
+    // A tar header with a broken checksum.
+    let mut raw = Tar::default().file("a", b"x").0;
+    raw[0] = b'b';
+    raw.extend(std::iter::repeat_n(0u8, 1024));
+    assert!(matches!(
+        err(&gzip(&raw), &defaults()),
+        ExtractError::Read { .. }
+    ));
+}
+
+#[test]
+fn sparse_and_unknown_entry_types_are_refused() {
+    for kind in [b'S', b'D', b'V', b'Z'] {
+        let e = err(&Tar::default().special(kind, "weird").gz(), &defaults());
+        assert!(matches!(e, ExtractError::UnsupportedType { .. }), "{e:?}");
+    }
+    let e = err(
+        &Tar::default()
+            .meta(b'x', &pax("GNU.sparse.major", "1"))
+            .file("s", b"")
+            .gz(),
+        &defaults(),
+    );
+    assert!(matches!(e, ExtractError::UnsupportedType { .. }), "{e:?}");
+}
