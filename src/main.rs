@@ -2,6 +2,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -18,17 +19,53 @@ struct Cli {
 enum Command {
     /// Print the OCIRepository CustomResourceDefinition (v1 and v1beta2) as YAML.
     Crds,
+    /// Reconcile one OCIRepository manifest without a cluster and print it with its new status
+    /// (exit 0 when Ready, 2 when Stalled, 1 otherwise).
+    Reconcile(ocisource::standalone::ReconcileArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!(
+                "error: {}",
+                ocisource::core::message::sanitize(&chain.join(": "))
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Crds => {
             let yaml = ocisource::api::crd_yaml().context("failed to render the CRD")?;
             std::io::stdout()
                 .write_all(yaml.as_bytes())
                 .context("failed to write the CRD")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reconcile(args) => {
+            init_logging();
+            let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
+            let result = runtime.block_on(ocisource::standalone::run(&args))?;
+            std::io::stdout()
+                .write_all(result.rendered.as_bytes())
+                .context("failed to write the result")?;
+            Ok(ExitCode::from(result.exit_code))
         }
     }
-    Ok(())
+}
+
+// Logs go to stderr so that stdout carries only the object.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

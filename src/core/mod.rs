@@ -4,8 +4,10 @@
 
 pub mod access;
 pub mod conditions;
+pub mod error;
 pub mod events;
 pub mod message;
 pub mod ports;
+pub mod reconcile;
 pub mod semver;
 pub mod summary;

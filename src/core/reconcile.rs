@@ -1,0 +1,681 @@
+//! One reconcile of an OCIRepository, as Flux's reconciler runs it: storage step (GC, integrity,
+//! host rewrite), source step (credentials, reference, revision, verification, the unchanged-source
+//! short-circuit, pull by digest, extract or copy), artifact step (archive, store, record), then
+//! the pure summary. Used alike by the controller and by standalone mode.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+
+use super::access::{self, AccessError};
+use super::conditions::Conditions;
+use super::error::{Class, Error};
+use super::events::{self, Event};
+use super::message;
+use super::ports::{ProgressSink, SecretSource, Verification, Verifier, VerifyRequest};
+use super::semver;
+use super::summary::{self, Ending, Next};
+use crate::api::conditions::{reasons, types};
+use crate::api::v1::{
+    Artifact, LayerOperation, OciLayerSelector, OciRepository, OciRepositorySpec,
+    OciRepositoryStatus, Provider, VerificationProvider,
+};
+use crate::api::{RECONCILE_REQUESTED_AT, duration};
+use crate::registry::{
+    ClientPool, Credential, Descriptor, Digest, Keychain, Manifest, Repository, TransportConfig,
+};
+use crate::storage::{self, ExtractLimits, IntegrityError, Storage};
+
+/// Media type of the layer `helm push` writes; selecting it turns on Helm's `_`/`+` tag mapping.
+pub const HELM_CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+/// Default of `spec.timeout`.
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Process-wide settings of the reconciler.
+#[derive(Debug)]
+pub struct Settings {
+    /// The artifact store.
+    pub storage: Storage,
+    /// Extraction limits.
+    pub limits: ExtractLimits,
+    /// Feature gate `ObjectLevelWorkloadIdentity`.
+    pub object_level_workload_identity: bool,
+}
+
+/// The outside world as the reconcile sees it.
+pub struct Ports<'a, S, V, P> {
+    /// Secrets and service accounts.
+    pub secrets: &'a S,
+    /// Signature verification.
+    pub verifier: &'a V,
+    /// Intermediate status patches.
+    pub progress: &'a P,
+    /// Registry clients (shared token cache and counters).
+    pub registries: &'a ClientPool,
+}
+
+/// The result of one reconcile.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The complete new status.
+    pub status: OciRepositoryStatus,
+    /// How the attempt ended.
+    pub ending: Ending,
+    /// What happens next.
+    pub next: Next,
+    /// Events to record, in order.
+    pub events: Vec<Event>,
+}
+
+/// Runs one reconcile of `obj` (whose finalizer is in place and which is not being deleted) at
+/// time `now`.
+pub async fn reconcile<S, V, P>(
+    obj: &OciRepository,
+    settings: &Settings,
+    ports: Ports<'_, S, V, P>,
+    now: Time,
+) -> Outcome
+where
+    S: SecretSource,
+    V: Verifier,
+    P: ProgressSink,
+{
+    let generation = obj.metadata.generation.unwrap_or(0);
+    let before = obj.status.clone().unwrap_or_default();
+    let mut run = Run {
+        obj,
+        settings,
+        status: before.clone(),
+        conds: Conditions::new(before.conditions.clone(), generation, now.clone()),
+        events: vec![],
+        now,
+    };
+    let ending = if obj.spec.suspend == Some(true) {
+        Ending::Done
+    } else {
+        match run.steps(&ports).await {
+            Ok(()) => Ending::Success,
+            Err(e) => run.fail(&e),
+        }
+    };
+    let Run {
+        mut status,
+        conds,
+        mut events,
+        ..
+    } = run;
+    let summary = summary::summarize(
+        conds,
+        generation,
+        before.observed_generation,
+        ending.clone(),
+    );
+    status.conditions = summary.conditions;
+    status.observed_generation = summary.observed_generation;
+    if let Some(requested) = obj.annotations().get(RECONCILE_REQUESTED_AT) {
+        status.last_handled_reconcile_at = Some(requested.clone());
+    }
+    events.extend(events::notify(&before, &status, &obj.spec.url, &ending));
+    Outcome {
+        status,
+        ending,
+        next: summary.next,
+        events,
+    }
+}
+
+/// Removes everything stored for a deleted object.
+///
+/// # Errors
+/// When the object's directory cannot be removed (`GarbageCollectionFailed`).
+pub fn cleanup(
+    storage: &Storage,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<PathBuf>, storage::Error> {
+    storage.remove_all(namespace, name)
+}
+
+/// What the source step produced.
+struct Source {
+    revision: String,
+    metadata: Option<BTreeMap<String, String>>,
+    content: Option<Content>,
+}
+
+/// Where the pulled layer sits in the working directory.
+enum Content {
+    Extracted,
+    Copied(PathBuf),
+}
+
+struct Run<'a> {
+    obj: &'a OciRepository,
+    settings: &'a Settings,
+    status: OciRepositoryStatus,
+    conds: Conditions,
+    events: Vec<Event>,
+    now: Time,
+}
+
+impl Run<'_> {
+    fn spec(&self) -> &OciRepositorySpec {
+        &self.obj.spec
+    }
+
+    fn snapshot(&self) -> OciRepositoryStatus {
+        OciRepositoryStatus {
+            conditions: self.conds.list().to_vec(),
+            ..self.status.clone()
+        }
+    }
+
+    async fn patch<P: ProgressSink>(&self, progress: &P) {
+        progress.progress(&self.snapshot()).await;
+    }
+
+    fn fail(&mut self, e: &Error) -> Ending {
+        let message = message::render(e);
+        let reason = e.reason();
+        if let Some(condition) = e.condition() {
+            self.conds.mark_true(condition, reason, &message);
+        }
+        match e.class() {
+            Class::Stalled => Ending::Stalled { reason, message },
+            Class::Transient => Ending::Failed { reason, message },
+            Class::Plain => Ending::FailedPlain { message },
+        }
+    }
+
+    async fn steps<S, V, P>(&mut self, ports: &Ports<'_, S, V, P>) -> Result<(), Error>
+    where
+        S: SecretSource,
+        V: Verifier,
+        P: ProgressSink,
+    {
+        let generation = self.obj.metadata.generation.unwrap_or(0);
+        self.conds.progressive(false, "reconciliation in progress");
+        let observed = self.status.observed_generation.unwrap_or(-1);
+        let requested = self.obj.annotations().get(RECONCILE_REQUESTED_AT);
+        if observed != generation {
+            let msg = format!("processing object: new generation {observed} -> {generation}");
+            self.conds.progressive(false, &msg);
+            self.patch(ports.progress).await;
+        } else if requested.is_some() && requested != self.status.last_handled_reconcile_at.as_ref()
+        {
+            self.patch(ports.progress).await;
+        }
+
+        let namespace = self.obj.namespace().unwrap_or_default();
+        let name = self.obj.name_any();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("ocirepository-{namespace}-{name}-"))
+            .tempdir()
+            .map_err(|source| Error::TempDir { source })?;
+        self.conds.delete(types::STORAGE_OPERATION_FAILED);
+
+        self.reconcile_storage(ports.progress).await?;
+        let source = self.reconcile_source(ports, tmp.path()).await?;
+        self.reconcile_artifact(source, tmp.path()).await
+    }
+
+    async fn reconcile_storage<P: ProgressSink>(&mut self, progress: &P) -> Result<(), Error> {
+        let storage = &self.settings.storage;
+        if let Some(artifact) = &self.status.artifact
+            && let Ok(removed) =
+                storage.garbage_collect(&artifact.path, SystemTime::from(self.now.0))
+            && !removed.is_empty()
+        {
+            self.events.push(Event::trace(
+                reasons::GARBAGE_COLLECTION_SUCCEEDED,
+                format!("garbage collected {} artifacts", removed.len()),
+            ));
+        }
+        let mut disappeared = false;
+        if let Some(artifact) = self.status.artifact.clone() {
+            match storage.verify(
+                &artifact.path,
+                artifact.digest.as_deref().unwrap_or_default(),
+            ) {
+                Ok(()) => {}
+                Err(IntegrityError::Missing { .. } | IntegrityError::NotRegularFile { .. }) => {
+                    disappeared = true;
+                }
+                Err(e) => {
+                    let e = message::render(&e);
+                    self.events.push(Event {
+                        severity: events::Severity::Error,
+                        reason: reasons::ARTIFACT_VERIFICATION_FAILED.to_string(),
+                        message: format!("failed to verify integrity of artifact: {e}"),
+                        metadata: BTreeMap::new(),
+                    });
+                    storage
+                        .remove(&artifact.path)
+                        .map_err(|source| Error::RemoveCorrupt { source })?;
+                    disappeared = true;
+                }
+            }
+        }
+        if disappeared {
+            self.status.artifact = None;
+            self.status.url = None;
+        }
+        let Some(artifact) = self.status.artifact.as_mut() else {
+            let msg = if disappeared {
+                "building artifact: disappeared from storage"
+            } else {
+                "building artifact"
+            };
+            self.conds.progressive(true, msg);
+            self.conds.delete(types::ARTIFACT_IN_STORAGE);
+            self.patch(progress).await;
+            return Ok(());
+        };
+        if let Some(url) = storage.rewrite_host(&artifact.url) {
+            artifact.url = url;
+        }
+        if let Some(url) = self
+            .status
+            .url
+            .as_deref()
+            .and_then(|u| storage.rewrite_host(u))
+        {
+            self.status.url = Some(url);
+        }
+        Ok(())
+    }
+
+    async fn reconcile_source<S, V, P>(
+        &mut self,
+        ports: &Ports<'_, S, V, P>,
+        tmp: &Path,
+    ) -> Result<Source, Error>
+    where
+        S: SecretSource,
+        V: Verifier,
+        P: ProgressSink,
+    {
+        if self.conds.is_false(types::SOURCE_VERIFIED) {
+            self.conds.delete(types::SOURCE_VERIFIED);
+        }
+        let spec = self.spec().clone();
+        let url = spec.url.clone();
+        let namespace = self.obj.namespace().unwrap_or_default();
+        let repo = Repository::parse_oci_url(&url).map_err(|source| Error::InvalidUrl {
+            url: url.clone(),
+            source,
+        })?;
+
+        let access = access::gather(ports.secrets, &namespace, &spec)
+            .await
+            .map_err(|e| match e {
+                AccessError::ProxySecretNotFound { .. }
+                | AccessError::ProxyAddressMissing { .. }
+                | AccessError::ProxyAddressInvalid { .. } => Error::Proxy { source: e },
+                AccessError::TlsSecretNotFound { .. } | AccessError::TlsSecretType { .. } => {
+                    Error::Transport {
+                        url: url.clone(),
+                        source: Box::new(e),
+                    }
+                }
+                _ => Error::Credentials { source: e },
+            })?;
+        let mut keychain = Keychain::new();
+        for secret in &access.credentials {
+            keychain
+                .add_secret(&secret.type_, &secret.data)
+                .map_err(|source| Error::Keychain { source })?;
+        }
+        let provider = spec.provider.unwrap_or_default();
+        if access.credentials.is_empty() && provider != Provider::Generic {
+            if spec
+                .service_account_name
+                .as_deref()
+                .is_some_and(|s| !s.is_empty())
+                && !self.settings.object_level_workload_identity
+            {
+                return Err(Error::FeatureGateDisabled);
+            }
+            let provider = serde_json::to_value(provider)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            return Err(Error::CloudLogin {
+                provider,
+                source: "cloud provider login is not available in this build".into(),
+            });
+        }
+        let credential = keychain.resolve(&repo);
+        let config = TransportConfig {
+            tls: access.tls.unwrap_or_default(),
+            insecure: access.insecure,
+            proxy: access.proxy,
+            ..TransportConfig::default()
+        };
+        let timeout = spec
+            .timeout
+            .as_deref()
+            .and_then(|t| duration::parse(t).ok())
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let client = ports
+            .registries
+            .client(&config)
+            .map_err(|e| Error::Transport {
+                url: url.clone(),
+                source: Box::new(e),
+            })?
+            .with_deadline(Some(Instant::now() + timeout));
+
+        let (tag, digest) = self.resolve(&spec, &repo, &client, &credential).await?;
+        let revision = match &tag {
+            Some(t) => format!("{t}@{digest}"),
+            None => digest.to_string(),
+        };
+        let reference = match &tag {
+            Some(t) => format!("{repo}:{t}"),
+            None => format!("{repo}@{digest}"),
+        };
+        let stored = self.status.artifact.as_ref().map(|a| a.revision.clone());
+        if stored.as_deref() != Some(revision.as_str()) {
+            let msg = format!("new revision '{revision}' for '{reference}'");
+            if self.status.artifact.is_some() {
+                self.conds
+                    .mark_true(types::ARTIFACT_OUTDATED, reasons::NEW_REVISION, &msg);
+            }
+            self.conds
+                .progressive(true, &format!("building artifact: {msg}"));
+            self.patch(ports.progress).await;
+        }
+
+        match &spec.verify {
+            None => self.conds.delete(types::SOURCE_VERIFIED),
+            Some(verify) => {
+                let generation = self.obj.metadata.generation.unwrap_or(0);
+                let verified_at = self
+                    .conds
+                    .get(types::SOURCE_VERIFIED)
+                    .and_then(|c| c.observed_generation)
+                    .unwrap_or(0);
+                if stored.as_deref() != Some(revision.as_str()) || verified_at != generation {
+                    let label = match (verify.provider, &verify.secret_ref) {
+                        (VerificationProvider::Cosign, Some(_)) => "cosign",
+                        (VerificationProvider::Cosign, None) => "cosign keyless",
+                        (VerificationProvider::Notation, _) => "notation",
+                    };
+                    let request = VerifyRequest {
+                        namespace: &namespace,
+                        spec: verify,
+                        repository: &repo,
+                        digest: &digest,
+                        client: &client,
+                        credential: &credential,
+                    };
+                    match ports.verifier.verify(request).await {
+                        Verification::Verified => self.conds.mark_true(
+                            types::SOURCE_VERIFIED,
+                            reasons::SUCCEEDED,
+                            &format!("verified signature of revision {revision}"),
+                        ),
+                        Verification::Ignored => {}
+                        Verification::Failed(source) => {
+                            let e = Error::Verify {
+                                provider: label.to_string(),
+                                source,
+                            };
+                            self.conds.mark_false(
+                                types::SOURCE_VERIFIED,
+                                reasons::VERIFICATION_ERROR,
+                                &message::render(&e),
+                            );
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+
+        if stored.as_deref() == Some(revision.as_str())
+            && content_config_unchanged(&spec, &self.status)
+        {
+            self.conds.delete(types::FETCH_FAILED);
+            return Ok(Source {
+                revision,
+                metadata: None,
+                content: None,
+            });
+        }
+
+        let manifest = client
+            .fetch_manifest(&repo, &digest, &credential)
+            .await
+            .map_err(|source| Error::Pull {
+                url: url.clone(),
+                source,
+            })?;
+        let layer = select_layer(&manifest, spec.layer_selector.as_ref())?.clone();
+        let blob = client
+            .blob_stream(&repo, &layer, &credential)
+            .await
+            .map_err(|source| Error::OpenLayer { source })?;
+        let reader = blob
+            .into_reader()
+            .map_err(|source| Error::OpenLayer { source })?;
+        let operation = spec
+            .layer_selector
+            .as_ref()
+            .and_then(|s| s.operation)
+            .unwrap_or_default();
+        let content = match operation {
+            LayerOperation::Extract => {
+                let dir = tmp.to_path_buf();
+                let limits = self.settings.limits;
+                tokio::task::spawn_blocking(move || storage::extract(reader, &dir, &limits))
+                    .await
+                    .map_err(|source| Error::Task { source })?
+                    .map_err(|source| Error::Extract { source })?;
+                Content::Extracted
+            }
+            LayerOperation::Copy => {
+                let file = tmp.join(format!("{digest}.tgz"));
+                let target = file.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut reader = reader;
+                    let mut out = std::fs::File::create(&target)?;
+                    std::io::copy(&mut reader, &mut out)?;
+                    out.sync_all()
+                })
+                .await
+                .map_err(|source| Error::Task { source })?
+                .map_err(|source| Error::CopyLayer { source })?;
+                Content::Copied(file)
+            }
+        };
+        self.conds.delete(types::FETCH_FAILED);
+        Ok(Source {
+            revision,
+            metadata: Some(manifest.annotations).filter(|m| !m.is_empty()),
+            content: Some(content),
+        })
+    }
+
+    async fn resolve(
+        &self,
+        spec: &OciRepositorySpec,
+        repo: &Repository,
+        client: &crate::registry::Client,
+        credential: &Credential,
+    ) -> Result<(Option<String>, Digest), Error> {
+        let reference = spec.reference.clone().unwrap_or_default();
+        let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+        if let Some(digest) = non_empty(reference.digest) {
+            let digest = digest
+                .parse::<Digest>()
+                .map_err(|source| Error::ResolveDigest { source })?;
+            return Ok((None, digest));
+        }
+        let tag =
+            match non_empty(reference.semver) {
+                Some(constraint) => {
+                    let tags = client.list_tags(repo, credential).await.map_err(|source| {
+                        Error::ListTags {
+                            url: spec.url.clone(),
+                            source,
+                        }
+                    })?;
+                    let helm = spec
+                        .layer_selector
+                        .as_ref()
+                        .and_then(|s| s.media_type.as_deref())
+                        == Some(HELM_CHART_MEDIA_TYPE);
+                    let filter = non_empty(reference.semver_filter);
+                    semver::select_tag(&tags, &constraint, filter.as_deref(), helm).map_err(
+                        |source| Error::SelectTag {
+                            url: spec.url.clone(),
+                            source,
+                        },
+                    )?
+                }
+                None => non_empty(reference.tag).unwrap_or_else(|| "latest".to_string()),
+            };
+        let digest = client
+            .resolve_digest(repo, &tag, credential)
+            .await
+            .map_err(|source| Error::ResolveDigest { source })?;
+        Ok((Some(tag), digest))
+    }
+
+    async fn reconcile_artifact(&mut self, source: Source, tmp: &Path) -> Result<(), Error> {
+        let result = self.store_artifact(&source, tmp).await;
+        let spec = self.spec().clone();
+        let current = self.status.artifact.as_ref().map(|a| a.revision.as_str());
+        if current == Some(source.revision.as_str())
+            && content_config_unchanged(&spec, &self.status)
+        {
+            self.conds.delete(types::ARTIFACT_OUTDATED);
+            self.conds.mark_true(
+                types::ARTIFACT_IN_STORAGE,
+                reasons::SUCCEEDED,
+                &format!("stored artifact for digest '{}'", source.revision),
+            );
+        }
+        result
+    }
+
+    async fn store_artifact(&mut self, source: &Source, tmp: &Path) -> Result<(), Error> {
+        let spec = self.spec().clone();
+        let Some(content) = &source.content else {
+            self.events.push(Event::trace(
+                reasons::ARTIFACT_UP_TO_DATE,
+                format!(
+                    "artifact up-to-date with remote revision: '{}'",
+                    source.revision
+                ),
+            ));
+            return Ok(());
+        };
+        let meta = std::fs::metadata(tmp).map_err(|source| Error::StatSource { source })?;
+        if !meta.is_dir() {
+            return Err(Error::SourceNotDir {
+                path: tmp.display().to_string(),
+            });
+        }
+        let storage = self.settings.storage.clone();
+        let namespace = self.obj.namespace().unwrap_or_default();
+        let name = self.obj.name_any();
+        let path = storage
+            .artifact_path(&namespace, &name, &source.revision)
+            .map_err(|source| Error::CreateDir { source })?;
+        storage
+            .create_artifact_dir(&path)
+            .map_err(|source| Error::CreateDir { source })?;
+
+        let job = {
+            let storage = storage.clone();
+            let path = path.clone();
+            let dir = tmp.to_path_buf();
+            let ignore = spec.ignore.clone();
+            let copied = match content {
+                Content::Extracted => None,
+                Content::Copied(file) => Some(file.clone()),
+            };
+            move || -> Result<storage::Stored, Error> {
+                let _lock = storage
+                    .lock(&path)
+                    .map_err(|source| Error::Lock { source })?;
+                match copied {
+                    None => {
+                        let matcher = storage::ignore::matcher_for(&dir, ignore.as_deref())
+                            .map_err(|source| Error::SourceIgnore { source })?;
+                        storage
+                            .archive(&path, &dir, &matcher)
+                            .map_err(|source| Error::Archive { source })
+                    }
+                    Some(file) => {
+                        let reader = std::fs::File::open(&file)
+                            .map_err(|source| Error::CopyLayer { source })?;
+                        storage
+                            .copy(&path, reader)
+                            .map_err(|source| Error::StoreCopy { source })
+                    }
+                }
+            }
+        };
+        let stored = tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|source| Error::Task { source })??;
+
+        self.status.artifact = Some(Artifact {
+            url: storage.artifact_url(&path),
+            path: path.clone(),
+            revision: source.revision.clone(),
+            digest: Some(stored.digest.to_string()),
+            last_update_time: self.now.clone(),
+            size: i64::try_from(stored.size).ok(),
+            metadata: source.metadata.clone(),
+        });
+        self.status.observed_ignore = spec.ignore.clone();
+        self.status.observed_layer_selector = spec.layer_selector.clone();
+        match storage.symlink_latest(&path) {
+            Ok(url) => self.status.url = Some(url),
+            Err(e) => self.events.push(Event::trace(
+                reasons::SYMLINK_UPDATE_FAILED,
+                format!(
+                    "failed to update status URL symlink: {}",
+                    message::render(&e)
+                ),
+            )),
+        }
+        self.conds.delete(types::STORAGE_OPERATION_FAILED);
+        Ok(())
+    }
+}
+
+/// Whether the stored artifact was built with the current `ignore` and `layerSelector`
+/// (nil and empty differ, as in Flux).
+fn content_config_unchanged(spec: &OciRepositorySpec, status: &OciRepositoryStatus) -> bool {
+    spec.ignore == status.observed_ignore && spec.layer_selector == status.observed_layer_selector
+}
+
+fn select_layer<'m>(
+    manifest: &'m Manifest,
+    selector: Option<&OciLayerSelector>,
+) -> Result<&'m Descriptor, Error> {
+    let first = manifest.layers.first().ok_or(Error::NoLayers)?;
+    match selector
+        .and_then(|s| s.media_type.as_deref())
+        .filter(|m| !m.is_empty())
+    {
+        Some(media_type) => manifest
+            .layers
+            .iter()
+            .find(|l| l.media_type == media_type)
+            .ok_or_else(|| Error::NoLayerWithMediaType {
+                media_type: media_type.to_string(),
+            }),
+        None => Ok(first),
+    }
+}

@@ -1,0 +1,517 @@
+//! `ocisource reconcile` end to end: artifacts pushed by the real flux and helm CLIs into the
+//! test-bed registries, reconciled by the binary, checked in its printed status and in the
+//! artifact store.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::registry::{Flavor, Registry, Security};
+use common::tools;
+use ocisource::api::v1::OciRepository;
+use ocisource::core::summary::kstatus_violations;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+struct Run {
+    code: i32,
+    obj: Value,
+    stderr: String,
+}
+
+fn reconcile(manifest: &Value, storage: &Path, secrets: Option<&Path>) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ocirepository.yaml");
+    std::fs::write(&file, serde_json::to_string(manifest).unwrap()).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocisource"));
+    cmd.arg("reconcile")
+        .arg("-f")
+        .arg(&file)
+        .arg("--storage-path")
+        .arg(storage)
+        .args(["-o", "json"]);
+    if let Some(s) = secrets {
+        cmd.arg("--secrets-dir").arg(s);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let obj = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no object printed ({e}); stderr:\n{stderr}"));
+    Run {
+        code: out.status.code().unwrap(),
+        obj,
+        stderr,
+    }
+}
+
+fn manifest(name: &str, url: &str, extra: Value) -> Value {
+    let mut spec = json!({"url": url, "interval": "1m", "insecure": true});
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": name, "namespace": "apps"},
+        "spec": spec,
+    })
+}
+
+fn condition(obj: &Value, t: &str) -> Option<(String, String, String)> {
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == t)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap().to_string(),
+                c["reason"].as_str().unwrap().to_string(),
+                c["message"].as_str().unwrap().to_string(),
+            )
+        })
+}
+
+fn content_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("deploy.yaml"), "kind: Deployment\n").unwrap();
+    std::fs::create_dir(dir.path().join("overlays")).unwrap();
+    std::fs::write(
+        dir.path().join("overlays/kustomization.yaml"),
+        "resources: []\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn sha256_file(path: &Path) -> String {
+    let hash = Sha256::digest(std::fs::read(path).unwrap());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn assert_kstatus_sound(obj: &Value) {
+    let typed: OciRepository = serde_json::from_value(obj.clone()).unwrap();
+    let status = typed.status.unwrap();
+    let violations = kstatus_violations(
+        &status.conditions,
+        typed.metadata.generation.unwrap(),
+        status.observed_generation,
+    );
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
+/// Lists the files of a stored tar.gz with their contents.
+fn untar(path: &Path) -> Vec<(String, String)> {
+    let out = Command::new("tar").arg("-tzf").arg(path).output().unwrap();
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let st = Command::new("tar")
+        .arg("-xzf")
+        .arg(path)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut files = vec![];
+    for name in String::from_utf8_lossy(&out.stdout).lines() {
+        let p = dir.path().join(name);
+        if p.is_file() {
+            files.push((
+                name.trim_start_matches("./").to_string(),
+                std::fs::read_to_string(p).unwrap(),
+            ));
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn a_flux_artifact_is_pulled_stored_and_reported_ready_then_left_alone() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = content_dir();
+    let digest = tools::flux_push_artifact(
+        &reg,
+        "apps/podinfo",
+        "v1.0.0",
+        content.path(),
+        "https://github.com/example/podinfo",
+        "main@sha1:0123456789abcdef",
+        &[],
+    );
+    let storage = tempfile::tempdir().unwrap();
+    let url = format!("oci://{}/apps/podinfo", reg.host());
+    let m = manifest("podinfo", &url, json!({"ref": {"tag": "v1.0.0"}}));
+    let first = reconcile(&m, storage.path(), None);
+    assert_eq!(first.code, 0, "{}\n{}", first.obj["status"], first.stderr);
+
+    let status = &first.obj["status"];
+    let revision = format!("v1.0.0@{digest}");
+    let path = format!("ocirepository/apps/podinfo/{digest}.tar.gz");
+    assert_eq!(status["artifact"]["revision"], revision.as_str());
+    assert_eq!(status["artifact"]["path"], path.as_str());
+    assert_eq!(
+        status["artifact"]["url"],
+        format!("http://localhost:9090/{path}")
+    );
+    assert_eq!(
+        status["url"],
+        "http://localhost:9090/ocirepository/apps/podinfo/latest.tar.gz"
+    );
+    let stored = storage.path().join(&path);
+    assert_eq!(status["artifact"]["digest"], sha256_file(&stored).as_str());
+    assert_eq!(
+        status["artifact"]["size"].as_u64().unwrap(),
+        std::fs::metadata(&stored).unwrap().len()
+    );
+    let meta = &status["artifact"]["metadata"];
+    assert_eq!(
+        meta["org.opencontainers.image.source"],
+        "https://github.com/example/podinfo"
+    );
+    assert_eq!(
+        meta["org.opencontainers.image.revision"],
+        "main@sha1:0123456789abcdef"
+    );
+    let message = format!("stored artifact for digest '{revision}'");
+    assert_eq!(
+        condition(&first.obj, "Ready"),
+        Some(("True".into(), "Succeeded".into(), message.clone()))
+    );
+    assert_eq!(
+        condition(&first.obj, "ArtifactInStorage"),
+        Some(("True".into(), "Succeeded".into(), message))
+    );
+    assert_eq!(status["observedGeneration"], 1);
+    assert_kstatus_sound(&first.obj);
+    assert_eq!(
+        untar(&stored),
+        vec![
+            ("deploy.yaml".to_string(), "kind: Deployment\n".to_string()),
+            (
+                "overlays/kustomization.yaml".to_string(),
+                "resources: []\n".to_string()
+            ),
+        ]
+    );
+    assert!(
+        storage
+            .path()
+            .join("ocirepository/apps/podinfo/latest.tar.gz")
+            .exists(),
+        "latest.tar.gz symlink"
+    );
+
+    // Fed back in, the output is the previous status: nothing is rebuilt.
+    let second = reconcile(&first.obj, storage.path(), None);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(
+        second.obj["status"]["artifact"],
+        first.obj["status"]["artifact"]
+    );
+    assert_eq!(
+        second.obj["status"]["conditions"],
+        first.obj["status"]["conditions"]
+    );
+}
+
+#[test]
+fn semver_and_digest_references_resolve_like_flux() {
+    let reg = Registry::start(Flavor::Referrers, Security::Http);
+    let content = content_dir();
+    let mut digests = std::collections::BTreeMap::new();
+    for tag in ["6.1.4", "6.1.5", "6.1.6", "6.2.0-rc.1", "latest"] {
+        let d = tools::flux_push_artifact(&reg, "podinfo", tag, content.path(), "src", tag, &[]);
+        digests.insert(tag, d);
+    }
+    let storage = tempfile::tempdir().unwrap();
+    let url = format!("oci://{}/podinfo", reg.host());
+
+    let run = reconcile(
+        &manifest("sv", &url, json!({"ref": {"semver": ">= 6.1 <= 6.1.5"}})),
+        storage.path(),
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.obj["status"]["artifact"]["revision"],
+        format!("6.1.5@{}", digests["6.1.5"])
+    );
+
+    let run = reconcile(
+        &manifest("pre", &url, json!({"ref": {"semver": ">= 6.1.0-0"}})),
+        storage.path(),
+        None,
+    );
+    assert_eq!(
+        run.obj["status"]["artifact"]["revision"],
+        format!("6.2.0-rc.1@{}", digests["6.2.0-rc.1"])
+    );
+
+    let run = reconcile(&manifest("latest", &url, json!({})), storage.path(), None);
+    assert_eq!(
+        run.obj["status"]["artifact"]["revision"],
+        format!("latest@{}", digests["latest"])
+    );
+
+    let d = &digests["6.1.4"];
+    let run = reconcile(
+        &manifest(
+            "dig",
+            &url,
+            json!({"ref": {"digest": d, "semver": ">= 6.1.5", "tag": "6.1.6"}}),
+        ),
+        storage.path(),
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.obj["status"]["artifact"]["revision"],
+        d.as_str(),
+        "digest beats semver and tag"
+    );
+
+    let run = reconcile(
+        &manifest("none", &url, json!({"ref": {"semver": "<= 6.1.0"}})),
+        storage.path(),
+        None,
+    );
+    assert_eq!(run.code, 1);
+    let (status, reason, message) = condition(&run.obj, "FetchFailed").unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "ReadOperationFailed")
+    );
+    assert_eq!(
+        message,
+        format!(
+            "failed to determine the artifact tag for '{url}': no match found for semver: <= 6.1.0"
+        )
+    );
+    assert_eq!(
+        condition(&run.obj, "Ready").unwrap().1,
+        "ReadOperationFailed"
+    );
+    assert!(run.obj["status"].get("artifact").is_none());
+    assert_kstatus_sound(&run.obj);
+}
+
+#[test]
+fn reference_errors_stall_or_retry_with_fluxs_reasons() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = content_dir();
+    tools::flux_push_artifact(&reg, "app", "v1", content.path(), "src", "rev", &[]);
+    let storage = tempfile::tempdir().unwrap();
+
+    let bad = format!("oci://{}/app:v1", reg.host());
+    let run = reconcile(&manifest("tagged", &bad, json!({})), storage.path(), None);
+    assert_eq!(run.code, 2, "a tag in the URL stalls");
+    let (_, reason, message) = condition(&run.obj, "Stalled").unwrap();
+    assert_eq!(reason, "URLInvalid");
+    assert!(
+        message.starts_with(&format!("URL validation failed for '{bad}'")),
+        "{message}"
+    );
+    assert!(
+        message.contains("URL must not contain a tag; remove ':v1'"),
+        "{message}"
+    );
+    assert_eq!(condition(&run.obj, "Ready").unwrap().0, "False");
+    assert!(condition(&run.obj, "Reconciling").is_none());
+    assert_eq!(run.obj["status"]["observedGeneration"], 1);
+    assert_kstatus_sound(&run.obj);
+
+    let url = format!("oci://{}/app", reg.host());
+    let run = reconcile(
+        &manifest("missing", &url, json!({"ref": {"tag": "v9"}})),
+        storage.path(),
+        None,
+    );
+    assert_eq!(run.code, 1);
+    let (_, reason, message) = condition(&run.obj, "FetchFailed").unwrap();
+    assert_eq!(reason, "OCIArtifactPullFailed");
+    assert!(
+        message.starts_with("failed to determine artifact digest"),
+        "{message}"
+    );
+    assert!(message.contains("MANIFEST_UNKNOWN"), "{message}");
+    let (_, reason, _) = condition(&run.obj, "Reconciling").unwrap();
+    assert_eq!(reason, "ProgressingWithRetry");
+    assert_eq!(
+        run.obj["status"]["observedGeneration"], -1,
+        "a retried error observes nothing"
+    );
+
+    let run = reconcile(
+        &manifest("baddigest", &url, json!({"ref": {"digest": "invalid"}})),
+        storage.path(),
+        None,
+    );
+    assert_eq!(
+        condition(&run.obj, "FetchFailed").unwrap().1,
+        "OCIArtifactPullFailed"
+    );
+
+    let run = reconcile(
+        &manifest(
+            "mt",
+            &url,
+            json!({"ref": {"tag": "v1"}, "layerSelector": {"mediaType": "application/x-unknown"}}),
+        ),
+        storage.path(),
+        None,
+    );
+    let (_, reason, message) = condition(&run.obj, "FetchFailed").unwrap();
+    assert_eq!(reason, "OCIArtifactLayerOperationFailed");
+    assert_eq!(
+        message,
+        "failed to find layer with media type 'application/x-unknown' in artifact"
+    );
+}
+
+#[test]
+fn credentials_come_from_the_secrets_directory() {
+    let reg = Registry::start(Flavor::Distribution, Security::Basic);
+    let content = content_dir();
+    let digest =
+        tools::flux_push_artifact(&reg, "private/app", "v1", content.path(), "s", "r", &[]);
+    let storage = tempfile::tempdir().unwrap();
+    let url = format!("oci://{}/private/app", reg.host());
+
+    let anonymous = reconcile(
+        &manifest("anon", &url, json!({"ref": {"tag": "v1"}})),
+        storage.path(),
+        None,
+    );
+    assert_eq!(anonymous.code, 1);
+    let message = condition(&anonymous.obj, "FetchFailed").unwrap().2;
+    assert!(message.contains("UNAUTHORIZED"), "{message}");
+
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "regcred", "namespace": "apps"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": reg.docker_config_json()},
+    });
+    std::fs::write(
+        secrets.path().join("regcred.yaml"),
+        serde_json::to_string(&secret).unwrap(),
+    )
+    .unwrap();
+    let m = manifest(
+        "authed",
+        &url,
+        json!({"ref": {"tag": "v1"}, "secretRef": {"name": "regcred"}}),
+    );
+    let run = reconcile(&m, storage.path(), Some(secrets.path()));
+    assert_eq!(run.code, 0, "{}\n{}", run.obj["status"], run.stderr);
+    assert_eq!(
+        run.obj["status"]["artifact"]["revision"],
+        format!("v1@{digest}")
+    );
+    let (_, password) = reg.credentials().unwrap();
+    assert!(!run.stderr.contains(&password) && !run.obj.to_string().contains(&password));
+
+    let m = manifest("nosecret", &url, json!({"secretRef": {"name": "absent"}}));
+    let run = reconcile(&m, storage.path(), Some(secrets.path()));
+    let (_, reason, message) = condition(&run.obj, "FetchFailed").unwrap();
+    assert_eq!(reason, "AuthenticationFailed");
+    assert_eq!(
+        message,
+        "failed to get credential: auth secret 'absent' not found"
+    );
+}
+
+#[test]
+fn a_helm_chart_is_stored_as_pushed_in_copy_mode() {
+    let reg = Registry::start(Flavor::Referrers, Security::Http);
+    let charts = tempfile::tempdir().unwrap();
+    let chart_dir = tools::write_minimal_chart(charts.path(), "podinfo", "6.2.1");
+    let pushed = tools::helm_package_and_push(&reg, &chart_dir, "charts");
+    let storage = tempfile::tempdir().unwrap();
+    let url = format!("oci://{}/{}", reg.host(), pushed.repository);
+    let m = manifest(
+        "chart",
+        &url,
+        json!({
+            "ref": {"semver": ">= 6.0.0"},
+            "layerSelector": {
+                "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                "operation": "copy"
+            }
+        }),
+    );
+    let run = reconcile(&m, storage.path(), None);
+    assert_eq!(run.code, 0, "{}\n{}", run.obj["status"], run.stderr);
+    let artifact = &run.obj["status"]["artifact"];
+    assert_eq!(artifact["revision"], format!("6.2.1@{}", pushed.digest));
+    let stored = storage.path().join(artifact["path"].as_str().unwrap());
+    let bytes = std::fs::read(&stored).unwrap();
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "the chart .tgz itself");
+    let manifest: Value = serde_json::from_str(&tools::crane_manifest(
+        &reg,
+        &format!("{}:6.2.1", pushed.repository),
+    ))
+    .unwrap();
+    let layer_digest = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        artifact["digest"],
+        layer_digest.as_str(),
+        "copy mode keeps the layer bytes"
+    );
+    assert_eq!(
+        run.obj["status"]["observedLayerSelector"]["operation"], "copy",
+        "observed verbatim"
+    );
+}
+
+#[test]
+fn verification_fails_closed_until_a_verifier_is_built_in() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = content_dir();
+    tools::flux_push_artifact(&reg, "app", "v1", content.path(), "s", "r", &[]);
+    let storage = tempfile::tempdir().unwrap();
+    let url = format!("oci://{}/app", reg.host());
+    let m = manifest(
+        "signed",
+        &url,
+        json!({"ref": {"tag": "v1"}, "verify": {"provider": "cosign"}}),
+    );
+    let run = reconcile(&m, storage.path(), None);
+    assert_eq!(run.code, 1);
+    let (status, reason, message) = condition(&run.obj, "SourceVerified").unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "VerificationError")
+    );
+    assert!(
+        message.starts_with("failed to verify the signature using provider 'cosign keyless'"),
+        "{message}"
+    );
+    assert_eq!(condition(&run.obj, "Ready").unwrap().1, "VerificationError");
+    assert!(
+        run.obj["status"].get("artifact").is_none(),
+        "nothing pulled"
+    );
+    let files: Vec<PathBuf> = walk(storage.path());
+    assert!(files.is_empty(), "nothing stored: {files:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
