@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Print the OCIRepository CustomResourceDefinition (v1 and v1beta2) as YAML.
     Crds,
+    /// Run the controller: reconcile OCIRepository objects and serve their artifacts.
+    Controller(Box<ocisource::cli::ControllerArgs>),
     /// Reconcile one OCIRepository manifest without a cluster and print it with its new status
     /// (exit 0 when Ready, 2 when Stalled, 1 otherwise).
     Reconcile(ocisource::standalone::ReconcileArgs),
@@ -48,8 +50,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("failed to write the CRD")?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Controller(args) => {
+            init_controller_logging(&args.observability);
+            rustls_provider();
+            let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
+            runtime.block_on(ocisource::k8s::manager::run(*args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Reconcile(args) => {
             init_logging();
+            rustls_provider();
             let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
             let result = runtime.block_on(ocisource::standalone::run(&args))?;
             std::io::stdout()
@@ -68,4 +78,30 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+// reqwest and kube both use rustls with aws-lc-rs; installing it explicitly avoids an ambiguous
+// process default if another provider is ever compiled in.
+fn rustls_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+fn init_controller_logging(o: &ocisource::cli::ObservabilityArgs) {
+    use ocisource::cli::{LogEncoding, LogLevel};
+    let level = match o.log_level {
+        LogLevel::Trace => "trace",
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Error => "error",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},kube=warn,hyper=warn"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match o.log_encoding {
+        LogEncoding::Json => builder.json().try_init(),
+        LogEncoding::Console => builder.try_init(),
+    };
 }

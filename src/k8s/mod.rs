@@ -1,5 +1,7 @@
-//! The only home of `kube::Client`: the adapters through which the controller reads Secrets and
-//! writes status and events.
+//! The only home of `kube::Client`: the controller, its process wiring, and the adapters through
+//! which it reads Secrets and records events.
 
+pub mod controller;
 pub mod events;
+pub mod manager;
 pub mod secrets;

@@ -1,0 +1,397 @@
+//! The controller: watches OCIRepository objects (all namespaces or one, filtered by a label
+//! selector for sharding), reacts only to generation, `reconcile.fluxcd.io/requestedAt` and
+//! deletion changes, runs the core reconcile, writes the status once (and not at all when nothing
+//! changed), records events, and requeues with jitter or per-object exponential backoff.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, reflector, watcher};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::events::EventPublisher;
+use super::secrets::KubeSecrets;
+use crate::api::conditions::reasons;
+use crate::api::v1::{OciRepository, OciRepositoryStatus};
+use crate::api::{FINALIZER, RECONCILE_REQUESTED_AT, duration};
+use crate::core::events::{Event, Severity};
+use crate::core::message;
+use crate::core::ports::{NoVerifier, ProgressSink};
+use crate::core::reconcile::{self, Ports, Settings};
+use crate::core::summary::Next;
+use crate::registry::ClientPool;
+
+/// Field manager of every write, as Flux's controller names itself.
+pub const FIELD_MANAGER: &str = "source-controller";
+
+// Used when an interval cannot be parsed (the CRD pattern normally prevents it).
+const FALLBACK_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Why talking to the API server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The status patch failed.
+    #[error("failed to patch status")]
+    PatchStatus(#[source] kube::Error),
+    /// Adding or removing the finalizer failed.
+    #[error("failed to update finalizers")]
+    Finalizer(#[source] kube::Error),
+}
+
+/// Per-object exponential backoff between failed attempts.
+#[derive(Debug)]
+pub struct Backoff {
+    min: Duration,
+    max: Duration,
+    attempts: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// Backoff from `min`, doubling, capped at `max`.
+    pub fn new(min: Duration, max: Duration) -> Backoff {
+        Backoff {
+            min,
+            max,
+            attempts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The delay before the next attempt for `key`, counting this failure.
+    pub fn next(&self, key: &str) -> Duration {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = attempts.entry(key.to_string()).or_insert(0);
+        let delay = self
+            .min
+            .saturating_mul(2u32.saturating_pow(*n))
+            .min(self.max);
+        *n = n.saturating_add(1);
+        delay
+    }
+
+    /// Forgets the failures of `key`.
+    pub fn reset(&self, key: &str) {
+        self.attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
+
+/// `interval` scaled by a random factor in `[1 - p, 1 + p]`, `p = percent / 100`.
+pub fn jitter(interval: Duration, percent: u8) -> Duration {
+    if percent == 0 {
+        return interval;
+    }
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let unit = (random % 10_001) as f64 / 10_000.0; // [0, 1]
+    let p = f64::from(percent) / 100.0;
+    interval.mul_f64(1.0 - p + 2.0 * p * unit)
+}
+
+/// Shared state of the reconcile loop.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// Core settings (storage, limits, gates).
+    pub settings: Settings,
+    /// Registry clients with a shared token cache.
+    pub registries: ClientPool,
+    /// Secrets adapter.
+    pub secrets: KubeSecrets,
+    /// Event publisher.
+    pub events: EventPublisher,
+    /// `--interval-jitter-percentage`.
+    pub jitter_percent: u8,
+    /// Error backoff.
+    pub backoff: Backoff,
+}
+
+/// What triggers a reconcile: a new generation, a new `requestedAt`, or a deletion. Status
+/// writes (our own included) and other metadata edits do not.
+fn trigger(obj: &OciRepository) -> Option<u64> {
+    let mut h = std::hash::DefaultHasher::new();
+    obj.metadata.generation.hash(&mut h);
+    obj.annotations().get(RECONCILE_REQUESTED_AT).hash(&mut h);
+    obj.metadata.deletion_timestamp.is_some().hash(&mut h);
+    Some(h.finish())
+}
+
+/// Runs the controller until `shutdown` resolves; `ready` turns true once it watches.
+///
+/// # Errors
+/// Never returns an error today; the signature leaves room for startup failures.
+pub async fn run(
+    api: Api<OciRepository>,
+    label_selector: &str,
+    concurrency: u16,
+    ctx: Arc<Context>,
+    ready: watch::Sender<bool>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    let mut config = watcher::Config::default();
+    if !label_selector.is_empty() {
+        config = config.labels(label_selector);
+    }
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(trigger, PredicateConfig::default());
+    let _ = ready.send(true);
+    Controller::for_stream(stream, reader)
+        .with_config(kube::runtime::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_one, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %message::render(&e), "reconcile request failed");
+            }
+        })
+        .await;
+    Ok(())
+}
+
+fn error_policy(obj: Arc<OciRepository>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = key_of(&obj);
+    let delay = ctx.backoff.next(&key);
+    tracing::warn!(
+        name = %obj.name_any(),
+        namespace = %obj.namespace().unwrap_or_default(),
+        error = %message::render(error),
+        retry_in = ?delay,
+        "reconcile failed"
+    );
+    Action::requeue(delay)
+}
+
+fn key_of(obj: &OciRepository) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let key = key_of(&obj);
+    let api: Api<OciRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+
+    if obj.metadata.deletion_timestamp.is_some() {
+        return delete(&api, &obj, &ctx).await;
+    }
+    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+        let mut finalizers = obj.finalizers().to_vec();
+        finalizers.push(FINALIZER.to_string());
+        patch_finalizers(&api, &obj, finalizers).await?;
+        return Ok(Action::requeue(Duration::ZERO));
+    }
+
+    let started = std::time::Instant::now();
+    let progress = KubeProgress {
+        api: api.clone(),
+        name: name.clone(),
+    };
+    let ports = Ports {
+        secrets: &ctx.secrets,
+        verifier: &NoVerifier,
+        progress: &progress,
+        registries: &ctx.registries,
+    };
+    let outcome = reconcile::reconcile(&obj, &ctx.settings, ports, Time(Timestamp::now())).await;
+    if obj.status.as_ref() != Some(&outcome.status) {
+        write_status(&api, &name, &outcome.status).await?;
+    }
+    for event in &outcome.events {
+        ctx.events.publish(&obj, event).await;
+    }
+    tracing::info!(
+        name = %name,
+        namespace = %namespace,
+        revision = outcome.status.artifact.as_ref().map(|a| a.revision.as_str()).unwrap_or_default(),
+        outcome = ?outcome.next,
+        elapsed = ?started.elapsed(),
+        "reconciled"
+    );
+    Ok(match outcome.next {
+        Next::AfterInterval => {
+            ctx.backoff.reset(&key);
+            let interval = duration::parse(&obj.spec.interval).unwrap_or(FALLBACK_INTERVAL);
+            Action::requeue(jitter(interval, ctx.jitter_percent))
+        }
+        Next::Now => Action::requeue(Duration::ZERO),
+        Next::Nothing => {
+            ctx.backoff.reset(&key);
+            Action::await_change()
+        }
+        Next::Retry { .. } => Action::requeue(ctx.backoff.next(&key)),
+    })
+}
+
+async fn delete(
+    api: &Api<OciRepository>,
+    obj: &OciRepository,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let namespace = obj.namespace().unwrap_or_default();
+    match reconcile::cleanup(&ctx.settings.storage, &namespace, &obj.name_any()) {
+        Ok(removed) => {
+            if removed.is_some() {
+                let event = Event::trace(
+                    reasons::GARBAGE_COLLECTION_SUCCEEDED,
+                    "garbage collected artifacts for deleted resource",
+                );
+                ctx.events.publish(obj, &event).await;
+            }
+        }
+        Err(e) => {
+            let event = Event {
+                severity: Severity::Error,
+                reason: reasons::GARBAGE_COLLECTION_FAILED.to_string(),
+                message: format!(
+                    "garbage collection for deleted resource failed: {}",
+                    message::render(&e)
+                ),
+                metadata: Default::default(),
+            };
+            ctx.events.publish(obj, &event).await;
+            return Ok(Action::requeue(ctx.backoff.next(&key_of(obj))));
+        }
+    }
+    let finalizers = obj
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    patch_finalizers(api, obj, finalizers).await?;
+    ctx.backoff.reset(&key_of(obj));
+    Ok(Action::await_change())
+}
+
+// The resourceVersion makes the merge patch conditional: a concurrent change of the finalizer
+// list is a conflict, retried with backoff, never a lost update.
+async fn patch_finalizers(
+    api: &Api<OciRepository>,
+    obj: &OciRepository,
+    finalizers: Vec<String>,
+) -> Result<(), Error> {
+    let patch = json!({
+        "metadata": {"resourceVersion": obj.resource_version(), "finalizers": finalizers}
+    });
+    match api
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::Finalizer(e)),
+    }
+}
+
+async fn write_status(
+    api: &Api<OciRepository>,
+    name: &str,
+    status: &OciRepositoryStatus,
+) -> Result<(), Error> {
+    let patch = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "status": status,
+    });
+    match api
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::PatchStatus(e)),
+    }
+}
+
+/// Mid-reconcile status patches through the API.
+struct KubeProgress {
+    api: Api<OciRepository>,
+    name: String,
+}
+
+impl ProgressSink for KubeProgress {
+    async fn progress(&self, status: &OciRepositoryStatus) {
+        if let Err(e) = write_status(&self.api, &self.name, status).await {
+            tracing::warn!(name = %self.name, error = %message::render(&e), "failed to patch progress");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let b = Backoff::new(Duration::from_millis(750), Duration::from_secs(5));
+        let delays: Vec<_> = (0..5).map(|_| b.next("a")).collect();
+        assert_eq!(
+            delays,
+            [750, 1500, 3000, 5000, 5000]
+                .map(Duration::from_millis)
+                .to_vec()
+        );
+        assert_eq!(b.next("b"), Duration::from_millis(750), "per object");
+        b.reset("a");
+        assert_eq!(b.next("a"), Duration::from_millis(750));
+    }
+
+    #[test]
+    fn jitter_stays_within_the_percentage() {
+        let interval = Duration::from_secs(100);
+        for _ in 0..1000 {
+            let d = jitter(interval, 5);
+            assert!(
+                d >= Duration::from_secs(95) && d <= Duration::from_secs(105),
+                "{d:?}"
+            );
+        }
+        assert_eq!(jitter(interval, 0), interval);
+    }
+
+    #[test]
+    fn only_generation_requested_at_and_deletion_trigger() {
+        let spec = serde_json::from_value(json!({"url": "oci://r/a", "interval": "1m"})).unwrap();
+        let mut obj = OciRepository::new("a", spec);
+        obj.metadata.generation = Some(1);
+        let base = trigger(&obj);
+        obj.status = Some(OciRepositoryStatus {
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        obj.metadata.labels = Some([("x".to_string(), "y".to_string())].into());
+        assert_eq!(trigger(&obj), base, "status and labels do not trigger");
+        obj.metadata.generation = Some(2);
+        let gen2 = trigger(&obj);
+        assert_ne!(gen2, base);
+        obj.metadata.annotations =
+            Some([(RECONCILE_REQUESTED_AT.to_string(), "now".to_string())].into());
+        assert_ne!(trigger(&obj), gen2);
+    }
+}

@@ -1,0 +1,351 @@
+//! `ocisource controller` end to end on the real control plane: a flux-pushed artifact becomes
+//! Ready, is served byte-exact by the artifact server, follows requestedAt and moved tags with
+//! NewArtifact events, honours suspend, stalls on an invalid URL, and is cleaned up on deletion.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::controlplane::ControlPlane;
+use common::registry::{Flavor, Registry, Security};
+use common::{Proc, free_port, tools, wait_until};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use ocisource::api::v1::OciRepository;
+use ocisource::core::summary::kstatus_violations;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+struct Controller {
+    _proc: Proc,
+    artifact_port: u16,
+    storage: tempfile::TempDir,
+    _logs: tempfile::TempDir,
+}
+
+fn start_controller(cp: &ControlPlane, namespace: &str) -> Controller {
+    let storage = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let (artifact_port, health_port, metrics_port) = (free_port(), free_port(), free_port());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocisource"));
+    cmd.arg("controller")
+        .arg(format!("--storage-path={}", storage.path().display()))
+        .arg(format!("--storage-addr=127.0.0.1:{artifact_port}"))
+        .arg(format!("--storage-adv-addr=127.0.0.1:{artifact_port}"))
+        .arg(format!("--health-addr=127.0.0.1:{health_port}"))
+        .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
+        .arg("--log-encoding=console")
+        // Tests share the control plane: each controller keeps to its test's namespace.
+        .arg("--watch-all-namespaces=false")
+        .env("RUNTIME_NAMESPACE", namespace)
+        .env("KUBECONFIG", cp.kubeconfig_path());
+    let proc = Proc::spawn("controller", &cmd, logs.path());
+    wait_until("controller ready", Duration::from_secs(60), || {
+        assert!(
+            proc.is_running(),
+            "controller exited:\n{}",
+            proc.log_tail(4000)
+        );
+        std::net::TcpStream::connect(("127.0.0.1", health_port))
+            .ok()
+            .and_then(|mut s| {
+                use std::io::{Read, Write};
+                s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").ok()?;
+                let mut buf = String::new();
+                s.read_to_string(&mut buf).ok()?;
+                Some(buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200"))
+            })
+            .unwrap_or(false)
+    });
+    Controller {
+        _proc: proc,
+        artifact_port,
+        storage,
+        _logs: logs,
+    }
+}
+
+async fn wait_for(
+    api: &Api<OciRepository>,
+    name: &str,
+    what: &str,
+    mut done: impl FnMut(&OciRepository) -> bool,
+) -> OciRepository {
+    for _ in 0..600 {
+        if let Some(obj) = api.get_opt(name).await.unwrap()
+            && done(&obj)
+        {
+            return obj;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = api.get_opt(name).await.unwrap();
+    panic!(
+        "timed out waiting for {what}; last: {:#?}",
+        last.map(|o| o.status)
+    );
+}
+
+fn ready(obj: &OciRepository) -> Option<(String, String, String)> {
+    let status = obj.status.as_ref()?;
+    let c = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+fn is_ready(obj: &OciRepository) -> bool {
+    ready(obj).is_some_and(|r| r.0 == "True")
+        && obj.status.as_ref().and_then(|s| s.observed_generation) == obj.metadata.generation
+}
+
+async fn namespace(client: &Client, name: &str) {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<String> {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
+fn write_content(dir: &Path, text: &str) {
+    std::fs::write(dir.join("deploy.yaml"), text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    namespace(&client, "ctl").await;
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = tempfile::tempdir().unwrap();
+    write_content(content.path(), "kind: ConfigMap\n");
+    let first_digest = tools::flux_push_artifact(
+        &reg,
+        "apps/web",
+        "stable",
+        content.path(),
+        "https://example.com/web",
+        "main@sha1:1111",
+        &[],
+    );
+    let ctl = start_controller(cp, "ctl");
+
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl");
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "web", "namespace": "ctl"},
+        "spec": {"url": format!("oci://{}/apps/web", reg.host()), "interval": "10m", "insecure": true, "ref": {"tag": "stable"}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+
+    let obj = wait_for(&api, "web", "Ready", is_ready).await;
+    assert!(
+        obj.metadata
+            .finalizers
+            .as_ref()
+            .unwrap()
+            .contains(&"finalizers.fluxcd.io".to_string())
+    );
+    let status = obj.status.clone().unwrap();
+    let artifact = status.artifact.clone().unwrap();
+    assert_eq!(artifact.revision, format!("stable@{first_digest}"));
+    assert_eq!(
+        ready(&obj).unwrap(),
+        (
+            "True".into(),
+            "Succeeded".into(),
+            format!("stored artifact for digest 'stable@{first_digest}'")
+        )
+    );
+    assert!(
+        kstatus_violations(
+            &status.conditions,
+            obj.metadata.generation.unwrap(),
+            status.observed_generation
+        )
+        .is_empty()
+    );
+    assert!(artifact.url.starts_with(&format!(
+        "http://127.0.0.1:{}/ocirepository/ctl/web/",
+        ctl.artifact_port
+    )));
+
+    // The artifact server serves exactly the published bytes, at the artifact and latest URLs.
+    let http = reqwest::Client::new();
+    for url in [artifact.url.clone(), status.url.clone().unwrap()] {
+        let body = http
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(
+            format!("sha256:{}", sha256_hex(&body)),
+            artifact.digest.clone().unwrap(),
+            "{url}"
+        );
+    }
+    let listing = http
+        .get(format!(
+            "http://127.0.0.1:{}/ocirepository/ctl/",
+            ctl.artifact_port
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listing.status(), 404, "no directory listings");
+    wait_until("NewArtifact event", Duration::from_secs(10), || {
+        let reasons = futures::executor::block_on(event_reasons(&client, "ctl", "web"));
+        reasons.contains(&"NewArtifact".to_string())
+    });
+
+    // A moved tag is picked up on request; requestedAt is acknowledged.
+    write_content(content.path(), "kind: Secret\n");
+    let second_digest = tools::flux_push_artifact(
+        &reg,
+        "apps/web",
+        "stable",
+        content.path(),
+        "https://example.com/web",
+        "main@sha1:2222",
+        &[],
+    );
+    assert_ne!(first_digest, second_digest);
+    let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "first"}}});
+    api.patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let obj = wait_for(&api, "web", "requestedAt handled", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            == Some("first")
+    })
+    .await;
+    let artifact2 = obj.status.clone().unwrap().artifact.unwrap();
+    assert_eq!(artifact2.revision, format!("stable@{second_digest}"));
+    assert_eq!(
+        artifact2.metadata.unwrap()["org.opencontainers.image.revision"],
+        "main@sha1:2222"
+    );
+    let stored = ctl.storage.path().join(&artifact2.path);
+    assert!(stored.exists());
+
+    // Suspend: the generation is observed, nothing else moves.
+    let patch = json!({"spec": {"suspend": true}});
+    api.patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let obj = wait_for(&api, "web", "suspend observed", |o| {
+        o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+            && o.spec.suspend == Some(true)
+    })
+    .await;
+    assert_eq!(
+        obj.status.unwrap().artifact.unwrap().revision,
+        artifact2.revision
+    );
+
+    // Deletion removes the stored files and the finalizer.
+    api.delete("web", &DeleteParams::default()).await.unwrap();
+    for _ in 0..300 {
+        if api.get_opt("web").await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        api.get_opt("web").await.unwrap().is_none(),
+        "finalizer removed"
+    );
+    assert!(
+        !ctl.storage.path().join("ocirepository/ctl/web").exists(),
+        "artifacts removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_url_stalls_and_a_missing_tag_retries() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    namespace(&client, "ctl-bad").await;
+    let _ctl = start_controller(cp, "ctl-bad");
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-bad");
+    for (name, url) in [
+        ("tagged", "oci://127.0.0.1:1/app:v1"),
+        ("unreachable", "oci://127.0.0.1:1/app"),
+    ] {
+        let obj: OciRepository = serde_json::from_value(json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {"name": name},
+            "spec": {"url": url, "interval": "1m", "insecure": true, "timeout": "2s"}
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &obj).await.unwrap();
+    }
+    let stalled = wait_for(&api, "tagged", "Stalled", |o| {
+        o.status
+            .as_ref()
+            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Stalled"))
+    })
+    .await;
+    let (status, reason, _) = ready(&stalled).unwrap();
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "URLInvalid"));
+    assert_eq!(
+        stalled.status.unwrap().observed_generation,
+        stalled.metadata.generation
+    );
+
+    let failing = wait_for(&api, "unreachable", "FetchFailed", |o| {
+        o.status
+            .as_ref()
+            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "FetchFailed"))
+    })
+    .await;
+    let (status, reason, _) = ready(&failing).unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "OCIArtifactPullFailed")
+    );
+    let st = failing.status.unwrap();
+    assert!(
+        st.conditions
+            .iter()
+            .any(|c| c.type_ == "Reconciling" && c.reason == "ProgressingWithRetry")
+    );
+    assert_eq!(st.observed_generation, Some(-1));
+    wait_until("Warning event", Duration::from_secs(10), || {
+        let reasons = futures::executor::block_on(event_reasons(&client, "ctl-bad", "unreachable"));
+        reasons.contains(&"OCIArtifactPullFailed".to_string())
+    });
+}
