@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod core;
 pub mod k8s;
+pub mod metrics;
 pub mod registry;
 pub mod server;
 pub mod standalone;

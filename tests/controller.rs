@@ -22,6 +22,7 @@ use sha2::{Digest as _, Sha256};
 struct Controller {
     _proc: Proc,
     artifact_port: u16,
+    metrics_port: u16,
     storage: tempfile::TempDir,
     _logs: tempfile::TempDir,
 }
@@ -63,6 +64,7 @@ fn start_controller(cp: &ControlPlane, namespace: &str) -> Controller {
     Controller {
         _proc: proc,
         artifact_port,
+        metrics_port,
         storage,
         _logs: logs,
     }
@@ -226,6 +228,24 @@ async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
         let reasons = futures::executor::block_on(event_reasons(&client, "ctl", "web"));
         reasons.contains(&"NewArtifact".to_string())
     });
+
+    let metrics = http
+        .get(format!("http://127.0.0.1:{}/metrics", ctl.metrics_port))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gotk_reconcile_duration_seconds_count{kind=\"OCIRepository\",name=\"web\",namespace=\"ctl\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("controller_runtime_reconcile_total{controller=\"ocirepository\",result=\"requeue_after\"}"), "{metrics}");
+    assert!(
+        metrics.contains("ocisource_registry_requests_total{kind=\"blob\"} 1"),
+        "{metrics}"
+    );
 
     // A moved tag is picked up on request; requestedAt is acknowledged.
     write_content(content.path(), "kind: Secret\n");

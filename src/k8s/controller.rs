@@ -28,7 +28,8 @@ use crate::core::message;
 use crate::core::ports::{NoVerifier, ProgressSink};
 use crate::core::reconcile::{self, Ports, Settings};
 use crate::core::summary::Next;
-use crate::registry::ClientPool;
+use crate::metrics::Metrics;
+use crate::registry::{ClientPool, RequestCounts};
 
 /// Field manager of every write, as Flux's controller names itself.
 pub const FIELD_MANAGER: &str = "source-controller";
@@ -115,6 +116,10 @@ pub struct Context {
     pub jitter_percent: u8,
     /// Error backoff.
     pub backoff: Backoff,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Registry request totals already exported to the metrics.
+    pub exported_requests: Mutex<RequestCounts>,
 }
 
 /// What triggers a reconcile: a new generation, a new `requestedAt`, or a deletion. Status
@@ -222,6 +227,23 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
         elapsed = ?started.elapsed(),
         "reconciled"
     );
+    let result = match outcome.next {
+        Next::AfterInterval => "requeue_after",
+        Next::Now => "requeue",
+        Next::Nothing => "success",
+        Next::Retry { .. } => "error",
+    };
+    ctx.metrics
+        .reconciled(&namespace, &name, started.elapsed().as_secs_f64(), result);
+    {
+        let now = ctx.registries.request_counts();
+        let mut exported = ctx
+            .exported_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        ctx.metrics.registry_requests(&(now - *exported));
+        *exported = now;
+    }
     Ok(match outcome.next {
         Next::AfterInterval => {
             ctx.backoff.reset(&key);

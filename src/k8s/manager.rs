@@ -12,6 +12,7 @@ use super::secrets::KubeSecrets;
 use crate::api::v1::OciRepository;
 use crate::cli::{ControllerArgs, DigestAlgo, bind_addr};
 use crate::core::reconcile::Settings;
+use crate::metrics::Metrics;
 use crate::registry::ClientPool;
 use crate::server;
 use crate::storage::{DigestAlgorithm, ExtractLimits, Retention, Storage};
@@ -81,6 +82,12 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         server::health_router(ready_rx),
     )
     .await?;
+    let metrics = Arc::new(Metrics::new());
+    serve(
+        &args.observability.metrics_addr,
+        crate::metrics::router(metrics.clone()),
+    )
+    .await?;
 
     let api: Api<OciRepository> = if args.runtime.watch_all_namespaces {
         Api::all(client.clone())
@@ -107,6 +114,8 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         registries: ClientPool::new(),
         jitter_percent: args.runtime.interval_jitter_percentage,
         backoff: Backoff::new(args.runtime.min_retry_delay, args.runtime.max_retry_delay),
+        metrics,
+        exported_requests: Default::default(),
     });
     let concurrency = u16::try_from(args.runtime.concurrent).unwrap_or(u16::MAX);
     tracing::info!(storage = %ctx.settings.storage.root().display(), "starting controller");
