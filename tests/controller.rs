@@ -20,14 +20,47 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 struct Controller {
-    _proc: Proc,
+    proc: Proc,
     artifact_port: u16,
     metrics_port: u16,
+    health_port: u16,
     storage: tempfile::TempDir,
     _logs: tempfile::TempDir,
 }
 
 fn start_controller(cp: &ControlPlane, namespace: &str) -> Controller {
+    let ctl = spawn_controller(cp, namespace, &[], "controller");
+    wait_until("controller ready", Duration::from_secs(60), || {
+        assert!(
+            ctl.proc.is_running(),
+            "controller exited:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        ctl.ready()
+    });
+    ctl
+}
+
+impl Controller {
+    fn ready(&self) -> bool {
+        std::net::TcpStream::connect(("127.0.0.1", self.health_port))
+            .ok()
+            .and_then(|mut s| {
+                use std::io::{Read, Write};
+                s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").ok()?;
+                let mut buf = String::new();
+                s.read_to_string(&mut buf).ok()?;
+                Some(buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200"))
+            })
+            .unwrap_or(false)
+    }
+
+    fn serves_artifacts(&self) -> bool {
+        std::net::TcpStream::connect(("127.0.0.1", self.artifact_port)).is_ok()
+    }
+}
+
+fn spawn_controller(cp: &ControlPlane, namespace: &str, extra: &[&str], name: &str) -> Controller {
     let storage = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let (artifact_port, health_port, metrics_port) = (free_port(), free_port(), free_port());
@@ -41,30 +74,16 @@ fn start_controller(cp: &ControlPlane, namespace: &str) -> Controller {
         .arg("--log-encoding=console")
         // Tests share the control plane: each controller keeps to its test's namespace.
         .arg("--watch-all-namespaces=false")
+        .args(extra)
         .env("RUNTIME_NAMESPACE", namespace)
+        .env("HOSTNAME", name)
         .env("KUBECONFIG", cp.kubeconfig_path());
-    let proc = Proc::spawn("controller", &cmd, logs.path());
-    wait_until("controller ready", Duration::from_secs(60), || {
-        assert!(
-            proc.is_running(),
-            "controller exited:\n{}",
-            proc.log_tail(4000)
-        );
-        std::net::TcpStream::connect(("127.0.0.1", health_port))
-            .ok()
-            .and_then(|mut s| {
-                use std::io::{Read, Write};
-                s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").ok()?;
-                let mut buf = String::new();
-                s.read_to_string(&mut buf).ok()?;
-                Some(buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200"))
-            })
-            .unwrap_or(false)
-    });
+    let proc = Proc::spawn(name, &cmd, logs.path());
     Controller {
-        _proc: proc,
+        proc,
         artifact_port,
         metrics_port,
+        health_port,
         storage,
         _logs: logs,
     }
@@ -368,4 +387,72 @@ async fn an_invalid_url_stalls_and_a_missing_tag_retries() {
         let reasons = futures::executor::block_on(event_reasons(&client, "ctl-bad", "unreachable"));
         reasons.contains(&"OCIArtifactPullFailed".to_string())
     });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_leader_reconciles_and_serves_and_a_follower_takes_over() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    namespace(&client, "ctl-le").await;
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = tempfile::tempdir().unwrap();
+    write_content(content.path(), "kind: ConfigMap\n");
+    tools::flux_push_artifact(&reg, "le/app", "v1", content.path(), "s", "r", &[]);
+
+    let election = [
+        "--enable-leader-election",
+        "--leader-election-lease-duration=4s",
+        "--leader-election-renew-deadline=3s",
+        "--leader-election-retry-period=1s",
+    ];
+    let a = spawn_controller(cp, "ctl-le", &election, "replica-a");
+    let b = spawn_controller(cp, "ctl-le", &election, "replica-b");
+    wait_until("a leader", Duration::from_secs(60), || {
+        a.ready() || b.ready()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(a.ready() != b.ready(), "exactly one replica is ready");
+    let (mut leader, follower, leader_name) = if a.ready() {
+        (a, b, "replica-a")
+    } else {
+        (b, a, "replica-b")
+    };
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), "ctl-le");
+    let held = leases.get("ocisource-leader-election").await.unwrap();
+    assert_eq!(
+        held.spec.unwrap().holder_identity.as_deref(),
+        Some(leader_name)
+    );
+
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-le");
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "app"},
+        "spec": {"url": format!("oci://{}/le/app", reg.host()), "interval": "10m", "insecure": true, "ref": {"tag": "v1"}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+    wait_for(&api, "app", "Ready", is_ready).await;
+    assert!(leader.serves_artifacts(), "the leader serves artifacts");
+    assert!(!follower.serves_artifacts(), "a follower does not");
+
+    // The leader stops (releasing the lease); the follower takes over and reconciles.
+    leader.proc.stop();
+    wait_until("takeover", Duration::from_secs(30), || follower.ready());
+    assert!(follower.serves_artifacts());
+    let patch =
+        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "after-takeover"}}});
+    api.patch("app", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    wait_for(&api, "app", "handled by the new leader", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            == Some("after-takeover")
+    })
+    .await;
 }

@@ -38,9 +38,18 @@ pub enum Error {
     /// `--watch-all-namespaces=false` without `RUNTIME_NAMESPACE`.
     #[error("--watch-all-namespaces=false needs the RUNTIME_NAMESPACE environment variable")]
     NoNamespace,
-    /// Leader election is requested but not built in yet.
-    #[error("--enable-leader-election is not supported yet: run a single replica")]
-    LeaderElection,
+    /// The leader election flags are inconsistent.
+    #[error("invalid leader election timings: {0}")]
+    LeaderElectionFlags(&'static str),
+    /// `--enable-leader-election` without `RUNTIME_NAMESPACE`.
+    #[error("--enable-leader-election needs the RUNTIME_NAMESPACE environment variable")]
+    LeaderElectionNamespace,
+    /// The Lease could not be used.
+    #[error("leader election failed")]
+    LeaderElection(#[source] kube_lease_manager::LeaseManagerError),
+    /// Leadership was lost; the process exits so that another replica takes over cleanly.
+    #[error("leader election lost")]
+    LostLeadership,
     /// The controller failed.
     #[error("the controller failed")]
     Controller(#[source] controller::Error),
@@ -51,11 +60,9 @@ pub enum Error {
 /// # Errors
 /// When the client, the store or a listener cannot be set up.
 pub async fn run(args: ControllerArgs) -> Result<(), Error> {
-    if args.runtime.enable_leader_election {
-        return Err(Error::LeaderElection);
-    }
     let client = Client::try_default().await.map_err(Error::Client)?;
     let hostname = std::env::var("HOSTNAME").ok();
+    let instance = hostname.clone().unwrap_or_else(|| "ocisource".to_string());
     let advertised = args.storage.advertised_addr(hostname.as_deref());
     let algorithm = match args.artifact.artifact_digest_algo {
         DigestAlgo::Sha256 => DigestAlgorithm::Sha256,
@@ -72,11 +79,6 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         });
 
     let (ready_tx, ready_rx) = watch::channel(false);
-    serve(
-        &args.storage.storage_addr,
-        server::artifact_router(storage.root().to_path_buf()),
-    )
-    .await?;
     serve(
         &args.observability.health_addr,
         server::health_router(ready_rx),
@@ -95,7 +97,19 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         let ns = std::env::var("RUNTIME_NAMESPACE").map_err(|_| Error::NoNamespace)?;
         Api::namespaced(client.clone(), &ns)
     };
-    let instance = hostname.unwrap_or_else(|| "ocisource".to_string());
+    // Like Flux, only the leader reconciles and serves artifacts; health and metrics answer on
+    // every replica, and only the leader reports ready.
+    let leadership = if args.runtime.enable_leader_election {
+        Some(acquire_leadership(&client, &args, &instance).await?)
+    } else {
+        None
+    };
+    serve(
+        &args.storage.storage_addr,
+        server::artifact_router(storage.root().to_path_buf()),
+    )
+    .await?;
+
     let ctx = Arc::new(Context {
         events: EventPublisher::new(client.clone(), &args.observability.events_addr, &instance),
         secrets: KubeSecrets::new(client.clone()),
@@ -119,16 +133,93 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     });
     let concurrency = u16::try_from(args.runtime.concurrent).unwrap_or(u16::MAX);
     tracing::info!(storage = %ctx.settings.storage.root().display(), "starting controller");
+    // Holding the receiver keeps the lease renewed; its end (or a lost lease) stops the
+    // controller, and dropping it on shutdown releases the lease.
+    let lost: std::pin::Pin<Box<dyn Future<Output = ()> + Send + Sync>> = match leadership {
+        Some(mut leader) => Box::pin(async move {
+            while leader.changed().await.is_ok() {
+                if !*leader.borrow() {
+                    break;
+                }
+            }
+        }),
+        None => Box::pin(std::future::pending()),
+    };
+    let lost_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = lost_flag.clone();
+    let shutdown = async move {
+        tokio::select! {
+            _ = shutdown_signal() => {},
+            _ = lost => flag.store(true, std::sync::atomic::Ordering::SeqCst),
+        }
+    };
     controller::run(
         api,
         &args.runtime.watch_label_selector,
         concurrency,
         ctx,
         ready_tx,
-        shutdown_signal(),
+        shutdown,
     )
     .await
-    .map_err(Error::Controller)
+    .map_err(Error::Controller)?;
+    if lost_flag.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::LostLeadership);
+    }
+    Ok(())
+}
+
+/// The Lease name: Flux's scheme (a suffix of the selector's SHA-256 when sharding) under our
+/// own prefix, so that ocisource never contends with a source-controller in the same namespace.
+pub fn lease_name(label_selector: &str) -> String {
+    use sha2::Digest as _;
+    if label_selector.is_empty() {
+        return "ocisource-leader-election".to_string();
+    }
+    let hash = sha2::Sha256::digest(label_selector.as_bytes());
+    let hex: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("ocisource-leader-election-{hex}")
+}
+
+async fn acquire_leadership(
+    client: &Client,
+    args: &ControllerArgs,
+    identity: &str,
+) -> Result<watch::Receiver<bool>, Error> {
+    let namespace =
+        std::env::var("RUNTIME_NAMESPACE").map_err(|_| Error::LeaderElectionNamespace)?;
+    let duration = args.runtime.leader_election_lease_duration.as_secs();
+    let grace = args.runtime.leader_election_retry_period.as_secs().max(1);
+    if duration < 2 {
+        return Err(Error::LeaderElectionFlags(
+            "the lease duration must be at least 2s",
+        ));
+    }
+    if grace >= duration {
+        return Err(Error::LeaderElectionFlags(
+            "the retry period must be shorter than the lease duration",
+        ));
+    }
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(
+        client.clone(),
+        lease_name(&args.runtime.watch_label_selector),
+    )
+    .with_namespace(namespace)
+    .with_identity(identity)
+    .with_duration(duration)
+    .with_grace(grace)
+    .build()
+    .await
+    .map_err(Error::LeaderElection)?;
+    let (mut leader, _task) = manager.watch().await;
+    tracing::info!(identity, "waiting for leadership");
+    while !*leader.borrow_and_update() {
+        if leader.changed().await.is_err() {
+            return Err(Error::LostLeadership);
+        }
+    }
+    tracing::info!(identity, "acquired leadership");
+    Ok(leader)
 }
 
 async fn serve(addr: &str, router: axum::Router) -> Result<(), Error> {
@@ -167,5 +258,19 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lease_name;
+
+    #[test]
+    fn the_lease_is_ours_and_sharded_by_selector() {
+        assert_eq!(lease_name(""), "ocisource-leader-election");
+        let shard = lease_name("sharding.fluxcd.io/key=shard1");
+        assert!(shard.starts_with("ocisource-leader-election-"));
+        assert_eq!(shard.len(), "ocisource-leader-election-".len() + 8);
+        assert_ne!(shard, lease_name("sharding.fluxcd.io/key=shard2"));
     }
 }
