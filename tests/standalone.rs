@@ -515,3 +515,66 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn cloud_providers_need_the_gate_for_service_accounts_and_static_secrets_win() {
+    let storage = tempfile::tempdir().unwrap();
+    let ecr = "oci://123456789012.dkr.ecr.eu-west-1.amazonaws.com/app";
+    let run = reconcile(
+        &manifest("aws", ecr, json!({"provider": "aws"})),
+        storage.path(),
+        None,
+    );
+    assert_eq!(run.code, 1);
+    let (_, reason, message) = condition(&run.obj, "FetchFailed").unwrap();
+    assert_eq!(reason, "AuthenticationFailed");
+    assert!(
+        message.starts_with("failed to get credential from aws"),
+        "{message}"
+    );
+
+    let secrets = tempfile::tempdir().unwrap();
+    std::fs::write(
+        secrets.path().join("sa.yaml"),
+        "kind: ServiceAccount\napiVersion: v1\nmetadata: {name: app}\n",
+    )
+    .unwrap();
+    let m = manifest(
+        "gated",
+        ecr,
+        json!({"provider": "aws", "serviceAccountName": "app"}),
+    );
+    let run = reconcile(&m, storage.path(), Some(secrets.path()));
+    assert_eq!(run.code, 2, "stalls until the gate is on");
+    let (_, reason, message) = condition(&run.obj, "Stalled").unwrap();
+    assert_eq!(reason, "FeatureGateDisabled");
+    assert_eq!(
+        message,
+        "to use spec.serviceAccountName for provider authentication please enable the ObjectLevelWorkloadIdentity feature gate in the controller"
+    );
+    assert!(condition(&run.obj, "FetchFailed").is_none());
+
+    // A static secret wins over the provider: no cloud login is attempted.
+    let reg = Registry::start(Flavor::Distribution, Security::Basic);
+    let content = content_dir();
+    tools::flux_push_artifact(&reg, "app", "v1", content.path(), "s", "r", &[]);
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "regcred"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": reg.docker_config_json()},
+    });
+    std::fs::write(
+        secrets.path().join("regcred.yaml"),
+        serde_json::to_string(&secret).unwrap(),
+    )
+    .unwrap();
+    let url = format!("oci://{}/app", reg.host());
+    let m = manifest(
+        "azure",
+        &url,
+        json!({"provider": "azure", "secretRef": {"name": "regcred"}, "ref": {"tag": "v1"}}),
+    );
+    let run = reconcile(&m, storage.path(), Some(secrets.path()));
+    assert_eq!(run.code, 0, "{}\n{}", run.obj["status"], run.stderr);
+}

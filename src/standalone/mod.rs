@@ -168,7 +168,8 @@ pub async fn run(args: &ReconcileArgs) -> Result<Reconciled, InputError> {
             args.artifact_max_extract_size,
             args.artifact_max_extract_entries,
         ),
-        object_level_workload_identity: true,
+        // Off, as the controller's gate defaults.
+        object_level_workload_identity: false,
     };
     let registries = ClientPool::new();
     let ports = Ports {
