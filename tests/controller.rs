@@ -456,3 +456,56 @@ async fn one_leader_reconciles_and_serves_and_a_follower_takes_over() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_recovers_from_an_api_server_restart() {
+    // A private control plane: restarting the shared one would disturb the other tests.
+    let cp = ControlPlane::start();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    namespace(&client, "ctl-restart").await;
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = tempfile::tempdir().unwrap();
+    write_content(content.path(), "kind: ConfigMap\n");
+    let digest =
+        tools::flux_push_artifact(&reg, "restart/app", "v1", content.path(), "s", "r", &[]);
+    let ctl = start_controller(&cp, "ctl-restart");
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-restart");
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "app"},
+        "spec": {"url": format!("oci://{}/restart/app", reg.host()), "interval": "10m", "insecure": true, "ref": {"tag": "v1"}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+    wait_for(&api, "app", "Ready", is_ready).await;
+
+    cp.restart_apiserver();
+    assert!(
+        ctl.proc.is_running(),
+        "the controller survives:\n{}",
+        ctl.proc.log_tail(4000)
+    );
+    let client = cp.client().await;
+    let api: Api<OciRepository> = Api::namespaced(client, "ctl-restart");
+    let patch =
+        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "after-restart"}}});
+    api.patch("app", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let obj = wait_for(&api, "app", "requestedAt handled after the restart", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            == Some("after-restart")
+    })
+    .await;
+    let artifact = obj.status.unwrap().artifact.unwrap();
+    assert_eq!(
+        artifact.revision,
+        format!("v1@{digest}"),
+        "no artifact lost"
+    );
+    assert!(ctl.storage.path().join(&artifact.path).exists());
+}
