@@ -217,6 +217,11 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
         write_status(&api, &name, &outcome.status).await?;
     }
     for event in &outcome.events {
+        // Recording this one would cost an API write on every unchanged reconcile; it is logged.
+        if event.reason == reasons::ARTIFACT_UP_TO_DATE {
+            tracing::debug!(name = %name, namespace = %namespace, "{}", event.message);
+            continue;
+        }
         ctx.events.publish(&obj, event).await;
     }
     tracing::info!(
