@@ -6,6 +6,7 @@ pub mod cli;
 pub mod core;
 pub mod k8s;
 pub mod metrics;
+pub mod push;
 pub mod registry;
 pub mod server;
 pub mod standalone;

@@ -24,6 +24,9 @@ enum Command {
     /// Reconcile one OCIRepository manifest without a cluster and print it with its new status
     /// (exit 0 when Ready, 2 when Stalled, 1 otherwise).
     Reconcile(ocisource::standalone::ReconcileArgs),
+    /// Push artifacts to an OCI registry (`push artifact`, as `flux push artifact`).
+    #[command(subcommand)]
+    Push(ocisource::push::PushCommand),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .write_all(result.rendered.as_bytes())
                 .context("failed to write the result")?;
             Ok(ExitCode::from(result.exit_code))
+        }
+        Command::Push(ocisource::push::PushCommand::Artifact(args)) => {
+            init_logging();
+            rustls_provider();
+            let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
+            runtime.block_on(ocisource::push::run(&args))?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

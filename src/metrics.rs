@@ -205,9 +205,15 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(
-            text.contains("le=\"1800.0\""),
-            "last bucket is 30 min: {text}"
-        );
+        let buckets: Vec<f64> = text
+            .lines()
+            .filter(|l| l.starts_with("gotk_reconcile_duration_seconds_bucket{le=\""))
+            .filter_map(|l| l.split('"').nth(1)?.parse().ok())
+            .collect();
+        // Flux: 10 exponential buckets from 10 ms to 30 min (then +Inf).
+        assert_eq!(buckets.len(), 11, "{text}");
+        assert!((buckets[0] - 0.01).abs() < 1e-9);
+        assert!((buckets[9] - 1800.0).abs() < 1e-6, "{buckets:?}");
+        assert!(buckets[10].is_infinite());
     }
 }

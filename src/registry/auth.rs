@@ -1,11 +1,11 @@
 //! Registry authentication: `WWW-Authenticate` challenges, the token cache and token responses.
 //!
 //! The registry's `/v2/` ping answers 200 (no auth), or 401 with a `Basic` or `Bearer`
-//! challenge. For `Bearer`, a token for `repository:<name>:pull` is fetched from the challenge's
-//! `realm` (see `client.rs`) and kept in a token cache keyed by registry, realm, service,
-//! scope and a SHA-256 fingerprint of the credential, until shortly before its `expires_in`
-//! (60 s when absent, as the Docker token spec says). So an unchanged reconcile costs one
-//! manifest `HEAD` and no token request while the token lives.
+//! challenge. For `Bearer`, a token for `repository:<name>:pull` (`:push,pull` for the writes of
+//! `push.rs`) is fetched from the challenge's `realm` (see `client.rs`) and kept in a token
+//! cache keyed by registry, realm, service, scope and a SHA-256 fingerprint of the credential,
+//! until shortly before its `expires_in` (60 s when absent, as the Docker token spec says). So
+//! an unchanged reconcile costs one manifest `HEAD` and no token request while the token lives.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -5,7 +5,8 @@
 //! allows it: `insecure`, loopback, RFC 1918, `localhost:*`, `*.local`) and remembers the scheme
 //! and the challenge; it keeps bearer tokens per registry, scope and credential until they
 //! expire; it retries transient failures (see `retry.rs`) within the caller's deadline; and it
-//! always pulls manifests and blobs by digest, verifying what it reads.
+//! always pulls manifests and blobs by digest, verifying what it reads. Writes (blob uploads,
+//! manifest `PUT`s) are in `push.rs`, on the same request path with a `push,pull` scope.
 //!
 //! [`ClientPool`] hands out one [`Client`] per distinct transport configuration, so objects that
 //! share a registry setup share connections, pings and tokens, and it counts every request by
@@ -33,6 +34,7 @@ use super::keychain::Credential;
 use super::manifest::{
     Descriptor, Document, MANIFEST_ACCEPT, MAX_MANIFEST_SIZE, Manifest, parse_document,
 };
+use super::push::Upload;
 use super::reference::{Algorithm, Digest, Repository, allows_http};
 use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after, with_jitter};
 use super::transport::{TransportConfig, build_http_client};
@@ -72,6 +74,24 @@ struct Inner {
     counters: Arc<Counters>,
 }
 
+/// What a request does to a repository, which decides the token scope asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Action {
+    /// Reads: `repository:<name>:pull`.
+    Pull,
+    /// Writes: `repository:<name>:push,pull`.
+    Push,
+}
+
+impl Action {
+    fn scope(self, repo: &Repository) -> String {
+        match self {
+            Action::Pull => repo.pull_scope(),
+            Action::Push => repo.push_scope(),
+        }
+    }
+}
+
 /// What the `/v2/` ping of a registry told.
 #[derive(Clone, Debug)]
 struct Ping {
@@ -81,7 +101,7 @@ struct Ping {
 }
 
 /// Where a registry request goes.
-enum Target {
+pub(super) enum Target {
     /// A path (with query) under the registry's base URL.
     Path(String),
     /// A URL given by the registry (a `Link` to the next page).
@@ -425,7 +445,7 @@ impl Client {
     }
 
     /// Runs `fut` within the deadline.
-    async fn bounded<T>(
+    pub(super) async fn bounded<T>(
         &self,
         what: &str,
         fut: impl Future<Output = Result<T, Error>>,
@@ -567,9 +587,7 @@ impl Client {
         }
     }
 
-    /// A request to `repo`'s registry with auth: pings (cached), authorizes (cached token),
-    /// sends with retries, and on a 401 that a new token or a new challenge could fix, tries
-    /// once more. Returns the response (any status) and the URL it was sent to.
+    /// A pull request to `repo`'s registry with auth: see [`Client::request_with`].
     async fn registry_request(
         &self,
         kind: RequestKind,
@@ -579,6 +597,27 @@ impl Client {
         target: Target,
         accept: &[&str],
     ) -> Result<(Response, Url), Error> {
+        self.request_with(kind, method, repo, cred, target, accept, Action::Pull, None)
+            .await
+    }
+
+    /// A request to `repo`'s registry with auth for `action`: pings (cached), authorizes
+    /// (cached token for the action's scope), sends with retries (`upload`, if any, is sent
+    /// afresh on each attempt), and on a 401 that a new token or a new challenge could fix,
+    /// tries once more. `Authorization` is only sent to the registry's own origin. Returns the
+    /// response (any status) and the URL it was sent to.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn request_with(
+        &self,
+        kind: RequestKind,
+        method: Method,
+        repo: &Repository,
+        cred: &Credential,
+        target: Target,
+        accept: &[&str],
+        action: Action,
+        upload: Option<&Upload>,
+    ) -> Result<(Response, Url), Error> {
         let ping = self.ping(repo.registry()).await?;
         let url = match target {
             Target::Path(p) => ping.base.join(&p).map_err(|_| {
@@ -586,9 +625,12 @@ impl Client {
             })?,
             Target::Url(u) => u,
         };
+        let same_origin = url.origin() == ping.base.origin();
         let accept = accept.join(", ");
         let mut scheme = ping.scheme.clone();
-        let (mut auth, mut cached) = self.authorization(&scheme, repo, cred, false).await?;
+        let (mut auth, mut cached) = self
+            .authorization(&scheme, repo, cred, action, false)
+            .await?;
         let mut retried = false;
         loop {
             let result = self
@@ -597,8 +639,13 @@ impl Client {
                     if !accept.is_empty() {
                         b = b.header(ACCEPT, accept.as_str());
                     }
-                    if let Some(a) = &auth {
+                    if let Some(a) = &auth
+                        && same_origin
+                    {
                         b = b.header(AUTHORIZATION, a.as_str());
+                    }
+                    if let Some(up) = upload {
+                        b = up.attach(b);
                     }
                     b
                 })
@@ -616,7 +663,7 @@ impl Client {
                 return Ok((resp, url));
             }
             let new_scheme = scheme_of(&challenges(resp.headers()))
-                .map(|s| without_scope(s, Some(&repo.pull_scope())))
+                .map(|s| without_scope(s, Some(&action.scope(repo))))
                 .unwrap_or_else(|_| scheme.clone());
             let token_might_help = matches!(scheme, Scheme::Bearer { .. }) && cached;
             if new_scheme == scheme && !token_might_help {
@@ -624,7 +671,9 @@ impl Client {
             }
             tracing::debug!(url = %redact_url(&url), ?scheme, ?new_scheme, "401 from the registry: renewing authorization");
             if let Scheme::Bearer { .. } = &scheme {
-                self.inner.tokens.remove(&token_key(&scheme, repo, cred));
+                self.inner
+                    .tokens
+                    .remove(&token_key(&scheme, repo, cred, action));
             }
             // The registry-wide memory keeps the new challenge without its repository scope.
             if new_scheme != scheme
@@ -639,7 +688,9 @@ impl Client {
                 );
             }
             scheme = new_scheme;
-            (auth, cached) = self.authorization(&scheme, repo, cred, true).await?;
+            (auth, cached) = self
+                .authorization(&scheme, repo, cred, action, true)
+                .await?;
             retried = true;
         }
     }
@@ -650,6 +701,7 @@ impl Client {
         scheme: &Scheme,
         repo: &Repository,
         cred: &Credential,
+        action: Action,
         force: bool,
     ) -> Result<(Option<String>, bool), Error> {
         match (scheme, cred) {
@@ -660,12 +712,12 @@ impl Client {
             }
             (Scheme::Basic, _) => Ok((None, false)),
             (Scheme::Bearer { .. }, _) => {
-                let key = token_key(scheme, repo, cred);
+                let key = token_key(scheme, repo, cred, action);
                 let now = std::time::Instant::now();
                 if !force && let Some(t) = self.inner.tokens.get(&key, now) {
                     return Ok((Some(format!("Bearer {t}")), true));
                 }
-                let (token, lifetime) = self.fetch_token(scheme, repo, cred).await?;
+                let (token, lifetime) = self.fetch_token(scheme, repo, cred, action).await?;
                 self.inner
                     .tokens
                     .insert(key, token.clone(), lifetime, std::time::Instant::now());
@@ -674,12 +726,13 @@ impl Client {
         }
     }
 
-    /// Trades `cred` for a pull token at the challenge's realm.
+    /// Trades `cred` for a token for `action` at the challenge's realm.
     async fn fetch_token(
         &self,
         scheme: &Scheme,
         repo: &Repository,
         cred: &Credential,
+        action: Action,
     ) -> Result<(String, Duration), Error> {
         let Scheme::Bearer {
             realm,
@@ -696,7 +749,7 @@ impl Client {
         if !matches!(realm.scheme(), "http" | "https") {
             return Err(Error::protocol("bearer challenge has an invalid realm"));
         }
-        let mut scopes = vec![repo.pull_scope()];
+        let mut scopes = vec![action.scope(repo)];
         if let Some(s) = scope
             && !scopes.contains(s)
         {
@@ -828,7 +881,7 @@ impl ClientPool {
     }
 }
 
-fn token_key(scheme: &Scheme, repo: &Repository, cred: &Credential) -> TokenKey {
+fn token_key(scheme: &Scheme, repo: &Repository, cred: &Credential, action: Action) -> TokenKey {
     let (realm, service, scope) = match scheme {
         Scheme::Bearer {
             realm,
@@ -845,7 +898,7 @@ fn token_key(scheme: &Scheme, repo: &Repository, cred: &Credential) -> TokenKey 
         registry: repo.registry().to_string(),
         realm,
         service,
-        scope: format!("{} {scope}", repo.pull_scope()),
+        scope: format!("{} {scope}", action.scope(repo)),
         credential: fingerprint(cred),
     }
 }
@@ -921,7 +974,7 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Tags as go-containerregistry accepts them: 1 to 128 of `[A-Za-z0-9_.-]`.
-fn check_tag(tag: &str) -> Result<(), Error> {
+pub(crate) fn check_tag(tag: &str) -> Result<(), Error> {
     if tag.is_empty() || tag.len() > 128 {
         return Err(Error::invalid_reference(format!(
             "tag must be between 1 and 128 characters in length: {tag}"
@@ -974,7 +1027,7 @@ fn request_error(e: reqwest::Error, method: &Method, url: &Url) -> Error {
 }
 
 /// `resp` if its status is a success, its error otherwise.
-async fn check(resp: Response, method: &Method, url: &Url) -> Result<Response, Error> {
+pub(super) async fn check(resp: Response, method: &Method, url: &Url) -> Result<Response, Error> {
     if resp.status().is_success() {
         Ok(resp)
     } else {
@@ -983,7 +1036,7 @@ async fn check(resp: Response, method: &Method, url: &Url) -> Result<Response, E
 }
 
 /// The error for an unsuccessful response, with the registry's error codes in the message.
-async fn status_error(resp: Response, method: &Method, url: &Url) -> Error {
+pub(super) async fn status_error(resp: Response, method: &Method, url: &Url) -> Error {
     let status = resp.status();
     let retry_after = retry_after(resp.headers());
     let body = read_body(resp, MAX_ERROR_BODY, method, url)
@@ -1084,7 +1137,7 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// Reads the body up to `limit` bytes; more is a protocol error.
-async fn read_body(
+pub(super) async fn read_body(
     mut resp: Response,
     limit: usize,
     method: &Method,

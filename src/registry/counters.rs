@@ -20,6 +20,12 @@ pub enum RequestKind {
     ManifestGet,
     /// `GET /v2/<name>/blobs/<digest>`.
     Blob,
+    /// `HEAD /v2/<name>/blobs/<digest>` (does a blob to push exist already?).
+    BlobHead,
+    /// A blob upload step: `POST /v2/<name>/blobs/uploads/` or the `PUT` to its location.
+    BlobUpload,
+    /// `PUT /v2/<name>/manifests/<tag>`.
+    ManifestPut,
 }
 
 /// Live counters, shared by the clients of one pool.
@@ -31,6 +37,9 @@ pub struct Counters {
     manifest_head: AtomicU64,
     manifest_get: AtomicU64,
     blob: AtomicU64,
+    blob_head: AtomicU64,
+    blob_upload: AtomicU64,
+    manifest_put: AtomicU64,
     blob_bytes: AtomicU64,
     retries: AtomicU64,
 }
@@ -44,6 +53,9 @@ impl Counters {
             RequestKind::ManifestHead => &self.manifest_head,
             RequestKind::ManifestGet => &self.manifest_get,
             RequestKind::Blob => &self.blob,
+            RequestKind::BlobHead => &self.blob_head,
+            RequestKind::BlobUpload => &self.blob_upload,
+            RequestKind::ManifestPut => &self.manifest_put,
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -65,6 +77,9 @@ impl Counters {
             manifest_head: self.manifest_head.load(Ordering::Relaxed),
             manifest_get: self.manifest_get.load(Ordering::Relaxed),
             blob: self.blob.load(Ordering::Relaxed),
+            blob_head: self.blob_head.load(Ordering::Relaxed),
+            blob_upload: self.blob_upload.load(Ordering::Relaxed),
+            manifest_put: self.manifest_put.load(Ordering::Relaxed),
             blob_bytes: self.blob_bytes.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
         }
@@ -86,6 +101,12 @@ pub struct RequestCounts {
     pub manifest_get: u64,
     /// Blob `GET`s.
     pub blob: u64,
+    /// Blob `HEAD`s (pushes).
+    pub blob_head: u64,
+    /// Blob upload requests (`POST` and `PUT`; pushes).
+    pub blob_upload: u64,
+    /// Manifest `PUT`s (pushes).
+    pub manifest_put: u64,
     /// Blob bytes received.
     pub blob_bytes: u64,
     /// Attempts that were retries of an earlier one (any kind).
@@ -95,7 +116,15 @@ pub struct RequestCounts {
 impl RequestCounts {
     /// All requests, of every kind.
     pub fn total(&self) -> u64 {
-        self.ping + self.token + self.tags + self.manifest_head + self.manifest_get + self.blob
+        self.ping
+            + self.token
+            + self.tags
+            + self.manifest_head
+            + self.manifest_get
+            + self.blob
+            + self.blob_head
+            + self.blob_upload
+            + self.manifest_put
     }
 }
 
@@ -110,6 +139,9 @@ impl std::ops::Sub for RequestCounts {
             manifest_head: self.manifest_head.saturating_sub(rhs.manifest_head),
             manifest_get: self.manifest_get.saturating_sub(rhs.manifest_get),
             blob: self.blob.saturating_sub(rhs.blob),
+            blob_head: self.blob_head.saturating_sub(rhs.blob_head),
+            blob_upload: self.blob_upload.saturating_sub(rhs.blob_upload),
+            manifest_put: self.manifest_put.saturating_sub(rhs.manifest_put),
             blob_bytes: self.blob_bytes.saturating_sub(rhs.blob_bytes),
             retries: self.retries.saturating_sub(rhs.retries),
         }

@@ -8,6 +8,8 @@
 //! - [`client`]: the distribution API (ping, tags, manifest `HEAD`/`GET`, blobs) with retries,
 //!   `Retry-After`, the plain-HTTP fallback and request counters; [`ClientPool`] shares clients.
 //! - [`manifest`], [`blob`]: manifests and indexes; verified blob streams.
+//! - [`push`](mod@push): writes for `ocisource push` (blob existence, monolithic uploads streamed
+//!   from disk, manifest `PUT`s) with `push,pull` token scopes.
 //! - [`error`]: the error categories.
 //!
 //! Written directly on reqwest (rustls + aws-lc-rs) because Flux's `certSecretRef` needs a client
@@ -20,6 +22,7 @@ pub mod counters;
 pub mod error;
 pub mod keychain;
 pub mod manifest;
+pub mod push;
 pub mod reference;
 pub mod retry;
 pub mod transport;
@@ -30,6 +33,7 @@ pub use counters::{RequestCounts, RequestKind};
 pub use error::Error;
 pub use keychain::{Credential, Keychain};
 pub use manifest::{Descriptor, Manifest};
+pub use push::BlobSource;
 pub use reference::{Algorithm, Digest, Repository};
 pub use retry::RetryPolicy;
 pub use transport::{ProxyConfig, TlsMaterial, TransportConfig};

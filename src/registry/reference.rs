@@ -110,6 +110,12 @@ impl Repository {
     pub fn pull_scope(&self) -> String {
         format!("repository:{}:pull", self.repository)
     }
+
+    /// The token scope for pushing: `repository:<path>:push,pull`, spelled as
+    /// go-containerregistry (hence flux) asks for it.
+    pub fn push_scope(&self) -> String {
+        format!("repository:{}:push,pull", self.repository)
+    }
 }
 
 impl fmt::Display for Repository {
@@ -273,6 +279,14 @@ impl Digest {
         }
     }
 
+    /// The SHA-256 digest whose hash value is `sum` (e.g. from a streaming hasher).
+    pub fn from_sha256(sum: [u8; 32]) -> Digest {
+        Digest {
+            algorithm: Algorithm::Sha256,
+            hex: to_hex(&sum),
+        }
+    }
+
     /// The algorithm.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
@@ -422,6 +436,7 @@ mod tests {
             Repository::parse_oci_url("oci://docker.io/nginx").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.to_string(), "index.docker.io/library/nginx");
         assert_eq!(r.pull_scope(), "repository:library/nginx:pull");
+        assert_eq!(r.push_scope(), "repository:library/nginx:push,pull");
     }
 
     #[test]
