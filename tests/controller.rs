@@ -5,12 +5,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use common::controller::Controller;
 use common::controlplane::ControlPlane;
 use common::registry::{Flavor, Registry, Security};
-use common::{Proc, free_port, tools, wait_until};
+use common::{tools, wait_until};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -19,74 +19,16 @@ use ocisource::core::summary::kstatus_violations;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-struct Controller {
-    proc: Proc,
-    artifact_port: u16,
-    metrics_port: u16,
-    health_port: u16,
-    storage: tempfile::TempDir,
-    _logs: tempfile::TempDir,
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ocisource"))
 }
 
 fn start_controller(cp: &ControlPlane, namespace: &str) -> Controller {
-    let ctl = spawn_controller(cp, namespace, &[], "controller");
-    wait_until("controller ready", Duration::from_secs(60), || {
-        assert!(
-            ctl.proc.is_running(),
-            "controller exited:\n{}",
-            ctl.proc.log_tail(4000)
-        );
-        ctl.ready()
-    });
-    ctl
-}
-
-impl Controller {
-    fn ready(&self) -> bool {
-        std::net::TcpStream::connect(("127.0.0.1", self.health_port))
-            .ok()
-            .and_then(|mut s| {
-                use std::io::{Read, Write};
-                s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").ok()?;
-                let mut buf = String::new();
-                s.read_to_string(&mut buf).ok()?;
-                Some(buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200"))
-            })
-            .unwrap_or(false)
-    }
-
-    fn serves_artifacts(&self) -> bool {
-        std::net::TcpStream::connect(("127.0.0.1", self.artifact_port)).is_ok()
-    }
+    Controller::start(cp, binary(), namespace, &[])
 }
 
 fn spawn_controller(cp: &ControlPlane, namespace: &str, extra: &[&str], name: &str) -> Controller {
-    let storage = tempfile::tempdir().unwrap();
-    let logs = tempfile::tempdir().unwrap();
-    let (artifact_port, health_port, metrics_port) = (free_port(), free_port(), free_port());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocisource"));
-    cmd.arg("controller")
-        .arg(format!("--storage-path={}", storage.path().display()))
-        .arg(format!("--storage-addr=127.0.0.1:{artifact_port}"))
-        .arg(format!("--storage-adv-addr=127.0.0.1:{artifact_port}"))
-        .arg(format!("--health-addr=127.0.0.1:{health_port}"))
-        .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
-        .arg("--log-encoding=console")
-        // Tests share the control plane: each controller keeps to its test's namespace.
-        .arg("--watch-all-namespaces=false")
-        .args(extra)
-        .env("RUNTIME_NAMESPACE", namespace)
-        .env("HOSTNAME", name)
-        .env("KUBECONFIG", cp.kubeconfig_path());
-    let proc = Proc::spawn(name, &cmd, logs.path());
-    Controller {
-        proc,
-        artifact_port,
-        metrics_port,
-        health_port,
-        storage,
-        _logs: logs,
-    }
+    Controller::spawn(cp, binary(), namespace, extra, name)
 }
 
 async fn wait_for(

@@ -1,0 +1,97 @@
+//! `ocisource controller` as a process against a test-bed control plane, confined to one
+//! namespace so that tests sharing a control plane do not fight over objects.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::controlplane::ControlPlane;
+use super::{Proc, free_port, wait_until};
+
+/// A running controller with its own storage and ports.
+pub struct Controller {
+    /// The process.
+    pub proc: Proc,
+    /// Artifact server port.
+    pub artifact_port: u16,
+    /// `/metrics` port.
+    pub metrics_port: u16,
+    /// `/healthz`, `/readyz` port.
+    pub health_port: u16,
+    /// The artifact store.
+    pub storage: TempDir,
+    _logs: TempDir,
+}
+
+impl Controller {
+    /// Starts `binary controller` watching only `namespace`, named `name` (its `HOSTNAME`),
+    /// with `extra` flags; does not wait for readiness.
+    pub fn spawn(
+        cp: &ControlPlane,
+        binary: &Path,
+        namespace: &str,
+        extra: &[&str],
+        name: &str,
+    ) -> Controller {
+        let storage = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let (artifact_port, health_port, metrics_port) = (free_port(), free_port(), free_port());
+        let mut cmd = Command::new(binary);
+        cmd.arg("controller")
+            .arg(format!("--storage-path={}", storage.path().display()))
+            .arg(format!("--storage-addr=127.0.0.1:{artifact_port}"))
+            .arg(format!("--storage-adv-addr=127.0.0.1:{artifact_port}"))
+            .arg(format!("--health-addr=127.0.0.1:{health_port}"))
+            .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
+            .arg("--log-encoding=console")
+            .arg("--watch-all-namespaces=false")
+            .args(extra)
+            .env("RUNTIME_NAMESPACE", namespace)
+            .env("HOSTNAME", name)
+            .env("KUBECONFIG", cp.kubeconfig_path());
+        let proc = Proc::spawn(name, &cmd, logs.path());
+        Controller {
+            proc,
+            artifact_port,
+            metrics_port,
+            health_port,
+            storage,
+            _logs: logs,
+        }
+    }
+
+    /// Starts a controller and waits until `/readyz` answers 200.
+    pub fn start(cp: &ControlPlane, binary: &Path, namespace: &str, extra: &[&str]) -> Controller {
+        let ctl = Controller::spawn(cp, binary, namespace, extra, "controller");
+        wait_until("controller ready", Duration::from_secs(60), || {
+            assert!(
+                ctl.proc.is_running(),
+                "controller exited:\n{}",
+                ctl.proc.log_tail(4000)
+            );
+            ctl.ready()
+        });
+        ctl
+    }
+
+    /// Whether `/readyz` answers 200.
+    pub fn ready(&self) -> bool {
+        use std::io::{Read, Write};
+        std::net::TcpStream::connect(("127.0.0.1", self.health_port))
+            .ok()
+            .and_then(|mut s| {
+                s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").ok()?;
+                let mut buf = String::new();
+                s.read_to_string(&mut buf).ok()?;
+                Some(buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200"))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Whether the artifact server accepts connections.
+    pub fn serves_artifacts(&self) -> bool {
+        std::net::TcpStream::connect(("127.0.0.1", self.artifact_port)).is_ok()
+    }
+}
