@@ -27,4 +27,7 @@ cargo run --quiet --locked -- crds | diff -u crds/ocirepository.yaml - \
 step "tests"
 cargo test --locked -- --test-threads="${OCISOURCE_TEST_THREADS:-4}"
 
+step "cloud provider login, all features (unit tests against local fakes)"
+cargo test --locked --all-features --lib cloud
+
 step "done"

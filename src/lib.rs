@@ -3,6 +3,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 pub mod api;
 pub mod cli;
+pub mod cloud;
 pub mod core;
 pub mod k8s;
 pub mod metrics;

@@ -24,6 +24,7 @@ use crate::api::v1::{
     OciRepositoryStatus, Provider, VerificationProvider,
 };
 use crate::api::{RECONCILE_REQUESTED_AT, duration};
+use crate::cloud;
 use crate::registry::{
     ClientPool, Credential, Descriptor, Digest, Keychain, Manifest, Repository, TransportConfig,
 };
@@ -330,37 +331,46 @@ impl Run<'_> {
                 .add_secret(&secret.type_, &secret.data)
                 .map_err(|source| Error::Keychain { source })?;
         }
+        let timeout = spec
+            .timeout
+            .as_deref()
+            .and_then(|t| duration::parse(t).ok())
+            .unwrap_or(DEFAULT_TIMEOUT);
+        // Cloud login only without static credentials (Flux: the keychain is anonymous).
         let provider = spec.provider.unwrap_or_default();
-        if access.credentials.is_empty() && provider != Provider::Generic {
-            if spec
+        let credential = if access.credentials.is_empty() && provider != Provider::Generic {
+            let cloud_error = |source: cloud::CloudError| Error::CloudLogin {
+                provider: cloud::provider_name(provider).to_string(),
+                source: Box::new(source),
+            };
+            if let Some(sa) = spec
                 .service_account_name
                 .as_deref()
-                .is_some_and(|s| !s.is_empty())
-                && !self.settings.object_level_workload_identity
+                .filter(|s| !s.is_empty())
             {
-                return Err(Error::FeatureGateDisabled);
+                if !self.settings.object_level_workload_identity {
+                    return Err(Error::FeatureGateDisabled);
+                }
+                // Object-level workload identity (a TokenRequest for the service account) is
+                // not built; the controller's own identity must not stand in for it.
+                return Err(cloud_error(
+                    cloud::CloudError::ObjectLevelWorkloadIdentity {
+                        service_account: sa.to_string(),
+                    },
+                ));
             }
-            let provider = serde_json::to_value(provider)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            return Err(Error::CloudLogin {
-                provider,
-                source: "cloud provider login is not available in this build".into(),
-            });
-        }
-        let credential = keychain.resolve(&repo);
+            cloud::login(provider, repo.registry(), Instant::now() + timeout)
+                .await
+                .map_err(cloud_error)?
+        } else {
+            keychain.resolve(&repo)
+        };
         let config = TransportConfig {
             tls: access.tls.unwrap_or_default(),
             insecure: access.insecure,
             proxy: access.proxy,
             ..TransportConfig::default()
         };
-        let timeout = spec
-            .timeout
-            .as_deref()
-            .and_then(|t| duration::parse(t).ok())
-            .unwrap_or(DEFAULT_TIMEOUT);
         let client = ports
             .registries
             .client(&config)

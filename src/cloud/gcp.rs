@@ -1,0 +1,296 @@
+//! Google Artifact Registry / Container Registry login (fluxcd/pkg `auth/gcp`): an OAuth2 access
+//! token for the cloud-platform scopes, presented as the password of user `oauth2accesstoken`.
+//!
+//! The token comes from, in the order of Google's `FindDefaultCredentials`:
+//! 1. the service-account key file named by `GOOGLE_APPLICATION_CREDENTIALS` (via `gcp_auth`;
+//!    `external_account` files, i.e. workload identity federation from outside Google Cloud, are
+//!    not supported);
+//! 2. gcloud's application-default credentials file,
+//!    `$HOME/.config/gcloud/application_default_credentials.json` (via `gcp_auth`);
+//! 3. the metadata server (GCE, GKE workload identity), at `$GCE_METADATA_HOST` or
+//!    `169.254.169.254` as Google's Go client does, never through a proxy.
+//!
+//! The `gcloud` CLI is never run (Flux does not shell out either). The chain needs the `gcp`
+//! cargo feature; the metadata-server request is plain HTTP and always built.
+
+use std::time::{Duration, SystemTime};
+
+use super::{CloudError, Token};
+use crate::registry::Credential;
+
+/// The user name Google's registries expect with an access token.
+pub const USERNAME: &str = "oauth2accesstoken";
+/// The scopes requested (Flux's).
+pub const SCOPES: [&str; 2] = [
+    "https://www.googleapis.com/auth/cloud-platform",
+    "https://www.googleapis.com/auth/userinfo.email",
+];
+/// The environment variable naming the metadata server (`host[:port]`).
+pub const METADATA_HOST_ENV: &str = "GCE_METADATA_HOST";
+/// The metadata server when [`METADATA_HOST_ENV`] is unset.
+pub const DEFAULT_METADATA_HOST: &str = "169.254.169.254";
+
+/// The largest metadata response read.
+const MAX_RESPONSE: usize = 1 << 20;
+
+/// The registry credential for an access token.
+pub fn credential(access_token: &str) -> Credential {
+    Credential::Basic {
+        username: USERNAME.to_string(),
+        password: access_token.to_string(),
+    }
+}
+
+/// The metadata server's token URL for the default service account and [`SCOPES`].
+pub fn metadata_token_url(host: &str) -> String {
+    let scopes: String =
+        url::form_urlencoded::byte_serialize(SCOPES.join(",").as_bytes()).collect();
+    format!(
+        "http://{host}/computeMetadata/v1/instance/service-accounts/default/token?scopes={scopes}"
+    )
+}
+
+/// The credential in a token response (`{"access_token", "expires_in", "token_type"}`)
+/// received at `now`.
+///
+/// # Errors
+///
+/// [`CloudError::Parse`] when the body lacks a non-empty `access_token` or a numeric
+/// `expires_in`.
+pub fn parse_token_response(body: &[u8], now: SystemTime) -> Result<Token, CloudError> {
+    let bad = |reason| CloudError::Parse {
+        what: "the GCP token response",
+        reason,
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
+    let token = value
+        .get("access_token")
+        .and_then(serde_json::Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| bad("no access_token"))?;
+    let expires_in = value
+        .get("expires_in")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| bad("no expires_in"))?;
+    Ok(Token {
+        credential: credential(token),
+        expires_at: now + Duration::from_secs(expires_in),
+    })
+}
+
+/// An access token from the metadata server at `host` (`Metadata-Flavor: Google`).
+///
+/// # Errors
+///
+/// [`CloudError::Http`] when the server cannot be reached, [`CloudError::Status`] on a non-2xx
+/// answer, [`CloudError::Parse`] on a malformed one.
+pub async fn metadata_token(http: &reqwest::Client, host: &str) -> Result<Token, CloudError> {
+    let response = http
+        .get(metadata_token_url(host))
+        .header("Metadata-Flavor", "Google")
+        .send()
+        .await
+        .map_err(|source| CloudError::Http {
+            what: "reach the GCP metadata server",
+            source,
+        })?;
+    let body = super::read_body(response, "the GCP metadata server", MAX_RESPONSE).await?;
+    parse_token_response(&body, SystemTime::now())
+}
+
+/// The metadata server to ask: `$GCE_METADATA_HOST` or [`DEFAULT_METADATA_HOST`].
+pub fn metadata_host() -> String {
+    std::env::var(METADATA_HOST_ENV)
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| DEFAULT_METADATA_HOST.to_string())
+}
+
+/// Obtains a registry credential from the first configured Google identity.
+#[cfg(feature = "gcp")]
+pub(super) async fn login() -> Result<Token, CloudError> {
+    if let Some(path) = std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").filter(|p| !p.is_empty())
+    {
+        return key_file_token(std::path::Path::new(&path)).await;
+    }
+    let adc = std::env::var_os("HOME").map(|home| {
+        std::path::Path::new(&home).join(".config/gcloud/application_default_credentials.json")
+    });
+    if adc.is_some_and(|p| p.is_file()) {
+        let provider = gcp_auth::ConfigDefaultCredentials::new()
+            .await
+            .map_err(|e| CloudError::Provider {
+                what: "read gcloud's application default credentials",
+                source: Box::new(e),
+            })?;
+        return provider_token(&provider).await;
+    }
+    metadata_token(&super::http_client(false)?, &metadata_host()).await
+}
+
+/// Without the `gcp` feature: [`CloudError::NotCompiled`].
+#[cfg(not(feature = "gcp"))]
+pub(super) async fn login() -> Result<Token, CloudError> {
+    Err(CloudError::NotCompiled { provider: "gcp" })
+}
+
+/// An access token for the service-account key file at `path` (a signed JWT traded at the
+/// file's `token_uri`).
+#[cfg(feature = "gcp")]
+async fn key_file_token(path: &std::path::Path) -> Result<Token, CloudError> {
+    let account =
+        gcp_auth::CustomServiceAccount::from_file(path).map_err(|e| CloudError::Provider {
+            what: "read the GOOGLE_APPLICATION_CREDENTIALS key file",
+            source: Box::new(e),
+        })?;
+    provider_token(&account).await
+}
+
+#[cfg(feature = "gcp")]
+async fn provider_token(provider: &dyn gcp_auth::TokenProvider) -> Result<Token, CloudError> {
+    let token = provider
+        .token(&SCOPES)
+        .await
+        .map_err(|e| CloudError::Provider {
+            what: "get a GCP access token",
+            source: Box::new(e),
+        })?;
+    let expires_at = SystemTime::UNIX_EPOCH
+        + Duration::from_secs(u64::try_from(token.expires_at().timestamp()).unwrap_or(0));
+    Ok(Token {
+        credential: credential(token.as_str()),
+        expires_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake::Fake;
+    use super::*;
+
+    #[test]
+    fn token_url_and_username() {
+        assert_eq!(
+            metadata_token_url("169.254.169.254"),
+            "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token?scopes=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform%2Chttps%3A%2F%2Fwww.googleapis.com%2Fauth%2Fuserinfo.email"
+        );
+        assert_eq!(
+            credential("ya29.x"),
+            Credential::Basic {
+                username: "oauth2accesstoken".into(),
+                password: "ya29.x".into()
+            }
+        );
+    }
+
+    #[test]
+    fn parses_token_responses_without_echoing_them() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let token = parse_token_response(
+            br#"{"access_token":"ya29.s3cr3t","expires_in":3599,"token_type":"Bearer"}"#,
+            now,
+        )
+        .unwrap();
+        assert_eq!(token.credential, credential("ya29.s3cr3t"));
+        assert_eq!(token.expires_at, now + Duration::from_secs(3599));
+        for (body, reason) in [
+            (&b"s3cr3t"[..], "not JSON"),
+            (br#"{"access_token":"","expires_in":1}"#, "no access_token"),
+            (br#"{"access_token":"s3cr3t"}"#, "no expires_in"),
+        ] {
+            let err = parse_token_response(body, now).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("failed to parse the GCP token response: {reason}")
+            );
+        }
+    }
+
+    /// The metadata-server flow against a local fake: path, scopes, the `Metadata-Flavor`
+    /// header, the credential and expiry; then a refusal.
+    #[tokio::test]
+    async fn metadata_server_against_a_fake() {
+        let fake = Fake::start(
+            200,
+            "application/json",
+            r#"{"access_token":"ya29.fake","expires_in":3599,"token_type":"Bearer"}"#.into(),
+        )
+        .await;
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let before = SystemTime::now();
+        let token = metadata_token(&http, &fake.addr).await.unwrap();
+        assert_eq!(token.credential, credential("ya29.fake"));
+        assert!(token.expires_at >= before + Duration::from_secs(3599));
+        let req = &fake.received()[0];
+        assert_eq!(req.method, "GET");
+        assert_eq!(
+            req.uri.path(),
+            "/computeMetadata/v1/instance/service-accounts/default/token"
+        );
+        assert_eq!(
+            req.uri.query(),
+            Some(
+                "scopes=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform%2Chttps%3A%2F%2Fwww.googleapis.com%2Fauth%2Fuserinfo.email"
+            )
+        );
+        assert_eq!(req.header("metadata-flavor"), "Google");
+
+        let fake = Fake::start(404, "text/plain", "no service account".into()).await;
+        let err = metadata_token(&http, &fake.addr).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unexpected status from the GCP metadata server: 404"
+        );
+    }
+
+    /// The `GOOGLE_APPLICATION_CREDENTIALS` path through `gcp_auth`: a key file whose
+    /// `token_uri` is a local fake; checks the JWT-bearer grant and the credential.
+    #[cfg(feature = "gcp")]
+    #[tokio::test]
+    async fn key_file_against_a_fake_token_endpoint() {
+        let fake = Fake::start(
+            200,
+            "application/json",
+            r#"{"access_token":"ya29.keyfile","expires_in":3600,"token_type":"Bearer"}"#.into(),
+        )
+        .await;
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        let file = serde_json::json!({
+            "type": "service_account",
+            "project_id": "p",
+            "private_key_id": "k",
+            "private_key": key.serialize_pem(),
+            "client_email": "sa@p.iam.gserviceaccount.com",
+            "client_id": "1",
+            "token_uri": format!("{}/token", fake.url),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.json");
+        std::fs::write(&path, file.to_string()).unwrap();
+        let before = SystemTime::now();
+        let token = key_file_token(&path).await.unwrap();
+        assert_eq!(token.credential, credential("ya29.keyfile"));
+        assert!(token.expires_at > before + Duration::from_secs(3000));
+        let req = &fake.received()[0];
+        assert_eq!(req.method, "POST");
+        assert_eq!(req.uri.path(), "/token");
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(&req.body)
+                .into_owned()
+                .collect();
+        assert_eq!(
+            form["grant_type"],
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        );
+        assert_eq!(form["assertion"].split('.').count(), 3);
+
+        let err = key_file_token(&dir.path().join("missing.json"))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("failed to read the GOOGLE_APPLICATION_CREDENTIALS key file"),
+            "{err}"
+        );
+    }
+}
