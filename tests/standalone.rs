@@ -578,3 +578,38 @@ fn cloud_providers_need_the_gate_for_service_accounts_and_static_secrets_win() {
     let run = reconcile(&m, storage.path(), Some(secrets.path()));
     assert_eq!(run.code, 0, "{}\n{}", run.obj["status"], run.stderr);
 }
+
+#[test]
+fn a_status_path_outside_the_objects_directory_is_never_touched() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = content_dir();
+    let digest = tools::flux_push_artifact(&reg, "app", "v1", content.path(), "s", "r", &[]);
+    let storage = tempfile::tempdir().unwrap();
+    let victim = storage.path().join("ocirepository/apps/other");
+    std::fs::create_dir_all(&victim).unwrap();
+    let victim_file = victim.join("sha256:0000.tar.gz");
+    std::fs::write(&victim_file, b"another object's artifact").unwrap();
+
+    let url = format!("oci://{}/app", reg.host());
+    let mut m = manifest("mine", &url, json!({"ref": {"tag": "v1"}}));
+    m["status"] = json!({
+        "observedGeneration": 1,
+        "artifact": {
+            "path": "ocirepository/apps/other/sha256:0000.tar.gz",
+            "url": "http://localhost:9090/ocirepository/apps/other/sha256:0000.tar.gz",
+            "revision": format!("v1@{digest}"),
+            "digest": "sha256:deadbeef",
+            "lastUpdateTime": "2026-01-01T00:00:00Z"
+        }
+    });
+    m["metadata"]["generation"] = json!(1);
+    let run = reconcile(&m, storage.path(), None);
+    assert_eq!(run.code, 0, "{}\n{}", run.obj["status"], run.stderr);
+    assert_eq!(
+        std::fs::read(&victim_file).unwrap(),
+        b"another object's artifact",
+        "the foreign file is neither verified away nor collected"
+    );
+    let path = run.obj["status"]["artifact"]["path"].as_str().unwrap();
+    assert!(path.starts_with("ocirepository/apps/mine/"), "{path}");
+}

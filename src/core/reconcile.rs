@@ -226,6 +226,25 @@ impl Run<'_> {
 
     async fn reconcile_storage<P: ProgressSink>(&mut self, progress: &P) -> Result<(), Error> {
         let storage = &self.settings.storage;
+        let own_dir = storage::path::artifact_dir(
+            &self.obj.namespace().unwrap_or_default(),
+            &self.obj.name_any(),
+        )
+        .ok()
+        .map(|d| format!("{d}/"));
+        // The status is trusted no further than the object's own directory: a path elsewhere
+        // (edited status, another object's files) is never verified, collected or removed.
+        let foreign = self.status.artifact.as_ref().is_some_and(|a| {
+            own_dir.as_deref().is_none_or(|d| {
+                a.path
+                    .strip_prefix(d)
+                    .is_none_or(|file| file.is_empty() || file.contains('/'))
+            })
+        });
+        if foreign {
+            self.status.artifact = None;
+            self.status.url = None;
+        }
         if let Some(artifact) = &self.status.artifact
             && let Ok(removed) =
                 storage.garbage_collect(&artifact.path, SystemTime::from(self.now.0))
@@ -265,6 +284,7 @@ impl Run<'_> {
             self.status.artifact = None;
             self.status.url = None;
         }
+        let disappeared = disappeared || foreign;
         let Some(artifact) = self.status.artifact.as_mut() else {
             let msg = if disappeared {
                 "building artifact: disappeared from storage"
