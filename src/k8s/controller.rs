@@ -194,12 +194,18 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
     if obj.metadata.deletion_timestamp.is_some() {
         return delete(&api, &obj, &ctx).await;
     }
-    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+    let obj = if obj.finalizers().iter().any(|f| f == FINALIZER) {
+        obj
+    } else {
         let mut finalizers = obj.finalizers().to_vec();
         finalizers.push(FINALIZER.to_string());
-        patch_finalizers(&api, &obj, finalizers).await?;
-        return Ok(Action::requeue(Duration::ZERO));
-    }
+        // Go on with the object the patch returned: a requeue would often read the cached,
+        // finalizer-less copy and patch again with a stale resourceVersion (a 409 and a backoff).
+        match patch_finalizers(&api, &obj, finalizers).await? {
+            Some(patched) => Arc::new(patched),
+            None => return Ok(Action::await_change()),
+        }
+    };
 
     let started = std::time::Instant::now();
     let progress = KubeProgress {
@@ -314,7 +320,7 @@ async fn patch_finalizers(
     api: &Api<OciRepository>,
     obj: &OciRepository,
     finalizers: Vec<String>,
-) -> Result<(), Error> {
+) -> Result<Option<OciRepository>, Error> {
     let patch = json!({
         "metadata": {"resourceVersion": obj.resource_version(), "finalizers": finalizers}
     });
@@ -326,8 +332,8 @@ async fn patch_finalizers(
         )
         .await
     {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Ok(patched) => Ok(Some(patched)),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
         Err(e) => Err(Error::Finalizer(e)),
     }
 }

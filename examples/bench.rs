@@ -1,0 +1,1417 @@
+//! The project's benchmark: measures the performance budgets of `../shared/design.md` on real
+//! components (test-bed registry and control plane, the real flux CLI, the release binary) and
+//! prints one table. Run it through `scripts/bench.sh`, which installs the test bed and builds
+//! the release binaries first.
+//!
+//! (a) unchanged source: registry requests and blob downloads per unchanged reconcile (in process,
+//!     one shared client pool, bearer auth), and API writes per unchanged reconcile (controller
+//!     process, object with `interval: 2s`).
+//! (b) artifact pipeline: `ocisource reconcile` of a fresh object (pull, gunzip, untar, archive,
+//!     gzip, digest) on a generated ~200 MiB artifact pushed with `flux push artifact`, against
+//!     `gzip -dc | tar -x` then `tar -c | gzip | sha256sum` on the same layer; peak RSS for
+//!     ~200 MiB and ~1 GiB.
+//! (c) 1,000 OCIRepository objects on a local control plane: time until all are Ready and the
+//!     controller's resident memory then.
+//!
+//! Environment: `OCISOURCE_BIN` (the release `ocisource`; default: next to this example's
+//! directory), `OCISOURCE_BENCH_1G=0` skips the ~1 GiB run, `OCISOURCE_BENCH_OBJECTS` (1000),
+//! `OCISOURCE_BENCH_CONCURRENT` (the controller's `--concurrent`, 16), `OCISOURCE_BENCH_RUNS`
+//! (back-to-back pipeline pairs for ~200 MiB; 5), `OCISOURCE_BENCH_SECTIONS` (which of a, b, c
+//! to run; `abc`).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use common::controller::Controller;
+use common::controlplane::ControlPlane;
+use common::registry::{Flavor, Registry, Security};
+use common::tools;
+use futures::{StreamExt as _, TryStreamExt as _};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client, ResourceExt as _};
+use ocisource::api::v1::{OciRepository, OciRepositoryStatus};
+use ocisource::core::ports::{NoProgress, NoVerifier};
+use ocisource::core::reconcile::{self, Ports, Settings};
+use ocisource::registry::{ClientPool, RequestCounts};
+use ocisource::standalone::secrets::DirSecrets;
+use ocisource::storage::{ExtractLimits, Storage};
+use serde_json::json;
+
+const MIB: u64 = 1 << 20;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cfg = Config::from_env()?;
+    preflight(&cfg)?;
+    let work = tempfile::Builder::new()
+        .prefix("ocisource-bench-")
+        .tempdir()
+        .context("create the bench work directory")?;
+    let started = Instant::now();
+    let load_start = loadavg();
+    let mut table = Table::default();
+
+    progress("starting a local control plane (kube-apiserver + etcd)");
+    let cp = ControlPlane::start();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+
+    if cfg.sections.contains('a') {
+        unchanged_source(&cfg, &cp, &client, &mut table).await?;
+    }
+    if cfg.sections.contains('b') {
+        pipeline(&cfg, work.path(), &mut table)?;
+    }
+    if cfg.sections.contains('c') {
+        many_objects(&cfg, &cp, &client, &mut table).await?;
+    }
+
+    print_report(&cfg, &table, &load_start, started.elapsed());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration and checks
+
+struct Config {
+    bin: PathBuf,
+    one_gib: bool,
+    objects: usize,
+    concurrent: usize,
+    runs: usize,
+    sections: String,
+}
+
+impl Config {
+    fn from_env() -> anyhow::Result<Config> {
+        let bin = match std::env::var_os("OCISOURCE_BIN") {
+            Some(p) => PathBuf::from(p),
+            None => std::env::current_exe()?
+                .parent()
+                .and_then(Path::parent)
+                .context("locate the target directory")?
+                .join("ocisource"),
+        };
+        let num = |name: &str, default: usize| -> anyhow::Result<usize> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse()
+                    .with_context(|| format!("{name}={v}: not a number")),
+                Err(_) => Ok(default),
+            }
+        };
+        Ok(Config {
+            bin,
+            one_gib: std::env::var("OCISOURCE_BENCH_1G").map_or(true, |v| v != "0"),
+            objects: num("OCISOURCE_BENCH_OBJECTS", 1000)?,
+            concurrent: num("OCISOURCE_BENCH_CONCURRENT", 16)?,
+            runs: num("OCISOURCE_BENCH_RUNS", 5)?.max(1),
+            sections: std::env::var("OCISOURCE_BENCH_SECTIONS").unwrap_or_else(|_| "abc".into()),
+        })
+    }
+}
+
+/// Fails early, naming what to install, when a component is missing.
+fn preflight(cfg: &Config) -> anyhow::Result<()> {
+    ensure!(
+        cfg.bin.is_file(),
+        "the ocisource binary is not at {}: run scripts/bench.sh (it builds \
+         `cargo build --release --bin ocisource`) or set OCISOURCE_BIN",
+        cfg.bin.display()
+    );
+    for tool in [
+        "kube-apiserver",
+        "etcd",
+        "docker-registry",
+        "ocitestbed",
+        "flux",
+        "crane",
+    ] {
+        common::bin(tool); // panics with the install command
+    }
+    for (tool, package) in [
+        ("gzip", "gzip"),
+        ("tar", "tar"),
+        ("sha256sum", "coreutils"),
+        ("bash", "bash"),
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ensure!(found, "`{tool}` is missing: apt-get install {package}");
+    }
+    ensure!(
+        Path::new("/usr/bin/time").is_file(),
+        "/usr/bin/time is missing: apt-get install time (scripts/bench.sh does it)"
+    );
+    Ok(())
+}
+
+fn progress(msg: &str) {
+    eprintln!("[bench] {msg}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) Unchanged source
+
+async fn unchanged_source(
+    cfg: &Config,
+    cp: &ControlPlane,
+    client: &Client,
+    table: &mut Table,
+) -> anyhow::Result<()> {
+    const ROUNDS: u64 = 10;
+    progress("(a) unchanged source, in process, bearer-auth registry");
+    let reg = Registry::start(Flavor::Distribution, Security::Bearer);
+    let content = tempfile::tempdir()?;
+    std::fs::write(content.path().join("deploy.yaml"), "kind: Deployment\n")?;
+    push(&reg, "bench/tag", "v1.0.0", content.path());
+    push(&reg, "bench/semver", "1.0.0", content.path());
+    push(&reg, "bench/semver", "1.1.0", content.path());
+    let core = InProcess::new(&reg)?;
+
+    for (name, repo, reference, budget) in [
+        ("tag", "bench/tag", json!({"tag": "v1.0.0"}), 1u64),
+        ("semver", "bench/semver", json!({"semver": ">=1.0.0"}), 2),
+    ] {
+        let url = format!("oci://{}/{repo}", reg.host());
+        let mut obj = in_process_object(name, &url, reference);
+        let (first, _) = core.reconcile(&mut obj).await;
+        ensure!(
+            is_ready(&first),
+            "(a) {name}: first reconcile not Ready: {first:#?}"
+        );
+        let tokens = reg.token_requests();
+        let before = core.pool.request_counts();
+        let mut latencies = Vec::new();
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            let (status, _) = core.reconcile(&mut obj).await;
+            latencies.push(t.elapsed());
+            ensure!(
+                status == first,
+                "(a) {name}: an unchanged reconcile changed the status"
+            );
+        }
+        let spent = core.pool.request_counts() - before;
+        let per = |n: u64| n as f64 / ROUNDS as f64;
+        table.row(
+            "a",
+            format!("registry requests / unchanged reconcile ({name})"),
+            format!(
+                "{:.2} ({:.2} tags, {:.2} HEAD, {:.2} GET, {:.2} token, {:.2} ping)",
+                per(spent.total()),
+                per(spent.tags),
+                per(spent.manifest_head),
+                per(spent.manifest_get),
+                per(spent.token),
+                per(spent.ping)
+            ),
+            if budget == 1 {
+                "1 (1 HEAD)"
+            } else {
+                "2 (1 tags + 1 HEAD)"
+            },
+            verdict(spent.total() == budget * ROUNDS && spent.token == 0),
+        );
+        table.row(
+            "a",
+            format!("blob downloads / unchanged reconcile ({name})"),
+            format!("{:.2} ({} bytes)", per(spent.blob), spent.blob_bytes),
+            "0",
+            verdict(spent.blob == 0),
+        );
+        table.row(
+            "a",
+            format!("token server requests over {ROUNDS} reconciles ({name})"),
+            format!("{}", reg.token_requests() - tokens),
+            "0 (token cached)",
+            verdict(reg.token_requests() == tokens),
+        );
+        latencies.sort();
+        table.row(
+            "a",
+            format!("unchanged reconcile latency, median ({name})"),
+            format!("{:.2} ms", ms(latencies[latencies.len() / 2])),
+            "",
+            Verdict::Info,
+        );
+    }
+    drop(reg);
+
+    progress("(a) API writes of the controller for an unchanged source (interval 2s)");
+    const NS: &str = "bench-a";
+    namespace(client, NS).await?;
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    push(&reg, "bench/web", "stable", content.path());
+    let (ctl, _) = start_controller(cfg, cp, NS)?;
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), NS);
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "web"},
+        "spec": {
+            "url": format!("oci://{}/bench/web", reg.host()),
+            "interval": "2s",
+            "insecure": true,
+            "ref": {"tag": "stable"},
+        },
+    }))?;
+    api.create(&PostParams::default(), &obj).await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !api.get("web").await.map(|o| object_ready(&o))? {
+        ensure!(
+            ctl.proc.is_running(),
+            "controller exited:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        ensure!(
+            Instant::now() < deadline,
+            "(a) the object did not become Ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let heads_at_ready = manifest_heads(&reg, "bench/web")?;
+    while manifest_heads(&reg, "bench/web")? <= heads_at_ready {
+        ensure!(Instant::now() < deadline, "(a) no unchanged reconcile");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let version = api.get("web").await?.resource_version();
+    let heads = manifest_heads(&reg, "bench/web")?;
+    let objects = api_writes(client, "ocirepositories").await?;
+    let events = api_writes(client, "events").await?;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let reconciles = manifest_heads(&reg, "bench/web")? - heads;
+    let objects = api_writes(client, "ocirepositories").await? - objects;
+    let events = api_writes(client, "events").await? - events;
+    let unchanged = api.get("web").await?.resource_version() == version;
+    ensure!(
+        reconciles > 0,
+        "(a) the controller did not reconcile in 12s"
+    );
+    let per = |n: u64| n as f64 / reconciles as f64;
+    table.row(
+        "a",
+        "API writes / unchanged reconcile: the object (controller, 2s interval)".to_string(),
+        format!(
+            "{:.2} ({} over {reconciles} reconciles; resourceVersion {})",
+            per(objects.total()),
+            objects.describe(),
+            if unchanged { "unchanged" } else { "CHANGED" }
+        ),
+        "0",
+        verdict(objects.total() == 0 && unchanged),
+    );
+    table.row(
+        "a",
+        "API writes / unchanged reconcile: Events".to_string(),
+        format!(
+            "{:.2} ({} over {reconciles} reconciles)",
+            per(events.total()),
+            events.describe()
+        ),
+        "0",
+        verdict(events.total() == 0),
+    );
+    let (rss, hwm) = proc_memory(ctl.proc.pid())?;
+    table.row(
+        "a",
+        "controller resident memory with 1 object, idle".to_string(),
+        format!(
+            "VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0
+        ),
+        "",
+        Verdict::Info,
+    );
+    Ok(())
+}
+
+struct InProcess {
+    settings: Settings,
+    secrets: DirSecrets,
+    pool: ClientPool,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl InProcess {
+    fn new(reg: &Registry) -> anyhow::Result<InProcess> {
+        let storage = tempfile::tempdir()?;
+        let secrets = tempfile::tempdir()?;
+        let secret = json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds", "namespace": "bench"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": reg.docker_config_json()},
+        });
+        std::fs::write(secrets.path().join("creds.json"), secret.to_string())?;
+        Ok(InProcess {
+            settings: Settings {
+                storage: Storage::new(storage.path(), "localhost:9090")?,
+                limits: ExtractLimits::default(),
+                object_level_workload_identity: false,
+            },
+            secrets: DirSecrets::load(secrets.path())?,
+            pool: ClientPool::new(),
+            _dirs: (storage, secrets),
+        })
+    }
+
+    async fn reconcile(&self, obj: &mut OciRepository) -> (OciRepositoryStatus, RequestCounts) {
+        let before = self.pool.request_counts();
+        let ports = Ports {
+            secrets: &self.secrets,
+            verifier: &NoVerifier,
+            progress: &NoProgress,
+            registries: &self.pool,
+        };
+        let outcome =
+            reconcile::reconcile(obj, &self.settings, ports, Time(Timestamp::now())).await;
+        obj.status = Some(outcome.status.clone());
+        (outcome.status, self.pool.request_counts() - before)
+    }
+}
+
+fn in_process_object(name: &str, url: &str, reference: serde_json::Value) -> OciRepository {
+    let mut obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": name, "namespace": "bench", "generation": 1},
+        "spec": {
+            "url": url,
+            "interval": "1m",
+            "insecure": true,
+            "secretRef": {"name": "creds"},
+            "ref": reference,
+        },
+    }))
+    .expect("a valid object");
+    obj.status = Some(OciRepositoryStatus {
+        observed_generation: Some(-1),
+        ..Default::default()
+    });
+    obj
+}
+
+fn is_ready(status: &OciRepositoryStatus) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+fn object_ready(obj: &OciRepository) -> bool {
+    obj.status.as_ref().is_some_and(|s| {
+        is_ready(s)
+            && s.observed_generation.is_some()
+            && s.observed_generation == obj.metadata.generation
+    })
+}
+
+/// Manifest `HEAD`s of `repo` the registry answered so far (distribution logs each completed
+/// request at level info).
+fn manifest_heads(reg: &Registry, repo: &str) -> anyhow::Result<u64> {
+    let prefix = format!("/v2/{repo}/manifests/");
+    Ok(registry_requests(reg)?
+        .iter()
+        .filter(|(method, uri)| method == "HEAD" && uri.starts_with(&prefix))
+        .count() as u64)
+}
+
+/// `(method, uri)` of every request the registry completed so far.
+fn registry_requests(reg: &Registry) -> anyhow::Result<Vec<(String, String)>> {
+    let log = std::fs::read_to_string(reg.dir().join("registry.log"))?;
+    let field = |line: &str, key: &str| -> Option<String> {
+        let at = line.find(key)? + key.len();
+        let rest = &line[at..];
+        let value = match rest.strip_prefix('"') {
+            Some(quoted) => &quoted[..quoted.find('"')?],
+            None => rest.split(' ').next()?,
+        };
+        Some(value.to_string())
+    };
+    Ok(log
+        .lines()
+        .filter(|l| l.contains("response completed"))
+        .filter_map(|l| {
+            Some((
+                field(l, "http.request.method=")?,
+                field(l, "http.request.uri=")?,
+            ))
+        })
+        .collect())
+}
+
+/// Write requests (any verb but GET, LIST, WATCH) the API server served so far for `resource`,
+/// by verb, from its `apiserver_request_total` metric.
+async fn api_writes(client: &Client, resource: &str) -> anyhow::Result<Writes> {
+    let req = http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(req).await?;
+    let label = format!("resource=\"{resource}\"");
+    let mut writes = Writes::default();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{") && l.contains(&label))
+    {
+        let field = |name: &str| {
+            line.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+        };
+        let n = line.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok());
+        if let (Some(verb), Some(code), Some(n)) = (field("verb"), field("code"), n)
+            && !matches!(verb, "GET" | "LIST" | "WATCH")
+        {
+            let key = if code.starts_with('2') {
+                verb.to_string()
+            } else {
+                format!("{verb} (HTTP {code})")
+            };
+            *writes.0.entry(key).or_default() += n as u64;
+        }
+    }
+    Ok(writes)
+}
+
+/// Write requests by verb (and status code when not 2xx).
+#[derive(Clone, Debug, Default)]
+struct Writes(std::collections::BTreeMap<String, u64>);
+
+impl Writes {
+    fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    fn describe(&self) -> String {
+        let parts: Vec<String> = self.0.iter().map(|(v, n)| format!("{n} {v}")).collect();
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+impl std::ops::Sub for Writes {
+    type Output = Writes;
+
+    fn sub(mut self, rhs: Writes) -> Writes {
+        for (verb, n) in rhs.0 {
+            let e = self.0.entry(verb).or_default();
+            *e = e.saturating_sub(n);
+        }
+        self.0.retain(|_, n| *n > 0);
+        self
+    }
+}
+
+impl std::ops::Add for Writes {
+    type Output = Writes;
+
+    fn add(mut self, rhs: Writes) -> Writes {
+        for (verb, n) in rhs.0 {
+            *self.0.entry(verb).or_default() += n;
+        }
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) Artifact pipeline
+
+struct Pipeline {
+    label: &'static str,
+    uncompressed: u64,
+    files: u64,
+    layer: u64,
+    /// `(ocisource, baseline)` of each back-to-back run.
+    pairs: Vec<(Timing, Timing)>,
+}
+
+impl Pipeline {
+    fn best(&self, pick: impl Fn(&(Timing, Timing)) -> Timing) -> Timing {
+        self.pairs
+            .iter()
+            .map(pick)
+            .min_by_key(|t| t.wall)
+            .expect("at least one run")
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        self.pairs
+            .iter()
+            .map(|p| p.0.max_rss_kib)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The median over the runs of ocisource / baseline, by wall or CPU time.
+    fn median_ratio(&self, of: impl Fn(&Timing) -> Duration) -> f64 {
+        let mut r: Vec<f64> = self
+            .pairs
+            .iter()
+            .map(|(o, b)| secs(of(o)) / secs(of(b)))
+            .collect();
+        r.sort_by(f64::total_cmp);
+        let n = r.len();
+        if n % 2 == 1 {
+            r[n / 2]
+        } else {
+            (r[n / 2 - 1] + r[n / 2]) / 2.0
+        }
+    }
+}
+
+fn pipeline(cfg: &Config, work: &Path, table: &mut Table) -> anyhow::Result<()> {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let small = pipeline_run(cfg, &reg, work, "~200 MiB", 200 * MIB, 1)?;
+    table.row(
+        "b",
+        format!(
+            "artifact {}: {} files, {:.0} MiB, layer {:.0} MiB",
+            small.label,
+            small.files,
+            mib(small.uncompressed),
+            mib(small.layer)
+        ),
+        String::new(),
+        "",
+        Verdict::Info,
+    );
+    let throughput = |p: &Pipeline, t: &Timing| {
+        format!(
+            "{:.2} s wall ({:.0} MiB/s), {:.2} s CPU",
+            secs(t.wall),
+            mib(p.uncompressed) / secs(t.wall),
+            secs(t.cpu)
+        )
+    };
+    let n = small.pairs.len();
+    table.row(
+        "b",
+        format!("ocisource reconcile of a fresh object, best of {n}"),
+        throughput(&small, &small.best(|p| p.0)),
+        "",
+        Verdict::Info,
+    );
+    table.row(
+        "b",
+        format!("baseline gzip -dc|tar -x; tar -c|gzip|sha256sum, best of {n}"),
+        throughput(&small, &small.best(|p| p.1)),
+        "",
+        Verdict::Info,
+    );
+    let ratio = small.median_ratio(|t| t.wall);
+    table.row(
+        "b",
+        format!("pipeline ratio ocisource / baseline, wall (~200 MiB, median of {n} pairs)"),
+        format!(
+            "{ratio:.2}x (CPU time: {:.2}x)",
+            small.median_ratio(|t| t.cpu)
+        ),
+        "<= 1.5x",
+        verdict(ratio <= 1.5),
+    );
+    table.row(
+        "b",
+        "peak RSS of ocisource reconcile (~200 MiB)".to_string(),
+        format!("{:.1} MiB", small.peak_rss_kib() as f64 / 1024.0),
+        "",
+        Verdict::Info,
+    );
+    if cfg.one_gib {
+        let big = pipeline_run(cfg, &reg, work, "~1 GiB", 1024 * MIB, 2)?;
+        let rss_ratio = big.peak_rss_kib() as f64 / small.peak_rss_kib() as f64;
+        table.row(
+            "b",
+            format!(
+                "peak RSS of ocisource reconcile (~1 GiB: {} files, {:.0} MiB, layer {:.0} MiB)",
+                big.files,
+                mib(big.uncompressed),
+                mib(big.layer)
+            ),
+            format!(
+                "{:.1} MiB ({rss_ratio:.2}x the ~200 MiB run)",
+                big.peak_rss_kib() as f64 / 1024.0
+            ),
+            "~1x (size-independent)",
+            verdict(rss_ratio <= 1.25),
+        );
+        let (o, b) = big.pairs[0];
+        let ratio = secs(o.wall) / secs(b.wall);
+        table.row(
+            "b",
+            "pipeline ratio ocisource / baseline, wall (~1 GiB, one pair)".to_string(),
+            format!(
+                "{ratio:.2}x ({:.1} s vs {:.1} s; CPU {:.1} s vs {:.1} s)",
+                secs(o.wall),
+                secs(b.wall),
+                secs(o.cpu),
+                secs(b.cpu)
+            ),
+            "<= 1.5x",
+            verdict(ratio <= 1.5),
+        );
+    } else {
+        table.row(
+            "b",
+            "peak RSS for ~1 GiB".to_string(),
+            "skipped (OCISOURCE_BENCH_1G=0)".to_string(),
+            "~1x",
+            Verdict::Info,
+        );
+    }
+    Ok(())
+}
+
+fn pipeline_run(
+    cfg: &Config,
+    reg: &Registry,
+    work: &Path,
+    label: &'static str,
+    target: u64,
+    seed: u64,
+) -> anyhow::Result<Pipeline> {
+    let dir = work.join(format!("artifact-{seed}"));
+    std::fs::create_dir_all(&dir)?;
+    progress(&format!("(b) generating the {label} artifact"));
+    let t = Instant::now();
+    let content = dir.join("content");
+    let generated = generate(&content, target, seed)?;
+    progress(&format!(
+        "(b) generated {} files, {:.0} MiB in {:.1} s; pushing with flux",
+        generated.files,
+        mib(generated.bytes),
+        secs(t.elapsed())
+    ));
+    let t = Instant::now();
+    let repo = format!("bench/pipeline-{seed}");
+    push(reg, &repo, "v1", &content);
+    std::fs::remove_dir_all(&content)?;
+    let manifest: serde_json::Value =
+        serde_json::from_str(&tools::crane_manifest(reg, &format!("{repo}:v1")))?;
+    let layer_digest = manifest["layers"][0]["digest"]
+        .as_str()
+        .context("no layer in the pushed manifest")?
+        .to_string();
+    let layer = dir.join("layer.tgz");
+    let home = tools::ToolHome::new(reg);
+    let status = home
+        .command("crane")
+        .args([
+            "blob",
+            &format!("{}/{repo}@{layer_digest}", reg.host()),
+            "--insecure",
+        ])
+        .stdout(File::create(&layer)?)
+        .status()?;
+    ensure!(status.success(), "crane blob failed");
+    let layer_size = std::fs::metadata(&layer)?.len();
+    progress(&format!(
+        "(b) pushed and fetched the layer ({:.0} MiB) in {:.1} s",
+        mib(layer_size),
+        secs(t.elapsed())
+    ));
+
+    let manifest_file = dir.join("ocirepository.json");
+    std::fs::write(
+        &manifest_file,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {"name": format!("pipeline-{seed}"), "namespace": "bench"},
+            "spec": {
+                "url": format!("oci://{}/{repo}", reg.host()),
+                "interval": "10m",
+                "timeout": "30m",
+                "insecure": true,
+                "ref": {"tag": "v1"},
+            },
+        })
+        .to_string(),
+    )?;
+    let runs = if target > 512 * MIB { 1 } else { cfg.runs };
+    let mut pairs = Vec::new();
+    for run in 1..=runs {
+        // Alternate the order so that neither side always runs right after the other.
+        let (o, b) = if run % 2 == 1 {
+            let b = baseline(&layer, &dir.join("baseline"))?;
+            (
+                ocisource_reconcile(cfg, &manifest_file, &dir.join("storage"))?,
+                b,
+            )
+        } else {
+            let o = ocisource_reconcile(cfg, &manifest_file, &dir.join("storage"))?;
+            (o, baseline(&layer, &dir.join("baseline"))?)
+        };
+        progress(&format!(
+            "(b) {label} run {run}/{runs}: ocisource {:.2} s wall, {:.2} s CPU, peak RSS {:.1} MiB; \
+             baseline {:.2} s wall, {:.2} s CPU; ratio {:.2}x; load {}",
+            secs(o.wall),
+            secs(o.cpu),
+            o.max_rss_kib as f64 / 1024.0,
+            secs(b.wall),
+            secs(b.cpu),
+            secs(o.wall) / secs(b.wall),
+            loadavg()
+        ));
+        pairs.push((o, b));
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(Pipeline {
+        label,
+        uncompressed: generated.bytes,
+        files: generated.files,
+        layer: layer_size,
+        pairs,
+    })
+}
+
+/// Wall time, CPU time (user + system, children included) and peak RSS of a command.
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: u64,
+}
+
+/// Runs `cmd` under GNU time (`/usr/bin/time`); returns its output and timing.
+fn timed(cmd: &mut Command) -> anyhow::Result<(std::process::Output, Timing)> {
+    let report = tempfile::NamedTempFile::new()?;
+    let mut wrapped = Command::new("/usr/bin/time");
+    wrapped
+        .arg("-o")
+        .arg(report.path())
+        .args(["-f", "%U %S %M"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    let t = Instant::now();
+    let out = wrapped.output()?;
+    let wall = t.elapsed();
+    let text = std::fs::read_to_string(report.path())?;
+    let fields: Vec<&str> = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let [user, system, rss] = fields[..] else {
+        bail!("unexpected /usr/bin/time report: {text}");
+    };
+    let cpu = user.parse::<f64>()? + system.parse::<f64>()?;
+    Ok((
+        out,
+        Timing {
+            wall,
+            cpu: Duration::from_secs_f64(cpu),
+            max_rss_kib: rss.parse()?,
+        },
+    ))
+}
+
+/// `gzip -dc layer | tar -x`, then `tar -c | gzip | sha256sum`: the plain-tools pipeline.
+fn baseline(layer: &Path, out: &Path) -> anyhow::Result<Timing> {
+    const SCRIPT: &str = r#"set -euo pipefail
+mkdir "$2"
+gzip -dc "$1" | tar -x -C "$2"
+tar -c -C "$2" . | gzip | sha256sum >/dev/null
+"#;
+    let (output, timing) = timed(
+        Command::new("bash")
+            .args(["-c", SCRIPT, "baseline"])
+            .arg(layer)
+            .arg(out),
+    )?;
+    ensure!(
+        output.status.success(),
+        "the baseline pipeline failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::remove_dir_all(out)?;
+    Ok(timing)
+}
+
+/// `ocisource reconcile` of a fresh object into an empty store.
+fn ocisource_reconcile(cfg: &Config, manifest: &Path, storage: &Path) -> anyhow::Result<Timing> {
+    let (out, timing) = timed(
+        Command::new(&cfg.bin)
+            .arg("reconcile")
+            .arg("-f")
+            .arg(manifest)
+            .arg("--storage-path")
+            .arg(storage)
+            .args(["-o", "json"])
+            .args([
+                "--artifact-max-extract-size=-1",
+                "--artifact-max-extract-entries=-1",
+            ]),
+    )?;
+    ensure!(
+        out.status.success(),
+        "ocisource reconcile failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let obj: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    ensure!(
+        obj["status"]["artifact"]["digest"].is_string(),
+        "no artifact stored: {}",
+        obj["status"]
+    );
+    std::fs::remove_dir_all(storage)?;
+    Ok(timing)
+}
+
+struct Generated {
+    files: u64,
+    bytes: u64,
+}
+
+/// A deterministic, realistic artifact: 20,000 Kubernetes-like YAML files of 1-8 KiB in 200
+/// directories, then binary files of 20-50 MiB of pseudo-random (incompressible) bytes until
+/// `target` bytes.
+fn generate(dir: &Path, target: u64, seed: u64) -> anyhow::Result<Generated> {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x00C1_5EED);
+    let mut g = Generated { files: 0, bytes: 0 };
+    for d in 0..200u64 {
+        let sub = dir.join(format!("clusters/team-{:02}/app-{d:03}", d % 20));
+        std::fs::create_dir_all(&sub)?;
+        for f in 0..100u64 {
+            let size = 1024 + rng.below(7 * 1024 + 1) as usize;
+            let text = yaml(&mut rng, d, f, size);
+            std::fs::write(sub.join(format!("resource-{f:03}.yaml")), &text)?;
+            g.files += 1;
+            g.bytes += text.len() as u64;
+        }
+    }
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let mut i = 0;
+    while g.bytes < target {
+        let size = ((20 + rng.below(31)) * MIB).min((target - g.bytes).max(MIB));
+        let mut out =
+            BufWriter::with_capacity(1 << 20, File::create(bin.join(format!("blob-{i:02}.bin")))?);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            rng.fill(&mut buf[..n]);
+            out.write_all(&buf[..n])?;
+            left -= n as u64;
+        }
+        out.flush()?;
+        g.files += 1;
+        g.bytes += size;
+        i += 1;
+    }
+    Ok(g)
+}
+
+const WORDS: &[&str] = &[
+    "frontend",
+    "backend",
+    "payments",
+    "gateway",
+    "worker",
+    "cache",
+    "search",
+    "billing",
+    "metrics",
+    "ingest",
+    "auth",
+    "catalog",
+    "orders",
+    "inventory",
+    "mailer",
+    "scheduler",
+];
+
+fn yaml(rng: &mut Rng, d: u64, f: u64, size: usize) -> String {
+    let word = |rng: &mut Rng| WORDS[rng.below(WORDS.len() as u64) as usize];
+    let app = word(rng);
+    let mut s = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}-{d:03}-{f:03}\n  \
+         namespace: team-{:02}\n  labels:\n    app.kubernetes.io/name: {app}\n    \
+         app.kubernetes.io/part-of: {}\n    app.kubernetes.io/version: v{}.{}.{}\n\
+         spec:\n  replicas: {}\n  selector:\n    matchLabels:\n      app: {app}\n  template:\n    \
+         metadata:\n      labels:\n        app: {app}\n    spec:\n      containers:\n      \
+         - name: {app}\n        image: registry.example.com/team-{:02}/{app}:{:016x}\n        \
+         resources:\n          requests: {{cpu: {}m, memory: {}Mi}}\n        env:\n",
+        d % 20,
+        word(rng),
+        rng.below(5),
+        rng.below(30),
+        rng.below(100),
+        1 + rng.below(5),
+        d % 20,
+        rng.next(),
+        50 * (1 + rng.below(20)),
+        64 * (1 + rng.below(16)),
+    );
+    while s.len() < size {
+        let _ = write!(
+            s,
+            "        - name: {}_{}_{:04X}\n          value: \"{}-{:08x}.{}.svc.cluster.local:{}\"\n",
+            word(rng).to_uppercase(),
+            word(rng).to_uppercase(),
+            rng.below(0x10000),
+            word(rng),
+            rng.next() as u32,
+            word(rng),
+            1024 + rng.below(60000),
+        );
+    }
+    s
+}
+
+/// SplitMix64: deterministic and fast.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) Many objects
+
+async fn many_objects(
+    cfg: &Config,
+    cp: &ControlPlane,
+    client: &Client,
+    table: &mut Table,
+) -> anyhow::Result<()> {
+    const NS: &str = "bench-c";
+    const TAGS: u64 = 4;
+    progress(&format!(
+        "(c) {} objects, controller --concurrent={}",
+        cfg.objects, cfg.concurrent
+    ));
+    namespace(client, NS).await?;
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = tempfile::tempdir()?;
+    for t in 1..=TAGS {
+        std::fs::write(
+            content.path().join("deploy.yaml"),
+            format!("kind: ConfigMap\nmetadata: {{name: v{t}}}\n"),
+        )?;
+        push(&reg, "bench/app", &format!("v{t}"), content.path());
+    }
+    let requests_before = registry_requests(&reg)?.len();
+    let objects_before = api_writes(client, "ocirepositories").await?;
+    let events_before = api_writes(client, "events").await?;
+
+    let (ctl, startup) = start_controller(cfg, cp, NS)?;
+    table.row(
+        "c",
+        "controller start-up: process spawn -> /readyz 200 (harness polls the pid at 100 ms)"
+            .to_string(),
+        format!("{:.0} ms", ms(startup)),
+        "< 1 s",
+        verdict(startup < Duration::from_secs(1)),
+    );
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), NS);
+    let url = format!("oci://{}/bench/app", reg.host());
+    let t0 = Instant::now();
+    futures::stream::iter(0..cfg.objects)
+        .map(|i| {
+            let api = api.clone();
+            let url = url.clone();
+            async move {
+                let obj: OciRepository = serde_json::from_value(json!({
+                    "apiVersion": "source.toolkit.fluxcd.io/v1",
+                    "kind": "OCIRepository",
+                    "metadata": {"name": format!("app-{i:04}")},
+                    "spec": {
+                        "url": url,
+                        "interval": "10m",
+                        "insecure": true,
+                        "ref": {"tag": format!("v{}", i as u64 % TAGS + 1)},
+                    },
+                }))?;
+                api.create(&PostParams::default(), &obj).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let created = t0.elapsed();
+    progress(&format!(
+        "(c) created {} objects in {:.1} s",
+        cfg.objects,
+        secs(created)
+    ));
+    let deadline = t0 + Duration::from_secs(1800);
+    let mut last_report = Instant::now();
+    let all_ready = loop {
+        ensure!(
+            ctl.proc.is_running(),
+            "controller exited:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        let list = api.list(&ListParams::default()).await?;
+        let ready = list.items.iter().filter(|o| object_ready(o)).count();
+        if ready == cfg.objects {
+            break t0.elapsed();
+        }
+        if last_report.elapsed() > Duration::from_secs(15) {
+            progress(&format!(
+                "(c) {ready}/{} Ready after {:.0} s",
+                cfg.objects,
+                secs(t0.elapsed())
+            ));
+            last_report = Instant::now();
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "(c) only {ready}/{} objects Ready after 30 min",
+                cfg.objects
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let (rss, hwm) = proc_memory(ctl.proc.pid())?;
+    let requests = registry_requests(&reg)?;
+    let requests = &requests[requests_before..];
+    let count =
+        |pred: &dyn Fn(&(String, String)) -> bool| requests.iter().filter(|r| pred(r)).count();
+    let heads = count(&|(m, u)| m == "HEAD" && u.contains("/manifests/"));
+    let gets = count(&|(m, u)| m == "GET" && u.contains("/manifests/"));
+    let blobs = count(&|(m, u)| m == "GET" && u.contains("/blobs/"));
+    let mut object_writes = api_writes(client, "ocirepositories").await? - objects_before;
+    // The creates are the bench's own writes.
+    if let Some(posts) = object_writes.0.get_mut("POST") {
+        *posts = posts.saturating_sub(cfg.objects as u64);
+    }
+    object_writes.0.retain(|_, n| *n > 0);
+    let event_writes = api_writes(client, "events").await? - events_before;
+    let mut reasons = std::collections::BTreeMap::<String, i64>::new();
+    for e in Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), NS)
+        .list(&ListParams::default())
+        .await?
+    {
+        let n = e.series.map_or(1, |s| i64::from(s.count));
+        *reasons.entry(e.reason.unwrap_or_default()).or_default() += n;
+    }
+
+    table.row(
+        "c",
+        format!(
+            "{} objects ({TAGS} tags, --concurrent={}): create -> all Ready",
+            cfg.objects, cfg.concurrent
+        ),
+        format!(
+            "{:.1} s ({:.0} objects/s; creating took {:.1} s)",
+            secs(all_ready),
+            cfg.objects as f64 / secs(all_ready),
+            secs(created)
+        ),
+        "",
+        Verdict::Info,
+    );
+    table.row(
+        "c",
+        format!("controller resident memory with {} objects", cfg.objects),
+        format!(
+            "VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0
+        ),
+        "< 64 MiB",
+        verdict(hwm < 64 * 1024),
+    );
+    table.row(
+        "c",
+        "registry requests to get them Ready".to_string(),
+        format!(
+            "{} ({heads} manifest HEAD, {gets} manifest GET, {blobs} blob GET)",
+            requests.len()
+        ),
+        "",
+        Verdict::Info,
+    );
+    let per_object = |w: &Writes| {
+        format!(
+            "{} ({:.1} per object: {})",
+            w.total(),
+            w.total() as f64 / cfg.objects as f64,
+            w.describe()
+        )
+    };
+    table.row(
+        "c",
+        "controller API writes to get them Ready: the objects".to_string(),
+        per_object(&object_writes),
+        "",
+        Verdict::Info,
+    );
+    table.row(
+        "c",
+        "controller API writes to get them Ready: Events".to_string(),
+        format!(
+            "{}; recorded: {}",
+            per_object(&event_writes),
+            reasons
+                .iter()
+                .map(|(r, n)| format!("{r} x{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "",
+        Verdict::Info,
+    );
+    Ok(())
+}
+
+fn proc_memory(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+
+/// Starts the release controller for `namespace` with the configured `--concurrent`; returns it
+/// and the time from spawn to `/readyz` answering 200.
+fn start_controller(
+    cfg: &Config,
+    cp: &ControlPlane,
+    namespace: &str,
+) -> anyhow::Result<(Controller, Duration)> {
+    let concurrent = format!("--concurrent={}", cfg.concurrent);
+    let t = Instant::now();
+    let ctl = Controller::spawn(cp, &cfg.bin, namespace, &[&concurrent], "controller");
+    while !ctl.ready() {
+        ensure!(
+            ctl.proc.is_running(),
+            "controller exited:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        ensure!(
+            t.elapsed() < Duration::from_secs(60),
+            "controller not ready after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok((ctl, t.elapsed()))
+}
+
+async fn namespace(client: &Client, name: &str) -> anyhow::Result<()> {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await?;
+    Ok(())
+}
+
+fn push(reg: &Registry, repo: &str, tag: &str, content: &Path) -> String {
+    tools::flux_push_artifact(
+        reg,
+        repo,
+        tag,
+        content,
+        "https://example.com/bench",
+        "main@sha1:0123456789abcdef",
+        &[],
+    )
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / MIB as f64
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    Over,
+    Info,
+}
+
+fn verdict(ok: bool) -> Verdict {
+    if ok { Verdict::Ok } else { Verdict::Over }
+}
+
+#[derive(Default)]
+struct Table {
+    rows: Vec<(&'static str, String, String, String, Verdict)>,
+}
+
+impl Table {
+    fn row(
+        &mut self,
+        section: &'static str,
+        what: String,
+        value: String,
+        budget: &str,
+        v: Verdict,
+    ) {
+        progress(&format!("({section}) {what}: {value}"));
+        self.rows
+            .push((section, what, value, budget.to_string(), v));
+    }
+}
+
+fn print_report(cfg: &Config, table: &Table, load_start: &str, elapsed: Duration) {
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]);
+    let dirty = !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let nproc = std::thread::available_parallelism().map_or(0, usize::from);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    println!();
+    println!(
+        "ocisource benchmark — commit {commit}{} — {}",
+        if dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        },
+        Timestamp::now().strftime("%Y-%m-%d %H:%M UTC")
+    );
+    println!(
+        "machine: nproc {nproc}, {cpu}, {:.1} GiB RAM; load average {load_start} at start, {} at \
+         end; total {:.0} s",
+        mem as f64 / 1024.0 / 1024.0,
+        loadavg(),
+        secs(elapsed)
+    );
+    println!(
+        "binary: {} (release); controller --concurrent={}",
+        cfg.bin.display(),
+        cfg.concurrent
+    );
+    let w1 = table
+        .rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0);
+    let w2 = table
+        .rows
+        .iter()
+        .map(|r| r.2.chars().count())
+        .max()
+        .unwrap_or(0);
+    let w3 = table
+        .rows
+        .iter()
+        .map(|r| r.3.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    println!();
+    println!(
+        "    {:<w1$}  {:<w2$}  {:<w3$}  verdict",
+        "measure", "value", "budget"
+    );
+    let mut section = "";
+    for (s, what, value, budget, v) in &table.rows {
+        if *s != section {
+            section = s;
+            let title = match *s {
+                "a" => "(a) unchanged source",
+                "b" => "(b) artifact pipeline",
+                _ => "(c) controller with many objects",
+            };
+            println!("{title}");
+        }
+        let v = match v {
+            Verdict::Ok => "ok",
+            Verdict::Over => "OVER BUDGET",
+            Verdict::Info => "",
+        };
+        println!("    {what:<w1$}  {value:<w2$}  {budget:<w3$}  {v}");
+    }
+    let over = table.rows.iter().filter(|r| r.4 == Verdict::Over).count();
+    println!();
+    println!(
+        "{}",
+        if over == 0 {
+            "all budgets met".to_string()
+        } else {
+            format!("{over} measure(s) over budget")
+        }
+    );
+}
+
+fn git(args: &[&str]) -> String {
+    Command::new("git")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}

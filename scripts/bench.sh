@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The benchmark (not run in CI): installs the test bed (cached outside the repo), builds the
+# release binary and the bench example, and prints one table of the performance budgets of
+# ../shared/design.md measured on real components. Takes a few minutes on 2 cores.
+#
+# Environment (see examples/bench.rs): OCISOURCE_BENCH_1G=0 skips the ~1 GiB artifact,
+# OCISOURCE_BENCH_OBJECTS (1000), OCISOURCE_BENCH_CONCURRENT (controller --concurrent, 16),
+# OCISOURCE_BENCH_RUNS (back-to-back pipeline pairs, 5), OCISOURCE_BENCH_SECTIONS (abc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OCISOURCE_CACHE="${OCISOURCE_CACHE:-$HOME/.cache/ocisource}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$OCISOURCE_CACHE/cargo-target}"
+export CARGO_TERM_COLOR=never
+
+testbed/install.sh
+
+# Peak RSS comes from GNU time; the plain-tools baseline needs gzip, tar and sha256sum.
+missing=()
+[ -x /usr/bin/time ] || missing+=(time)
+for tool in gzip tar sha256sum; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  packages=()
+  for tool in "${missing[@]}"; do
+    case "$tool" in sha256sum) packages+=(coreutils) ;; *) packages+=("$tool") ;; esac
+  done
+  echo "[bench] installing ${packages[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "${packages[@]}"
+fi
+
+cargo build --release --locked --example bench --bin ocisource
+export OCISOURCE_BIN="$CARGO_TARGET_DIR/release/ocisource"
+exec "$CARGO_TARGET_DIR/release/examples/bench" "$@"
