@@ -21,8 +21,10 @@
 
 mod common;
 
+use common::tarball::Tar;
+
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,8 +34,6 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use common::registry::{Flavor, PASSWORD, Registry, Security, USER};
 use common::{free_port, tools};
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use ocisource::api::v1::{OciRepository, OciRepositoryStatus};
@@ -1862,64 +1862,6 @@ async fn verification_gates_the_pull_and_is_redone_only_when_needed() {
 
 // ---------------------------------------------------------------------------------------------
 // Hostile artifacts through the full reconcile
-
-/// Builds tar streams byte by byte so that any name, type or size can be written.
-#[derive(Default)]
-struct Tar(Vec<u8>);
-
-impl Tar {
-    fn header(&mut self, name: &[u8], kind: u8, size: u64, link: &[u8]) {
-        let mut h = tar::Header::new_gnu();
-        {
-            let raw = h.as_old_mut();
-            raw.name = [0; 100];
-            raw.name[..name.len()].copy_from_slice(name);
-            raw.linkname[..link.len()].copy_from_slice(link);
-        }
-        h.set_entry_type(tar::EntryType::new(kind));
-        h.set_size(size);
-        h.set_mode(0o644);
-        h.set_cksum();
-        self.0.extend_from_slice(h.as_bytes());
-    }
-
-    fn data(&mut self, data: &[u8]) {
-        self.0.extend_from_slice(data);
-        let pad = (512 - data.len() % 512) % 512;
-        self.0.extend(std::iter::repeat_n(0u8, pad));
-    }
-
-    fn file(mut self, name: &str, data: &[u8]) -> Self {
-        self.header(name.as_bytes(), b'0', data.len() as u64, b"");
-        self.data(data);
-        self
-    }
-
-    fn link(mut self, kind: u8, name: &str, target: &str) -> Self {
-        self.header(name.as_bytes(), kind, 0, target.as_bytes());
-        self
-    }
-
-    fn special(mut self, kind: u8, name: &str) -> Self {
-        self.header(name.as_bytes(), kind, 0, b"");
-        self
-    }
-
-    fn tar(mut self) -> Vec<u8> {
-        self.0.extend(std::iter::repeat_n(0u8, 1024));
-        self.0
-    }
-
-    fn gz(self) -> Vec<u8> {
-        gzip(&self.tar())
-    }
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(data).unwrap();
-    gz.finish().unwrap()
-}
 
 /// A Flux-style image manifest (flux config and content media types, origin annotations).
 fn flux_manifest(config: &[u8], layer: &[u8]) -> Vec<u8> {

@@ -1,79 +1,15 @@
 //! Hostile layers against `storage::extract`: each one must fail (or, for symlinks, be skipped)
 //! with the right error, and nothing may appear outside the extraction directory.
 
+mod common;
+
+use common::tarball::{Tar, gzip};
+
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use ocisource::storage::{ExtractError, ExtractLimits, Extracted, extract};
-
-/// Builds tar streams byte by byte so that any name, type or size can be written.
-#[derive(Default)]
-struct Tar(Vec<u8>);
-
-impl Tar {
-    fn header(&mut self, name: &[u8], kind: u8, size: u64, link: &[u8]) {
-        let mut h = tar::Header::new_gnu();
-        {
-            let raw = h.as_old_mut();
-            raw.name = [0; 100];
-            raw.name[..name.len()].copy_from_slice(name);
-            raw.linkname[..link.len()].copy_from_slice(link);
-        }
-        h.set_entry_type(tar::EntryType::new(kind));
-        h.set_size(size);
-        h.set_mode(0o644);
-        h.set_cksum();
-        self.0.extend_from_slice(h.as_bytes());
-    }
-
-    fn data(&mut self, data: &[u8]) {
-        self.0.extend_from_slice(data);
-        let pad = (512 - data.len() % 512) % 512;
-        self.0.extend(std::iter::repeat_n(0u8, pad));
-    }
-
-    fn file(mut self, name: &str, data: &[u8]) -> Self {
-        self.header(name.as_bytes(), b'0', data.len() as u64, b"");
-        self.data(data);
-        self
-    }
-
-    fn dir(mut self, name: &str) -> Self {
-        self.header(name.as_bytes(), b'5', 0, b"");
-        self
-    }
-
-    fn link(mut self, kind: u8, name: &str, target: &str) -> Self {
-        self.header(name.as_bytes(), kind, 0, target.as_bytes());
-        self
-    }
-
-    fn special(mut self, kind: u8, name: &str) -> Self {
-        self.header(name.as_bytes(), kind, 0, b"");
-        self
-    }
-
-    fn meta(mut self, kind: u8, data: &[u8]) -> Self {
-        self.header(b"././@LongLink", kind, data.len() as u64, b"");
-        self.data(data);
-        self
-    }
-
-    fn gz(mut self) -> Vec<u8> {
-        self.0.extend(std::iter::repeat_n(0u8, 1024));
-        gzip(&self.0)
-    }
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(data).unwrap();
-    gz.finish().unwrap()
-}
 
 fn pax(key: &str, value: &str) -> Vec<u8> {
     let rec = format!(" {key}={value}\n");

@@ -9,6 +9,7 @@ pub mod controller;
 pub mod controlplane;
 pub mod crd;
 pub mod registry;
+pub mod tarball;
 pub mod tools;
 
 use std::collections::HashSet;
