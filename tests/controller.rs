@@ -451,3 +451,64 @@ async fn the_controller_recovers_from_an_api_server_restart() {
     );
     assert!(ctl.storage.path().join(&artifact.path).exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conflicting_status_writer_does_not_stop_the_status_write() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    namespace(&client, "ctl-conflict").await;
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = tempfile::tempdir().unwrap();
+    write_content(content.path(), "kind: ConfigMap\n");
+    let digest =
+        tools::flux_push_artifact(&reg, "conflict/app", "v1", content.path(), "s", "r", &[]);
+    let _ctl = start_controller(cp, "ctl-conflict");
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-conflict");
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "app"},
+        "spec": {"url": format!("oci://{}/conflict/app", reg.host()), "interval": "10m", "insecure": true, "ref": {"tag": "v1"}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+    let ready = wait_for(&api, "app", "Ready", is_ready).await;
+
+    // Another manager takes ownership of status fields with values of its own.
+    let intruder = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "status": {"observedGeneration": 99, "url": "http://elsewhere/latest.tar.gz"}
+    });
+    api.patch_status(
+        "app",
+        &PatchParams::apply("intruder").force(),
+        &Patch::Apply(&intruder),
+    )
+    .await
+    .unwrap();
+    let patch =
+        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "after-conflict"}}});
+    api.patch("app", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let obj = wait_for(&api, "app", "status rewritten", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            == Some("after-conflict")
+    })
+    .await;
+    let status = obj.status.unwrap();
+    assert_eq!(
+        status.observed_generation, obj.metadata.generation,
+        "our write wins"
+    );
+    assert_eq!(
+        status.url,
+        ready.status.unwrap().url,
+        "the intruder's url is replaced"
+    );
+    assert_eq!(status.artifact.unwrap().revision, format!("v1@{digest}"));
+}

@@ -296,16 +296,11 @@ impl Run<'_> {
             self.patch(progress).await;
             return Ok(());
         };
-        if let Some(url) = storage.rewrite_host(&artifact.url) {
-            artifact.url = url;
-        }
-        if let Some(url) = self
-            .status
-            .url
-            .as_deref()
-            .and_then(|u| storage.rewrite_host(u))
-        {
-            self.status.url = Some(url);
+        // Derived from the path rather than host-rewritten, so a stale or edited URL is repaired
+        // along with a changed advertised address.
+        artifact.url = storage.artifact_url(&artifact.path);
+        if self.status.url.is_some() {
+            self.status.url = Some(storage.latest_url(&artifact.path));
         }
         Ok(())
     }
