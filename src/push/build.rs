@@ -41,6 +41,7 @@ use flate2::{Compression, GzBuilder};
 use sha2::Digest as _;
 
 use crate::registry::Digest;
+use crate::storage::archive::{WalkItem, walk_children};
 use crate::storage::ignore::{IgnoreMatcher, read_patterns};
 
 const BLOCK: usize = 512;
@@ -173,7 +174,7 @@ pub fn write_tar<W: Write>(
     } else if root_meta.is_dir() {
         let has_inclusion = ignore.has_inclusion();
         let mut buf = vec![0u8; BUF_SIZE];
-        let mut stack = vec![Item {
+        let mut stack = vec![WalkItem {
             path: path.to_path_buf(),
             name: b".".to_vec(),
             segments: Vec::new(),
@@ -194,7 +195,8 @@ pub fn write_tar<W: Write>(
             // Flux walks into excluded directories (a later `!` pattern may re-include a
             // descendant); without `!` patterns nothing below can come back.
             if is_dir && (!excluded || has_inclusion) {
-                push_children(&item, &mut stack)?;
+                walk_children(&item, &mut stack)
+                    .map_err(|(path, source)| BuildError::Walk { path, source })?;
             }
         }
     } else {
@@ -203,49 +205,6 @@ pub fn write_tar<W: Write>(
         });
     }
     out.write_all(&[0u8; 2 * BLOCK]).map_err(write_err)
-}
-
-struct Item {
-    path: PathBuf,
-    name: Vec<u8>,
-    segments: Vec<String>,
-    meta: Metadata,
-}
-
-fn push_children(parent: &Item, stack: &mut Vec<Item>) -> Result<(), BuildError> {
-    let walk_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BuildError::Walk { path, source }
-    };
-    let mut children = Vec::new();
-    for entry in fs::read_dir(&parent.path).map_err(walk_err(&parent.path))? {
-        let entry = entry.map_err(walk_err(&parent.path))?;
-        // Like Go's Walk: lstat, never follow.
-        let meta = entry.metadata().map_err(walk_err(&entry.path()))?;
-        if meta.is_file() || meta.is_dir() {
-            children.push((entry.file_name(), meta));
-        }
-    }
-    children.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    for (file_name, meta) in children.into_iter().rev() {
-        let name = if parent.segments.is_empty() {
-            file_name.as_bytes().to_vec()
-        } else {
-            let mut name = parent.name.clone();
-            name.push(b'/');
-            name.extend_from_slice(file_name.as_bytes());
-            name
-        };
-        let mut segments = parent.segments.clone();
-        segments.push(file_name.to_string_lossy().into_owned());
-        stack.push(Item {
-            path: parent.path.join(&file_name),
-            name,
-            segments,
-            meta,
-        });
-    }
-    Ok(())
 }
 
 /// Permission bits plus setuid, setgid and sticky, as `tar.FileInfoHeader` keeps them.

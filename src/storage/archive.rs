@@ -57,7 +57,7 @@ pub fn write_tar_gz<W: Write>(dir: &Path, matcher: &IgnoreMatcher, out: W) -> Re
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut stack = vec![Item {
+    let mut stack = vec![WalkItem {
         path: dir.to_path_buf(),
         name: b".".to_vec(),
         segments: Vec::new(),
@@ -86,7 +86,8 @@ pub fn write_tar_gz<W: Write>(dir: &Path, matcher: &IgnoreMatcher, out: W) -> Re
         // Flux walks into excluded directories because a later `!` pattern may re-include a
         // descendant; without any `!` pattern the whole subtree is excluded and is skipped.
         if is_dir && (!excluded || matcher.has_inclusion()) {
-            push_children(&item, &mut stack)?;
+            walk_children(&item, &mut stack)
+                .map_err(|(path, source)| Error::Archive { path, source })?;
         }
     }
     write_zeros(&mut tar, 2 * BLOCK).map_err(out_err)?;
@@ -94,26 +95,33 @@ pub fn write_tar_gz<W: Write>(dir: &Path, matcher: &IgnoreMatcher, out: W) -> Re
     gz.finish().map_err(out_err)
 }
 
-struct Item {
-    path: PathBuf,
-    name: Vec<u8>,
-    segments: Vec<String>,
-    meta: Metadata,
+/// An entry of the lexical, Lstat-based directory walk shared by the store and `push`.
+pub(crate) struct WalkItem {
+    /// Path on disk.
+    pub(crate) path: PathBuf,
+    /// Archive name: `/`-joined path relative to the walk root (empty for the root).
+    pub(crate) name: Vec<u8>,
+    /// The same name as path segments, for ignore matching.
+    pub(crate) segments: Vec<String>,
+    /// Metadata, symlinks not followed.
+    pub(crate) meta: Metadata,
 }
 
-fn push_children(parent: &Item, stack: &mut Vec<Item>) -> Result<(), Error> {
-    let err = |source| Error::Archive {
-        path: parent.path.clone(),
-        source,
-    };
+/// Pushes the regular files and directories of `parent` onto `stack` so that they pop in lexical
+/// byte order, as Go's `filepath.Walk` visits them; other entry types (symlinks, devices) are
+/// skipped.
+///
+/// # Errors
+/// The path that could not be read, with the IO error.
+pub(crate) fn walk_children(
+    parent: &WalkItem,
+    stack: &mut Vec<WalkItem>,
+) -> Result<(), (PathBuf, std::io::Error)> {
     let mut children = Vec::new();
-    for entry in fs::read_dir(&parent.path).map_err(err)? {
-        let entry = entry.map_err(err)?;
+    for entry in fs::read_dir(&parent.path).map_err(|e| (parent.path.clone(), e))? {
+        let entry = entry.map_err(|e| (parent.path.clone(), e))?;
         // DirEntry::metadata does not follow symlinks, like Go's Lstat-based walk.
-        let meta = entry.metadata().map_err(|source| Error::Archive {
-            path: entry.path(),
-            source,
-        })?;
+        let meta = entry.metadata().map_err(|e| (entry.path(), e))?;
         if meta.is_file() || meta.is_dir() {
             children.push((entry.file_name(), meta));
         }
@@ -130,7 +138,7 @@ fn push_children(parent: &Item, stack: &mut Vec<Item>) -> Result<(), Error> {
         };
         let mut segments = parent.segments.clone();
         segments.push(file_name.to_string_lossy().into_owned());
-        stack.push(Item {
+        stack.push(WalkItem {
             path: parent.path.join(&file_name),
             name,
             segments,

@@ -139,13 +139,6 @@ impl Storage {
         path::latest_url(&self.advertised_addr, artifact_path)
     }
 
-    /// A stored URL with its host replaced by the advertised address (see [`path::rewrite_host`]);
-    /// `None` for a URL without `scheme://`.
-    #[must_use]
-    pub fn rewrite_host(&self, url: &str) -> Option<String> {
-        path::rewrite_host(&self.advertised_addr, url)
-    }
-
     /// The local path of a storage-relative path, guaranteed to be inside the root.
     ///
     /// # Errors
@@ -545,18 +538,6 @@ mod tests {
         assert_eq!(
             s.local_path("/etc/passwd").unwrap(),
             root.path().join("etc/passwd")
-        );
-    }
-
-    #[test]
-    fn rewrite_host_uses_the_current_address() {
-        let (_root, s) = store();
-        assert_eq!(
-            s.rewrite_host("http://old:9090/ocirepository/a/b/latest.tar.gz")
-                .as_deref(),
-            Some(
-                "http://source-controller.flux-system.svc.cluster.local./ocirepository/a/b/latest.tar.gz"
-            )
         );
     }
 }

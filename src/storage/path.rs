@@ -185,25 +185,6 @@ pub fn latest_url(advertised_addr: &str, path: &str) -> String {
     }
 }
 
-/// Rewrites the host of a stored URL to the current advertised address, keeping scheme, path,
-/// query and fragment. When the advertised address carries a scheme it replaces scheme and host
-/// (consistent with [`artifact_url`]). Returns `None` when `url` has no `scheme://` (Flux turns
-/// an unparsable URL into an empty string).
-#[must_use]
-pub fn rewrite_host(advertised_addr: &str, url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    if scheme.is_empty() {
-        return None;
-    }
-    let tail_start = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let tail = rest.get(tail_start..).unwrap_or_default();
-    Some(if has_scheme(advertised_addr) {
-        format!("{}{tail}", advertised_addr.trim_end_matches('/'))
-    } else {
-        format!("{scheme}://{advertised_addr}{tail}")
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,23 +286,5 @@ mod tests {
             latest_url("https://cdn.example.com", &p),
             "http://cdn.example.com/ocirepository/apps/podinfo/latest.tar.gz"
         );
-    }
-
-    #[test]
-    fn rewrite_host_replaces_only_the_authority() {
-        assert_eq!(
-            rewrite_host("new:9090", "http://old:8080/ocirepository/a/b/x.tar.gz").as_deref(),
-            Some("http://new:9090/ocirepository/a/b/x.tar.gz")
-        );
-        assert_eq!(
-            rewrite_host("new", "http://user@old?x=1").as_deref(),
-            Some("http://new?x=1")
-        );
-        assert_eq!(
-            rewrite_host("https://cdn.example.com/", "http://old/a").as_deref(),
-            Some("https://cdn.example.com/a")
-        );
-        assert_eq!(rewrite_host("new", "not a url"), None);
-        assert_eq!(rewrite_host("new", "://x/y"), None);
     }
 }
