@@ -83,25 +83,73 @@ async fn events_are_recorded_for_the_object() {
         .unwrap();
     let publisher = EventPublisher::new(client.clone(), "", "test-instance");
     let long = "x".repeat(5000);
-    publisher
-        .publish(
-            &obj,
-            &Event {
-                severity: Severity::Error,
-                reason: "OCIArtifactPullFailed".into(),
-                message: long,
-                metadata: BTreeMap::new(),
-            },
-        )
-        .await;
+    let warning = Event {
+        severity: Severity::Error,
+        reason: "OCIArtifactPullFailed".into(),
+        message: long,
+        metadata: BTreeMap::new(),
+    };
+    publisher.publish(&obj, &warning).await;
+    let new_artifact = Event {
+        severity: Severity::Info,
+        reason: "NewArtifact".into(),
+        message: "stored artifact with revision 'latest@sha256:ab' from 'oci://r/a'".into(),
+        metadata: BTreeMap::from([
+            (
+                "source.toolkit.fluxcd.io/revision".to_string(),
+                "latest@sha256:ab".to_string(),
+            ),
+            (
+                "source.toolkit.fluxcd.io/digest".to_string(),
+                "sha256:cd".to_string(),
+            ),
+        ]),
+    };
+    // The same event three times is one Event with a count, as client-go records it.
+    for _ in 0..3 {
+        publisher.publish(&obj, &new_artifact).await;
+    }
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    let mine: Vec<_> = core
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some("evented"))
+        .collect();
+    assert_eq!(mine.len(), 2, "one Event per distinct event: {mine:#?}");
+    let recorded = mine
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("NewArtifact"))
+        .expect("NewArtifact recorded");
+    assert_eq!(recorded.count, Some(3));
+    assert_eq!(
+        recorded.metadata.annotations.as_ref(),
+        Some(&new_artifact.metadata),
+        "Flux's annotation keys on the Kubernetes Event"
+    );
+    assert_eq!(
+        recorded
+            .source
+            .as_ref()
+            .and_then(|s| s.component.as_deref()),
+        Some("source-controller")
+    );
+    assert_eq!(
+        recorded.involved_object.kind.as_deref(),
+        Some("OCIRepository")
+    );
+    assert_eq!(recorded.involved_object.uid, obj.metadata.uid);
+
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, "default");
     let mut found = None;
     for _ in 0..50 {
         let list = events.list(&Default::default()).await.unwrap();
-        found = list
-            .items
-            .into_iter()
-            .find(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("evented"));
+        found = list.items.into_iter().find(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("evented")
+                && e.type_.as_deref() == Some("Warning")
+        });
         if found.is_some() {
             break;
         }

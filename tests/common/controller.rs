@@ -35,6 +35,17 @@ impl Controller {
         extra: &[&str],
         name: &str,
     ) -> Controller {
+        Controller::spawn_with(cp.kubeconfig_path(), binary, namespace, extra, name)
+    }
+
+    /// [`Controller::spawn`] with the identity of `kubeconfig` instead of the admin's.
+    pub fn spawn_with(
+        kubeconfig: &Path,
+        binary: &Path,
+        namespace: &str,
+        extra: &[&str],
+        name: &str,
+    ) -> Controller {
         let storage = tempfile::tempdir().unwrap();
         let logs = tempfile::tempdir().unwrap();
         let (artifact_port, health_port, metrics_port) = (free_port(), free_port(), free_port());
@@ -50,7 +61,7 @@ impl Controller {
             .args(extra)
             .env("RUNTIME_NAMESPACE", namespace)
             .env("HOSTNAME", name)
-            .env("KUBECONFIG", cp.kubeconfig_path());
+            .env("KUBECONFIG", kubeconfig);
         let proc = Proc::spawn(name, &cmd, logs.path());
         Controller {
             proc,

@@ -1,0 +1,200 @@
+//! The shipped RBAC (`deploy/rbac.yaml`) is enough: the controller runs as its ServiceAccount
+//! (impersonated, with that account's groups) with leader election on, reconciles an object that
+//! reads a service account's pull secret from a private registry, records events, and removes its
+//! finalizer on deletion, without a single `forbidden` answer.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::controller::Controller;
+use common::controlplane::ControlPlane;
+use common::registry::{Flavor, Registry, Security};
+use common::tools;
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use ocisource::api::v1::OciRepository;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+const NS: &str = "flux-system";
+const IDENTITY: &str = "system:serviceaccount:flux-system:ocisource";
+
+async fn apply<K>(api: Api<K>, doc: &Value)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + DeserializeOwned + serde::Serialize,
+{
+    let obj: K = serde_json::from_value(doc.clone()).unwrap();
+    let name = doc["metadata"]["name"].as_str().unwrap();
+    api.patch(
+        name,
+        &PatchParams::apply("ocisource-tests").force(),
+        &Patch::Apply(&obj),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("apply {name}: {e}"));
+}
+
+/// Applies every document of `deploy/rbac.yaml`.
+async fn apply_shipped_rbac(client: &Client) {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml")).unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+    assert!(!docs.is_empty());
+    for doc in &docs {
+        let c = client.clone();
+        let ns = doc["metadata"]["namespace"].as_str().unwrap_or(NS);
+        match doc["kind"].as_str().unwrap() {
+            "ServiceAccount" => apply(Api::<ServiceAccount>::namespaced(c, ns), doc).await,
+            "ClusterRole" => apply(Api::<ClusterRole>::all(c), doc).await,
+            "ClusterRoleBinding" => apply(Api::<ClusterRoleBinding>::all(c), doc).await,
+            "Role" => apply(Api::<Role>::namespaced(c, ns), doc).await,
+            "RoleBinding" => apply(Api::<RoleBinding>::namespaced(c, ns), doc).await,
+            other => panic!("deploy/rbac.yaml: unexpected kind {other}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shipped_rbac_is_enough_to_reconcile_record_and_clean_up() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
+    let _ = Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await;
+    apply_shipped_rbac(&client).await;
+
+    let reg = Registry::start(Flavor::Distribution, Security::Basic);
+    let content = tempfile::tempdir().unwrap();
+    std::fs::write(content.path().join("app.yaml"), "kind: ConfigMap\n").unwrap();
+    let digest = tools::flux_push_artifact(
+        &reg,
+        "apps/private",
+        "v1",
+        content.path(),
+        "https://example.com/private",
+        "main@sha1:2222",
+        &[],
+    );
+
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "regcred", "namespace": NS},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": reg.docker_config_json()}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let puller: ServiceAccount = serde_json::from_value(json!({
+        "metadata": {"name": "puller", "namespace": NS},
+        "imagePullSecrets": [{"name": "regcred"}]
+    }))
+    .unwrap();
+    Api::<ServiceAccount>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &puller)
+        .await
+        .unwrap();
+
+    let kubeconfig = cp.user_kubeconfig(IDENTITY);
+    let ctl = Controller::spawn_with(
+        &kubeconfig,
+        Path::new(env!("CARGO_BIN_EXE_ocisource")),
+        NS,
+        &["--enable-leader-election"],
+        "ocisource-rbac",
+    );
+
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), NS);
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "private", "namespace": NS},
+        "spec": {
+            "url": format!("oci://{}/apps/private", reg.host()),
+            "interval": "10m",
+            "insecure": true,
+            "ref": {"tag": "v1"},
+            "serviceAccountName": "puller"
+        }
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+
+    let mut revision = None;
+    for _ in 0..600 {
+        let obj = api.get("private").await.unwrap();
+        let ready = obj
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| c.status == "True");
+        if ready == Some(true) {
+            revision = obj.status.and_then(|s| s.artifact).map(|a| a.revision);
+            break;
+        }
+        assert!(
+            ctl.proc.is_running(),
+            "controller exited:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        revision,
+        Some(format!("v1@{digest}")),
+        "Ready as the ServiceAccount; last status: {:#?}\n{}",
+        api.get("private").await.unwrap().status,
+        ctl.proc.log_tail(4000)
+    );
+
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), NS);
+    let mut recorded = false;
+    for _ in 0..100 {
+        recorded = events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|e| {
+                e.involved_object.name.as_deref() == Some("private")
+                    && e.reason.as_deref() == Some("NewArtifact")
+            });
+        if recorded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        recorded,
+        "NewArtifact recorded\n{}",
+        ctl.proc.log_tail(4000)
+    );
+
+    api.delete("private", &DeleteParams::default())
+        .await
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..300 {
+        gone = api.get_opt("private").await.unwrap().is_none();
+        if gone {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "finalizer removed\n{}", ctl.proc.log_tail(4000));
+
+    let log = std::fs::read_to_string(ctl.proc.log_path()).unwrap();
+    assert!(
+        !log.contains("forbidden") && !log.contains("Forbidden"),
+        "every request was allowed:\n{}",
+        ctl.proc.log_tail(8000)
+    );
+}
