@@ -1,8 +1,12 @@
 //! Prometheus metrics under Flux's names, so existing dashboards and alerts keep working:
-//! `gotk_reconcile_duration_seconds` and controller-runtime's reconcile counters (labelled
-//! `controller="ocirepository"`), plus the registry requests this controller makes.
+//! `gotk_reconcile_duration_seconds`, controller-runtime's reconcile counters and worker gauges
+//! (labelled `controller="ocirepository"`), client-go's `workqueue_*` metrics as
+//! controller-runtime v0.21/v0.22 labels them (`controller` and `name`, both `ocirepository`),
+//! plus the registry requests this controller makes. This module owns every metric name.
 
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::header;
@@ -11,6 +15,7 @@ use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets_range};
 use prometheus_client::registry::Registry;
 
@@ -46,6 +51,46 @@ pub struct ControllerLabels {
     pub controller: String,
 }
 
+/// Labels of the `workqueue_*` metrics but the depth.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    /// `ocirepository`.
+    pub controller: String,
+    /// The queue's name: `ocirepository`.
+    pub name: String,
+}
+
+/// Labels of `workqueue_depth`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DepthLabels {
+    /// `ocirepository`.
+    pub controller: String,
+    /// The queue's name: `ocirepository`.
+    pub name: String,
+    /// Always empty: controller-runtime's default queue has no priorities.
+    pub priority: String,
+}
+
+/// The work queue as observed at one instant (see `k8s::queue`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueSample {
+    /// Keys due and not yet picked up by a worker.
+    pub depth: i64,
+    /// Keys added to the queue so far.
+    pub adds: u64,
+    /// Requeues so far.
+    pub retries: u64,
+    /// Reconciles running now.
+    pub active_workers: i64,
+    /// Summed age of the running reconciles.
+    pub unfinished_work_seconds: f64,
+    /// Age of the oldest running reconcile.
+    pub longest_running_processor_seconds: f64,
+}
+
+/// Samples the work queue at scrape time.
+pub type QueueSampler = Box<dyn Fn() -> QueueSample + Send + Sync>;
+
 /// Labels of registry request counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -60,6 +105,57 @@ pub struct Metrics {
     reconciles: Family<ResultLabels, Counter>,
     errors: Family<ControllerLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
+    queue: QueueMetrics,
+    max_concurrent: Family<ControllerLabels, Gauge>,
+    active_workers: Family<ControllerLabels, Gauge>,
+    sampler: Mutex<Sampled>,
+}
+
+struct QueueMetrics {
+    depth: Family<DepthLabels, Gauge>,
+    adds: Family<QueueLabels, Counter>,
+    queue_duration: Family<QueueLabels, Histogram>,
+    work_duration: Family<QueueLabels, Histogram>,
+    unfinished: Family<QueueLabels, Gauge<f64, AtomicU64>>,
+    longest: Family<QueueLabels, Gauge<f64, AtomicU64>>,
+    retries: Family<QueueLabels, Counter>,
+}
+
+// The sampler and the counter totals it last exported.
+#[derive(Default)]
+struct Sampled {
+    sampler: Option<QueueSampler>,
+    adds: u64,
+    retries: u64,
+}
+
+fn queue_labels() -> QueueLabels {
+    QueueLabels {
+        controller: CONTROLLER.to_string(),
+        name: CONTROLLER.to_string(),
+    }
+}
+
+fn controller_labels() -> ControllerLabels {
+    ControllerLabels {
+        controller: CONTROLLER.to_string(),
+    }
+}
+
+// client-go's workqueue buckets, `ExponentialBuckets(10e-9, 10, 12)`: 10 ns to 1000 s,
+// multiplied step by step as Go does, so that the boundaries are the same floats.
+fn workqueue_buckets() -> Vec<f64> {
+    let mut bucket = 10e-9;
+    let mut buckets = Vec::with_capacity(12);
+    for _ in 0..12 {
+        buckets.push(bucket);
+        bucket *= 10.0;
+    }
+    buckets
+}
+
+fn workqueue_histogram() -> Histogram {
+    Histogram::new(workqueue_buckets())
 }
 
 impl Default for Metrics {
@@ -99,13 +195,95 @@ impl Metrics {
             "Requests sent to OCI registries, by kind",
             requests.clone(),
         );
+        let max_concurrent = Family::<ControllerLabels, Gauge>::default();
+        registry.register(
+            "controller_runtime_max_concurrent_reconciles",
+            "Maximum number of concurrent reconciles per controller",
+            max_concurrent.clone(),
+        );
+        let active_workers = Family::<ControllerLabels, Gauge>::default();
+        registry.register(
+            "controller_runtime_active_workers",
+            "Number of currently used workers per controller",
+            active_workers.clone(),
+        );
+        let queue = QueueMetrics::register(&mut registry);
         Metrics {
             registry,
             duration,
             reconciles,
             errors,
             requests,
+            queue,
+            max_concurrent,
+            active_workers,
+            sampler: Mutex::new(Sampled::default()),
         }
+    }
+
+    /// Exports the work queue's metrics, read from `sampler` at each scrape, and the worker
+    /// limit `max_concurrent` (0: unbounded).
+    pub fn observe_queue(&self, max_concurrent: u16, sampler: QueueSampler) {
+        self.max_concurrent
+            .get_or_create(&controller_labels())
+            .set(i64::from(max_concurrent));
+        self.sampler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sampler = Some(sampler);
+    }
+
+    /// Records how long a key waited in the queue once due.
+    pub fn queue_duration(&self, waited: Duration) {
+        self.queue
+            .queue_duration
+            .get_or_create(&queue_labels())
+            .observe(waited.as_secs_f64());
+    }
+
+    /// Records how long a worker spent on a key.
+    pub fn work_duration(&self, worked: Duration) {
+        self.queue
+            .work_duration
+            .get_or_create(&queue_labels())
+            .observe(worked.as_secs_f64());
+    }
+
+    // Brings the queue metrics up to date; a no-op until `observe_queue`.
+    fn refresh_queue(&self) {
+        let mut sampled = self.sampler.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(sample) = sampled.sampler.as_ref().map(|f| f()) else {
+            return;
+        };
+        let labels = queue_labels();
+        let q = &self.queue;
+        q.depth
+            .get_or_create(&DepthLabels {
+                controller: CONTROLLER.to_string(),
+                name: CONTROLLER.to_string(),
+                priority: String::new(),
+            })
+            .set(sample.depth);
+        q.adds
+            .get_or_create(&labels)
+            .inc_by(sample.adds.saturating_sub(sampled.adds));
+        q.retries
+            .get_or_create(&labels)
+            .inc_by(sample.retries.saturating_sub(sampled.retries));
+        sampled.adds = sampled.adds.max(sample.adds);
+        sampled.retries = sampled.retries.max(sample.retries);
+        q.unfinished
+            .get_or_create(&labels)
+            .set(sample.unfinished_work_seconds);
+        q.longest
+            .get_or_create(&labels)
+            .set(sample.longest_running_processor_seconds);
+        // Present with a zero count before the first reconcile, as in controller-runtime.
+        let _ = q.queue_duration.get_or_create(&labels);
+        let _ = q.work_duration.get_or_create(&labels);
+        self.active_workers
+            .get_or_create(&controller_labels())
+            .set(sample.active_workers);
     }
 
     /// Records one reconcile of `namespace/name` that took `seconds` and ended with `result`
@@ -155,11 +333,74 @@ impl Metrics {
 
     /// The metrics in the OpenMetrics text format.
     pub fn render(&self) -> String {
+        self.refresh_queue();
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+}
+
+impl QueueMetrics {
+    // Help texts are client-go's (via controller-runtime). prometheus-client appends a full
+    // stop, so the ones that end with one in Go are registered without it.
+    fn register(registry: &mut Registry) -> QueueMetrics {
+        let depth = Family::<DepthLabels, Gauge>::default();
+        registry.register(
+            "workqueue_depth",
+            "Current depth of workqueue by workqueue and priority",
+            depth.clone(),
+        );
+        let adds = Family::<QueueLabels, Counter>::default();
+        registry.register(
+            "workqueue_adds",
+            "Total number of adds handled by workqueue",
+            adds.clone(),
+        );
+        let queue_duration =
+            Family::<QueueLabels, Histogram>::new_with_constructor(workqueue_histogram);
+        registry.register(
+            "workqueue_queue_duration_seconds",
+            "How long in seconds an item stays in workqueue before being requested",
+            queue_duration.clone(),
+        );
+        let work_duration =
+            Family::<QueueLabels, Histogram>::new_with_constructor(workqueue_histogram);
+        registry.register(
+            "workqueue_work_duration_seconds",
+            "How long in seconds processing an item from workqueue takes",
+            work_duration.clone(),
+        );
+        let unfinished = Family::<QueueLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "workqueue_unfinished_work_seconds",
+            "How many seconds of work has been done that is in progress and hasn't been \
+             observed by work_duration. Large values indicate stuck threads. One can deduce \
+             the number of stuck threads by observing the rate at which this increases",
+            unfinished.clone(),
+        );
+        let longest = Family::<QueueLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "workqueue_longest_running_processor_seconds",
+            "How many seconds has the longest running processor for workqueue been running",
+            longest.clone(),
+        );
+        let retries = Family::<QueueLabels, Counter>::default();
+        registry.register(
+            "workqueue_retries",
+            "Total number of retries handled by workqueue",
+            retries.clone(),
+        );
+        QueueMetrics {
+            depth,
+            adds,
+            queue_duration,
+            work_duration,
+            unfinished,
+            longest,
+            retries,
+        }
     }
 }
 
@@ -215,5 +456,73 @@ mod tests {
         assert!((buckets[0] - 0.01).abs() < 1e-9);
         assert!((buckets[9] - 1800.0).abs() < 1e-6, "{buckets:?}");
         assert!(buckets[10].is_infinite());
+    }
+
+    #[test]
+    fn workqueue_metrics_carry_controller_runtime_names_labels_and_buckets() {
+        let m = Metrics::new();
+        assert!(
+            !m.render().contains("workqueue_depth{"),
+            "nothing before the controller runs"
+        );
+        let sample = Arc::new(Mutex::new(QueueSample {
+            depth: 3,
+            adds: 5,
+            retries: 2,
+            active_workers: 1,
+            unfinished_work_seconds: 1.5,
+            longest_running_processor_seconds: 1.5,
+        }));
+        let source = sample.clone();
+        m.observe_queue(4, Box::new(move || source.lock().unwrap().clone()));
+        m.queue_duration(Duration::from_millis(20));
+        m.work_duration(Duration::from_millis(300));
+        let text = m.render();
+        let q = "{controller=\"ocirepository\",name=\"ocirepository\"}";
+        for line in [
+            "workqueue_depth{controller=\"ocirepository\",name=\"ocirepository\",priority=\"\"} 3".to_string(),
+            format!("workqueue_adds_total{q} 5"),
+            format!("workqueue_retries_total{q} 2"),
+            format!("workqueue_queue_duration_seconds_count{q} 1"),
+            format!("workqueue_work_duration_seconds_count{q} 1"),
+            format!("workqueue_unfinished_work_seconds{q} 1.5"),
+            format!("workqueue_longest_running_processor_seconds{q} 1.5"),
+            "controller_runtime_active_workers{controller=\"ocirepository\"} 1".to_string(),
+            "controller_runtime_max_concurrent_reconciles{controller=\"ocirepository\"} 4"
+                .to_string(),
+            "# HELP workqueue_work_duration_seconds How long in seconds processing an item from workqueue takes.".to_string(),
+            "# TYPE workqueue_queue_duration_seconds histogram".to_string(),
+            "# TYPE workqueue_depth gauge".to_string(),
+            "# TYPE workqueue_adds counter".to_string(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+        let buckets: Vec<f64> = text
+            .lines()
+            .filter(|l| l.starts_with("workqueue_work_duration_seconds_bucket{"))
+            .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next()?.parse().ok())
+            .collect();
+        // client-go: ExponentialBuckets(10e-9, 10, 12), then +Inf.
+        assert_eq!(buckets.len(), 13, "{text}");
+        assert_eq!(buckets[0], 1e-8);
+        assert!((buckets[11] - 1000.0).abs() < 1e-9, "{buckets:?}");
+        assert!(buckets[12].is_infinite());
+
+        // Counters follow the sampled totals without counting anything twice.
+        *sample.lock().unwrap() = QueueSample {
+            adds: 7,
+            retries: 2,
+            ..Default::default()
+        };
+        let text = m.render();
+        assert!(
+            text.contains(&format!("workqueue_adds_total{q} 7\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("workqueue_retries_total{q} 2\n")),
+            "{text}"
+        );
+        assert!(text.contains("workqueue_depth{controller=\"ocirepository\",name=\"ocirepository\",priority=\"\"} 0\n"), "{text}");
     }
 }

@@ -91,6 +91,17 @@ async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The value of `series` (name and labels, exactly as exported) in a `/metrics` text.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 fn write_content(dir: &Path, text: &str) {
     std::fs::write(dir.join("deploy.yaml"), text).unwrap();
 }
@@ -113,7 +124,7 @@ async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
         "main@sha1:1111",
         &[],
     );
-    let ctl = start_controller(cp, "ctl");
+    let ctl = Controller::start(cp, binary(), "ctl", &["--concurrent=3"]);
 
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl");
     let obj: OciRepository = serde_json::from_value(json!({
@@ -205,6 +216,59 @@ async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
     assert!(metrics.contains("controller_runtime_reconcile_total{controller=\"ocirepository\",result=\"requeue_after\"}"), "{metrics}");
     assert!(
         metrics.contains("ocisource_registry_requests_total{kind=\"blob\"} 1"),
+        "{metrics}"
+    );
+    // controller-runtime's workqueue and worker metrics; the reconcile that published the event
+    // may still be ending, so its work duration is waited for.
+    let q = r#"{controller="ocirepository",name="ocirepository"}"#;
+    let mut metrics = String::new();
+    wait_until(
+        "a finished reconcile in the metrics",
+        Duration::from_secs(10),
+        || {
+            metrics = futures::executor::block_on(async {
+                let url = format!("http://127.0.0.1:{}/metrics", ctl.metrics_port);
+                http.get(url).send().await.unwrap().text().await.unwrap()
+            });
+            metric(
+                &metrics,
+                &format!("workqueue_work_duration_seconds_count{q}"),
+            ) > Some(0.0)
+        },
+    );
+    assert!(
+        metric(&metrics, &format!("workqueue_adds_total{q}")) > Some(0.0),
+        "{metrics}"
+    );
+    assert!(
+        metric(
+            &metrics,
+            &format!("workqueue_queue_duration_seconds_count{q}")
+        ) > Some(0.0),
+        "{metrics}"
+    );
+    assert!(
+        metric(
+            &metrics,
+            r#"workqueue_depth{controller="ocirepository",name="ocirepository",priority=""}"#
+        )
+        .is_some(),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"controller_runtime_max_concurrent_reconciles{controller="ocirepository"}"#
+        ),
+        Some(3.0),
+        "the --concurrent value: {metrics}"
+    );
+    assert!(
+        metric(
+            &metrics,
+            r#"controller_runtime_active_workers{controller="ocirepository"}"#
+        )
+        .is_some(),
         "{metrics}"
     );
 

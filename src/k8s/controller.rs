@@ -1,24 +1,27 @@
 //! The controller: watches OCIRepository objects (all namespaces or one, filtered by a label
 //! selector for sharding), reacts only to generation, `reconcile.fluxcd.io/requestedAt` and
 //! deletion changes, runs the core reconcile, writes the status once (and not at all when nothing
-//! changed), records events, and requeues with jitter or per-object exponential backoff.
+//! changed), records events, and requeues with jitter or per-object exponential backoff. Every
+//! request, start, end and requeue is reported to the work queue model in [`super::queue`].
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
 
 use super::events::EventPublisher;
+use super::queue::Queue;
 use super::secrets::KubeSecrets;
 use crate::api::conditions::reasons;
 use crate::api::v1::{OciRepository, OciRepositoryStatus};
@@ -120,6 +123,17 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Registry request totals already exported to the metrics.
     pub exported_requests: Mutex<RequestCounts>,
+    /// The work queue as observed from outside kube's scheduler, for the workqueue metrics.
+    pub queue: Arc<Queue<ObjectRef<OciRepository>>>,
+}
+
+impl Context {
+    /// `Action::requeue(after)`, recorded in the work queue model.
+    fn requeue(&self, obj: &OciRepository, after: Duration) -> Action {
+        self.queue
+            .requeue(ObjectRef::from_obj(obj), Instant::now(), after);
+        Action::requeue(after)
+    }
 }
 
 /// What triggers a reconcile: a new generation, a new `requestedAt`, or a deletion. Status
@@ -149,16 +163,25 @@ pub async fn run(
         config = config.labels(label_selector);
     }
     let (reader, writer) = reflector::store();
+    let queue = ctx.queue.clone();
+    let store = reader.clone();
+    ctx.metrics.observe_queue(
+        concurrency,
+        Box::new(move || queue.sample(Instant::now(), |key| store.get(key).is_some())),
+    );
+    let queue = ctx.queue.clone();
     let stream = watcher(api, config)
         .default_backoff()
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(trigger, PredicateConfig::default());
+        .predicate_filter(trigger, PredicateConfig::default())
+        // What passes here is what kube's controller schedules now.
+        .inspect_ok(move |obj| queue.request(ObjectRef::from_obj(obj), Instant::now()));
     let _ = ready.send(true);
     Controller::for_stream(stream, reader)
         .with_config(kube::runtime::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile_one, error_policy, ctx)
+        .run(observed_reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %message::render(&e), "reconcile request failed");
@@ -178,7 +201,20 @@ fn error_policy(obj: Arc<OciRepository>, error: &Error, ctx: Arc<Context>) -> Ac
         retry_in = ?delay,
         "reconcile failed"
     );
-    Action::requeue(delay)
+    ctx.requeue(&obj, delay)
+}
+
+// A worker picks the key up; the queue model sees it leave the queue and come back done.
+async fn observed_reconcile(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = ObjectRef::from_obj(&*obj);
+    if let Some(waited) = ctx.queue.start(key.clone(), Instant::now()) {
+        ctx.metrics.queue_duration(waited);
+    }
+    let result = reconcile_one(obj, ctx.clone()).await;
+    if let Some(worked) = ctx.queue.finish(&key, Instant::now()) {
+        ctx.metrics.work_duration(worked);
+    }
+    result
 }
 
 fn key_of(obj: &OciRepository) -> String {
@@ -259,14 +295,14 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
         Next::AfterInterval => {
             ctx.backoff.reset(&key);
             let interval = duration::parse(&obj.spec.interval).unwrap_or(FALLBACK_INTERVAL);
-            Action::requeue(jitter(interval, ctx.jitter_percent))
+            ctx.requeue(&obj, jitter(interval, ctx.jitter_percent))
         }
-        Next::Now => Action::requeue(Duration::ZERO),
+        Next::Now => ctx.requeue(&obj, Duration::ZERO),
         Next::Nothing => {
             ctx.backoff.reset(&key);
             Action::await_change()
         }
-        Next::Retry { .. } => Action::requeue(ctx.backoff.next(&key)),
+        Next::Retry { .. } => ctx.requeue(&obj, ctx.backoff.next(&key)),
     })
 }
 
@@ -300,7 +336,7 @@ async fn delete(
                 metadata: Default::default(),
             };
             ctx.events.publish(obj, &event).await;
-            return Ok(Action::requeue(ctx.backoff.next(&key_of(obj))));
+            return Ok(ctx.requeue(obj, ctx.backoff.next(&key_of(obj))));
         }
     }
     let finalizers = obj
