@@ -366,6 +366,7 @@ impl InProcess {
                 storage: Storage::new(storage.path(), "localhost:9090")?,
                 limits: ExtractLimits::default(),
                 object_level_workload_identity: false,
+                default_service_account: None,
             },
             secrets: DirSecrets::load(secrets.path())?,
             pool: ClientPool::new(),

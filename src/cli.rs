@@ -157,6 +157,29 @@ pub struct RuntimeArgs {
     /// `CacheSecretsAndConfigMaps`).
     #[arg(long, value_parser = feature_gates, default_value = "")]
     pub feature_gates: FeatureGates,
+
+    /// Service account (in the object's namespace) used for cloud workload identity when an
+    /// object with a cloud provider and no static credentials names none (multi-tenancy
+    /// lockdown); needs `--feature-gates=ObjectLevelWorkloadIdentity=true`.
+    #[arg(long, default_value = "")]
+    pub default_service_account: String,
+}
+
+impl RuntimeArgs {
+    /// Whether the `ObjectLevelWorkloadIdentity` gate is on.
+    pub fn object_level_workload_identity(&self) -> bool {
+        self.feature_gates.enabled("ObjectLevelWorkloadIdentity")
+    }
+
+    /// `--default-service-account`, `None` when empty.
+    pub fn default_service_account(&self) -> Option<String> {
+        Some(self.default_service_account.clone()).filter(|s| !s.is_empty())
+    }
+
+    /// Whether a default service account is set with the gate off, which Flux refuses at start.
+    pub fn inconsistent_object_level_configuration(&self) -> bool {
+        !self.object_level_workload_identity() && self.default_service_account().is_some()
+    }
 }
 
 /// Enabled and disabled feature gates.
@@ -309,6 +332,24 @@ mod tests {
         assert_eq!(a.observability.log_level, LogLevel::Info);
         assert_eq!(a.observability.log_encoding, LogEncoding::Json);
         assert_eq!(a.artifact.max_extract_size(), Some(1 << 30));
+        assert_eq!(a.runtime.default_service_account(), None);
+        assert!(!a.runtime.inconsistent_object_level_configuration());
+    }
+
+    #[test]
+    fn a_default_service_account_needs_the_gate() {
+        let a = parse(&[
+            "--default-service-account=flux-tenant",
+            "--feature-gates=ObjectLevelWorkloadIdentity=true",
+        ])
+        .unwrap();
+        assert_eq!(
+            a.runtime.default_service_account().as_deref(),
+            Some("flux-tenant")
+        );
+        assert!(!a.runtime.inconsistent_object_level_configuration());
+        let a = parse(&["--default-service-account", "flux-tenant"]).unwrap();
+        assert!(a.runtime.inconsistent_object_level_configuration());
     }
 
     #[test]

@@ -93,6 +93,7 @@ impl Bed {
                 storage,
                 limits,
                 object_level_workload_identity: false,
+                default_service_account: None,
             },
             root,
             pool: ClientPool::new(),
@@ -110,6 +111,7 @@ impl Bed {
                 .with_retention(self.settings.storage.retention()),
             limits: self.settings.limits,
             object_level_workload_identity: gate,
+            default_service_account: None,
         }
     }
 

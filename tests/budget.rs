@@ -62,6 +62,7 @@ impl Core {
                 storage: Storage::new(storage.path(), "localhost:9090").unwrap(),
                 limits: ExtractLimits::default(),
                 object_level_workload_identity: false,
+                default_service_account: None,
             },
             secrets: DirSecrets::load(secrets_dir.path()).unwrap(),
             pool: ClientPool::new(),

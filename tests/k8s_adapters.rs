@@ -66,6 +66,67 @@ async fn secrets_and_service_accounts_are_read_from_the_api_server() {
     );
 }
 
+/// Object-level workload identity's TokenRequest against the real API server: the token is a
+/// JWT for the service account with the requested audience; a missing account is a clear
+/// error.
+#[tokio::test]
+async fn service_account_tokens_are_issued_by_the_api_server() {
+    use base64::Engine as _;
+
+    let client = ControlPlane::shared().client().await;
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "tokens"}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let sa: ServiceAccount = serde_json::from_value(json!({
+        "metadata": {
+            "name": "puller",
+            "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/puller"}
+        }
+    }))
+    .unwrap();
+    Api::<ServiceAccount>::namespaced(client.clone(), "tokens")
+        .create(&PostParams::default(), &sa)
+        .await
+        .unwrap();
+
+    let source = KubeSecrets::new(client);
+    let audiences = ["sts.amazonaws.com".to_string()];
+    let token = source
+        .service_account_token("tokens", "puller", &audiences)
+        .await
+        .unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    let aud: Vec<&str> = match &claims["aud"] {
+        serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
+        other => vec![other.as_str().unwrap()],
+    };
+    assert!(aud.contains(&"sts.amazonaws.com"), "{claims}");
+    assert_eq!(claims["sub"], "system:serviceaccount:tokens:puller");
+
+    let err = source
+        .service_account_token("tokens", "ghost", &audiences)
+        .await
+        .unwrap_err();
+    let text = ocisource::core::message::render(&err);
+    assert!(
+        text.starts_with("failed to create kubernetes token for service account 'tokens/ghost': "),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(r#"serviceaccounts "ghost" not found: NotFound"#),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn events_are_recorded_for_the_object() {
     let client = ControlPlane::shared().client().await;

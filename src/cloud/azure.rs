@@ -9,7 +9,13 @@
 //! `AZURE_CLIENT_ID` is set). Client certificates (`AZURE_CLIENT_CERTIFICATE_PATH`) are not
 //! supported: the SDK needs openssl for them. That part needs the `azure` cargo feature; the
 //! exchange itself is plain HTTP and always built.
+//!
+//! Object-level workload identity (a service account annotated with
+//! `azure.workload.identity/tenant-id` and `azure.workload.identity/client-id`): the Kubernetes
+//! token (audience `api://AzureADTokenExchange`) is the client assertion of a client-credentials
+//! request at the tenant's Entra ID token endpoint, for the same scope; plain HTTP, always built.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -23,6 +29,142 @@ pub const USERNAME: &str = "00000000-0000-0000-0000-000000000000";
 
 /// The largest exchange response read.
 const MAX_RESPONSE: usize = 1 << 20;
+
+/// The audience of the service account token (Flux's, Entra ID's federated credentials').
+pub const AUDIENCE: &str = "api://AzureADTokenExchange";
+/// The service-account annotation naming the Entra ID tenant (Azure workload identity's).
+pub const TENANT_ID_ANNOTATION: &str = "azure.workload.identity/tenant-id";
+/// The service-account annotation naming the application (client) ID.
+pub const CLIENT_ID_ANNOTATION: &str = "azure.workload.identity/client-id";
+/// The environment variable that overrides the Entra ID authority host (Azure SDKs').
+pub const AUTHORITY_HOST_ENV: &str = "AZURE_AUTHORITY_HOST";
+/// What a tenant ID may contain (it becomes a path segment of the token URL; the Azure SDKs
+/// check the same).
+pub const TENANT_ID_PATTERN: &str = "^[0-9A-Za-z.-]+$";
+/// The client assertion type of a JWT-bearer client assertion.
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The tenant and client IDs named by a service account's annotations.
+///
+/// # Errors
+///
+/// [`CloudError::MissingAnnotation`] when either annotation is absent or empty (Flux's
+/// message), [`CloudError::InvalidAnnotation`] when the tenant ID could not be a path segment.
+pub fn identity(annotations: &BTreeMap<String, String>) -> Result<(String, String), CloudError> {
+    let get = |key, what| {
+        annotations
+            .get(key)
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .ok_or(CloudError::MissingAnnotation { what, key })
+    };
+    let tenant = get(TENANT_ID_ANNOTATION, "azure tenant ID")?;
+    let client = get(CLIENT_ID_ANNOTATION, "azure client ID")?;
+    if !tenant
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+    {
+        return Err(CloudError::InvalidAnnotation {
+            key: TENANT_ID_ANNOTATION,
+            value: tenant,
+            pattern: TENANT_ID_PATTERN,
+        });
+    }
+    Ok((tenant, client))
+}
+
+/// The Entra ID authority for `registry`: `$AZURE_AUTHORITY_HOST` when set, else the
+/// registry's cloud (`azurecr.cn`: China, `azurecr.us`: US Government, otherwise public).
+pub fn authority_host(registry: &str) -> String {
+    if let Some(host) = std::env::var(AUTHORITY_HOST_ENV)
+        .ok()
+        .filter(|h| !h.is_empty())
+    {
+        return host;
+    }
+    if registry.ends_with(".azurecr.cn") {
+        "https://login.chinacloudapi.cn"
+    } else if registry.ends_with(".azurecr.us") {
+        "https://login.microsoftonline.us"
+    } else {
+        "https://login.microsoftonline.com"
+    }
+    .to_string()
+}
+
+/// The tenant's token endpoint under `authority`: `<authority>/<tenant>/oauth2/v2.0/token`.
+pub fn token_url(authority: &str, tenant: &str) -> String {
+    format!(
+        "{}/{tenant}/oauth2/v2.0/token",
+        authority.trim_end_matches('/')
+    )
+}
+
+/// The form body of a client-credentials request authenticated by `assertion`.
+pub fn client_assertion_body(client_id: &str, assertion: &str, scope: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", client_id)
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("client_assertion_type", CLIENT_ASSERTION_TYPE)
+        .append_pair("client_assertion", assertion)
+        .append_pair("scope", scope)
+        .finish()
+}
+
+/// The access token in an Entra ID token response (`{"access_token", "expires_in", …}`).
+///
+/// # Errors
+///
+/// [`CloudError::Parse`] when the body is not JSON with a non-empty `access_token`.
+pub fn parse_token_response(body: &[u8]) -> Result<String, CloudError> {
+    let bad = |reason| CloudError::Parse {
+        what: "the Entra ID token response",
+        reason,
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
+    value
+        .get("access_token")
+        .and_then(serde_json::Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| bad("no access_token"))
+}
+
+/// An Entra ID access token for `scope` as the application `client_id` of `tenant`, proving
+/// its identity with the service account token `assertion` (a federated credential).
+///
+/// # Errors
+///
+/// [`CloudError::Http`] when the authority cannot be reached, [`CloudError::Refused`] with
+/// Entra ID's error and description (or [`CloudError::Status`]) on a refusal,
+/// [`CloudError::Parse`] on a malformed answer. Neither token appears in an error.
+pub async fn token_with_assertion(
+    http: &reqwest::Client,
+    authority: &str,
+    tenant: &str,
+    client_id: &str,
+    assertion: &str,
+    scope: &str,
+) -> Result<String, CloudError> {
+    let response = http
+        .post(token_url(authority, tenant))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(client_assertion_body(client_id, assertion, scope))
+        .send()
+        .await
+        .map_err(|source| CloudError::Http {
+            what: "send the Entra ID token request",
+            source,
+        })?;
+    let body = super::read_token_response(
+        response,
+        "Entra ID token request",
+        MAX_RESPONSE,
+        &[assertion],
+    )
+    .await?;
+    parse_token_response(&body)
+}
 
 /// The Entra ID scope for `registry`: its cloud's Resource Manager endpoint + `/.default`
 /// (`azurecr.cn`: China, `azurecr.us`: US Government, otherwise public).

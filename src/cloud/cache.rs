@@ -1,6 +1,11 @@
-//! A small cache of registry credentials keyed by (provider, registry), with fluxcd/pkg
+//! A small cache of registry credentials keyed by (provider, registry, identity), with fluxcd/pkg
 //! `cache/token.go`'s lifetime rule: an entry is reused for 80 % of the token's remaining
 //! lifetime, at most one hour, so that a token is never presented close to its expiry.
+//!
+//! The identity is the controller's own, or a service account (`namespace/name` with the cloud
+//! identity its annotations name and the token audiences, as fluxcd/pkg `auth` builds its cache
+//! key): one object's service-account credential never serves another service account, and
+//! editing an annotation starts a fresh entry.
 //!
 //! At most [`CAPACITY`] entries: when full, expired entries go first, then the one closest to
 //! expiry. Failures are never cached.
@@ -16,8 +21,43 @@ pub const CAPACITY: usize = 100;
 /// The longest an entry is reused (Flux's `--token-cache-max-duration` default and maximum).
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 
-/// Cache key: provider name and registry host.
-type Key = (&'static str, String);
+/// What a cached credential is for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    provider: &'static str,
+    registry: String,
+    /// Empty for the controller's identity.
+    identity: String,
+}
+
+impl Key {
+    /// The controller's own credential for `registry` at `provider`.
+    pub fn controller(provider: &'static str, registry: &str) -> Key {
+        Key {
+            provider,
+            registry: registry.to_string(),
+            identity: String::new(),
+        }
+    }
+
+    /// The credential of the service account `namespace/name` for `registry` at `provider`;
+    /// `cloud_identity` is what its annotations name (role ARN, tenant and client ID, GCP
+    /// service account and workload identity provider, which also fix the token audience).
+    pub fn service_account(
+        provider: &'static str,
+        registry: &str,
+        namespace: &str,
+        name: &str,
+        cloud_identity: &str,
+    ) -> Key {
+        Key {
+            provider,
+            registry: registry.to_string(),
+            // Newlines cannot occur in Kubernetes names, so the parts cannot run together.
+            identity: format!("serviceaccount\n{namespace}\n{name}\n{cloud_identity}"),
+        }
+    }
+}
 
 /// Cached credentials.
 #[derive(Debug, Default)]
@@ -37,21 +77,46 @@ impl TokenCache {
         TokenCache::default()
     }
 
-    /// The credential cached for (`provider`, `registry`), if still valid at `now`.
+    /// The controller's credential cached for (`provider`, `registry`), if still valid at
+    /// `now`.
     pub fn get(&self, provider: &'static str, registry: &str, now: Instant) -> Option<Credential> {
+        self.get_key(&Key::controller(provider, registry), now)
+    }
+
+    /// The credential cached under `key`, if still valid at `now`.
+    pub fn get_key(&self, key: &Key, now: Instant) -> Option<Credential> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
-            .get(&(provider, registry.to_string()))
+            .get(key)
             .filter(|e| e.valid_until > now)
             .map(|e| e.credential.clone())
     }
 
-    /// Caches `credential`, which expires at `expires_at`; `now`/`now_wall` are the current
-    /// monotonic and wall-clock times. A token that expires in less than a second is not cached.
+    /// Caches the controller's `credential` for (`provider`, `registry`), as [`Self::put_key`].
     pub fn put(
         &self,
         provider: &'static str,
         registry: &str,
+        credential: Credential,
+        expires_at: SystemTime,
+        now: Instant,
+        now_wall: SystemTime,
+    ) {
+        self.put_key(
+            Key::controller(provider, registry),
+            credential,
+            expires_at,
+            now,
+            now_wall,
+        );
+    }
+
+    /// Caches `credential` under `key`; it expires at `expires_at`, and `now`/`now_wall` are the
+    /// current monotonic and wall-clock times. A token that expires in less than a second is
+    /// not cached.
+    pub fn put_key(
+        &self,
+        key: Key,
         credential: Credential,
         expires_at: SystemTime,
         now: Instant,
@@ -65,7 +130,6 @@ impl TokenCache {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (provider, registry.to_string());
         if entries.len() >= CAPACITY && !entries.contains_key(&key) {
             entries.retain(|_, e| e.valid_until > now);
             if entries.len() >= CAPACITY {
@@ -151,6 +215,37 @@ mod tests {
                 .is_some()
         );
         assert!(cache.get("aws", ecr, now + MAX_DURATION).is_none());
+    }
+
+    #[test]
+    fn service_account_credentials_are_kept_apart() {
+        let cache = TokenCache::new();
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let ecr = "1.dkr.ecr.eu-west-1.amazonaws.com";
+        let role = "arn:aws:iam::1:role/a";
+        let key =
+            |ns: &str, name: &str, role: &str| Key::service_account("aws", ecr, ns, name, role);
+        cache.put_key(
+            key("team-a", "puller", role),
+            basic("a"),
+            wall + MAX_DURATION,
+            now,
+            wall,
+        );
+        assert_eq!(
+            cache.get_key(&key("team-a", "puller", role), now),
+            Some(basic("a"))
+        );
+        // Another namespace, another account, another role, or the controller: no entry.
+        assert_eq!(cache.get_key(&key("team-b", "puller", role), now), None);
+        assert_eq!(cache.get_key(&key("team-a", "other", role), now), None);
+        assert_eq!(
+            cache.get_key(&key("team-a", "puller", "arn:aws:iam::1:role/b"), now),
+            None
+        );
+        assert_eq!(cache.get("aws", ecr, now), None);
+        // Names cannot run together across the separator.
+        assert_ne!(key("a", "bc", role), key("ab", "c", role));
     }
 
     #[test]

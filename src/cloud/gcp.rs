@@ -12,7 +12,20 @@
 //!
 //! The `gcloud` CLI is never run (Flux does not shell out either). The chain needs the `gcp`
 //! cargo feature; the metadata-server request is plain HTTP and always built.
+//!
+//! Object-level workload identity, as fluxcd/pkg `auth/gcp` does it (plain HTTP, always built):
+//! the Kubernetes token is traded at Google STS (`sts.googleapis.com/v1/token`, token-exchange
+//! grant, subject token type JWT) for a federated access token; when the service account is
+//! annotated `iam.gke.io/gcp-service-account`, that token impersonates the Google service
+//! account through IAM Credentials `generateAccessToken`. The audience is the workload identity
+//! provider named by `gcp.auth.fluxcd.io/workload-identity-provider`
+//! (`//iam.googleapis.com/projects/…/providers/…`), or, without it, the GKE cluster's workload
+//! identity pool (`<project>.svc.id.goog`, STS audience
+//! `identitynamespace:<pool>:https://container.googleapis.com/v1/projects/<project>/locations/<location>/clusters/<name>`),
+//! read from the GKE metadata server.
 
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use super::{CloudError, Token};
@@ -32,6 +45,321 @@ pub const DEFAULT_METADATA_HOST: &str = "169.254.169.254";
 
 /// The largest metadata response read.
 const MAX_RESPONSE: usize = 1 << 20;
+
+/// The service-account annotation naming the Google service account to impersonate (GKE's).
+pub const SERVICE_ACCOUNT_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
+/// The service-account annotation naming a workload identity provider (Flux's, for clusters
+/// outside GKE).
+pub const WORKLOAD_IDENTITY_PROVIDER_ANNOTATION: &str =
+    "gcp.auth.fluxcd.io/workload-identity-provider";
+/// The Google service account pattern, as shown in errors (Flux's).
+pub const SERVICE_ACCOUNT_PATTERN: &str =
+    r"^[a-zA-Z0-9-]{1,100}@[a-zA-Z0-9-]{1,100}\.iam\.gserviceaccount\.com$";
+/// The workload identity provider pattern, as shown in errors (Flux's).
+pub const WORKLOAD_IDENTITY_PROVIDER_PATTERN: &str =
+    r"^projects/\d{1,30}/locations/global/workloadIdentityPools/[^/]{1,100}/providers/[^/]{1,100}$";
+/// The scope of the federated token when it is only used to impersonate.
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+/// The subject token type of a Kubernetes service account token.
+pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+/// Production Google STS.
+pub const STS_URL: &str = "https://sts.googleapis.com";
+/// Production IAM Credentials API.
+pub const IAM_CREDENTIALS_URL: &str = "https://iamcredentials.googleapis.com";
+
+static SERVICE_ACCOUNT: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+    regex::Regex::new(r"^[a-zA-Z0-9-]{1,100}@[a-zA-Z0-9-]{1,100}\.iam\.gserviceaccount\.com$").ok()
+});
+// `\d` spelled out: Go's is ASCII-only.
+static WORKLOAD_IDENTITY_PROVIDER: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+    regex::Regex::new(
+        r"^projects/[0-9]{1,30}/locations/global/workloadIdentityPools/[^/]{1,100}/providers/[^/]{1,100}$",
+    )
+    .ok()
+});
+
+fn annotation(
+    annotations: &BTreeMap<String, String>,
+    key: &'static str,
+    re: &Option<regex::Regex>,
+    pattern: &'static str,
+) -> Result<Option<String>, CloudError> {
+    match annotations.get(key).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) if re.as_ref().is_some_and(|re| re.is_match(v)) => Ok(Some(v.clone())),
+        Some(v) => Err(CloudError::InvalidAnnotation {
+            key,
+            value: v.clone(),
+            pattern,
+        }),
+    }
+}
+
+/// The Google service account a Kubernetes service account impersonates, if annotated.
+///
+/// # Errors
+///
+/// [`CloudError::InvalidAnnotation`] when the annotation is not a service account email.
+pub fn service_account_email(
+    annotations: &BTreeMap<String, String>,
+) -> Result<Option<String>, CloudError> {
+    annotation(
+        annotations,
+        SERVICE_ACCOUNT_ANNOTATION,
+        &SERVICE_ACCOUNT,
+        SERVICE_ACCOUNT_PATTERN,
+    )
+}
+
+/// The audience of the annotated workload identity provider
+/// (`//iam.googleapis.com/<provider>`), if annotated.
+///
+/// # Errors
+///
+/// [`CloudError::InvalidAnnotation`] when the annotation is not a provider resource name.
+pub fn workload_identity_provider_audience(
+    annotations: &BTreeMap<String, String>,
+) -> Result<Option<String>, CloudError> {
+    Ok(annotation(
+        annotations,
+        WORKLOAD_IDENTITY_PROVIDER_ANNOTATION,
+        &WORKLOAD_IDENTITY_PROVIDER,
+        WORKLOAD_IDENTITY_PROVIDER_PATTERN,
+    )?
+    .map(|p| format!("//iam.googleapis.com/{p}")))
+}
+
+/// The GKE cluster the controller runs in, as its metadata server describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GkeCluster {
+    /// The project ID.
+    pub project_id: String,
+    /// The cluster's location.
+    pub location: String,
+    /// The cluster's name.
+    pub name: String,
+}
+
+impl GkeCluster {
+    /// The workload identity pool: `<project>.svc.id.goog`, the service account token's
+    /// audience.
+    pub fn workload_identity_pool(&self) -> String {
+        format!("{}.svc.id.goog", self.project_id)
+    }
+
+    /// The STS audience: `identitynamespace:<pool>:<cluster URL>`.
+    pub fn sts_audience(&self) -> String {
+        format!(
+            "identitynamespace:{}:https://container.googleapis.com/v1/projects/{}/locations/{}/clusters/{}",
+            self.workload_identity_pool(),
+            self.project_id,
+            self.location,
+            self.name
+        )
+    }
+}
+
+/// Reads the cluster's project, location and name from the metadata server at `base`
+/// (`http://host[:port]`).
+///
+/// # Errors
+///
+/// [`CloudError::Metadata`] naming the value that could not be read (Flux's wording).
+pub async fn gke_cluster(http: &reqwest::Client, base: &str) -> Result<GkeCluster, CloudError> {
+    let get = |path: &'static str, what: &'static str| async move {
+        let failed = |source| CloudError::Metadata {
+            what,
+            source: Box::new(source),
+        };
+        let response = http
+            .get(format!(
+                "{}/computeMetadata/v1/{path}",
+                base.trim_end_matches('/')
+            ))
+            .header("Metadata-Flavor", "Google")
+            .send()
+            .await
+            .map_err(|source| {
+                failed(CloudError::Http {
+                    what: "reach the GCP metadata server",
+                    source,
+                })
+            })?;
+        let body = super::read_body(response, "the GCP metadata server", MAX_RESPONSE)
+            .await
+            .map_err(failed)?;
+        let value = String::from_utf8_lossy(&body).trim().to_string();
+        if value.is_empty() {
+            return Err(failed(CloudError::Parse {
+                what: "the metadata response",
+                reason: "empty value",
+            }));
+        }
+        Ok(value)
+    };
+    Ok(GkeCluster {
+        project_id: get("project/project-id", "GKE cluster project ID").await?,
+        location: get(
+            "instance/attributes/cluster-location",
+            "GKE cluster location",
+        )
+        .await?,
+        name: get("instance/attributes/cluster-name", "GKE cluster name").await?,
+    })
+}
+
+/// The form body of the STS token exchange of `subject_token` for `audience` and `scopes`.
+pub fn sts_body(audience: &str, subject_token: &str, scopes: &[&str]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("audience", audience)
+        .append_pair(
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        )
+        .append_pair(
+            "requested_token_type",
+            "urn:ietf:params:oauth:token-type:access_token",
+        )
+        .append_pair("subject_token_type", JWT_TOKEN_TYPE)
+        .append_pair("subject_token", subject_token)
+        .append_pair("scope", &scopes.join(" "))
+        .finish()
+}
+
+/// Trades the service account token `subject_token` at Google STS (`<sts>/v1/token`) for a
+/// federated access token for `audience` and `scopes`.
+///
+/// # Errors
+///
+/// [`CloudError::Http`] when STS cannot be reached, [`CloudError::Refused`] (or
+/// [`CloudError::Status`]) on a refusal, [`CloudError::Parse`] on a malformed answer. No token
+/// appears in an error.
+pub async fn sts_exchange(
+    http: &reqwest::Client,
+    sts: &str,
+    audience: &str,
+    subject_token: &str,
+    scopes: &[&str],
+) -> Result<Token, CloudError> {
+    let response = http
+        .post(format!("{}/v1/token", sts.trim_end_matches('/')))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(sts_body(audience, subject_token, scopes))
+        .send()
+        .await
+        .map_err(|source| CloudError::Http {
+            what: "send the GCP STS token exchange request",
+            source,
+        })?;
+    let body =
+        super::read_token_response(response, "GCP STS", MAX_RESPONSE, &[subject_token]).await?;
+    parse_token_response(&body, SystemTime::now())
+}
+
+/// The IAM Credentials URL that mints tokens for the Google service account `email`.
+pub fn generate_access_token_url(iam: &str, email: &str) -> String {
+    format!(
+        "{}/v1/projects/-/serviceAccounts/{email}:generateAccessToken",
+        iam.trim_end_matches('/')
+    )
+}
+
+/// The JSON body of `generateAccessToken`: one hour, [`SCOPES`].
+pub fn generate_access_token_body() -> String {
+    serde_json::json!({ "lifetime": "3600s", "scope": SCOPES }).to_string()
+}
+
+/// The credential in a `generateAccessToken` answer (`{"accessToken", "expireTime"}`).
+///
+/// # Errors
+///
+/// [`CloudError::Parse`] when the body lacks a non-empty `accessToken` or an RFC 3339
+/// `expireTime`.
+pub fn parse_generate_access_token_response(body: &[u8]) -> Result<Token, CloudError> {
+    let bad = |reason| CloudError::Parse {
+        what: "the generateAccessToken response",
+        reason,
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
+    let token = value
+        .get("accessToken")
+        .and_then(serde_json::Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| bad("no accessToken"))?;
+    let expires_at = value
+        .get("expireTime")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+        .ok_or_else(|| bad("no valid expireTime"))?;
+    Ok(Token {
+        credential: credential(token),
+        expires_at: SystemTime::from(expires_at),
+    })
+}
+
+/// Impersonates the Google service account `email` with the federated `access_token` through
+/// IAM Credentials at `iam`.
+///
+/// # Errors
+///
+/// As [`sts_exchange`].
+pub async fn impersonate(
+    http: &reqwest::Client,
+    iam: &str,
+    email: &str,
+    access_token: &str,
+) -> Result<Token, CloudError> {
+    let response = http
+        .post(generate_access_token_url(iam, email))
+        .bearer_auth(access_token)
+        .header("content-type", "application/json")
+        .body(generate_access_token_body())
+        .send()
+        .await
+        .map_err(|source| CloudError::Http {
+            what: "send the GCP generateAccessToken request",
+            source,
+        })?;
+    let body = super::read_token_response(
+        response,
+        "GCP IAM generateAccessToken",
+        MAX_RESPONSE,
+        &[access_token],
+    )
+    .await?;
+    parse_generate_access_token_response(&body)
+}
+
+/// The registry credential for the service account token `subject_token`: STS for `audience`,
+/// then, when `email` is set, impersonation of that Google service account (the federated
+/// token then carries only the cloud-platform scope, as Google's client libraries request it).
+///
+/// # Errors
+///
+/// As [`sts_exchange`] and [`impersonate`].
+pub async fn exchange_as(
+    http: &reqwest::Client,
+    sts: &str,
+    iam: &str,
+    audience: &str,
+    subject_token: &str,
+    email: Option<&str>,
+) -> Result<Token, CloudError> {
+    match email {
+        None => sts_exchange(http, sts, audience, subject_token, &SCOPES).await,
+        Some(email) => {
+            let federated =
+                sts_exchange(http, sts, audience, subject_token, &[CLOUD_PLATFORM_SCOPE]).await?;
+            let Credential::Basic { password, .. } = &federated.credential else {
+                return Err(CloudError::Parse {
+                    what: "the GCP STS response",
+                    reason: "no access token",
+                });
+            };
+            impersonate(http, iam, email, password).await
+        }
+    }
+}
 
 /// The registry credential for an access token.
 pub fn credential(access_token: &str) -> Credential {

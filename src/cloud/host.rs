@@ -102,6 +102,16 @@ fn aws(registry: &str) -> Option<Target> {
     )
 }
 
+/// The partition domain of a private ECR `registry` (`amazonaws.com`, `amazonaws.com.cn`, …);
+/// `None` for any other host, ECR Public included.
+pub fn aws_domain(registry: &str) -> Option<&'static str> {
+    AWS_DOMAINS.iter().copied().find(|domain| {
+        registry
+            .strip_suffix(domain)
+            .is_some_and(|r| r.ends_with('.'))
+    })
+}
+
 fn azure(registry: &str) -> Option<Target> {
     ["azurecr.io", "azurecr.cn", "azurecr.de", "azurecr.us"]
         .iter()
@@ -255,6 +265,22 @@ mod tests {
                 err.to_string(),
                 format!("invalid GCP registry: '{host}'. must match {GCP_PATTERN}")
             );
+        }
+    }
+
+    #[test]
+    fn aws_partition_domains() {
+        for (host, want) in [
+            ("1.dkr.ecr.eu-west-1.amazonaws.com", Some("amazonaws.com")),
+            (
+                "1.dkr.ecr.cn-north-1.amazonaws.com.cn",
+                Some("amazonaws.com.cn"),
+            ),
+            ("1.dkr.ecr.us-iso-east-1.c2s.ic.gov", Some("c2s.ic.gov")),
+            ("public.ecr.aws", None),
+            ("xamazonaws.com", None),
+        ] {
+            assert_eq!(aws_domain(host), want, "{host}");
         }
     }
 

@@ -22,11 +22,22 @@ pub struct CredentialSecret {
     pub data: BTreeMap<String, Vec<u8>>,
 }
 
+/// The service account `spec.serviceAccountName` names, as far as cloud login needs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceAccountInfo {
+    /// Its name.
+    pub name: String,
+    /// Its annotations (the cloud identity of object-level workload identity).
+    pub annotations: BTreeMap<String, String>,
+}
+
 /// Everything the registry client is given for one object.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Access {
     /// Credential Secrets: `spec.secretRef` first, then the service account's pull secrets.
     pub credentials: Vec<CredentialSecret>,
+    /// The service account `spec.serviceAccountName` names, when it does.
+    pub service_account: Option<ServiceAccountInfo>,
     /// TLS material from `spec.certSecretRef`.
     pub tls: Option<TlsMaterial>,
     /// Proxy from `spec.proxySecretRef`.
@@ -106,6 +117,7 @@ pub async fn gather(
     spec: &OciRepositorySpec,
 ) -> Result<Access, AccessError> {
     let mut names: Vec<String> = spec.secret_ref.iter().map(|r| r.name.clone()).collect();
+    let mut service_account = None;
     if let Some(sa_name) = spec
         .service_account_name
         .as_deref()
@@ -122,6 +134,10 @@ pub async fn gather(
                 names.push(pull.name);
             }
         }
+        service_account = Some(ServiceAccountInfo {
+            name: sa_name.to_string(),
+            annotations: sa.metadata.annotations.unwrap_or_default(),
+        });
     }
     let mut credentials = vec![];
     for name in names {
@@ -170,6 +186,7 @@ pub async fn gather(
 
     Ok(Access {
         credentials,
+        service_account,
         tls,
         proxy,
         insecure: spec.insecure.unwrap_or(false),
@@ -263,7 +280,9 @@ type: kubernetes.io/dockercfg
 stringData: {.dockercfg: "{}"}
 ---
 kind: ServiceAccount
-metadata: {name: puller}
+metadata:
+  name: puller
+  annotations: {eks.amazonaws.com/role-arn: "arn:aws:iam::1:role/puller"}
 imagePullSecrets: [{name: pull-b}, {name: creds}]
 ---
 kind: Secret
@@ -301,6 +320,14 @@ stringData: {address: "not a url"}
         assert_eq!(names, ["creds", "pull-b"]);
         assert_eq!(a.credentials[1].type_, "kubernetes.io/dockercfg");
         assert!(a.credentials[0].data.contains_key(".dockerconfigjson"));
+        let sa = a.service_account.unwrap();
+        assert_eq!(sa.name, "puller");
+        assert_eq!(
+            sa.annotations["eks.amazonaws.com/role-arn"],
+            "arn:aws:iam::1:role/puller"
+        );
+        let a = run(&s, &spec("{url: oci://r/a, interval: 1m}")).unwrap();
+        assert_eq!(a.service_account, None);
     }
 
     #[test]

@@ -20,9 +20,21 @@ pub enum LookupError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A token could not be issued for the service account (Flux's wording).
+    #[error("failed to create kubernetes token for service account '{namespace}/{name}'")]
+    CreateToken {
+        /// Namespace of the service account.
+        namespace: String,
+        /// Name of the service account.
+        name: String,
+        /// Why (the API server's answer).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
-/// Reads the Secrets and ServiceAccounts an object names, always from its own namespace.
+/// Reads the Secrets and ServiceAccounts an object names, always from its own namespace, and
+/// issues tokens for those ServiceAccounts.
 pub trait SecretSource: Send + Sync {
     /// The Secret `namespace/name`, or `None` when it does not exist.
     ///
@@ -43,6 +55,20 @@ pub trait SecretSource: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> impl Future<Output = Result<Option<ServiceAccount>, LookupError>> + Send;
+
+    /// A token for the ServiceAccount `namespace/name` with `audiences` (the Kubernetes
+    /// TokenRequest API, default lifetime), for object-level workload identity. The token is a
+    /// secret: it must never be logged or put in an error.
+    ///
+    /// # Errors
+    /// [`LookupError::CreateToken`] when no token can be issued (the account does not exist,
+    /// the request is refused, or the store cannot issue tokens).
+    fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        audiences: &[String],
+    ) -> impl Future<Output = Result<String, LookupError>> + Send;
 }
 
 /// What signature verification concluded.

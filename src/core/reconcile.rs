@@ -45,6 +45,10 @@ pub struct Settings {
     pub limits: ExtractLimits,
     /// Feature gate `ObjectLevelWorkloadIdentity`.
     pub object_level_workload_identity: bool,
+    /// `--default-service-account` (RFC-0010 lockdown): the service account of the object's
+    /// namespace that cloud login uses when the object names none. Only consulted for a cloud
+    /// provider without static credentials; needs the gate.
+    pub default_service_account: Option<String>,
 }
 
 /// The outside world as the reconcile sees it.
@@ -152,6 +156,93 @@ struct Source {
 enum Content {
     Extracted,
     Copied(PathBuf),
+}
+
+/// Why [`cloud_login`] failed.
+enum CloudLoginError {
+    /// `spec.serviceAccountName` with the gate off: stalls.
+    Gate,
+    /// The login failed.
+    Cloud(cloud::CloudError),
+}
+
+/// Cloud login for an object without static credentials, as fluxcd/pkg `auth` decides it: as
+/// the object's `spec.serviceAccountName` (needs the gate), else as the controller's
+/// `--default-service-account` of the object's namespace (RFC-0010 lockdown), else as the
+/// controller itself.
+async fn cloud_login<S: SecretSource>(
+    settings: &Settings,
+    secrets: &S,
+    namespace: &str,
+    spec: &OciRepositorySpec,
+    access: &access::Access,
+    registry: &str,
+    deadline: Instant,
+) -> Result<Credential, CloudLoginError> {
+    let provider = spec.provider.unwrap_or_default();
+    let named = spec
+        .service_account_name
+        .as_deref()
+        .filter(|s| !s.is_empty());
+    let (name, annotations) = match (named, &settings.default_service_account) {
+        (Some(name), _) => {
+            if !settings.object_level_workload_identity {
+                return Err(CloudLoginError::Gate);
+            }
+            // `access::gather` has read it (and failed if it does not exist).
+            let annotations = access
+                .service_account
+                .as_ref()
+                .map(|sa| sa.annotations.clone())
+                .unwrap_or_default();
+            (name.to_string(), annotations)
+        }
+        (None, Some(default)) => {
+            // Unreachable from the command line, which refuses the flag without the gate.
+            if !settings.object_level_workload_identity {
+                return Err(CloudLoginError::Cloud(
+                    cloud::CloudError::ObjectLevelWorkloadIdentityNotEnabled,
+                ));
+            }
+            let sa = secrets
+                .service_account(namespace, default)
+                .await
+                .map_err(|e| {
+                    CloudLoginError::Cloud(cloud::CloudError::GetServiceAccount {
+                        namespace: namespace.to_string(),
+                        name: default.clone(),
+                        source: Box::new(e),
+                    })
+                })?
+                .ok_or_else(|| {
+                    CloudLoginError::Cloud(cloud::CloudError::DefaultServiceAccountNotFound {
+                        namespace: namespace.to_string(),
+                        name: default.clone(),
+                    })
+                })?;
+            (default.clone(), sa.metadata.annotations.unwrap_or_default())
+        }
+        (None, None) => {
+            return cloud::login(provider, registry, deadline)
+                .await
+                .map_err(CloudLoginError::Cloud);
+        }
+    };
+    let name = name.as_str();
+    let account = cloud::Account {
+        namespace,
+        name,
+        annotations: &annotations,
+    };
+    let issue = |audiences: Vec<String>| async move {
+        secrets
+            .service_account_token(namespace, name, &audiences)
+            .await
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+    };
+    cloud::login_as(provider, registry, &account, issue, deadline)
+        .await
+        .map_err(CloudLoginError::Cloud)
 }
 
 struct Run<'a> {
@@ -354,29 +445,23 @@ impl Run<'_> {
         // Cloud login only without static credentials (Flux: the keychain is anonymous).
         let provider = spec.provider.unwrap_or_default();
         let credential = if access.credentials.is_empty() && provider != Provider::Generic {
-            let cloud_error = |source: cloud::CloudError| Error::CloudLogin {
-                provider: cloud::provider_name(provider).to_string(),
-                source: Box::new(source),
-            };
-            if let Some(sa) = spec
-                .service_account_name
-                .as_deref()
-                .filter(|s| !s.is_empty())
-            {
-                if !self.settings.object_level_workload_identity {
-                    return Err(Error::FeatureGateDisabled);
-                }
-                // Object-level workload identity (a TokenRequest for the service account) is
-                // not built; the controller's own identity must not stand in for it.
-                return Err(cloud_error(
-                    cloud::CloudError::ObjectLevelWorkloadIdentity {
-                        service_account: sa.to_string(),
-                    },
-                ));
-            }
-            cloud::login(provider, repo.registry(), Instant::now() + timeout)
-                .await
-                .map_err(cloud_error)?
+            cloud_login(
+                self.settings,
+                ports.secrets,
+                &namespace,
+                &spec,
+                &access,
+                repo.registry(),
+                Instant::now() + timeout,
+            )
+            .await
+            .map_err(|e| match e {
+                CloudLoginError::Gate => Error::FeatureGateDisabled,
+                CloudLoginError::Cloud(source) => Error::CloudLogin {
+                    provider: cloud::provider_name(provider).to_string(),
+                    source: Box::new(source),
+                },
+            })?
         } else {
             keychain.resolve(&repo)
         };
@@ -702,5 +787,191 @@ fn select_layer<'m>(
                 media_type: media_type.to_string(),
             }),
         None => Ok(first),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+
+    use crate::core::ports::LookupError;
+
+    /// Service accounts by name; tokens are refused (and counted).
+    #[derive(Default)]
+    struct Accounts {
+        accounts: BTreeMap<String, ServiceAccount>,
+        asked: std::sync::Mutex<Vec<(String, String, Vec<String>)>>,
+    }
+
+    impl SecretSource for Accounts {
+        async fn secret(&self, _: &str, _: &str) -> Result<Option<Secret>, LookupError> {
+            Ok(None)
+        }
+
+        async fn service_account(
+            &self,
+            _namespace: &str,
+            name: &str,
+        ) -> Result<Option<ServiceAccount>, LookupError> {
+            Ok(self.accounts.get(name).cloned())
+        }
+
+        async fn service_account_token(
+            &self,
+            namespace: &str,
+            name: &str,
+            audiences: &[String],
+        ) -> Result<String, LookupError> {
+            self.asked.lock().unwrap().push((
+                namespace.to_string(),
+                name.to_string(),
+                audiences.to_vec(),
+            ));
+            Err(LookupError::CreateToken {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                source: "refused".into(),
+            })
+        }
+    }
+
+    fn settings(dir: &Path, gate: bool, default: Option<&str>) -> Settings {
+        Settings {
+            storage: Storage::new(dir, "localhost:9090").unwrap(),
+            limits: ExtractLimits::default(),
+            object_level_workload_identity: gate,
+            default_service_account: default.map(str::to_string),
+        }
+    }
+
+    fn spec(json: serde_json::Value) -> OciRepositorySpec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    const ECR: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+
+    async fn login(
+        settings: &Settings,
+        secrets: &Accounts,
+        spec: &OciRepositorySpec,
+    ) -> Result<Credential, CloudLoginError> {
+        let access = access::gather(secrets, "apps", spec)
+            .await
+            .unwrap_or_default();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        cloud_login(settings, secrets, "apps", spec, &access, ECR, deadline).await
+    }
+
+    fn text(e: CloudLoginError) -> String {
+        match e {
+            CloudLoginError::Gate => "gate".into(),
+            CloudLoginError::Cloud(e) => message::render(&e),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_named_service_account_needs_the_gate() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = Accounts::default();
+        let spec = spec(serde_json::json!({
+            "url": format!("oci://{ECR}/app"), "interval": "1m", "provider": "aws",
+            "serviceAccountName": "puller"
+        }));
+        let err = login(&settings(dir.path(), false, None), &secrets, &spec)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CloudLoginError::Gate));
+        // The gate on: object-level login (which fails here without annotations or the aws
+        // feature), never the controller's identity.
+        let err = login(&settings(dir.path(), true, None), &secrets, &spec)
+            .await
+            .unwrap_err();
+        let got = text(err);
+        assert!(
+            got.starts_with("cloud login for aws is not compiled")
+                || got.starts_with(
+                    "failed to get provider identity from service account 'apps/puller' annotations"
+                ),
+            "{got}"
+        );
+    }
+
+    /// RFC-0010 lockdown: without `serviceAccountName`, the default service account of the
+    /// object's namespace is used, and its absence is Flux's lockdown error.
+    #[tokio::test]
+    async fn the_default_service_account_stands_in_when_none_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = spec(serde_json::json!({
+            "url": format!("oci://{ECR}/app"), "interval": "1m", "provider": "aws"
+        }));
+        let secrets = Accounts::default();
+        let err = login(&settings(dir.path(), true, Some("tenant")), &secrets, &spec)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            text(err),
+            "failed to get service account 'apps/tenant': the specified default service account does not exist in the object namespace. your cluster is subject to multi-tenant workload identity lockdown, reach out to your cluster administrator for help"
+        );
+        // Present: used as the identity (its annotations are read).
+        let mut secrets = Accounts::default();
+        secrets.accounts.insert(
+            "tenant".into(),
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "tenant"}})).unwrap(),
+        );
+        let err = login(&settings(dir.path(), true, Some("tenant")), &secrets, &spec)
+            .await
+            .unwrap_err();
+        let got = text(err);
+        assert!(
+            got.starts_with("cloud login for aws is not compiled")
+                || got.starts_with(
+                    "failed to get provider identity from service account 'apps/tenant' annotations: invalid eks.amazonaws.com/role-arn annotation: ''"
+                ),
+            "{got}"
+        );
+        // Annotated: a token for the default account with the provider's audience is asked for
+        // (with the aws feature; without it the login stops at the feature check).
+        secrets.accounts.insert(
+            "tenant".into(),
+            serde_json::from_value(serde_json::json!({"metadata": {
+                "name": "tenant",
+                "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/tenant"}
+            }}))
+            .unwrap(),
+        );
+        let err = login(&settings(dir.path(), true, Some("tenant")), &secrets, &spec)
+            .await
+            .unwrap_err();
+        if cfg!(feature = "aws") {
+            assert_eq!(
+                text(err),
+                "failed to create kubernetes token for service account 'apps/tenant': refused"
+            );
+            assert_eq!(
+                secrets.asked.lock().unwrap().as_slice(),
+                [(
+                    "apps".to_string(),
+                    "tenant".to_string(),
+                    vec!["sts.amazonaws.com".to_string()]
+                )]
+            );
+            secrets.asked.lock().unwrap().clear();
+        } else {
+            assert!(text(err).starts_with("cloud login for aws is not compiled"));
+        }
+        // The gate off (refused at start by the CLI): Flux's error, no lookup.
+        let err = login(
+            &settings(dir.path(), false, Some("tenant")),
+            &secrets,
+            &spec,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            text(err),
+            "ObjectLevelWorkloadIdentity feature gate is not enabled"
+        );
+        assert!(secrets.asked.lock().unwrap().is_empty());
     }
 }

@@ -35,6 +35,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// `--default-service-account` without the `ObjectLevelWorkloadIdentity` gate (Flux's
+    /// wording).
+    #[error(
+        "invalid configuration: cannot set default service accounts when the feature gate ObjectLevelWorkloadIdentity is not enabled"
+    )]
+    InconsistentObjectLevelConfiguration,
     /// `--watch-all-namespaces=false` without `RUNTIME_NAMESPACE`.
     #[error("--watch-all-namespaces=false needs the RUNTIME_NAMESPACE environment variable")]
     NoNamespace,
@@ -58,8 +64,11 @@ pub enum Error {
 /// Runs `ocisource controller` until SIGINT or SIGTERM.
 ///
 /// # Errors
-/// When the client, the store or a listener cannot be set up.
+/// When the flags are inconsistent, or the client, the store or a listener cannot be set up.
 pub async fn run(args: ControllerArgs) -> Result<(), Error> {
+    if args.runtime.inconsistent_object_level_configuration() {
+        return Err(Error::InconsistentObjectLevelConfiguration);
+    }
     let client = Client::try_default().await.map_err(Error::Client)?;
     let hostname = std::env::var("HOSTNAME").ok();
     let instance = hostname.clone().unwrap_or_else(|| "ocisource".to_string());
@@ -120,10 +129,8 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
                 args.artifact.artifact_max_extract_size,
                 args.artifact.artifact_max_extract_entries,
             ),
-            object_level_workload_identity: args
-                .runtime
-                .feature_gates
-                .enabled("ObjectLevelWorkloadIdentity"),
+            object_level_workload_identity: args.runtime.object_level_workload_identity(),
+            default_service_account: args.runtime.default_service_account(),
         },
         registries: ClientPool::new(),
         jitter_percent: args.runtime.interval_jitter_percentage,

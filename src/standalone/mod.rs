@@ -168,8 +168,9 @@ pub async fn run(args: &ReconcileArgs) -> Result<Reconciled, InputError> {
             args.artifact_max_extract_size,
             args.artifact_max_extract_entries,
         ),
-        // Off, as the controller's gate defaults.
+        // Off, as the controller's gate defaults (and no API server could issue tokens).
         object_level_workload_identity: false,
+        default_service_account: None,
     };
     let registries = ClientPool::new();
     let ports = Ports {

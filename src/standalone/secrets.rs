@@ -152,6 +152,22 @@ impl SecretSource for DirSecrets {
     ) -> Result<Option<ServiceAccount>, LookupError> {
         Ok(Self::find(&self.accounts, namespace, name).cloned())
     }
+
+    /// Always fails: there is no API server to issue tokens in standalone mode (whose
+    /// `ObjectLevelWorkloadIdentity` gate is always off anyway).
+    async fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        _audiences: &[String],
+    ) -> Result<String, LookupError> {
+        Err(LookupError::CreateToken {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            source: "standalone mode has no Kubernetes API server to issue service account tokens"
+                .into(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -206,6 +222,20 @@ metadata: {name: ignored}
             .unwrap();
         assert_eq!(sa.image_pull_secrets.unwrap()[0].name, "creds");
         assert!(block_on(s.secret("apps", "ignored")).unwrap().is_none());
+    }
+
+    #[test]
+    fn tokens_cannot_be_issued_without_an_api_server() {
+        let err = block_on(DirSecrets::default().service_account_token(
+            "apps",
+            "puller",
+            &["sts.amazonaws.com".to_string()],
+        ))
+        .unwrap_err();
+        assert_eq!(
+            crate::core::message::render(&err),
+            "failed to create kubernetes token for service account 'apps/puller': standalone mode has no Kubernetes API server to issue service account tokens"
+        );
     }
 
     #[test]
