@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
 use common::registry::{Flavor, Registry, Security};
-use common::{tools, wait_until};
+use common::{eventually, tools, wait_until};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -315,17 +315,17 @@ async fn an_unchanged_reconcile_writes_nothing_to_the_api() {
     .unwrap();
     api.create(&PostParams::default(), &obj).await.unwrap();
 
-    let get = || futures::executor::block_on(api.get("web")).unwrap();
-    wait_until("Ready", Duration::from_secs(60), || {
+    eventually("Ready", Duration::from_secs(60), || async {
         assert!(ctl.proc.is_running(), "{}", ctl.proc.log_tail(4000));
-        let obj = get();
+        let obj = api.get("web").await.unwrap();
         let status = obj.status.unwrap_or_default();
         status.observed_generation == obj.metadata.generation
             && status
                 .conditions
                 .iter()
                 .any(|c| c.type_ == types::READY && c.status == "True")
-    });
+    })
+    .await;
     // Start counting once the first unchanged reconcile has run: the writes of the first one
     // (status, NewArtifact event) are then behind us.
     let heads_at_ready = manifest_heads(&reg, "apps/web");
@@ -334,7 +334,7 @@ async fn an_unchanged_reconcile_writes_nothing_to_the_api() {
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let version = get().resource_version();
+    let version = api.get("web").await.unwrap().resource_version();
     let heads = manifest_heads(&reg, "apps/web");
     let object_writes = api_writes(&client, "ocirepositories").await;
     let event_writes = api_writes(&client, "events").await;
@@ -366,7 +366,7 @@ async fn an_unchanged_reconcile_writes_nothing_to_the_api() {
         ctl.proc.log_tail(4000)
     );
     assert_eq!(
-        get().resource_version(),
+        api.get("web").await.unwrap().resource_version(),
         version,
         "an unchanged reconcile does not write the object"
     );

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
 use common::registry::{Flavor, Registry, Security};
-use common::{tools, wait_until};
+use common::{eventually, tools, wait_until};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -196,10 +196,11 @@ async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
         .await
         .unwrap();
     assert_eq!(listing.status(), 404, "no directory listings");
-    wait_until("NewArtifact event", Duration::from_secs(10), || {
-        let reasons = futures::executor::block_on(event_reasons(&client, "ctl", "web"));
+    eventually("NewArtifact event", Duration::from_secs(10), || async {
+        let reasons = event_reasons(&client, "ctl", "web").await;
         reasons.contains(&"NewArtifact".to_string())
-    });
+    })
+    .await;
 
     let metrics = http
         .get(format!("http://127.0.0.1:{}/metrics", ctl.metrics_port))
@@ -221,20 +222,25 @@ async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
     // controller-runtime's workqueue and worker metrics; the reconcile that published the event
     // may still be ending, so its work duration is waited for.
     let q = r#"{controller="ocirepository",name="ocirepository"}"#;
+    let url = format!("http://127.0.0.1:{}/metrics", ctl.metrics_port);
     let mut metrics = String::new();
-    wait_until(
-        "a finished reconcile in the metrics",
-        Duration::from_secs(10),
-        || {
-            metrics = futures::executor::block_on(async {
-                let url = format!("http://127.0.0.1:{}/metrics", ctl.metrics_port);
-                http.get(url).send().await.unwrap().text().await.unwrap()
-            });
-            metric(
-                &metrics,
-                &format!("workqueue_work_duration_seconds_count{q}"),
-            ) > Some(0.0)
-        },
+    for _ in 0..100 {
+        metrics = http.get(&url).send().await.unwrap().text().await.unwrap();
+        if metric(
+            &metrics,
+            &format!("workqueue_work_duration_seconds_count{q}"),
+        ) > Some(0.0)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        metric(
+            &metrics,
+            &format!("workqueue_work_duration_seconds_count{q}")
+        ) > Some(0.0),
+        "a finished reconcile in the metrics: {metrics}"
     );
     assert!(
         metric(&metrics, &format!("workqueue_adds_total{q}")) > Some(0.0),
@@ -389,10 +395,11 @@ async fn an_invalid_url_stalls_and_a_missing_tag_retries() {
             .any(|c| c.type_ == "Reconciling" && c.reason == "ProgressingWithRetry")
     );
     assert_eq!(st.observed_generation, Some(-1));
-    wait_until("Warning event", Duration::from_secs(10), || {
-        let reasons = futures::executor::block_on(event_reasons(&client, "ctl-bad", "unreachable"));
+    eventually("Warning event", Duration::from_secs(10), || async {
+        let reasons = event_reasons(&client, "ctl-bad", "unreachable").await;
         reasons.contains(&"OCIArtifactPullFailed".to_string())
-    });
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

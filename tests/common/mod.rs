@@ -66,6 +66,23 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// [`wait_until`] for async checks, awaited in the test's own runtime. (Blocking on a Tokio-driven
+/// future inside a Tokio test, e.g. with `futures::executor::block_on`, livelocks once the task's
+/// cooperative budget is spent: the wait would then spin instead of timing out.)
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut ready: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !ready().await {
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Polls `ready` every 100 ms until it returns true; panics with `what` after `timeout`.
 pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
