@@ -27,7 +27,8 @@ cargo run --quiet --locked -- crds | diff -u crds/ocirepository.yaml - \
 step "tests"
 cargo test --locked -- --test-threads="${OCISOURCE_TEST_THREADS:-4}"
 
-step "cloud provider login, all features (unit tests against local fakes)"
+step "cloud provider login, all features (clippy, unit tests against local fakes)"
+cargo clippy --all-targets --all-features --locked -- -D warnings
 cargo test --locked --all-features --lib cloud
 
 step "done"
