@@ -198,3 +198,136 @@ async fn the_shipped_rbac_is_enough_to_reconcile_record_and_clean_up() {
         ctl.proc.log_tail(8000)
     );
 }
+
+/// With `CacheSecretsAndConfigMaps`, Secrets come from a watch: the controller runs as an
+/// identity that may list and watch Secrets but not get them, and still reads a pull secret
+/// created after it started.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_cache_gate_secrets_are_watched_not_fetched() {
+    const NS: &str = "cached";
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let rule = |group: &str, resources: &[&str], verbs: &[&str]| json!({"apiGroups": [group], "resources": resources, "verbs": verbs});
+    let role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "ctl", "namespace": NS},
+        "rules": [
+            rule("source.toolkit.fluxcd.io", &["ocirepositories"], &["get", "list", "watch", "patch", "update"]),
+            rule("source.toolkit.fluxcd.io", &["ocirepositories/status", "ocirepositories/finalizers"], &["get", "patch", "update"]),
+            rule("", &["secrets"], &["list", "watch"]),
+            rule("", &["events"], &["create", "patch"]),
+        ]
+    });
+    apply(Api::<Role>::namespaced(client.clone(), NS), &role).await;
+    let identity = format!("system:serviceaccount:{NS}:ctl");
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "ctl", "namespace": NS},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ctl"},
+        "subjects": [{"kind": "ServiceAccount", "name": "ctl", "namespace": NS}]
+    });
+    apply(Api::<RoleBinding>::namespaced(client.clone(), NS), &binding).await;
+
+    let reg = Registry::start(Flavor::Distribution, Security::Basic);
+    let content = tempfile::tempdir().unwrap();
+    std::fs::write(content.path().join("app.yaml"), "kind: ConfigMap\n").unwrap();
+    let digest = tools::flux_push_artifact(
+        &reg,
+        "apps/cached",
+        "v1",
+        content.path(),
+        "https://example.com/cached",
+        "main@sha1:3333",
+        &[],
+    );
+    let ctl = Controller::spawn_with(
+        &cp.user_kubeconfig(&identity),
+        Path::new(env!("CARGO_BIN_EXE_ocisource")),
+        NS,
+        &["--feature-gates=CacheSecretsAndConfigMaps=true"],
+        "ocisource-cached",
+    );
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), NS);
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "cached", "namespace": NS},
+        "spec": {
+            "url": format!("oci://{}/apps/cached", reg.host()),
+            "interval": "10m",
+            "insecure": true,
+            "ref": {"tag": "v1"},
+            "secretRef": {"name": "late"}
+        }
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+
+    // The Secret does not exist yet: the reconcile fails as without the cache.
+    let mut message = String::new();
+    for _ in 0..300 {
+        let obj = api.get("cached").await.unwrap();
+        if let Some(c) = obj
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            && c.reason == "AuthenticationFailed"
+        {
+            message = c.message.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        message,
+        "failed to get credential: auth secret 'late' not found",
+        "{}",
+        ctl.proc.log_tail(4000)
+    );
+
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "late", "namespace": NS},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": reg.docker_config_json()}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let mut revision = None;
+    for _ in 0..600 {
+        revision = api
+            .get("cached")
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.artifact)
+            .map(|a| a.revision);
+        if revision.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        revision,
+        Some(format!("v1@{digest}")),
+        "the watched Secret was used; last status {:#?}\n{}",
+        api.get("cached").await.unwrap().status,
+        ctl.proc.log_tail(4000)
+    );
+    let log = std::fs::read_to_string(ctl.proc.log_path()).unwrap();
+    assert!(
+        !log.contains("forbidden"),
+        "no Secret was fetched directly:\n{}",
+        ctl.proc.log_tail(8000)
+    );
+}

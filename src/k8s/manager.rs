@@ -100,11 +100,14 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     )
     .await?;
 
-    let api: Api<OciRepository> = if args.runtime.watch_all_namespaces {
-        Api::all(client.clone())
+    let watched_namespace = if args.runtime.watch_all_namespaces {
+        None
     } else {
-        let ns = std::env::var("RUNTIME_NAMESPACE").map_err(|_| Error::NoNamespace)?;
-        Api::namespaced(client.clone(), &ns)
+        Some(std::env::var("RUNTIME_NAMESPACE").map_err(|_| Error::NoNamespace)?)
+    };
+    let api: Api<OciRepository> = match &watched_namespace {
+        None => Api::all(client.clone()),
+        Some(ns) => Api::namespaced(client.clone(), ns),
     };
     // Like Flux, only the leader reconciles and serves artifacts; health and metrics answer on
     // every replica, and only the leader reports ready.
@@ -121,7 +124,15 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
 
     let ctx = Arc::new(Context {
         events: EventPublisher::new(client.clone(), &args.observability.events_addr, &instance),
-        secrets: KubeSecrets::new(client.clone()),
+        secrets: if args
+            .runtime
+            .feature_gates
+            .enabled("CacheSecretsAndConfigMaps")
+        {
+            KubeSecrets::cached(client.clone(), watched_namespace.as_deref())
+        } else {
+            KubeSecrets::new(client.clone())
+        },
         client,
         settings: Settings {
             storage,
