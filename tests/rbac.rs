@@ -58,6 +58,65 @@ async fn apply_shipped_rbac(client: &Client) {
     }
 }
 
+/// Pushes a one-file artifact to `reg` as `<repo>:v1` with the real flux CLI; its digest.
+fn push(reg: &Registry, repo: &str) -> String {
+    let content = tempfile::tempdir().unwrap();
+    std::fs::write(content.path().join("app.yaml"), "kind: ConfigMap\n").unwrap();
+    tools::flux_push_artifact(
+        reg,
+        repo,
+        "v1",
+        content.path(),
+        "https://example.com/app",
+        "main@sha1:2222",
+        &[],
+    )
+}
+
+/// The object with `spec` (url made from `reg` and `repo`, tag v1) as created in `api`.
+async fn create(api: &Api<OciRepository>, name: &str, reg: &Registry, repo: &str, extra: Value) {
+    let mut spec = json!({
+        "url": format!("oci://{}/{repo}", reg.host()),
+        "interval": "10m",
+        "insecure": true,
+        "ref": {"tag": "v1"},
+    });
+    spec.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+}
+
+/// The artifact revision once `name` is Ready (`None` after a minute), checking that the
+/// controller is still running.
+async fn ready_revision(api: &Api<OciRepository>, name: &str, ctl: &Controller) -> Option<String> {
+    for _ in 0..600 {
+        let obj = api.get(name).await.unwrap();
+        let ready = obj
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .is_some_and(|c| c.status == "True");
+        if ready {
+            return obj.status.and_then(|s| s.artifact).map(|a| a.revision);
+        }
+        assert!(
+            ctl.proc.is_running(),
+            "controller exited:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_shipped_rbac_is_enough_to_reconcile_record_and_clean_up() {
     let cp = ControlPlane::shared();
@@ -70,17 +129,7 @@ async fn the_shipped_rbac_is_enough_to_reconcile_record_and_clean_up() {
     apply_shipped_rbac(&client).await;
 
     let reg = Registry::start(Flavor::Distribution, Security::Basic);
-    let content = tempfile::tempdir().unwrap();
-    std::fs::write(content.path().join("app.yaml"), "kind: ConfigMap\n").unwrap();
-    let digest = tools::flux_push_artifact(
-        &reg,
-        "apps/private",
-        "v1",
-        content.path(),
-        "https://example.com/private",
-        "main@sha1:2222",
-        &[],
-    );
+    let digest = push(&reg, "apps/private");
 
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "regcred", "namespace": NS},
@@ -112,40 +161,16 @@ async fn the_shipped_rbac_is_enough_to_reconcile_record_and_clean_up() {
     );
 
     let api: Api<OciRepository> = Api::namespaced(client.clone(), NS);
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "private", "namespace": NS},
-        "spec": {
-            "url": format!("oci://{}/apps/private", reg.host()),
-            "interval": "10m",
-            "insecure": true,
-            "ref": {"tag": "v1"},
-            "serviceAccountName": "puller"
-        }
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap();
+    create(
+        &api,
+        "private",
+        &reg,
+        "apps/private",
+        json!({"serviceAccountName": "puller"}),
+    )
+    .await;
 
-    let mut revision = None;
-    for _ in 0..600 {
-        let obj = api.get("private").await.unwrap();
-        let ready = obj
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-            .map(|c| c.status == "True");
-        if ready == Some(true) {
-            revision = obj.status.and_then(|s| s.artifact).map(|a| a.revision);
-            break;
-        }
-        assert!(
-            ctl.proc.is_running(),
-            "controller exited:\n{}",
-            ctl.proc.log_tail(4000)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let revision = ready_revision(&api, "private", &ctl).await;
     assert_eq!(
         revision,
         Some(format!("v1@{digest}")),
@@ -237,17 +262,7 @@ async fn with_the_cache_gate_secrets_are_watched_not_fetched() {
     apply(Api::<RoleBinding>::namespaced(client.clone(), NS), &binding).await;
 
     let reg = Registry::start(Flavor::Distribution, Security::Basic);
-    let content = tempfile::tempdir().unwrap();
-    std::fs::write(content.path().join("app.yaml"), "kind: ConfigMap\n").unwrap();
-    let digest = tools::flux_push_artifact(
-        &reg,
-        "apps/cached",
-        "v1",
-        content.path(),
-        "https://example.com/cached",
-        "main@sha1:3333",
-        &[],
-    );
+    let digest = push(&reg, "apps/cached");
     let ctl = Controller::spawn_with(
         &cp.user_kubeconfig(&identity),
         Path::new(env!("CARGO_BIN_EXE_ocisource")),
@@ -256,20 +271,14 @@ async fn with_the_cache_gate_secrets_are_watched_not_fetched() {
         "ocisource-cached",
     );
     let api: Api<OciRepository> = Api::namespaced(client.clone(), NS);
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "cached", "namespace": NS},
-        "spec": {
-            "url": format!("oci://{}/apps/cached", reg.host()),
-            "interval": "10m",
-            "insecure": true,
-            "ref": {"tag": "v1"},
-            "secretRef": {"name": "late"}
-        }
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap();
+    create(
+        &api,
+        "cached",
+        &reg,
+        "apps/cached",
+        json!({"secretRef": {"name": "late"}}),
+    )
+    .await;
 
     // The Secret does not exist yet: the reconcile fails as without the cache.
     let mut message = String::new();
@@ -303,20 +312,7 @@ async fn with_the_cache_gate_secrets_are_watched_not_fetched() {
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    let mut revision = None;
-    for _ in 0..600 {
-        revision = api
-            .get("cached")
-            .await
-            .unwrap()
-            .status
-            .and_then(|s| s.artifact)
-            .map(|a| a.revision);
-        if revision.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let revision = ready_revision(&api, "cached", &ctl).await;
     assert_eq!(
         revision,
         Some(format!("v1@{digest}")),
