@@ -41,7 +41,7 @@ use flate2::{Compression, GzBuilder};
 use sha2::Digest as _;
 
 use crate::registry::Digest;
-use crate::storage::archive::{WalkItem, walk_children};
+use crate::storage::archive::{CopyError, WalkItem, copy_exact, walk_children};
 use crate::storage::ignore::{IgnoreMatcher, read_patterns};
 
 const BLOCK: usize = 512;
@@ -238,25 +238,10 @@ fn write_file_with<W: Write>(
     let mut file = File::open(path).map_err(read_err)?;
     write_header(out, name, TYPE_REG, mode_of(meta), size)
         .map_err(|source| BuildError::Write { source })?;
-    let mut remaining = size;
-    while remaining > 0 {
-        let want = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
-        let chunk = buf.get_mut(..want).unwrap_or_default();
-        let n = match file.read(chunk) {
-            Ok(0) => {
-                return Err(read_err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the file shrank while being archived",
-                )));
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_err(e)),
-        };
-        out.write_all(chunk.get(..n).unwrap_or_default())
-            .map_err(|source| BuildError::Write { source })?;
-        remaining -= n as u64;
-    }
+    copy_exact(&mut file, size, out, buf).map_err(|e| match e {
+        CopyError::Read(e) => read_err(e),
+        CopyError::Write(source) => BuildError::Write { source },
+    })?;
     // Go's tar writer refuses to write more than the header's size ("write too long").
     let mut probe = [0u8; 1];
     loop {

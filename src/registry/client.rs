@@ -269,7 +269,7 @@ impl Client {
                     Method::HEAD,
                     repo,
                     cred,
-                    Target::Path(path.clone()),
+                    Target::Path(path),
                     MANIFEST_ACCEPT,
                 )
                 .await;
@@ -288,18 +288,7 @@ impl Client {
                 Err(e @ (Error::Network { .. } | Error::Tls { .. })) => return Err(e),
                 _ => {}
             }
-            let (resp, url) = self
-                .registry_request(
-                    RequestKind::ManifestGet,
-                    Method::GET,
-                    repo,
-                    cred,
-                    Target::Path(path),
-                    MANIFEST_ACCEPT,
-                )
-                .await?;
-            let resp = check(resp, &Method::GET, &url).await?;
-            let body = read_body(resp, MAX_MANIFEST_SIZE, &Method::GET, &url).await?;
+            let (body, _) = self.get_manifest(repo, tag, cred).await?;
             Ok(Digest::sha256_of(&body))
         })
         .await
@@ -411,13 +400,14 @@ impl Client {
         ))
     }
 
-    async fn manifest_by_digest(
+    /// `GET /v2/<name>/manifests/<reference>`: the body (bounded) and its content type.
+    async fn get_manifest(
         &self,
         repo: &Repository,
-        digest: &Digest,
+        reference: &str,
         cred: &Credential,
     ) -> Result<(Vec<u8>, Option<String>), Error> {
-        let path = format!("/v2/{}/manifests/{digest}", repo.repository());
+        let path = format!("/v2/{}/manifests/{reference}", repo.repository());
         let (resp, url) = self
             .registry_request(
                 RequestKind::ManifestGet,
@@ -435,6 +425,16 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let body = read_body(resp, MAX_MANIFEST_SIZE, &Method::GET, &url).await?;
+        Ok((body, content_type))
+    }
+
+    async fn manifest_by_digest(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        cred: &Credential,
+    ) -> Result<(Vec<u8>, Option<String>), Error> {
+        let (body, content_type) = self.get_manifest(repo, &digest.to_string(), cred).await?;
         let actual = digest_of(digest.algorithm(), &body);
         if &actual != digest {
             return Err(Error::DigestMismatch {

@@ -187,31 +187,53 @@ fn normalised_header(name: &[u8], kind: tar::EntryType, mode: u32) -> tar::Heade
     header
 }
 
-fn copy_file<W: Write>(path: &Path, size: u64, out: &mut W, buf: &mut [u8]) -> Result<(), Error> {
-    let err = |source| Error::Archive {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = File::open(path).map_err(err)?;
+/// Where [`copy_exact`] failed.
+pub(crate) enum CopyError {
+    /// Reading the file failed, or it ended before `size` bytes.
+    Read(io::Error),
+    /// Writing the output failed.
+    Write(io::Error),
+}
+
+/// Copies exactly `size` bytes of `file` (the size its tar header announced) to `out` through
+/// `buf`; a file that shrank since it was measured is an error, and bytes it grew by are left.
+pub(crate) fn copy_exact<R: Read, W: Write>(
+    file: &mut R,
+    size: u64,
+    out: &mut W,
+    buf: &mut [u8],
+) -> Result<(), CopyError> {
     let mut remaining = size;
     while remaining > 0 {
         let want = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
         let chunk = buf.get_mut(..want).unwrap_or_default();
         let n = match file.read(chunk) {
             Ok(0) => {
-                return Err(err(io::Error::new(
+                return Err(CopyError::Read(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    "file shrank while being archived",
+                    "the file shrank while being archived",
                 )));
             }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(err(e)),
+            Err(e) => return Err(CopyError::Read(e)),
         };
         out.write_all(chunk.get(..n).unwrap_or_default())
-            .map_err(err)?;
+            .map_err(CopyError::Write)?;
         remaining -= n as u64;
     }
+    Ok(())
+}
+
+fn copy_file<W: Write>(path: &Path, size: u64, out: &mut W, buf: &mut [u8]) -> Result<(), Error> {
+    let err = |source| Error::Archive {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(err)?;
+    copy_exact(&mut file, size, out, buf).map_err(|e| match e {
+        CopyError::Read(e) | CopyError::Write(e) => err(e),
+    })?;
     write_zeros(out, padding(size)).map_err(err)
 }
 
