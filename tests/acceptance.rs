@@ -21,6 +21,7 @@
 
 mod common;
 
+use common::fake_registry::{Fake, Reply, Req, status};
 use common::tarball::Tar;
 
 use std::collections::BTreeMap;
@@ -45,7 +46,7 @@ use ocisource::registry::{ClientPool, Digest, RequestCounts};
 use ocisource::standalone::secrets::DirSecrets;
 use ocisource::storage::{ExtractLimits, Retention, Storage};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 const NS: &str = "apps";
@@ -2245,115 +2246,6 @@ async fn hostile_layers_fail_cleanly_and_the_previous_artifact_stays_served() {
 // ---------------------------------------------------------------------------------------------
 // Faults through the reconcile, from an in-test registry
 
-/// A request as the fake registry saw it.
-#[derive(Clone, Debug)]
-struct Req {
-    method: String,
-    path: String,
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-fn reply(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    Reply {
-        status,
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        body: body.to_vec(),
-    }
-}
-
-type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
-
-/// A minimal HTTP/1.1 registry whose every answer comes from a closure.
-struct Fake {
-    addr: SocketAddr,
-}
-
-impl Fake {
-    async fn start(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handler: Handler = Arc::new(handler);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, Arc::clone(&handler)));
-            }
-        });
-        Fake { addr }
-    }
-}
-
-async fn serve(stream: TcpStream, handler: Handler) {
-    let mut stream = BufReader::new(stream);
-    loop {
-        // A TLS ClientHello (HTTPS is tried first): answer as Go's server does.
-        let Ok(buf) = stream.fill_buf().await else {
-            return;
-        };
-        if buf.first() == Some(&0x16) {
-            let _ = stream
-                .get_mut()
-                .write_all(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
-                .await;
-            return;
-        }
-        let mut line = String::new();
-        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_string();
-        let path = parts.next().unwrap_or("").to_string();
-        let mut length = 0usize;
-        loop {
-            let mut h = String::new();
-            if stream.read_line(&mut h).await.unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.trim().eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; length];
-        if stream.read_exact(&mut body).await.is_err() {
-            return;
-        }
-        let out = handler(&Req {
-            method: method.clone(),
-            path,
-        });
-        let mut head = format!(
-            "HTTP/1.1 {} X\r\ncontent-length: {}\r\n",
-            out.status,
-            out.body.len()
-        );
-        for (k, v) in &out.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        let w = stream.get_mut();
-        if w.write_all(head.as_bytes()).await.is_err() {
-            return;
-        }
-        if method != "HEAD" && w.write_all(&out.body).await.is_err() {
-            return;
-        }
-    }
-}
-
 /// One artifact the fake serves.
 #[derive(Clone)]
 struct Served {
@@ -2416,21 +2308,21 @@ fn fake_handler(state: Arc<Mutex<FakeState>>) -> impl Fn(&Req) -> Reply + Send +
     move |req| {
         let mut s = state.lock().unwrap();
         if req.path == "/v2/" {
-            return reply(200, &[], b"{}");
+            return status(200, &[], b"{}");
         }
         let json = [("content-type", "application/json")];
         if let Some(reference) = req.path.strip_prefix("/v2/app/manifests/") {
             match s.fault {
-                Fault::ServerError => return reply(500, &json, b"{}"),
+                Fault::ServerError => return status(500, &json, b"{}"),
                 Fault::Throttled => {
-                    return reply(
+                    return status(
                         429,
                         &[("retry-after", "600")],
                         &registry_error("TOOMANYREQUESTS", "slow down"),
                     );
                 }
                 Fault::Unauthorized => {
-                    return reply(
+                    return status(
                         401,
                         &json,
                         &registry_error("UNAUTHORIZED", "authentication required"),
@@ -2438,7 +2330,7 @@ fn fake_handler(state: Arc<Mutex<FakeState>>) -> impl Fn(&Req) -> Reply + Send +
                 }
                 Fault::SlowDown if req.method == "HEAD" && s.once.0 => {
                     s.once.0 = false;
-                    return reply(429, &[("retry-after", "1")], b"");
+                    return status(429, &[("retry-after", "1")], b"");
                 }
                 _ => {}
             }
@@ -2448,14 +2340,14 @@ fn fake_handler(state: Arc<Mutex<FakeState>>) -> impl Fn(&Req) -> Reply + Send +
                 s.all.iter().find(|a| a.digest == reference).cloned()
             };
             let Some(served) = served else {
-                return reply(
+                return status(
                     404,
                     &json,
                     &registry_error("MANIFEST_UNKNOWN", "manifest unknown"),
                 );
             };
             if reference != "v1" && s.fault == Fault::ManifestGone {
-                return reply(
+                return status(
                     404,
                     &json,
                     &registry_error("MANIFEST_UNKNOWN", "manifest unknown"),
@@ -2465,7 +2357,7 @@ fn fake_handler(state: Arc<Mutex<FakeState>>) -> impl Fn(&Req) -> Reply + Send +
             if reference != "v1" && s.fault == Fault::ManifestLie {
                 body.push(b' ');
             }
-            return reply(
+            return status(
                 200,
                 &[
                     ("content-type", OCI_MANIFEST),
@@ -2477,30 +2369,30 @@ fn fake_handler(state: Arc<Mutex<FakeState>>) -> impl Fn(&Req) -> Reply + Send +
         if let Some(digest) = req.path.strip_prefix("/v2/app/blobs/") {
             if s.fault == Fault::SlowDown && s.once.1 {
                 s.once.1 = false;
-                return reply(503, &json, b"{}");
+                return status(503, &json, b"{}");
             }
             for a in &s.all {
                 if sha256(&a.config) == digest {
-                    return reply(200, &[], &a.config);
+                    return status(200, &[], &a.config);
                 }
                 if sha256(&a.layer) == digest {
                     return match s.fault {
                         Fault::BlobGone => {
-                            reply(404, &json, &registry_error("BLOB_UNKNOWN", "blob unknown"))
+                            status(404, &json, &registry_error("BLOB_UNKNOWN", "blob unknown"))
                         }
                         Fault::BlobLie => {
                             // The gzip header's MTIME: ignored by decoders, seen by the digest.
                             let mut lie = a.layer.clone();
                             lie[4] ^= 0xff;
-                            reply(200, &[], &lie)
+                            status(200, &[], &lie)
                         }
-                        _ => reply(200, &[], &a.layer),
+                        _ => status(200, &[], &a.layer),
                     };
                 }
             }
-            return reply(404, &json, &registry_error("BLOB_UNKNOWN", "blob unknown"));
+            return status(404, &json, &registry_error("BLOB_UNKNOWN", "blob unknown"));
         }
-        reply(
+        status(
             404,
             &json,
             &registry_error("NAME_UNKNOWN", "repository unknown"),

@@ -5,9 +5,12 @@
 //! test-bed registry implements).
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
+mod common;
+
+use common::fake_registry::{Fake, Reply, ok, status};
+
 use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,174 +19,6 @@ use ocisource::registry::manifest::OCI_MANIFEST;
 use ocisource::registry::{
     Client, Credential, Descriptor, Digest, Error, Repository, RetryPolicy, TransportConfig,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-
-/// A request as the fake server saw it.
-#[derive(Clone, Debug)]
-struct Req {
-    method: String,
-    path: String,
-    headers: BTreeMap<String, String>,
-}
-
-/// What the fake server does with a request.
-enum Reply {
-    /// A complete response.
-    Full {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    },
-    /// Announces `length` bytes, sends `body`, then drops the connection.
-    Cut { length: usize, body: Vec<u8> },
-    /// Announces `length` bytes and then sends nothing, keeping the connection open.
-    Stall { length: usize },
-}
-
-fn ok(headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    status(200, headers, body)
-}
-
-fn status(code: u16, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    Reply::Full {
-        status: code,
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        body: body.to_vec(),
-    }
-}
-
-type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
-
-struct Fake {
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<Req>>>,
-}
-
-impl Fake {
-    async fn start(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let handler: Handler = Arc::new(handler);
-        let server_log = Arc::clone(&log);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let handler = Arc::clone(&handler);
-                let log = Arc::clone(&server_log);
-                tokio::spawn(serve(stream, handler, log));
-            }
-        });
-        Fake { addr, log }
-    }
-
-    fn host(&self) -> String {
-        self.addr.to_string()
-    }
-
-    fn repo(&self, path: &str) -> Repository {
-        Repository::parse_oci_url(&format!("oci://{}/{path}", self.host())).unwrap()
-    }
-
-    fn requests(&self) -> Vec<Req> {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn count(&self, method: &str, path_prefix: &str) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| r.method == method && r.path.starts_with(path_prefix))
-            .count()
-    }
-}
-
-async fn serve(stream: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Req>>>) {
-    let mut stream = BufReader::new(stream);
-    loop {
-        // A TLS ClientHello (the client tries HTTPS first): answer as Go's server does.
-        let Ok(buf) = stream.fill_buf().await else {
-            return;
-        };
-        if buf.first() == Some(&0x16) {
-            let _ = stream
-                .get_mut()
-                .write_all(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
-                .await;
-            return;
-        }
-        let mut line = String::new();
-        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_string();
-        let path = parts.next().unwrap_or("").to_string();
-        let mut headers = BTreeMap::new();
-        loop {
-            let mut h = String::new();
-            if stream.read_line(&mut h).await.unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-        let len: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        if stream.read_exact(&mut body).await.is_err() {
-            return;
-        }
-        let req = Req {
-            method: method.clone(),
-            path,
-            headers,
-        };
-        log.lock().unwrap().push(req.clone());
-        let out = stream.get_mut();
-        match handler(&req) {
-            Reply::Full {
-                status,
-                headers,
-                body,
-            } => {
-                let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
-                for (k, v) in headers {
-                    head.push_str(&format!("{k}: {v}\r\n"));
-                }
-                head.push_str("\r\n");
-                if out.write_all(head.as_bytes()).await.is_err() {
-                    return;
-                }
-                if method != "HEAD" && out.write_all(&body).await.is_err() {
-                    return;
-                }
-            }
-            Reply::Cut { length, body } => {
-                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {length}\r\n\r\n");
-                let _ = out.write_all(head.as_bytes()).await;
-                let _ = out.write_all(&body).await;
-                let _ = out.flush().await;
-                return;
-            }
-            Reply::Stall { length } => {
-                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {length}\r\n\r\n");
-                let _ = out.write_all(head.as_bytes()).await;
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-                return;
-            }
-        }
-    }
-}
 
 /// Fast retries so the tests don't wait for the production backoff.
 fn quick() -> TransportConfig {

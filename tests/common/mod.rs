@@ -8,6 +8,7 @@
 pub mod controller;
 pub mod controlplane;
 pub mod crd;
+pub mod fake_registry;
 pub mod registry;
 pub mod tarball;
 pub mod tools;
