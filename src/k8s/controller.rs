@@ -244,10 +244,10 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
     };
 
     let started = std::time::Instant::now();
-    let progress = KubeProgress {
+    let progress = Progress::new(ApiStatus {
         api: api.clone(),
         name: name.clone(),
-    };
+    });
     let ports = Ports {
         secrets: &ctx.secrets,
         verifier: &NoVerifier,
@@ -255,7 +255,8 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
         registries: &ctx.registries,
     };
     let outcome = reconcile::reconcile(&obj, &ctx.settings, ports, Time(Timestamp::now())).await;
-    if obj.status.as_ref() != Some(&outcome.status) {
+    let progressed = progress.finish().await;
+    if progressed || obj.status.as_ref() != Some(&outcome.status) {
         write_status(&api, &name, &outcome.status).await?;
     }
     for event in &outcome.events {
@@ -398,16 +399,100 @@ async fn write_status(
     }
 }
 
-/// Mid-reconcile status patches through the API.
-struct KubeProgress {
+/// Writes an object's status; what [`Progress`] reports through.
+trait StatusWriter: Clone + Send + Sync + 'static {
+    fn write(&self, status: &OciRepositoryStatus) -> impl Future<Output = ()> + Send;
+}
+
+/// The status subresource of one object.
+#[derive(Clone)]
+struct ApiStatus {
     api: Api<OciRepository>,
     name: String,
 }
 
-impl ProgressSink for KubeProgress {
-    async fn progress(&self, status: &OciRepositoryStatus) {
+impl StatusWriter for ApiStatus {
+    async fn write(&self, status: &OciRepositoryStatus) {
         if let Err(e) = write_status(&self.api, &self.name, status).await {
             tracing::warn!(name = %self.name, error = %message::render(&e), "failed to patch progress");
+        }
+    }
+}
+
+/// Progress reports closer together than this are coalesced.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Mid-reconcile status patches, at most one per [`PROGRESS_INTERVAL`]: a report that follows a
+/// write within the interval is held back and written when the interval ends, unless the
+/// reconcile has finished by then (its final status supersedes it). A new object's "new
+/// generation" and "building artifact" reports, milliseconds apart, so cost one write instead of
+/// three, while a long pull still shows its latest progress within a second.
+struct Progress<W: StatusWriter> {
+    writer: W,
+    state: Arc<tokio::sync::Mutex<ProgressState>>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    last_write: Option<tokio::time::Instant>,
+    pending: Option<OciRepositoryStatus>,
+    timer: bool,
+    finished: bool,
+    wrote: bool,
+}
+
+impl<W: StatusWriter> Progress<W> {
+    fn new(writer: W) -> Progress<W> {
+        Progress {
+            writer,
+            state: Arc::default(),
+        }
+    }
+
+    /// Ends progress reporting: a held-back report is dropped, and a write in flight completes
+    /// first, so that the final status is always the last write. True when progress was written
+    /// (the final status must then be written even if it equals the one the reconcile started
+    /// with).
+    async fn finish(&self) -> bool {
+        let mut state = self.state.lock().await;
+        state.finished = true;
+        state.pending = None;
+        state.wrote
+    }
+}
+
+impl<W: StatusWriter> ProgressSink for Progress<W> {
+    async fn progress(&self, status: &OciRepositoryStatus) {
+        let mut state = self.state.lock().await;
+        if state.finished {
+            return;
+        }
+        let due = state.last_write.map(|at| at + PROGRESS_INTERVAL);
+        match due {
+            Some(due) if tokio::time::Instant::now() < due => {
+                state.pending = Some(status.clone());
+                if !state.timer {
+                    state.timer = true;
+                    let (shared, writer) = (self.state.clone(), self.writer.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(due).await;
+                        let mut state = shared.lock().await;
+                        state.timer = false;
+                        if let Some(status) = state.pending.take()
+                            && !state.finished
+                        {
+                            state.last_write = Some(tokio::time::Instant::now());
+                            state.wrote = true;
+                            writer.write(&status).await;
+                        }
+                    });
+                }
+            }
+            _ => {
+                state.last_write = Some(tokio::time::Instant::now());
+                state.wrote = true;
+                self.writer.write(status).await;
+            }
         }
     }
 }
@@ -415,6 +500,82 @@ impl ProgressSink for KubeProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records what was written, and when.
+    #[derive(Clone, Default)]
+    struct Recorder(
+        Arc<Mutex<Vec<(Duration, String)>>>,
+        Option<tokio::time::Instant>,
+    );
+
+    impl StatusWriter for Recorder {
+        async fn write(&self, status: &OciRepositoryStatus) {
+            let at = self.1.map(|t| t.elapsed()).unwrap_or_default();
+            let message = status.conditions.first().map(|c| c.message.clone());
+            self.0
+                .lock()
+                .unwrap()
+                .push((at, message.unwrap_or_default()));
+        }
+    }
+
+    fn report(message: &str) -> OciRepositoryStatus {
+        serde_json::from_value(json!({"conditions": [{
+            "type": "Reconciling", "status": "True", "reason": "Progressing",
+            "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z"
+        }]}))
+        .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_close_together_is_one_write_and_the_final_status_supersedes_the_rest() {
+        let recorder = Recorder(Arc::default(), Some(tokio::time::Instant::now()));
+        let progress = Progress::new(recorder.clone());
+        progress.progress(&report("new generation")).await;
+        progress.progress(&report("building artifact")).await;
+        progress
+            .progress(&report("building artifact: new revision"))
+            .await;
+        assert!(progress.finish().await, "progress was written");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        progress.progress(&report("too late")).await;
+        let written = recorder.0.lock().unwrap().clone();
+        assert_eq!(written, [(Duration::ZERO, "new generation".to_string())]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn held_back_progress_is_written_when_the_interval_ends() {
+        let recorder = Recorder(Arc::default(), Some(tokio::time::Instant::now()));
+        let progress = Progress::new(recorder.clone());
+        progress.progress(&report("new generation")).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        progress.progress(&report("building artifact")).await;
+        progress
+            .progress(&report("building artifact: new revision"))
+            .await;
+        // A long pull: the latest report appears one interval after the first write.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        progress.progress(&report("verifying")).await;
+        assert!(progress.finish().await);
+        let written = recorder.0.lock().unwrap().clone();
+        assert_eq!(
+            written,
+            [
+                (Duration::ZERO, "new generation".to_string()),
+                (
+                    PROGRESS_INTERVAL,
+                    "building artifact: new revision".to_string()
+                ),
+                (Duration::from_millis(3200), "verifying".to_string()),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_progress_finish_says_nothing_was_written() {
+        let progress = Progress::new(Recorder::default());
+        assert!(!progress.finish().await);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_resets() {
