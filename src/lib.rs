@@ -9,6 +9,8 @@ pub mod k8s;
 pub mod metrics;
 pub mod push;
 pub mod registry;
+#[cfg(test)]
+mod robustness;
 pub mod server;
 pub mod standalone;
 pub mod storage;

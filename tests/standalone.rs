@@ -613,3 +613,28 @@ fn a_status_path_outside_the_objects_directory_is_never_touched() {
     let path = run.obj["status"]["artifact"]["path"].as_str().unwrap();
     assert!(path.starts_with("ocirepository/apps/mine/"), "{path}");
 }
+
+/// Values the CRD would refuse reach the standalone mode unchecked: they never crash it. (kube's
+/// duration parser panicked on `1s-1s`; ours answers as Go's does.)
+#[test]
+fn a_malformed_timeout_does_not_crash_the_reconcile() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = content_dir();
+    tools::flux_push_artifact(&reg, "app", "v1", content.path(), "s", "r", &[]);
+    let storage = tempfile::tempdir().unwrap();
+    let url = format!("oci://{}/app", reg.host());
+    for timeout in ["1s-1s", "1h-0.5m", "--1s", "99999999999999999999h"] {
+        let m = manifest(
+            "odd",
+            &url,
+            json!({"ref": {"tag": "v1"}, "timeout": timeout}),
+        );
+        let run = reconcile(&m, storage.path(), None);
+        assert_eq!(
+            run.code, 0,
+            "{timeout}: the default timeout applies\n{}",
+            run.stderr
+        );
+        assert_eq!(condition(&run.obj, "Ready").unwrap().0, "True");
+    }
+}

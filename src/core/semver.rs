@@ -2017,27 +2017,9 @@ mod tests {
         }
     }
 
-    /// A deterministic xorshift generator; enough for a no-panic sweep.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn string(&mut self, alphabet: &[char], max_len: u64) -> String {
-            let len = self.next() % (max_len + 1);
-            (0..len)
-                .map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize])
-                .collect()
-        }
-    }
-
     #[test]
     fn random_inputs_never_panic_and_keep_invariants() {
+        use crate::robustness::Rng;
         let constraint_chars: Vec<char> = "0123456789.xX*|-+ ,<>=!~^vab\t\u{e9}".chars().collect();
         let regex_chars: Vec<char> = "()[]{}*+?|\\^$.-:,019aAbBdDpPQExz<>=!'_ \u{e9}"
             .chars()

@@ -951,7 +951,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// The `rel="next"` target of a `Link` header.
-fn next_link(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
     for value in headers.get_all(reqwest::header::LINK) {
         let Ok(value) = value.to_str() else { continue };
         for link in value.split(',') {

@@ -1,0 +1,217 @@
+//! No panic on any input: every parser of untrusted text (object specs, Secrets, registry
+//! answers, artifact ignore files, cloud token responses) is fed thousands of random and mutated
+//! inputs from a fixed seed, and must answer with a value or an error.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use crate::api::duration;
+use crate::cloud::{aws, azure, gcp};
+use crate::registry::keychain::Keychain;
+use crate::registry::manifest::parse_document;
+use crate::registry::{Digest, Repository, auth, retry};
+use crate::storage::ignore::{IgnoreMatcher, Pattern, read_patterns};
+
+/// A deterministic xorshift generator; enough for a no-panic sweep.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// Up to `max_len` characters of `alphabet`.
+    pub(crate) fn string(&mut self, alphabet: &[char], max_len: u64) -> String {
+        let len = self.next() % (max_len + 1);
+        (0..len)
+            .map(|_| alphabet[self.below(alphabet.len())])
+            .collect()
+    }
+
+    /// `seed` with a few bytes flipped, inserted, removed or duplicated.
+    fn mutate(&mut self, seed: &[u8]) -> Vec<u8> {
+        let mut out = seed.to_vec();
+        for _ in 0..=self.below(4) {
+            let at = self.below(out.len() + 1);
+            match self.below(4) {
+                0 if at < out.len() => out[at] = self.next() as u8,
+                1 => out.insert(at, b"\"{}[]:,/@.\\\x00\xff-=+ "[self.below(17)]),
+                2 if at < out.len() => {
+                    out.remove(at);
+                }
+                _ => {
+                    let end = (at + self.below(8)).min(out.len());
+                    let piece = out[at..end].to_vec();
+                    out.splice(at..at, piece);
+                }
+            }
+        }
+        out
+    }
+
+    /// A mutation of one of `seeds`, as bytes and as (lossy) text.
+    fn mutant(&mut self, seeds: &[&str]) -> (Vec<u8>, String) {
+        let seed = seeds[self.below(seeds.len())];
+        let bytes = self.mutate(seed.as_bytes());
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        (bytes, text)
+    }
+}
+
+const ROUNDS: usize = 3000;
+
+#[test]
+fn object_fields_never_panic() {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let urls = [
+        "oci://ghcr.io/stefanprodan/manifests/podinfo",
+        "oci://localhost:5000/a/b",
+        "oci://[::1]:5000/x",
+        "oci://r.example.com/a@sha256:0123",
+    ];
+    let durations = ["1m", "1h30m", "10s", "1.5h", "300ms", "-1s", "0"];
+    let digests = [
+        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "sha512:00",
+        "blake3:ab",
+    ];
+    for _ in 0..ROUNDS {
+        let (_, url) = rng.mutant(&urls);
+        if let Ok(repo) = Repository::parse_oci_url(&url) {
+            let _ = (repo.registry(), repo.repository(), repo.to_string());
+        }
+        let _ = Repository::parse(url.trim_start_matches("oci://"));
+        let (_, d) = rng.mutant(&durations);
+        let _ = duration::parse(&d);
+        let (_, digest) = rng.mutant(&digests);
+        if let Ok(parsed) = digest.parse::<Digest>() {
+            assert_eq!(parsed.to_string().parse::<Digest>().ok(), Some(parsed));
+        }
+    }
+}
+
+#[test]
+fn secrets_never_panic() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let configs = [
+        r#"{"auths":{"ghcr.io":{"auth":"dXNlcjpwYXNz"}}}"#,
+        r#"{"auths":{"https://index.docker.io/v1/":{"username":"u","password":"p"}}}"#,
+        r#"{"r.example.com:5000":{"auth":"dTpw","email":"e"}}"#,
+    ];
+    let repo = Repository::parse_oci_url("oci://ghcr.io/a/b").ok();
+    for _ in 0..ROUNDS {
+        let (bytes, _) = rng.mutant(&configs);
+        for (type_, key) in [
+            ("kubernetes.io/dockerconfigjson", ".dockerconfigjson"),
+            ("kubernetes.io/dockercfg", ".dockercfg"),
+        ] {
+            let mut keychain = Keychain::new();
+            let data = BTreeMap::from([(key.to_string(), bytes.clone())]);
+            if keychain.add_secret(type_, &data).is_ok()
+                && let Some(repo) = &repo
+            {
+                let _ = keychain.resolve(repo);
+            }
+        }
+    }
+}
+
+#[test]
+fn registry_answers_never_panic() {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let manifests = [
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[{"mediaType":"application/vnd.cncf.flux.content.v1.tar+gzip","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}],"annotations":{"a":"b"}}"#,
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"platform":{"architecture":"amd64","os":"linux"}}]}"#,
+    ];
+    let challenges = [
+        r#"Bearer realm="https://auth.example.com/token",service="registry",scope="repository:a/b:pull""#,
+        r#"Basic realm="registry", Bearer realm="x",error="invalid_token""#,
+    ];
+    let tokens = [
+        r#"{"token":"abc","expires_in":300,"issued_at":"2026-01-01T00:00:00Z"}"#,
+        r#"{"access_token":"abc"}"#,
+    ];
+    let retry_after = ["120", "Wed, 21 Oct 2015 07:28:00 GMT", "-1", "1e9"];
+    let links = [
+        r#"</v2/a/tags/list?n=100&last=b>; rel="next""#,
+        r#"<https://other.example.com/v2/a/tags/list?last=c>; rel=next, <x>; rel="prev""#,
+    ];
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    for _ in 0..ROUNDS {
+        let (bytes, _) = rng.mutant(&manifests);
+        for content_type in [
+            None,
+            Some("application/vnd.oci.image.manifest.v1+json"),
+            Some("application/vnd.docker.distribution.manifest.list.v2+json"),
+        ] {
+            let _ = parse_document(&bytes, content_type);
+        }
+        let (_, header) = rng.mutant(&challenges);
+        let _ = auth::parse_challenges(&header);
+        let (bytes, _) = rng.mutant(&tokens);
+        let _ = auth::parse_token_response(&bytes);
+        let (_, value) = rng.mutant(&retry_after);
+        let _ = retry::parse_retry_after(&value, now);
+        let (_, link) = rng.mutant(&links);
+        if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert("link", value);
+            let _ = crate::registry::client::next_link(&headers);
+        }
+    }
+}
+
+#[test]
+fn ignore_rules_never_panic() {
+    let mut rng = Rng(0xA076_1D64_78BD_642F);
+    let alphabet: Vec<char> = "ab/*?[]!^\\-#. \t\u{e9}".chars().collect();
+    let paths: [&[&str]; 4] = [&["a"], &["a", "b"], &["dir", "x.yaml"], &[".git"]];
+    for _ in 0..ROUNDS {
+        let text: String = (0..=rng.below(4))
+            .map(|_| rng.string(&alphabet, 12) + "\n")
+            .collect();
+        let domain = vec![rng.string(&alphabet, 4)];
+        let matcher = IgnoreMatcher::with_defaults(read_patterns(&text, &domain));
+        let single = Pattern::parse(&rng.string(&alphabet, 16), &[]);
+        for path in paths {
+            let _ = matcher.is_excluded(path, rng.below(2) == 0);
+            let _ = single.matches(path, false);
+        }
+    }
+}
+
+#[test]
+fn cloud_token_responses_never_panic() {
+    let mut rng = Rng(0xE703_7ED1_A0B4_28DB);
+    let aws_xml = [
+        "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>AKIA</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2026-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>",
+    ];
+    let jsons = [
+        r#"{"access_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE4MDAwMDAwMDB9.","expires_in":3600,"token_type":"Bearer"}"#,
+        r#"{"refresh_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE4MDAwMDAwMDB9."}"#,
+        r#"{"accessToken":"ya29","expireTime":"2026-01-01T00:00:00Z"}"#,
+    ];
+    let jwts = ["eyJhbGciOiJub25lIn0.eyJleHAiOjE4MDAwMDAwMDB9.", "a.b.c"];
+    let ecr = ["QVdTOnBhc3N3b3Jk", "dXNlcg=="];
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    for _ in 0..ROUNDS {
+        let (bytes, _) = rng.mutant(&aws_xml);
+        let _ = aws::parse_assume_role_response(&bytes);
+        let (bytes, _) = rng.mutant(&jsons);
+        let _ = azure::parse_token_response(&bytes);
+        let _ = azure::parse_exchange_response(&bytes);
+        let _ = gcp::parse_token_response(&bytes, now);
+        let _ = gcp::parse_generate_access_token_response(&bytes);
+        let (_, jwt) = rng.mutant(&jwts);
+        let _ = azure::jwt_expiry(&jwt);
+        let (_, token) = rng.mutant(&ecr);
+        let _ = aws::decode_authorization_token(&token);
+    }
+}
