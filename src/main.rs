@@ -34,7 +34,16 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            // One line, as tools driving the CLI expect: a cause's own snippet (YAML parse
+            // errors draw one) stays out.
+            let chain: Vec<String> = e
+                .chain()
+                .filter_map(|c| {
+                    let text = c.to_string();
+                    let first = text.lines().next().unwrap_or_default().trim().to_string();
+                    (!first.is_empty()).then_some(first)
+                })
+                .collect();
             eprintln!(
                 "error: {}",
                 ocisource::core::message::sanitize(&chain.join(": "))

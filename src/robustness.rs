@@ -215,3 +215,88 @@ fn cloud_token_responses_never_panic() {
         let _ = aws::decode_authorization_token(&token);
     }
 }
+
+/// A small tar with a directory, files, a symlink and a hard link, as raw tar bytes.
+fn sample_tar() -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, kind: tar::EntryType, link: Option<&str>, body: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        if let Some(target) = link {
+            header.set_link_name(target).unwrap();
+        }
+        builder.append_data(&mut header, name, body).unwrap();
+    };
+    add("dir/", tar::EntryType::Directory, None, b"");
+    add("dir/a.yaml", tar::EntryType::Regular, None, b"kind: A\n");
+    add("b.yaml", tar::EntryType::Regular, None, &[b'x'; 700]);
+    add("dir/link", tar::EntryType::Symlink, Some("../b.yaml"), b"");
+    add("hard", tar::EntryType::Link, Some("b.yaml"), b"");
+    builder.into_inner().unwrap()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Every path below `root`, relative to it.
+fn tree(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.symlink_metadata().unwrap().is_dir() {
+                stack.push(path.clone());
+            }
+            out.push(path.strip_prefix(root).unwrap().to_path_buf());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn mutated_layers_never_panic_nor_write_outside_their_directory() {
+    use crate::storage::ExtractLimits;
+    use crate::storage::extract::extract;
+
+    let mut rng = Rng(0x1405_7B7E_F767_814F);
+    let tar = sample_tar();
+    let gz = gzip(&tar);
+    let base = tempfile::tempdir().unwrap();
+    let outside = base.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let limits = ExtractLimits {
+        max_size: Some(1 << 20),
+        max_entries: Some(1000),
+    };
+    for round in 0..600 {
+        // Half mutate the tar stream under a valid gzip, half the compressed bytes.
+        let layer = if round % 2 == 0 {
+            gzip(&rng.mutate(&tar))
+        } else {
+            rng.mutate(&gz)
+        };
+        let dir = base.path().join("work").join(round.to_string());
+        let _ = extract(layer.as_slice(), &dir, &limits);
+        assert!(tree(&outside).is_empty(), "round {round} wrote outside");
+        for path in tree(&dir) {
+            let meta = dir.join(&path).symlink_metadata().unwrap();
+            assert!(
+                !meta.file_type().is_symlink(),
+                "round {round}: symlink {path:?} extracted"
+            );
+        }
+    }
+    let top: Vec<_> = tree(base.path())
+        .into_iter()
+        .filter(|p| p.components().count() == 1)
+        .collect();
+    assert_eq!(top, ["outside", "work"].map(std::path::PathBuf::from));
+}

@@ -638,3 +638,55 @@ fn a_malformed_timeout_does_not_crash_the_reconcile() {
         assert_eq!(condition(&run.obj, "Ready").unwrap().0, "True");
     }
 }
+
+/// Unusable input: exit 1, nothing on stdout, one line on stderr (tools drive this interface).
+#[test]
+fn unusable_input_gets_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let alias_bomb: String = (0..9u8)
+        .map(|i| {
+            let (name, prev) = ((b'a' + i) as char, (b'a' + i - 1) as char);
+            let items = if i == 0 {
+                ["\"x\""; 9].join(",")
+            } else {
+                vec![format!("*{prev}"); 9].join(",")
+            };
+            format!("{name}: &{name} [{items}]\n")
+        })
+        .collect();
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    std::fs::write(secrets.join("bad.yaml"), "kind: Secret\nmetadata: [\n").unwrap();
+    let good =
+        serde_json::to_string(&manifest("ok", "oci://127.0.0.1:1/app/x", json!({}))).unwrap();
+    let cases: [(&str, String, Option<&Path>); 5] = [
+        ("not yaml", "{{{{".into(), None),
+        ("alias bomb", alias_bomb, None),
+        (
+            "another kind",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n".into(),
+            None,
+        ),
+        ("a broken secret", good, Some(secrets.as_path())),
+        ("no file", String::new(), None),
+    ];
+    for (what, text, secrets_dir) in cases {
+        let file = dir.path().join("in.yaml");
+        let _ = std::fs::remove_file(&file);
+        if what != "no file" {
+            std::fs::write(&file, &text).unwrap();
+        }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocisource"));
+        cmd.arg("reconcile").arg("-f").arg(&file);
+        cmd.arg("--storage-path").arg(dir.path().join("store"));
+        if let Some(s) = secrets_dir {
+            cmd.arg("--secrets-dir").arg(s);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        assert!(out.stdout.is_empty(), "{what}: nothing on stdout");
+        assert_eq!(stderr.lines().count(), 1, "{what}: one line:\n{stderr}");
+        assert!(stderr.starts_with("error: "), "{what}: {stderr}");
+    }
+}
