@@ -58,6 +58,20 @@ async fn apply_shipped_rbac(client: &Client) {
     }
 }
 
+/// Creates the docker-config Secret `name` holding `reg`'s credentials.
+async fn pull_secret(client: &Client, namespace: &str, name: &str, reg: &Registry) {
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": reg.docker_config_json()}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+}
+
 /// Pushes a one-file artifact to `reg` as `<repo>:v1` with the real flux CLI; its digest.
 fn push(reg: &Registry, repo: &str) -> String {
     let content = tempfile::tempdir().unwrap();
@@ -131,16 +145,7 @@ async fn the_shipped_rbac_is_enough_to_reconcile_record_and_clean_up() {
     let reg = Registry::start(Flavor::Distribution, Security::Basic);
     let digest = push(&reg, "apps/private");
 
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "regcred", "namespace": NS},
-        "type": "kubernetes.io/dockerconfigjson",
-        "stringData": {".dockerconfigjson": reg.docker_config_json()}
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), NS)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    pull_secret(&client, NS, "regcred", &reg).await;
     let puller: ServiceAccount = serde_json::from_value(json!({
         "metadata": {"name": "puller", "namespace": NS},
         "imagePullSecrets": [{"name": "regcred"}]
@@ -302,16 +307,7 @@ async fn with_the_cache_gate_secrets_are_watched_not_fetched() {
         ctl.proc.log_tail(4000)
     );
 
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "late", "namespace": NS},
-        "type": "kubernetes.io/dockerconfigjson",
-        "stringData": {".dockerconfigjson": reg.docker_config_json()}
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), NS)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    pull_secret(&client, NS, "late", &reg).await;
     let revision = ready_revision(&api, "cached", &ctl).await;
     assert_eq!(
         revision,

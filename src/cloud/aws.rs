@@ -151,16 +151,13 @@ pub async fn assume_role_with_web_identity(
     session_name: &str,
     web_identity_token: &str,
 ) -> Result<SessionCredentials, CloudError> {
-    let response = http
-        .post(sts)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(assume_role_body(role_arn, session_name, web_identity_token))
-        .send()
-        .await
-        .map_err(|source| CloudError::Http {
-            what: "send the AssumeRoleWithWebIdentity request",
-            source,
-        })?;
+    let response = super::post_form(
+        http,
+        sts,
+        assume_role_body(role_arn, session_name, web_identity_token),
+        "send the AssumeRoleWithWebIdentity request",
+    )
+    .await?;
     let body = super::read_token_response(
         response,
         "AWS STS AssumeRoleWithWebIdentity",

@@ -146,16 +146,13 @@ pub async fn token_with_assertion(
     assertion: &str,
     scope: &str,
 ) -> Result<String, CloudError> {
-    let response = http
-        .post(token_url(authority, tenant))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(client_assertion_body(client_id, assertion, scope))
-        .send()
-        .await
-        .map_err(|source| CloudError::Http {
-            what: "send the Entra ID token request",
-            source,
-        })?;
+    let response = super::post_form(
+        http,
+        token_url(authority, tenant),
+        client_assertion_body(client_id, assertion, scope),
+        "send the Entra ID token request",
+    )
+    .await?;
     let body = super::read_token_response(
         response,
         "Entra ID token request",
@@ -266,16 +263,13 @@ pub async fn exchange(
     access_token: &str,
 ) -> Result<Token, CloudError> {
     let service = registry_url.host_str().unwrap_or_default();
-    let response = http
-        .post(exchange_url(registry_url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(exchange_body(service, access_token))
-        .send()
-        .await
-        .map_err(|source| CloudError::Http {
-            what: "send the ACR exchange request",
-            source,
-        })?;
+    let response = super::post_form(
+        http,
+        exchange_url(registry_url),
+        exchange_body(service, access_token),
+        "send the ACR exchange request",
+    )
+    .await?;
     let body = super::read_body(response, "ACR exchange request", MAX_RESPONSE).await?;
     parse_exchange_response(&body)
 }

@@ -241,16 +241,13 @@ pub async fn sts_exchange(
     subject_token: &str,
     scopes: &[&str],
 ) -> Result<Token, CloudError> {
-    let response = http
-        .post(format!("{}/v1/token", sts.trim_end_matches('/')))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(sts_body(audience, subject_token, scopes))
-        .send()
-        .await
-        .map_err(|source| CloudError::Http {
-            what: "send the GCP STS token exchange request",
-            source,
-        })?;
+    let response = super::post_form(
+        http,
+        format!("{}/v1/token", sts.trim_end_matches('/')),
+        sts_body(audience, subject_token, scopes),
+        "send the GCP STS token exchange request",
+    )
+    .await?;
     let body =
         super::read_token_response(response, "GCP STS", MAX_RESPONSE, &[subject_token]).await?;
     parse_token_response(&body, SystemTime::now())

@@ -501,6 +501,21 @@ async fn read_body(
     read_all(response, what, limit).await
 }
 
+/// POSTs a URL-encoded form; `what` names the request in the error.
+async fn post_form(
+    http: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    body: String,
+    what: &'static str,
+) -> Result<reqwest::Response, CloudError> {
+    http.post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .map_err(|source| CloudError::Http { what, source })
+}
+
 /// Reads a token endpoint's response of at most `limit` bytes. A non-success status is
 /// [`CloudError::Refused`] when the body carries an OAuth2, Google or AWS error (its code and
 /// description, with `secrets` and anything token-like removed), else [`CloudError::Status`].
