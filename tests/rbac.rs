@@ -8,9 +8,10 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use base64::Engine as _;
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
-use common::registry::{Flavor, Registry, Security};
+use common::registry::{Flavor, PASSWORD, Registry, Security, USER};
 use common::tools;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -161,7 +162,7 @@ async fn the_shipped_rbac_is_enough_to_reconcile_record_and_clean_up() {
         &kubeconfig,
         Path::new(env!("CARGO_BIN_EXE_ocisource")),
         NS,
-        &["--enable-leader-election"],
+        &["--enable-leader-election", "--log-level=debug"],
         "ocisource-rbac",
     );
 
@@ -227,6 +228,17 @@ async fn the_shipped_rbac_is_enough_to_reconcile_record_and_clean_up() {
         "every request was allowed:\n{}",
         ctl.proc.log_tail(8000)
     );
+    // Even at debug level, the pull secret's password never reaches the log, in clear or in
+    // its base64 forms.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for secret in [
+        PASSWORD.to_string(),
+        b64.encode(format!("{USER}:{PASSWORD}")),
+        b64.encode(PASSWORD),
+    ] {
+        assert!(!log.contains(&secret), "a credential in the debug log");
+    }
+    assert!(log.contains("DEBUG"), "the log is at debug level");
 }
 
 /// With `CacheSecretsAndConfigMaps`, Secrets come from a watch: the controller runs as an
