@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the whole test bed into $OCISOURCE_CACHE (default ~/.cache/ocisource): the control
-# plane (kube-apiserver, etcd), the registries (Debian's docker-registry, ocitestbed) and the
-# producer tools (flux, helm, cosign, crane, notation). Pinned versions live in each script.
+# plane (kube-apiserver, etcd), the registries (Debian's docker-registry, ocitestbed), the
+# producer tools (flux, helm, cosign, crane, notation) and the consumers (kustomize-controller and
+# the CRDs it needs). Pinned versions live in each script.
 # Cold: tens of minutes on 2 cores (Go builds); cached: a few seconds.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -10,4 +11,5 @@ command -v go >/dev/null || { echo "testbed: Go is required to build the test be
 "$here/install-controlplane.sh"
 "$here/install-registries.sh"
 "$here/install-tools.sh"
+"$here/install-consumers.sh"
 echo "[testbed] ready in $((SECONDS - start))s: ${OCISOURCE_TESTBED_BIN:-${OCISOURCE_CACHE:-$HOME/.cache/ocisource}/testbed/bin}" >&2

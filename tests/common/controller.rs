@@ -8,7 +8,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::controlplane::ControlPlane;
-use super::{Proc, free_port, wait_until};
+use super::{Proc, free_port, loopback_get_ok, wait_until};
 
 /// A running controller with its own storage and ports.
 pub struct Controller {
@@ -89,16 +89,7 @@ impl Controller {
 
     /// Whether `/readyz` answers 200.
     pub fn ready(&self) -> bool {
-        use std::io::{Read, Write};
-        std::net::TcpStream::connect(("127.0.0.1", self.health_port))
-            .ok()
-            .and_then(|mut s| {
-                s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").ok()?;
-                let mut buf = String::new();
-                s.read_to_string(&mut buf).ok()?;
-                Some(buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200"))
-            })
-            .unwrap_or(false)
+        loopback_get_ok(self.health_port, "/readyz")
     }
 
     /// Whether the artifact server accepts connections.

@@ -1,5 +1,6 @@
-//! Installs the committed OCIRepository CRD on a test-bed API server.
+//! Installs CRDs on a test-bed API server: the committed OCIRepository CRD, or any other.
 
+use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -8,12 +9,22 @@ use kube::{Api, Client};
 
 /// Server-side applies `crds/ocirepository.yaml` and waits until the API server serves it.
 pub async fn install(client: &Client) {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/crds/ocirepository.yaml"
-    ))
-    .unwrap();
-    let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).unwrap();
+    install_file(
+        client,
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/crds/ocirepository.yaml"
+        )),
+    )
+    .await;
+}
+
+/// Server-side applies the CRD in `path` (one YAML document) and waits until it is Established.
+pub async fn install_file(client: &Client, path: &Path) {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("failed to read CRD {}: {e}", path.display()));
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(&text)
+        .unwrap_or_else(|e| panic!("failed to parse CRD {}: {e}", path.display()));
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let name = crd.metadata.name.clone().unwrap();
     crds.patch(

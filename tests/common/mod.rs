@@ -9,6 +9,7 @@ pub mod controller;
 pub mod controlplane;
 pub mod crd;
 pub mod fake_registry;
+pub mod kustomize_controller;
 pub mod registry;
 pub mod tarball;
 pub mod tools;
@@ -51,6 +52,28 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The directory `sub` installed next to the test-bed component `name` (e.g. `crds/` beside
+/// kustomize-controller).
+///
+/// Panics with the install command when it is missing, as [`bin`] does.
+pub fn beside_bin(name: &str, sub: &str) -> PathBuf {
+    let link = bin(name);
+    let real = std::fs::canonicalize(&link)
+        .unwrap_or_else(|e| panic!("failed to resolve {}: {e}", link.display()));
+    let dir = real
+        .parent()
+        .expect("a test-bed component lives in a directory")
+        .join(sub);
+    if !dir.is_dir() {
+        panic!(
+            "`{sub}` of test-bed component `{name}` not found at {}: run `testbed/install.sh` \
+             (the README's test command runs it for you)",
+            dir.display()
+        );
+    }
+    dir
+}
+
 /// A loopback TCP port that was free a moment ago and that this process has not handed out
 /// before (tests in one binary run in parallel).
 pub fn free_port() -> u16 {
@@ -65,6 +88,21 @@ pub fn free_port() -> u16 {
             return port;
         }
     }
+}
+
+/// Whether `GET http://127.0.0.1:<port><path>` answers 200 (a probe of a test-bed process).
+pub fn loopback_get_ok(port: u16, path: &str) -> bool {
+    use std::io::Write;
+    std::net::TcpStream::connect(("127.0.0.1", port))
+        .ok()
+        .and_then(|mut s| {
+            s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+                .ok()?;
+            let mut buf = String::new();
+            s.read_to_string(&mut buf).ok()?;
+            Some(buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200"))
+        })
+        .unwrap_or(false)
 }
 
 /// [`wait_until`] for async checks, awaited in the test's own runtime. (Blocking on a Tokio-driven

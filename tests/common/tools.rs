@@ -8,7 +8,8 @@
 //! their flags. For mTLS registries only helm and cosign get the client certificate: flux push,
 //! crane and the notation signer have no such option. Each wrapper panics with the command line,
 //! stdout and stderr when the tool fails. Everything runs offline (checked with strace: every
-//! connect goes to 127.0.0.1).
+//! connect goes to 127.0.0.1). [`flux_cluster`] runs the flux CLI against a test-bed control
+//! plane instead, as a user inspects and reconciles objects.
 //!
 //! `notation` is not the Notary Project CLI (its module is not served by the Go proxy here) but a
 //! minimal signer on the CLI's own library, notation-go v1.3.2: see `testbed/go/notation/main.go`.
@@ -240,6 +241,30 @@ pub fn flux_pull_artifact(reg: &Registry, reference: &str, out_dir: &Path) -> St
     if home.plain_http() {
         cmd.arg("--insecure-registry");
     }
+    all_output(&run(&mut cmd))
+}
+
+/// `flux <args> --kubeconfig <kubeconfig>`: the flux CLI as a user runs it against a cluster,
+/// with its own HOME; returns stdout and stderr together (flux reports progress on stderr).
+pub fn flux_cluster<I, S>(kubeconfig: &Path, args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let home = tempfile::Builder::new()
+        .prefix("ocisource-flux-")
+        .tempdir()
+        .expect("create a flux home");
+    let mut cmd = Command::new(bin("flux"));
+    cmd.args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env("XDG_CACHE_HOME", home.path().join(".cache"))
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG");
     all_output(&run(&mut cmd))
 }
 

@@ -1,0 +1,86 @@
+//! Flux's kustomize-controller (the consumer of our `status.artifact`) as a process against a
+//! test-bed control plane, confined to one namespace like [`super::controller::Controller`].
+//!
+//! Install it, and the CRDs it watches besides ours, with `testbed/install-consumers.sh`; the
+//! CRDs live in `crds/` next to its binary.
+
+use std::process::Command;
+use std::time::Duration;
+
+use kube::Client;
+use tempfile::TempDir;
+
+use super::controlplane::ControlPlane;
+use super::{Proc, beside_bin, bin, crd, free_port, loopback_get_ok, wait_until};
+
+/// The test-bed component name of the binary.
+const NAME: &str = "kustomize-controller";
+
+/// The CRDs kustomize-controller needs besides OCIRepository: its Kustomization, and the
+/// GitRepository and Bucket it also watches.
+const CRDS: [&str; 3] = [
+    "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+    "source.toolkit.fluxcd.io_gitrepositories.yaml",
+    "source.toolkit.fluxcd.io_buckets.yaml",
+];
+
+/// Server-side applies the CRDs kustomize-controller needs (ours included) and waits until
+/// they are Established.
+pub async fn install_crds(client: &Client) {
+    crd::install(client).await;
+    let dir = beside_bin(NAME, "crds");
+    for file in CRDS {
+        crd::install_file(client, &dir.join(file)).await;
+    }
+}
+
+/// A running kustomize-controller with its own ports and log directory.
+pub struct KustomizeController {
+    /// The process.
+    pub proc: Proc,
+    /// `/metrics` port.
+    pub metrics_port: u16,
+    /// `/healthz`, `/readyz` port.
+    pub health_port: u16,
+    _logs: TempDir,
+}
+
+impl KustomizeController {
+    /// Starts kustomize-controller as the control plane's admin, watching only `namespace`,
+    /// without leader election, event forwarding or remote bases; waits until `/readyz`
+    /// answers 200.
+    pub fn start(cp: &ControlPlane, namespace: &str) -> KustomizeController {
+        let logs = tempfile::tempdir().unwrap();
+        let (health_port, metrics_port) = (free_port(), free_port());
+        let mut cmd = Command::new(bin(NAME));
+        cmd.arg(format!("--health-addr=127.0.0.1:{health_port}"))
+            .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
+            .arg("--events-addr=")
+            .arg("--enable-leader-election=false")
+            .arg("--watch-all-namespaces=false")
+            .arg("--no-remote-bases=true")
+            .arg("--log-encoding=console")
+            .env("RUNTIME_NAMESPACE", namespace)
+            .env("KUBECONFIG", cp.kubeconfig_path());
+        let proc = Proc::spawn(NAME, &cmd, logs.path());
+        let kc = KustomizeController {
+            proc,
+            metrics_port,
+            health_port,
+            _logs: logs,
+        };
+        wait_until(
+            "kustomize-controller ready",
+            Duration::from_secs(60),
+            || {
+                assert!(
+                    kc.proc.is_running(),
+                    "kustomize-controller exited:\n{}",
+                    kc.proc.log_tail(4000)
+                );
+                loopback_get_ok(kc.health_port, "/readyz")
+            },
+        );
+        kc
+    }
+}
