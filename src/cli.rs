@@ -163,6 +163,35 @@ pub struct RuntimeArgs {
     /// lockdown); needs `--feature-gates=ObjectLevelWorkloadIdentity=true`.
     #[arg(long, default_value = "")]
     pub default_service_account: String,
+
+    /// Cloud registry credentials cached at most (0 disables the cache).
+    #[arg(long, default_value_t = crate::cloud::cache::CAPACITY)]
+    pub token_cache_max_size: usize,
+
+    /// The longest a cloud registry credential is reused (capped at 1h).
+    #[arg(long, value_parser = go_duration, default_value = "1h")]
+    pub token_cache_max_duration: Duration,
+
+    /// Accepted for source-controller compatibility; no client-side throttling (Flux turns it
+    /// off on API servers with priority and fairness, which every supported version has).
+    #[arg(long, value_parser = qps, default_value = "50")]
+    pub kube_api_qps: String,
+
+    /// Accepted for source-controller compatibility, as --kube-api-qps.
+    #[arg(long, default_value_t = 300)]
+    pub kube_api_burst: i32,
+
+    /// Accepted for source-controller compatibility; OCIRepository has no dependencies.
+    #[arg(long, value_parser = go_duration, default_value = "30s")]
+    pub requeue_dependency: Duration,
+}
+
+fn qps(s: &str) -> Result<String, String> {
+    s.parse::<f32>()
+        .ok()
+        .filter(|q| q.is_finite())
+        .map(|_| s.to_string())
+        .ok_or_else(|| format!("invalid float value {s:?}"))
 }
 
 impl RuntimeArgs {
@@ -334,6 +363,36 @@ mod tests {
         assert_eq!(a.artifact.max_extract_size(), Some(1 << 30));
         assert_eq!(a.runtime.default_service_account(), None);
         assert!(!a.runtime.inconsistent_object_level_configuration());
+        assert_eq!(a.runtime.token_cache_max_size, 100);
+        assert_eq!(
+            a.runtime.token_cache_max_duration,
+            Duration::from_secs(3600)
+        );
+    }
+
+    /// The arguments of Flux's own source-controller Deployment and its usual patches.
+    #[test]
+    fn source_controllers_arguments_are_accepted() {
+        let a = parse(&[
+            "--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
+            "--watch-all-namespaces=true",
+            "--log-level=info",
+            "--log-encoding=json",
+            "--enable-leader-election",
+            "--storage-path=/data",
+            "--storage-adv-addr=source-controller.flux-system.svc.cluster.local.",
+            "--concurrent=10",
+            "--requeue-dependency=5s",
+            "--kube-api-qps=500",
+            "--kube-api-burst=1000",
+            "--token-cache-max-size=0",
+            "--token-cache-max-duration=10m",
+        ])
+        .unwrap();
+        assert_eq!(a.runtime.token_cache_max_size, 0);
+        assert_eq!(a.runtime.token_cache_max_duration, Duration::from_secs(600));
+        assert_eq!(a.runtime.kube_api_qps, "500");
+        assert!(parse(&["--kube-api-qps=fast"]).is_err());
     }
 
     #[test]

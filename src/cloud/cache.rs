@@ -60,9 +60,17 @@ impl Key {
 }
 
 /// Cached credentials.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TokenCache {
     entries: Mutex<HashMap<Key, Entry>>,
+    capacity: usize,
+    max_duration: Duration,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache::with_limits(CAPACITY, MAX_DURATION)
+    }
 }
 
 #[derive(Debug)]
@@ -72,9 +80,19 @@ struct Entry {
 }
 
 impl TokenCache {
-    /// An empty cache.
+    /// An empty cache with Flux's default limits.
     pub fn new() -> TokenCache {
         TokenCache::default()
+    }
+
+    /// An empty cache of at most `capacity` entries (0: nothing is cached), each reused for at
+    /// most `max_duration` (capped at [`MAX_DURATION`]).
+    pub fn with_limits(capacity: usize, max_duration: Duration) -> TokenCache {
+        TokenCache {
+            entries: Mutex::default(),
+            capacity,
+            max_duration: max_duration.min(MAX_DURATION),
+        }
     }
 
     /// The controller's credential cached for (`provider`, `registry`), if still valid at
@@ -125,14 +143,14 @@ impl TokenCache {
         let Ok(remaining) = expires_at.duration_since(now_wall) else {
             return;
         };
-        let lifetime = (remaining * 8 / 10).min(MAX_DURATION);
-        if lifetime < Duration::from_secs(1) {
+        let lifetime = (remaining * 8 / 10).min(self.max_duration);
+        if lifetime < Duration::from_secs(1) || self.capacity == 0 {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CAPACITY && !entries.contains_key(&key) {
+        if entries.len() >= self.capacity && !entries.contains_key(&key) {
             entries.retain(|_, e| e.valid_until > now);
-            if entries.len() >= CAPACITY {
+            if entries.len() >= self.capacity {
                 let oldest = entries
                     .iter()
                     .min_by_key(|(_, e)| e.valid_until)
@@ -246,6 +264,46 @@ mod tests {
         assert_eq!(cache.get("aws", ecr, now), None);
         // Names cannot run together across the separator.
         assert_ne!(key("a", "bc", role), key("ab", "c", role));
+    }
+
+    #[test]
+    fn the_flags_limit_the_cache() {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let hour = wall + Duration::from_secs(3600);
+        let off = TokenCache::with_limits(0, MAX_DURATION);
+        off.put("aws", "r", basic("p"), hour, now, wall);
+        assert!(off.is_empty(), "size 0 disables the cache");
+        let short = TokenCache::with_limits(2, Duration::from_secs(60));
+        short.put("aws", "r", basic("p"), hour, now, wall);
+        assert!(
+            short
+                .get("aws", "r", now + Duration::from_secs(59))
+                .is_some()
+        );
+        assert!(
+            short
+                .get("aws", "r", now + Duration::from_secs(61))
+                .is_none()
+        );
+        let long = TokenCache::with_limits(2, Duration::from_secs(7200));
+        long.put(
+            "aws",
+            "r",
+            basic("p"),
+            wall + Duration::from_secs(86400),
+            now,
+            wall,
+        );
+        assert!(
+            long.get("aws", "r", now + Duration::from_secs(3601))
+                .is_none(),
+            "capped at an hour"
+        );
+        for registry in ["a", "b", "c"] {
+            short.put("aws", registry, basic("p"), hour, now, wall);
+        }
+        assert_eq!(short.len(), 2, "at most max-size entries");
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub mod workload;
 #[cfg(test)]
 mod fake;
 
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use cache::TokenCache;
@@ -51,8 +51,20 @@ pub use workload::{Account, Endpoints};
 use crate::api::v1::Provider;
 use crate::registry::Credential;
 
-/// The process-wide credential cache used by [`login`].
-static CACHE: LazyLock<TokenCache> = LazyLock::new(TokenCache::new);
+/// The process-wide credential cache used by [`login`] and [`login_as`].
+static CACHE: OnceLock<TokenCache> = OnceLock::new();
+
+/// Sets the limits of the process-wide credential cache (`--token-cache-max-size`,
+/// `--token-cache-max-duration`); false when the cache was already in use with other limits.
+pub fn configure_cache(capacity: usize, max_duration: Duration) -> bool {
+    CACHE
+        .set(TokenCache::with_limits(capacity, max_duration))
+        .is_ok()
+}
+
+fn cache() -> &'static TokenCache {
+    CACHE.get_or_init(TokenCache::new)
+}
 
 /// A registry credential and when it expires.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,7 +268,7 @@ pub async fn login(
     registry: &str,
     deadline: Instant,
 ) -> Result<Credential, CloudError> {
-    login_with(&CACHE, provider, registry, deadline).await
+    login_with(cache(), provider, registry, deadline).await
 }
 
 /// [`login`] with an explicit cache.
@@ -344,7 +356,7 @@ where
         compiled(provider)?;
     }
     login_as_with(
-        &CACHE,
+        cache(),
         &Endpoints::default(),
         provider,
         registry,

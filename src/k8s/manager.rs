@@ -69,6 +69,10 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     if args.runtime.inconsistent_object_level_configuration() {
         return Err(Error::InconsistentObjectLevelConfiguration);
     }
+    crate::cloud::configure_cache(
+        args.runtime.token_cache_max_size,
+        args.runtime.token_cache_max_duration,
+    );
     let client = Client::try_default().await.map_err(Error::Client)?;
     let hostname = std::env::var("HOSTNAME").ok();
     let instance = hostname.clone().unwrap_or_else(|| "ocisource".to_string());
