@@ -2,7 +2,8 @@
 //! `gotk_reconcile_duration_seconds`, controller-runtime's reconcile counters and worker gauges
 //! (labelled `controller="ocirepository"`), client-go's `workqueue_*` metrics as
 //! controller-runtime v0.21/v0.22 labels them (`controller` and `name`, both `ocirepository`),
-//! plus the registry requests this controller makes. This module owns every metric name.
+//! the process collector's `process_*` metrics, plus the registry requests this controller makes.
+//! This module owns every metric name.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,15 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets_range
 use prometheus_client::registry::Registry;
 
 use crate::registry::RequestCounts;
+
+mod process;
+
+/// controller-runtime's buckets of `controller_runtime_reconcile_time_seconds`.
+const RECONCILE_TIME_BUCKETS: [f64; 40] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9,
+    1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0,
+    25.0, 30.0, 40.0, 50.0, 60.0,
+];
 
 /// Label value of `controller` on controller-runtime metrics.
 pub const CONTROLLER: &str = "ocirepository";
@@ -109,6 +119,8 @@ pub struct Metrics {
     max_concurrent: Family<ControllerLabels, Gauge>,
     active_workers: Family<ControllerLabels, Gauge>,
     sampler: Mutex<Sampled>,
+    reconcile_time: Family<ControllerLabels, Histogram>,
+    process: process::ProcessMetrics,
 }
 
 struct QueueMetrics {
@@ -208,7 +220,18 @@ impl Metrics {
             active_workers.clone(),
         );
         let queue = QueueMetrics::register(&mut registry);
+        let reconcile_time = Family::<ControllerLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(RECONCILE_TIME_BUCKETS.iter().copied())
+        });
+        registry.register(
+            "controller_runtime_reconcile_time_seconds",
+            "Length of time per reconciliation per controller",
+            reconcile_time.clone(),
+        );
+        let process = process::ProcessMetrics::register(&mut registry);
         Metrics {
+            reconcile_time,
+            process,
             registry,
             duration,
             reconciles,
@@ -289,6 +312,9 @@ impl Metrics {
     /// Records one reconcile of `namespace/name` that took `seconds` and ended with `result`
     /// (`success`, `error`, `requeue`, `requeue_after`).
     pub fn reconciled(&self, namespace: &str, name: &str, seconds: f64, result: &str) {
+        self.reconcile_time
+            .get_or_create(&controller_labels())
+            .observe(seconds);
         self.duration
             .get_or_create(&ObjectLabels {
                 kind: crate::api::KIND.to_string(),
@@ -334,6 +360,7 @@ impl Metrics {
     /// The metrics in the OpenMetrics text format.
     pub fn render(&self) -> String {
         self.refresh_queue();
+        self.process.refresh();
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
@@ -456,6 +483,27 @@ mod tests {
         assert!((buckets[0] - 0.01).abs() < 1e-9);
         assert!((buckets[9] - 1800.0).abs() < 1e-6, "{buckets:?}");
         assert!(buckets[10].is_infinite());
+        assert!(
+            text.contains(
+                "controller_runtime_reconcile_time_seconds_count{controller=\"ocirepository\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("controller_runtime_reconcile_time_seconds_bucket{le=\"60.0\",controller=\"ocirepository\"} 2"),
+            "{text}"
+        );
+        // The process collector's metrics, as Flux's dashboards chart them.
+        for name in [
+            "process_cpu_seconds_total ",
+            "process_resident_memory_bytes ",
+            "process_virtual_memory_bytes ",
+            "process_start_time_seconds ",
+            "process_open_fds ",
+            "process_max_fds ",
+        ] {
+            assert!(text.lines().any(|l| l.starts_with(name)), "{name}: {text}");
+        }
     }
 
     #[test]
