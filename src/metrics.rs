@@ -101,6 +101,13 @@ pub struct QueueSample {
 /// Samples the work queue at scrape time.
 pub type QueueSampler = Box<dyn Fn() -> QueueSample + Send + Sync>;
 
+/// Labels of `leader_election_master_status`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLabels {
+    /// The Lease's name.
+    pub name: String,
+}
+
 /// Labels of registry request counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -120,6 +127,7 @@ pub struct Metrics {
     active_workers: Family<ControllerLabels, Gauge>,
     sampler: Mutex<Sampled>,
     reconcile_time: Family<ControllerLabels, Histogram>,
+    leader: Family<LeaseLabels, Gauge>,
     process: process::ProcessMetrics,
 }
 
@@ -228,9 +236,16 @@ impl Metrics {
             "Length of time per reconciliation per controller",
             reconcile_time.clone(),
         );
+        let leader = Family::<LeaseLabels, Gauge>::default();
+        registry.register(
+            "leader_election_master_status",
+            "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease. Please make sure to group by name",
+            leader.clone(),
+        );
         let process = process::ProcessMetrics::register(&mut registry);
         Metrics {
             reconcile_time,
+            leader,
             process,
             registry,
             duration,
@@ -254,6 +269,15 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .sampler = Some(sampler);
+    }
+
+    /// Whether this replica holds the Lease `name` (client-go's leader election gauge).
+    pub fn leader(&self, name: &str, leading: bool) {
+        self.leader
+            .get_or_create(&LeaseLabels {
+                name: name.to_string(),
+            })
+            .set(i64::from(leading));
     }
 
     /// Records how long a key waited in the queue once due.
@@ -492,6 +516,11 @@ mod tests {
         assert!(
             text.contains("controller_runtime_reconcile_time_seconds_bucket{le=\"60.0\",controller=\"ocirepository\"} 2"),
             "{text}"
+        );
+        m.leader("ocisource-leader-election", true);
+        assert!(
+            m.render()
+                .contains("leader_election_master_status{name=\"ocisource-leader-election\"} 1")
         );
         // The process collector's metrics, as Flux's dashboards chart them.
         for name in [

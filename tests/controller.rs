@@ -451,6 +451,18 @@ async fn one_leader_reconciles_and_serves_and_a_follower_takes_over() {
     wait_for(&api, "app", "Ready", is_ready).await;
     assert!(leader.serves_artifacts(), "the leader serves artifacts");
     assert!(!follower.serves_artifacts(), "a follower does not");
+    for (ctl, status) in [(&leader, 1.0), (&follower, 0.0)] {
+        let url = format!("http://127.0.0.1:{}/metrics", ctl.metrics_port);
+        let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        assert_eq!(
+            metric(
+                &text,
+                r#"leader_election_master_status{name="ocisource-leader-election"}"#
+            ),
+            Some(status),
+            "{text}"
+        );
+    }
 
     // The leader stops (releasing the lease); the follower takes over and reconciles.
     leader.proc.stop();

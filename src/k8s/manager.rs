@@ -116,7 +116,11 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     // Like Flux, only the leader reconciles and serves artifacts; health and metrics answer on
     // every replica, and only the leader reports ready.
     let leadership = if args.runtime.enable_leader_election {
-        Some(acquire_leadership(&client, &args, &instance).await?)
+        let lease = lease_name(&args.runtime.watch_label_selector);
+        metrics.leader(&lease, false);
+        let leader = acquire_leadership(&client, &args, &instance).await?;
+        metrics.leader(&lease, true);
+        Some(leader)
     } else {
         None
     };
