@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Builds and caches the Flux controllers that consume our artifacts:
-#   kustomize-controller  v1.6.0 (the Flux 2.6 line), with the CRDs it needs in crds/ next to
-#                         the binary: its Kustomization CRD, and the GitRepository and Bucket
-#                         CRDs of source-controller v1.7.0 (it watches them too; v1.6.x is not
-#                         served by the Go module proxy here). kustomize-controller v1.6.0 uses
-#                         GitRepository v1 and Bucket v1, which those CRDs serve. OCIRepository is
-#                         ours: tests install crds/ocirepository.yaml of this repository.
+# Builds and caches the Flux controllers that consume our artifacts, each with the CRDs it needs
+# in crds/ next to its binary (a VERSIONS file there names the modules they were copied from):
+#   kustomize-controller  v1.6.0 (the Flux 2.6 line): its Kustomization CRD, and the GitRepository
+#                         and Bucket CRDs of source-controller v1.7.0 (it watches them too;
+#                         v1.6.x is not served by the Go module proxy here). kustomize-controller
+#                         v1.6.0 uses GitRepository v1 and Bucket v1, which those CRDs serve.
+#   helm-controller       v1.4.0 (the Flux 2.7 line; v1.3.x is not served by the Go module proxy
+#                         here): its HelmRelease CRD, and the HelmChart CRD of source-controller
+#                         v1.7.0, the source API version it is built against (it watches HelmChart
+#                         besides OCIRepository; ExternalArtifact only behind a feature gate that
+#                         is off by default).
+# OCIRepository is ours: tests install crds/ocirepository.yaml of this repository.
 #
 # Usage: testbed/install-consumers.sh [NAME...]   (default: all). A cached build links instantly.
 source "$(dirname "$0")/lib.sh"
 
 KUSTOMIZE_CONTROLLER_VERSION=1.6.0
+HELM_CONTROLLER_VERSION=1.4.0
 SOURCE_CRDS_VERSION=1.7.0
 
 # mod_dir MODULE@VERSION: the module's directory in the Go module cache (downloaded and checked
@@ -19,16 +25,15 @@ mod_dir() {
   (cd "$TESTBED_SRC" && go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 }
 
-# Its go.mod replaces github.com/fluxcd/kustomize-controller/api with ./api, a nested module that
-# the module zip leaves out, so `go install` refuses it. Build inside a writable copy of the
-# module instead, with the published api module of the same version copied to ./api (the
-# go.mod/go.sum of the module pin every other dependency).
-install_kustomize_controller() {
-  local name=kustomize-controller version=$KUSTOMIZE_CONTROLLER_VERSION
-  local out="$TESTBED_DIR/$name-$version"
-  install_consumer_crds "$out/crds"
+# build_with_api NAME VERSION: builds github.com/fluxcd/NAME@vVERSION. Its go.mod replaces
+# github.com/fluxcd/NAME/api with ./api, a nested module that the module zip leaves out, so
+# `go install` refuses it. Build inside a writable copy of the module instead, with the published
+# api module of the same version copied to ./api (the go.mod/go.sum of the module pin every other
+# dependency).
+build_with_api() {
+  local name=$1 version=$2
   cached "$name" "$version" && return 0
-  local mod=github.com/fluxcd/kustomize-controller
+  local mod=github.com/fluxcd/$name
   local dir api
   dir=$(mod_dir "$mod@v$version")
   api=$(mod_dir "$mod/api@v$version")
@@ -44,32 +49,52 @@ install_kustomize_controller() {
   rmdir "$TESTBED_DIR/src" 2>/dev/null || true
 }
 
-# install_consumer_crds DIR: the CRDs kustomize-controller needs besides ours, copied from the
-# module zips. Recopied whenever the versions recorded in DIR/VERSIONS differ.
-install_consumer_crds() {
-  local crds=$1
-  local want="kustomize-controller v$KUSTOMIZE_CONTROLLER_VERSION, source-controller v$SOURCE_CRDS_VERSION"
+# install_crds DIR NAME VERSION OWN_CRD SOURCE_CRD...: copies OWN_CRD from the module zip of
+# github.com/fluxcd/NAME@vVERSION and each SOURCE_CRD from source-controller's into DIR.
+# Recopied whenever the versions recorded in DIR/VERSIONS differ.
+install_crds() {
+  local crds=$1 name=$2 version=$3 own=$4
+  shift 4
+  local want="$name v$version, source-controller v$SOURCE_CRDS_VERSION"
   if [ "$(cat "$crds/VERSIONS" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
-  local kc sc
-  kc=$(mod_dir "github.com/fluxcd/kustomize-controller@v$KUSTOMIZE_CONTROLLER_VERSION")
+  local mine sc
+  mine=$(mod_dir "github.com/fluxcd/$name@v$version")
   sc=$(mod_dir "github.com/fluxcd/source-controller@v$SOURCE_CRDS_VERSION")
-  [ -n "$kc" ] && [ -n "$sc" ] || { log "consumer CRDs: go mod download failed"; return 1; }
+  [ -n "$mine" ] && [ -n "$sc" ] || { log "$name CRDs: go mod download failed"; return 1; }
   rm -rf "$crds"
   mkdir -p "$crds"
-  cp "$kc/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml" \
-    "$sc/config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml" \
-    "$sc/config/crd/bases/source.toolkit.fluxcd.io_buckets.yaml" "$crds/"
+  cp "$mine/config/crd/bases/$own" "$crds/"
+  local file
+  for file in "$@"; do
+    cp "$sc/config/crd/bases/$file" "$crds/"
+  done
   chmod u+w "$crds"/*.yaml
   printf '%s\n' "$want" >"$crds/VERSIONS"
-  log "consumer CRDs ($want): copied to $crds"
+  log "$name CRDs ($want): copied to $crds"
 }
 
-all=(kustomize-controller)
+install_kustomize_controller() {
+  local name=kustomize-controller version=$KUSTOMIZE_CONTROLLER_VERSION
+  install_crds "$TESTBED_DIR/$name-$version/crds" "$name" "$version" \
+    kustomize.toolkit.fluxcd.io_kustomizations.yaml \
+    source.toolkit.fluxcd.io_gitrepositories.yaml source.toolkit.fluxcd.io_buckets.yaml
+  build_with_api "$name" "$version"
+}
+
+install_helm_controller() {
+  local name=helm-controller version=$HELM_CONTROLLER_VERSION
+  install_crds "$TESTBED_DIR/$name-$version/crds" "$name" "$version" \
+    helm.toolkit.fluxcd.io_helmreleases.yaml source.toolkit.fluxcd.io_helmcharts.yaml
+  build_with_api "$name" "$version"
+}
+
+all=(kustomize-controller helm-controller)
 for name in "${@:-${all[@]}}"; do
   case $name in
   kustomize-controller) install_kustomize_controller ;;
+  helm-controller) install_helm_controller ;;
   *)
     log "unknown consumer $name (known: ${all[*]})"
     exit 2

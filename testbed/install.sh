@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the whole test bed into $OCISOURCE_CACHE (default ~/.cache/ocisource): the control
 # plane (kube-apiserver, etcd), the registries (Debian's docker-registry, ocitestbed), the
-# producer tools (flux, helm, cosign, crane, notation) and the consumers (kustomize-controller and
-# the CRDs it needs). Pinned versions live in each script.
+# producer tools (flux, helm, cosign, crane, notation) and the consumers (kustomize-controller,
+# helm-controller and the CRDs they need). Pinned versions live in each script.
 # Cold: tens of minutes on 2 cores (Go builds); cached: a few seconds.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -1,8 +1,12 @@
-//! The product promise, checked with the real consumer: Flux's kustomize-controller v1.6.0
+//! The product promise, checked with the real consumers. Flux's kustomize-controller v1.6.0
 //! applies what our `status.artifact` points at, unchanged. It downloads the tarball from our
 //! artifact server, verifies `artifact.digest`, applies it, reports our revision as
 //! `lastAppliedRevision`, and follows a new revision when our artifact changes. The real flux
-//! CLI reads and reconciles both objects on the same control plane.
+//! CLI reads and reconciles both objects on the same control plane. Flux's helm-controller
+//! v1.4.0 installs the Helm chart our artifact carries (stored as pushed, in copy mode) through
+//! `HelmRelease.spec.chartRef`, names our revision's digest in its release history, and
+//! upgrades the release when our artifact follows a newer chart version; the flux CLI reconciles
+//! both objects.
 
 mod common;
 
@@ -11,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
+use common::helm_controller::{self, HelmController};
 use common::kustomize_controller::{self, KustomizeController};
 use common::registry::{Flavor, Registry, Security};
 use common::tools;
@@ -21,26 +26,49 @@ use ocisource::api::v1::OciRepository;
 use serde_json::{Value, json};
 
 const NS: &str = "consumers";
+/// The helm-controller test's namespace: tests run in parallel on one control plane.
+const HELM_NS: &str = "consumers-helm";
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ocisource"))
 }
 
-/// Both controllers; their log tails are printed when the test fails.
-struct Controllers {
-    ours: Controller,
-    kustomize: KustomizeController,
+/// A consumer controller whose log tail is printed when a test fails.
+trait Consumer {
+    const NAME: &'static str;
+    fn log_tail(&self, max: usize) -> String;
 }
 
-impl Drop for Controllers {
+impl Consumer for KustomizeController {
+    const NAME: &'static str = "kustomize-controller";
+    fn log_tail(&self, max: usize) -> String {
+        self.proc.log_tail(max)
+    }
+}
+
+impl Consumer for HelmController {
+    const NAME: &'static str = "helm-controller";
+    fn log_tail(&self, max: usize) -> String {
+        self.proc.log_tail(max)
+    }
+}
+
+/// Both controllers; their log tails are printed when the test fails.
+struct Controllers<C: Consumer> {
+    ours: Controller,
+    consumer: C,
+}
+
+impl<C: Consumer> Drop for Controllers<C> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!(
                 "--- ocisource controller log (tail) ---\n{}\n\
-                 --- kustomize-controller log (tail) ---\n{}",
+                 --- {} log (tail) ---\n{}",
                 self.ours.proc.log_tail(8000),
-                self.kustomize.proc.log_tail(8000)
+                C::NAME,
+                self.consumer.log_tail(8000)
             );
         }
     }
@@ -87,8 +115,8 @@ where
     requested
 }
 
-/// Waits until the Kustomization has handled `requested` and is Ready=False; returns the
-/// condition's reason and message.
+/// Waits until the Kustomization (or HelmRelease) has handled `requested` and is Ready=False;
+/// returns the condition's reason and message.
 async fn wait_failed(api: &Api<DynamicObject>, name: &str, requested: &str) -> (String, String) {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
@@ -101,7 +129,7 @@ async fn wait_failed(api: &Api<DynamicObject>, name: &str, requested: &str) -> (
             return (reason, message);
         }
         if tokio::time::Instant::now() > deadline {
-            panic!("timed out waiting for Kustomization {name} to fail; last status: {status:#}");
+            panic!("timed out waiting for {name} to fail; last status: {status:#}");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -230,8 +258,72 @@ fn ocisource_push(reg: &Registry, repo_tag: &str, path: &Path, revision: &str) -
     v["digest"].as_str().unwrap().to_string()
 }
 
-async fn create_namespace(client: &Client) {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
+fn helm_releases(client: &Client) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease");
+    let resource = ApiResource::from_gvk_with_plural(&gvk, "helmreleases");
+    Api::namespaced_with(client.clone(), HELM_NS, &resource)
+}
+
+/// The chart version helm-controller derives from an OCIRepository artifact revision
+/// `<version>@sha256:<hex>`: the version with the digest's first 12 hex characters as build
+/// metadata.
+fn chart_version_of(version: &str, digest: &str) -> String {
+    let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+    format!("{version}+{}", &hex[..12])
+}
+
+/// Waits until the HelmRelease is Ready=True for its generation, with release `revision` of
+/// `chart_version` deployed from the chart pushed as `digest`; returns its status.
+async fn wait_released(
+    api: &Api<DynamicObject>,
+    name: &str,
+    revision: i64,
+    chart_version: &str,
+    digest: &str,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let obj = api.get(name).await.unwrap();
+        let status = &obj.data["status"];
+        let ready = ready_of(&status["conditions"]);
+        let latest = &status["history"][0];
+        if ready.as_ref().is_some_and(|r| r.0 == "True")
+            && status["observedGeneration"].as_i64() == obj.metadata.generation
+            && status["lastAttemptedRevision"] == chart_version
+            && status["lastAttemptedRevisionDigest"] == digest
+            && latest["version"].as_i64() == Some(revision)
+            && latest["chartVersion"] == chart_version
+            && latest["ociDigest"] == digest
+            && latest["status"] == "deployed"
+        {
+            return status.clone();
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!(
+                "timed out waiting for HelmRelease {name} to deploy {chart_version} as release \
+                 {revision}; last status: {status:#}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Writes the chart `greeter` at `version` (with [`tools::write_minimal_chart`]) with a
+/// template whose ConfigMap `<release>-greeting` holds the value `greeting` and the chart
+/// version helm-controller installed.
+fn write_chart(parent: &Path, version: &str) -> std::path::PathBuf {
+    let dir = tools::write_minimal_chart(parent, "greeter", version);
+    std::fs::write(
+        dir.join("templates/configmap.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-greeting\n\
+         data:\n  greeting: {{ .Values.greeting | quote }}\n  chart: {{ .Chart.Version | quote }}\n",
+    )
+    .unwrap();
+    dir
+}
+
+async fn create_namespace(client: &Client, name: &str) {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns)
         .await
@@ -243,7 +335,7 @@ async fn kustomize_controller_applies_and_follows_our_artifact() {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     kustomize_controller::install_crds(&client).await;
-    create_namespace(&client).await;
+    create_namespace(&client, NS).await;
 
     // v1, pushed by the real flux CLI: two ConfigMaps.
     let reg = Registry::start(Flavor::Distribution, Security::Http);
@@ -261,7 +353,7 @@ async fn kustomize_controller_applies_and_follows_our_artifact() {
 
     let controllers = Controllers {
         ours: Controller::start(cp, binary(), NS, &[]),
-        kustomize: KustomizeController::start(cp, NS),
+        consumer: KustomizeController::start(cp, NS),
     };
 
     let repos: Api<OciRepository> = Api::namespaced(client.clone(), NS);
@@ -383,5 +475,156 @@ async fn kustomize_controller_applies_and_follows_our_artifact() {
     let table = tools::flux_cluster(kubeconfig, ["get", "sources", "oci", "-n", NS]);
     let cols = row(&table, "config");
     assert_eq!(cols[1], truncated(&rev2), "{table}");
+    assert_eq!(cols[3], "True", "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_controller_installs_and_upgrades_our_chart_artifact() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    helm_controller::install_crds(&client).await;
+    create_namespace(&client, HELM_NS).await;
+
+    // Chart 0.1.0, pushed by the real helm CLI.
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let charts = tempfile::tempdir().unwrap();
+    let first = tools::helm_package_and_push(
+        &reg,
+        &write_chart(&charts.path().join("v1"), "0.1.0"),
+        "charts",
+    );
+    assert_eq!(first.version, "0.1.0");
+
+    let controllers = Controllers {
+        ours: Controller::start(cp, binary(), HELM_NS, &[]),
+        consumer: HelmController::start(cp, HELM_NS),
+    };
+
+    // Our OCIRepository follows the newest 0.x chart and stores the chart layer as pushed.
+    let repos: Api<OciRepository> = Api::namespaced(client.clone(), HELM_NS);
+    let repo: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "greeter", "namespace": HELM_NS},
+        "spec": {
+            "url": format!("oci://{}/{}", reg.host(), first.repository),
+            "interval": "10m",
+            "insecure": true,
+            "ref": {"semver": ">=0.1.0 <1.0.0"},
+            "layerSelector": {
+                "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                "operation": "copy"
+            }
+        }
+    }))
+    .unwrap();
+    repos.create(&PostParams::default(), &repo).await.unwrap();
+
+    let hr_api = helm_releases(&client);
+    let hr: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "app", "namespace": HELM_NS},
+        "spec": {
+            "interval": "1m",
+            "chartRef": {"kind": "OCIRepository", "name": "greeter"},
+            "values": {"greeting": "hello from values"}
+        }
+    }))
+    .unwrap();
+    hr_api.create(&PostParams::default(), &hr).await.unwrap();
+
+    // helm-controller downloads our artifact, verifies its digest, loads the chart and installs
+    // it, naming our revision's digest in the chart version and the release history.
+    let rev1 = format!("0.1.0@{}", first.digest);
+    let repo = wait_artifact(&repos, "greeter", &rev1).await;
+    let artifact = repo.status.unwrap().artifact.unwrap();
+    let version1 = chart_version_of("0.1.0", &first.digest);
+    let status = wait_released(&hr_api, "app", 1, &version1, &first.digest).await;
+    assert_eq!(status["history"][0]["chartName"], "greeter", "{status:#}");
+    assert_eq!(
+        ready_of(&status["conditions"]).unwrap().1,
+        "InstallSucceeded",
+        "{status:#}"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), HELM_NS);
+    wait_config_map(
+        &config_maps,
+        "app-greeting",
+        Some(("greeting", "hello from values")),
+    )
+    .await;
+    wait_config_map(&config_maps, "app-greeting", Some(("chart", &version1))).await;
+
+    // It checks our digest: a stored chart that no longer matches it is refused.
+    let stored = controllers.ours.storage.path().join(&artifact.path);
+    let original = std::fs::read(&stored).unwrap();
+    std::fs::write(&stored, b"not the pushed chart").unwrap();
+    let requested = request_reconcile(&hr_api, "app").await;
+    let (reason, message) = wait_failed(&hr_api, "app", &requested).await;
+    assert_eq!(reason, "ArtifactFailed", "{message}");
+    assert!(
+        message.contains(artifact.digest.as_deref().unwrap()),
+        "{message}"
+    );
+    std::fs::write(&stored, &original).unwrap();
+
+    // Chart 0.2.0: our OCIRepository follows it when asked, helm-controller upgrades.
+    let second = tools::helm_package_and_push(
+        &reg,
+        &write_chart(&charts.path().join("v2"), "0.2.0"),
+        "charts",
+    );
+    assert_eq!(second.repository, first.repository);
+    let requested = request_reconcile(&repos, "greeter").await;
+    let rev2 = format!("0.2.0@{}", second.digest);
+    let repo = wait_artifact(&repos, "greeter", &rev2).await;
+    assert_eq!(
+        repo.status.unwrap().last_handled_reconcile_at.as_deref(),
+        Some(requested.as_str())
+    );
+    let version2 = chart_version_of("0.2.0", &second.digest);
+    let status = wait_released(&hr_api, "app", 2, &version2, &second.digest).await;
+    assert_eq!(
+        ready_of(&status["conditions"]).unwrap().1,
+        "UpgradeSucceeded",
+        "{status:#}"
+    );
+    assert_eq!(
+        status["history"][1]["chartVersion"],
+        version1.as_str(),
+        "{status:#}"
+    );
+    assert_eq!(status["history"][1]["status"], "superseded", "{status:#}");
+    wait_config_map(&config_maps, "app-greeting", Some(("chart", &version2))).await;
+    wait_config_map(
+        &config_maps,
+        "app-greeting",
+        Some(("greeting", "hello from values")),
+    )
+    .await;
+
+    // What a user runs after a push: the source first, then the HelmRelease; the flux CLI
+    // reports our revision and the chart version helm-controller derived from it.
+    let kubeconfig = cp.kubeconfig_path();
+    let out = tools::flux_cluster(
+        kubeconfig,
+        [
+            "reconcile",
+            "helmrelease",
+            "app",
+            "--with-source",
+            "-n",
+            HELM_NS,
+        ],
+    );
+    assert!(out.contains(&format!("fetched revision {rev2}")), "{out}");
+    assert!(
+        out.contains(&format!("applied revision {version2}")),
+        "{out}"
+    );
+    let table = tools::flux_cluster(kubeconfig, ["get", "helmreleases", "-n", HELM_NS]);
+    let cols = row(&table, "app");
+    assert_eq!(cols[1], version2, "{table}");
     assert_eq!(cols[3], "True", "{table}");
 }

@@ -9,6 +9,7 @@ pub mod controller;
 pub mod controlplane;
 pub mod crd;
 pub mod fake_registry;
+pub mod helm_controller;
 pub mod kustomize_controller;
 pub mod registry;
 pub mod tarball;
