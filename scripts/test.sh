@@ -24,6 +24,9 @@ step "committed CRD is generated"
 cargo run --quiet --locked -- crds | diff -u crds/ocirepository.yaml - \
   || { echo "crds/ocirepository.yaml is stale: cargo run -- crds > crds/ocirepository.yaml"; exit 1; }
 
+step "docs (README and doc comments, broken links refused)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
+
 step "tests"
 cargo test --locked -- --test-threads="${OCISOURCE_TEST_THREADS:-4}"
 

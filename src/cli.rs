@@ -24,7 +24,7 @@ pub struct StorageArgs {
     #[arg(long, env = "STORAGE_ADDR", default_value = ":9090")]
     pub storage_addr: String,
 
-    /// Host[:port] (or `http(s)://` prefix) used in artifact URLs; derived from
+    /// Host and optional port (or an `http(s)://` prefix) used in artifact URLs; derived from
     /// --storage-addr when empty.
     #[arg(long, env = "STORAGE_ADV_ADDR", default_value = "")]
     pub storage_adv_addr: String,

@@ -41,7 +41,7 @@ pub struct ReconcileArgs {
     #[arg(long, default_value = "./artifacts")]
     pub storage_path: PathBuf,
 
-    /// Host[:port] used in artifact URLs.
+    /// Host and optional port used in artifact URLs.
     #[arg(long, default_value = "localhost:9090")]
     pub storage_adv_addr: String,
 
