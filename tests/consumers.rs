@@ -15,8 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
-use common::helm_controller::{self, HelmController};
-use common::kustomize_controller::{self, KustomizeController};
+use common::flux_controller::{self, FluxController, Kind};
 use common::registry::{Flavor, Registry, Security};
 use common::tools;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -34,41 +33,21 @@ fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ocisource"))
 }
 
-/// A consumer controller whose log tail is printed when a test fails.
-trait Consumer {
-    const NAME: &'static str;
-    fn log_tail(&self, max: usize) -> String;
-}
-
-impl Consumer for KustomizeController {
-    const NAME: &'static str = "kustomize-controller";
-    fn log_tail(&self, max: usize) -> String {
-        self.proc.log_tail(max)
-    }
-}
-
-impl Consumer for HelmController {
-    const NAME: &'static str = "helm-controller";
-    fn log_tail(&self, max: usize) -> String {
-        self.proc.log_tail(max)
-    }
-}
-
 /// Both controllers; their log tails are printed when the test fails.
-struct Controllers<C: Consumer> {
+struct Controllers {
     ours: Controller,
-    consumer: C,
+    consumer: FluxController,
 }
 
-impl<C: Consumer> Drop for Controllers<C> {
+impl Drop for Controllers {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!(
                 "--- ocisource controller log (tail) ---\n{}\n\
                  --- {} log (tail) ---\n{}",
                 self.ours.proc.log_tail(8000),
-                C::NAME,
-                self.consumer.log_tail(8000)
+                self.consumer.kind.name(),
+                self.consumer.proc.log_tail(8000)
             );
         }
     }
@@ -334,7 +313,7 @@ async fn create_namespace(client: &Client, name: &str) {
 async fn kustomize_controller_applies_and_follows_our_artifact() {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
-    kustomize_controller::install_crds(&client).await;
+    flux_controller::install_crds(&client, Kind::Kustomize).await;
     create_namespace(&client, NS).await;
 
     // v1, pushed by the real flux CLI: two ConfigMaps.
@@ -353,7 +332,7 @@ async fn kustomize_controller_applies_and_follows_our_artifact() {
 
     let controllers = Controllers {
         ours: Controller::start(cp, binary(), NS, &[]),
-        consumer: KustomizeController::start(cp, NS),
+        consumer: FluxController::start(cp, Kind::Kustomize, NS),
     };
 
     let repos: Api<OciRepository> = Api::namespaced(client.clone(), NS);
@@ -482,7 +461,7 @@ async fn kustomize_controller_applies_and_follows_our_artifact() {
 async fn helm_controller_installs_and_upgrades_our_chart_artifact() {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
-    helm_controller::install_crds(&client).await;
+    flux_controller::install_crds(&client, Kind::Helm).await;
     create_namespace(&client, HELM_NS).await;
 
     // Chart 0.1.0, pushed by the real helm CLI.
@@ -497,7 +476,7 @@ async fn helm_controller_installs_and_upgrades_our_chart_artifact() {
 
     let controllers = Controllers {
         ours: Controller::start(cp, binary(), HELM_NS, &[]),
-        consumer: HelmController::start(cp, HELM_NS),
+        consumer: FluxController::start(cp, Kind::Helm, HELM_NS),
     };
 
     // Our OCIRepository follows the newest 0.x chart and stores the chart layer as pushed.
