@@ -280,6 +280,14 @@ impl Round {
     /// `(reason, message)` of FetchFailed, which must be True, with Ready False mirroring it and
     /// the reconcile retried.
     #[track_caller]
+    /// [`Round::fetch_failed`] with `reason`, its message starting with `prefix`; the message.
+    fn fetch_failed_with(&self, reason: &str, prefix: &str) -> String {
+        let (got, message) = self.fetch_failed();
+        assert_eq!(got, reason);
+        assert!(message.starts_with(prefix), "{message}");
+        message
+    }
+
     fn fetch_failed(&self) -> (String, String) {
         let (status, reason, message) = self
             .cond("FetchFailed")
@@ -489,11 +497,9 @@ async fn basic_auth_comes_from_the_secret_or_the_service_accounts_pull_secrets()
     // Auth required, none given.
     let mut obj = repository("anonymous", spec(json!({})));
     let r = bed.run(&mut obj).await;
-    let (reason, message) = r.fetch_failed();
-    assert_eq!(reason, "OCIArtifactPullFailed");
-    assert!(
-        message.starts_with("failed to determine artifact digest: "),
-        "{message}"
+    let message = r.fetch_failed_with(
+        "OCIArtifactPullFailed",
+        "failed to determine artifact digest: ",
     );
     assert!(message.contains("UNAUTHORIZED"), "{message}");
     assert!(r.status.artifact.is_none());
@@ -612,11 +618,9 @@ async fn https_trusts_the_ca_from_ca_crt_or_the_legacy_ca_file() {
 
     let mut obj = repository("no-ca", json!({"url": url, "ref": {"tag": "v1"}}));
     let r = bed.run(&mut obj).await;
-    let (reason, message) = r.fetch_failed();
-    assert_eq!(reason, "OCIArtifactPullFailed");
-    assert!(
-        message.starts_with("failed to determine artifact digest: "),
-        "{message}"
+    let message = r.fetch_failed_with(
+        "OCIArtifactPullFailed",
+        "failed to determine artifact digest: ",
     );
     assert!(
         message.contains(
@@ -692,11 +696,9 @@ async fn mtls_needs_the_client_certificate_from_the_cert_secret() {
 
     let mut obj = repository("ca-only", spec(Some("ca-only")));
     let r = bed.run(&mut obj).await;
-    let (reason, message) = r.fetch_failed();
-    assert_eq!(reason, "OCIArtifactPullFailed");
-    assert!(
-        message.starts_with("failed to determine artifact digest: "),
-        "{message}"
+    let message = r.fetch_failed_with(
+        "OCIArtifactPullFailed",
+        "failed to determine artifact digest: ",
     );
     assert!(message.contains("remote error: tls: "), "{message}");
 
@@ -863,11 +865,9 @@ async fn a_proxy_secret_routes_the_pull_and_a_broken_proxy_fails_it() {
     // A digest reference makes no request before the pull: the broken proxy fails the pull.
     let mut obj = repository("broken", spec("broken"));
     let r = bed.run(&mut obj).await;
-    let (reason, message) = r.fetch_failed();
-    assert_eq!(reason, "OCIArtifactPullFailed");
-    assert!(
-        message.starts_with(&format!("failed to pull artifact from '{url}'")),
-        "{message}"
+    r.fetch_failed_with(
+        "OCIArtifactPullFailed",
+        &format!("failed to pull artifact from '{url}'"),
     );
     assert!(r.status.artifact.is_none());
     assert_eq!(r.requests.manifest_head + r.requests.tags, 0);
@@ -1037,11 +1037,9 @@ async fn references_resolve_by_fluxs_precedence_and_report_the_new_revision() {
     assert_eq!(r.revision(), d, "digest beats semver and tag");
 
     let (_, r) = run("missing-tag", json!({"tag": "6.1.9"})).await;
-    let (reason, message) = r.fetch_failed();
-    assert_eq!(reason, "OCIArtifactPullFailed");
-    assert!(
-        message.starts_with("failed to determine artifact digest: "),
-        "{message}"
+    let message = r.fetch_failed_with(
+        "OCIArtifactPullFailed",
+        "failed to determine artifact digest: ",
     );
     assert!(message.contains(" MANIFEST_UNKNOWN"), "{message}");
 
@@ -1057,11 +1055,9 @@ async fn references_resolve_by_fluxs_precedence_and_report_the_new_revision() {
     );
 
     let (_, r) = run("bad-digest", json!({"digest": "invalid"})).await;
-    let (reason, message) = r.fetch_failed();
-    assert_eq!(reason, "OCIArtifactPullFailed");
-    assert!(
-        message.starts_with("failed to determine artifact digest"),
-        "{message}"
+    r.fetch_failed_with(
+        "OCIArtifactPullFailed",
+        "failed to determine artifact digest",
     );
     assert_eq!(r.requests.total(), 0);
 
@@ -1178,12 +1174,7 @@ async fn invalid_urls_and_the_workload_identity_gate_stall_and_providers_fail_cl
     let ecr = "oci://123456789012.dkr.ecr.us-east-1.amazonaws.com/podinfo";
     let mut obj = repository("aws", json!({"url": ecr, "provider": "aws"}));
     let r = bed.run(&mut obj).await;
-    let (reason, message) = r.fetch_failed();
-    assert_eq!(reason, "AuthenticationFailed");
-    assert!(
-        message.starts_with("failed to get credential from aws"),
-        "{message}"
-    );
+    r.fetch_failed_with("AuthenticationFailed", "failed to get credential from aws");
     let mut obj = repository(
         "gated",
         json!({"url": ecr, "provider": "aws", "serviceAccountName": "app"}),
@@ -1207,12 +1198,7 @@ async fn invalid_urls_and_the_workload_identity_gate_stall_and_providers_fail_cl
         "now".to_string(),
     )]));
     let r = bed.run_with(&mut obj, &gate_on, &NoVerifier, now()).await;
-    let (reason, message) = r.fetch_failed();
-    assert_eq!(reason, "AuthenticationFailed");
-    assert!(
-        message.starts_with("failed to get credential from aws"),
-        "{message}"
-    );
+    r.fetch_failed_with("AuthenticationFailed", "failed to get credential from aws");
     assert!(r.cond("Stalled").is_none());
     assert_eq!(r.status.last_handled_reconcile_at.as_deref(), Some("now"));
 }
@@ -2432,11 +2418,9 @@ async fn registry_faults_fail_the_reconcile_and_keep_the_served_artifact() {
     // 5xx: retried within the timeout, then a retryable failure.
     set(Fault::ServerError);
     let r = bed.run(&mut obj).await;
-    let (reason, message) = r.fetch_failed();
-    assert_eq!(reason, "OCIArtifactPullFailed");
-    assert!(
-        message.starts_with("failed to determine artifact digest: "),
-        "{message}"
+    let message = r.fetch_failed_with(
+        "OCIArtifactPullFailed",
+        "failed to determine artifact digest: ",
     );
     assert!(
         message.contains("500") || message.contains("deadline"),
@@ -2547,11 +2531,9 @@ async fn registry_faults_fail_the_reconcile_and_keep_the_served_artifact() {
                "layerSelector": {"mediaType": FLUX_LAYER, "operation": "copy"}}),
     );
     let r = bed.run(&mut copy).await;
-    let (reason, message) = r.fetch_failed();
-    assert_eq!(reason, "OCIArtifactLayerOperationFailed");
-    assert!(
-        message.starts_with("failed to copy layer from artifact: "),
-        "{message}"
+    let message = r.fetch_failed_with(
+        "OCIArtifactLayerOperationFailed",
+        "failed to copy layer from artifact: ",
     );
     assert!(message.contains("digest mismatch"), "{message}");
     assert!(r.status.artifact.is_none());
