@@ -438,7 +438,6 @@ struct ProgressState {
     pending: Option<OciRepositoryStatus>,
     timer: bool,
     finished: bool,
-    wrote: bool,
 }
 
 impl<W: StatusWriter> Progress<W> {
@@ -457,7 +456,7 @@ impl<W: StatusWriter> Progress<W> {
         let mut state = self.state.lock().await;
         state.finished = true;
         state.pending = None;
-        state.wrote
+        state.last_write.is_some()
     }
 }
 
@@ -482,15 +481,15 @@ impl<W: StatusWriter> ProgressSink for Progress<W> {
                             && !state.finished
                         {
                             state.last_write = Some(tokio::time::Instant::now());
-                            state.wrote = true;
                             writer.write(&status).await;
                         }
                     });
                 }
             }
             _ => {
+                // A report still held for a timer that has not run yet is older than this one.
+                state.pending = None;
                 state.last_write = Some(tokio::time::Instant::now());
-                state.wrote = true;
                 self.writer.write(status).await;
             }
         }
@@ -569,6 +568,27 @@ mod tests {
                 (Duration::from_millis(3200), "verifying".to_string()),
             ]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_back_report_never_overwrites_a_newer_one() {
+        let recorder = Recorder(Arc::default(), Some(tokio::time::Instant::now()));
+        let progress = Progress::new(recorder.clone());
+        progress.progress(&report("a")).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        progress.progress(&report("b")).await;
+        // The interval ends; a newer report arrives before the timer holding "b" has run.
+        tokio::time::advance(Duration::from_millis(900)).await;
+        progress.progress(&report("c")).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let written: Vec<String> = recorder
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|w| w.1.clone())
+            .collect();
+        assert_eq!(written, ["a", "c"]);
     }
 
     #[tokio::test(start_paused = true)]
