@@ -70,11 +70,16 @@ fn lookup_error(kind: &'static str, namespace: &str, name: &str, e: kube::Error)
         kind,
         namespace: namespace.to_string(),
         name: name.to_string(),
-        // The API server's status alone: kube's own text repeats it in its debug form.
-        source: match e {
-            kube::Error::Api(status) => status,
-            other => Box::new(other),
-        },
+        source: api_cause(e),
+    }
+}
+
+// The API server's status alone (`serviceaccounts "x" not found: NotFound`): kube's own text
+// repeats it in its debug form.
+fn api_cause(e: kube::Error) -> Box<dyn std::error::Error + Send + Sync> {
+    match e {
+        kube::Error::Api(status) => status,
+        other => Box::new(other),
     }
 }
 
@@ -122,12 +127,7 @@ impl SecretSource for KubeSecrets {
         let issued = Api::<ServiceAccount>::namespaced(self.client.clone(), namespace)
             .create_token_request(name, &PostParams::default(), &request)
             .await
-            .map_err(|e| match e {
-                // The API server's status alone (`serviceaccounts "x" not found: NotFound`):
-                // kube's own text repeats it with its debug form.
-                kube::Error::Api(status) => failed(status),
-                other => failed(Box::new(other)),
-            })?;
+            .map_err(|e| failed(api_cause(e)))?;
         issued
             .status
             .map(|s| s.token)
