@@ -32,20 +32,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
+use common::in_process::{self, InProcess};
 use common::registry::{Flavor, Registry, Security};
 use common::tools;
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client, ResourceExt as _};
 use ocisource::api::v1::{OciRepository, OciRepositoryStatus};
-use ocisource::core::ports::{NoProgress, NoVerifier};
-use ocisource::core::reconcile::{self, Ports, Settings};
-use ocisource::registry::{ClientPool, RequestCounts};
-use ocisource::standalone::secrets::DirSecrets;
-use ocisource::storage::{ExtractLimits, Storage};
 use serde_json::json;
 
 const MIB: u64 = 1 << 20;
@@ -181,32 +176,32 @@ async fn unchanged_source(
     push(&reg, "bench/tag", "v1.0.0", content.path());
     push(&reg, "bench/semver", "1.0.0", content.path());
     push(&reg, "bench/semver", "1.1.0", content.path());
-    let core = InProcess::new(&reg)?;
+    let core = InProcess::new(&reg);
 
     for (name, repo, reference, budget) in [
         ("tag", "bench/tag", json!({"tag": "v1.0.0"}), 1u64),
         ("semver", "bench/semver", json!({"semver": ">=1.0.0"}), 2),
     ] {
         let url = format!("oci://{}/{repo}", reg.host());
-        let mut obj = in_process_object(name, &url, reference);
-        let (first, _) = core.reconcile(&mut obj).await;
+        let mut obj = in_process::object(name, &url, reference);
+        let first = core.reconcile(&mut obj).await.0.status;
         ensure!(
             is_ready(&first),
             "(a) {name}: first reconcile not Ready: {first:#?}"
         );
         let tokens = reg.token_requests();
-        let before = core.pool.request_counts();
+        let before = core.requests();
         let mut latencies = Vec::new();
         for _ in 0..ROUNDS {
             let t = Instant::now();
-            let (status, _) = core.reconcile(&mut obj).await;
+            let status = core.reconcile(&mut obj).await.0.status;
             latencies.push(t.elapsed());
             ensure!(
                 status == first,
                 "(a) {name}: an unchanged reconcile changed the status"
             );
         }
-        let spent = core.pool.request_counts() - before;
+        let spent = core.requests() - before;
         let per = |n: u64| n as f64 / ROUNDS as f64;
         table.row(
             "a",
@@ -340,74 +335,6 @@ async fn unchanged_source(
         Verdict::Info,
     );
     Ok(())
-}
-
-struct InProcess {
-    settings: Settings,
-    secrets: DirSecrets,
-    pool: ClientPool,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
-}
-
-impl InProcess {
-    fn new(reg: &Registry) -> anyhow::Result<InProcess> {
-        let storage = tempfile::tempdir()?;
-        let secrets = tempfile::tempdir()?;
-        let secret = json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "creds", "namespace": "bench"},
-            "type": "kubernetes.io/dockerconfigjson",
-            "stringData": {".dockerconfigjson": reg.docker_config_json()},
-        });
-        std::fs::write(secrets.path().join("creds.json"), secret.to_string())?;
-        Ok(InProcess {
-            settings: Settings {
-                storage: Storage::new(storage.path(), "localhost:9090")?,
-                limits: ExtractLimits::default(),
-                object_level_workload_identity: false,
-                default_service_account: None,
-            },
-            secrets: DirSecrets::load(secrets.path())?,
-            pool: ClientPool::new(),
-            _dirs: (storage, secrets),
-        })
-    }
-
-    async fn reconcile(&self, obj: &mut OciRepository) -> (OciRepositoryStatus, RequestCounts) {
-        let before = self.pool.request_counts();
-        let ports = Ports {
-            secrets: &self.secrets,
-            verifier: &NoVerifier,
-            progress: &NoProgress,
-            registries: &self.pool,
-        };
-        let outcome =
-            reconcile::reconcile(obj, &self.settings, ports, Time(Timestamp::now())).await;
-        obj.status = Some(outcome.status.clone());
-        (outcome.status, self.pool.request_counts() - before)
-    }
-}
-
-fn in_process_object(name: &str, url: &str, reference: serde_json::Value) -> OciRepository {
-    let mut obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": name, "namespace": "bench", "generation": 1},
-        "spec": {
-            "url": url,
-            "interval": "1m",
-            "insecure": true,
-            "secretRef": {"name": "creds"},
-            "ref": reference,
-        },
-    }))
-    .expect("a valid object");
-    obj.status = Some(OciRepositoryStatus {
-        observed_generation: Some(-1),
-        ..Default::default()
-    });
-    obj
 }
 
 fn is_ready(status: &OciRepositoryStatus) -> bool {

@@ -13,105 +13,19 @@ use std::time::Duration;
 
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
+use common::in_process::{InProcess, object};
 use common::registry::{Flavor, Registry, Security};
 use common::{eventually, tools, wait_until};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{PostParams, WatchEvent, WatchParams};
 use kube::{Api, Client, ResourceExt};
 use ocisource::api::conditions::types;
-use ocisource::api::v1::{OciRepository, OciRepositoryStatus};
-use ocisource::core::ports::{NoProgress, NoVerifier};
-use ocisource::core::reconcile::{self, Outcome, Ports, Settings};
+use ocisource::api::v1::OciRepository;
+use ocisource::core::reconcile::Outcome;
 use ocisource::core::summary::Ending;
-use ocisource::registry::{ClientPool, RequestCounts};
-use ocisource::standalone::secrets::DirSecrets;
-use ocisource::storage::{ExtractLimits, Storage};
-use serde_json::{Value, json};
-
-const NAMESPACE: &str = "apps";
-
-/// What one in-process reconcile needs: the store, the secrets and one shared client pool, as
-/// the controller holds them.
-struct Core {
-    settings: Settings,
-    secrets: DirSecrets,
-    pool: ClientPool,
-    _storage: tempfile::TempDir,
-    _secrets: tempfile::TempDir,
-}
-
-impl Core {
-    /// A core whose secrets directory holds `creds`, a dockerconfigjson Secret for `reg`.
-    fn new(reg: &Registry) -> Core {
-        let storage = tempfile::tempdir().unwrap();
-        let secrets_dir = tempfile::tempdir().unwrap();
-        let secret = json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "creds", "namespace": NAMESPACE},
-            "type": "kubernetes.io/dockerconfigjson",
-            "stringData": {".dockerconfigjson": reg.docker_config_json()},
-        });
-        std::fs::write(
-            secrets_dir.path().join("creds.json"),
-            serde_json::to_string(&secret).unwrap(),
-        )
-        .unwrap();
-        Core {
-            settings: Settings {
-                storage: Storage::new(storage.path(), "localhost:9090").unwrap(),
-                limits: ExtractLimits::default(),
-                object_level_workload_identity: false,
-                default_service_account: None,
-            },
-            secrets: DirSecrets::load(secrets_dir.path()).unwrap(),
-            pool: ClientPool::new(),
-            _storage: storage,
-            _secrets: secrets_dir,
-        }
-    }
-
-    /// One reconcile of `obj`; its status becomes the outcome's, as the controller's status
-    /// write would make it. Returns the outcome and the registry requests it sent.
-    async fn reconcile(&self, obj: &mut OciRepository) -> (Outcome, RequestCounts) {
-        let before = self.pool.request_counts();
-        let ports = Ports {
-            secrets: &self.secrets,
-            verifier: &NoVerifier,
-            progress: &NoProgress,
-            registries: &self.pool,
-        };
-        let outcome =
-            reconcile::reconcile(obj, &self.settings, ports, Time(Timestamp::now())).await;
-        obj.status = Some(outcome.status.clone());
-        (outcome, self.pool.request_counts() - before)
-    }
-}
-
-/// A fresh object (generation 1, the CRD's status default) using the `creds` Secret.
-fn object(name: &str, url: &str, reference: Value) -> OciRepository {
-    let mut obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": name, "namespace": NAMESPACE, "generation": 1},
-        "spec": {
-            "url": url,
-            "interval": "1m",
-            "insecure": true,
-            "secretRef": {"name": "creds"},
-            "ref": reference,
-        },
-    }))
-    .unwrap();
-    obj.status = Some(OciRepositoryStatus {
-        observed_generation: Some(-1),
-        ..Default::default()
-    });
-    obj
-}
+use ocisource::registry::RequestCounts;
+use serde_json::json;
 
 fn assert_ready(outcome: &Outcome) {
     let ready = outcome
@@ -150,7 +64,7 @@ async fn an_unchanged_tag_costs_one_manifest_head_and_no_token() {
     let reg = Registry::start(Flavor::Distribution, Security::Bearer);
     let content = content_dir();
     let digest = push(&reg, "apps/web", "v1.0.0", content.path());
-    let core = Core::new(&reg);
+    let core = InProcess::new(&reg);
     let url = format!("oci://{}/apps/web", reg.host());
     let mut obj = object("web", &url, json!({"tag": "v1.0.0"}));
 
@@ -193,7 +107,7 @@ async fn an_unchanged_semver_costs_one_tag_listing_and_one_manifest_head() {
     push(&reg, "apps/api", "1.0.0", content.path());
     std::fs::write(content.path().join("deploy.yaml"), "kind: StatefulSet\n").unwrap();
     let digest = push(&reg, "apps/api", "1.1.0", content.path());
-    let core = Core::new(&reg);
+    let core = InProcess::new(&reg);
     let url = format!("oci://{}/apps/api", reg.host());
     let mut obj = object("api", &url, json!({"semver": ">=1.0.0"}));
 

@@ -10,6 +10,7 @@ pub mod controlplane;
 pub mod crd;
 pub mod fake_registry;
 pub mod flux_controller;
+pub mod in_process;
 pub mod registry;
 pub mod tarball;
 pub mod tools;
