@@ -137,6 +137,23 @@ fn gunzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// Runs the `ocisource` binary with `env` (and a scrubbed HOME/DOCKER_CONFIG/SSL_CERT_FILE).
+/// `ocisource push artifact URL --path PATH --source SOURCE --revision REVISION EXTRA...`.
+fn push_cli(url: &str, path: &str, extra: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut args = vec![
+        "push",
+        "artifact",
+        url,
+        "--path",
+        path,
+        "--source",
+        SOURCE,
+        "--revision",
+        REVISION,
+    ];
+    args.extend_from_slice(extra);
+    ocisource(&args, env, None)
+}
+
 fn ocisource(args: &[&str], env: &[(&str, &Path)], stdin: Option<&[u8]>) -> Output {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocisource"));
@@ -370,22 +387,11 @@ fn docker_config_credentials_work_with_basic_and_bearer_registries() {
         let docker = docker_config_dir(auth_only_entry(&reg));
         let url = format!("oci://{}/apps/web:v1", reg.host());
         let path = content.path().display().to_string();
-        let out = ocisource(
-            &[
-                "push",
-                "artifact",
-                &url,
-                "--path",
-                &path,
-                "--source",
-                SOURCE,
-                "--revision",
-                REVISION,
-                "-o",
-                "json",
-            ],
+        let out = push_cli(
+            &url,
+            &path,
+            &["-o", "json"],
             &[("DOCKER_CONFIG", docker.path())],
-            None,
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{flavor:?}/{security:?}: {stderr}");
@@ -409,21 +415,7 @@ fn docker_config_credentials_work_with_basic_and_bearer_registries() {
         )
         .unwrap();
         let url2 = format!("oci://{}/apps/web:v2", reg.host());
-        let out = ocisource(
-            &[
-                "push",
-                "artifact",
-                &url2,
-                "--path",
-                &path,
-                "--source",
-                SOURCE,
-                "--revision",
-                REVISION,
-            ],
-            &[("HOME", home.path())],
-            None,
-        );
+        let out = push_cli(&url2, &path, &[], &[("HOME", home.path())]);
         assert!(
             out.status.success(),
             "{flavor:?}/{security:?} via ~/.docker: {}",
@@ -432,21 +424,7 @@ fn docker_config_credentials_work_with_basic_and_bearer_registries() {
 
         // No entry for the registry: the push is anonymous and refused.
         let home_docker = docker_config_dir(json!({"other.example": {"auth": "dTpw"}}));
-        let out = ocisource(
-            &[
-                "push",
-                "artifact",
-                &url,
-                "--path",
-                &path,
-                "--source",
-                SOURCE,
-                "--revision",
-                REVISION,
-            ],
-            &[("DOCKER_CONFIG", home_docker.path())],
-            None,
-        );
+        let out = push_cli(&url, &path, &[], &[("DOCKER_CONFIG", home_docker.path())]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             !out.status.success(),
@@ -539,23 +517,7 @@ async fn https_registries_are_trusted_through_the_ca_file_or_ssl_cert_file() {
     let url = format!("oci://{}/apps/web:ssl-cert-file", reg.host());
     let path = content.path().display().to_string();
     let ca = reg.ca_path().unwrap();
-    let out = ocisource(
-        &[
-            "push",
-            "artifact",
-            &url,
-            "--path",
-            &path,
-            "--source",
-            SOURCE,
-            "--revision",
-            REVISION,
-            "-o",
-            "yaml",
-        ],
-        &[("SSL_CERT_FILE", &ca)],
-        None,
-    );
+    let out = push_cli(&url, &path, &["-o", "yaml"], &[("SSL_CERT_FILE", &ca)]);
     assert!(
         out.status.success(),
         "{}",
