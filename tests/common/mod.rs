@@ -12,6 +12,7 @@ pub mod fake_registry;
 pub mod flux_controller;
 pub mod in_process;
 pub mod registry;
+pub mod rss;
 pub mod tarball;
 pub mod tools;
 
