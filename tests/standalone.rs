@@ -315,7 +315,10 @@ fn reference_errors_stall_or_retry_with_fluxs_reasons() {
         "{message}"
     );
     assert!(
-        message.contains("URL must not contain a tag; remove ':v1'"),
+        message.ends_with(
+            "repository can only contain the characters \
+             `abcdefghijklmnopqrstuvwxyz0123456789_-./`: app:v1"
+        ),
         "{message}"
     );
     assert_eq!(condition(&run.obj, "Ready").unwrap().0, "False");

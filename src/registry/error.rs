@@ -6,7 +6,7 @@
 //! this module tree except as an opaque `source()`.
 //!
 //! Conventions: messages are lower-case (except texts copied from Flux or a registry, such as
-//! `URL must not contain a tag` or `MANIFEST_UNKNOWN`), they do not repeat their source (the
+//! `URL must be in format ...` or `MANIFEST_UNKNOWN`), they do not repeat their source (the
 //! caller joins the chain), and they never contain credentials: URLs are rendered by
 //! [`redact_url`] (no userinfo, no query, no fragment) and request errors are stripped of their
 //! URL before they are kept as a source.
@@ -23,7 +23,7 @@ pub enum Error {
     /// The repository URL or a digest cannot be parsed (Flux stalls on an invalid URL).
     #[error("{message}")]
     InvalidReference {
-        /// What is wrong, e.g. `URL must not contain a tag; remove ':v1'`.
+        /// What is wrong, e.g. `URL must be in format 'oci://<domain>/<org>/<repo>'`.
         message: String,
     },
     /// Credentials material cannot be used: a malformed docker config or `auth` field.
