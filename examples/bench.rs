@@ -1,4 +1,4 @@
-//! The project's benchmark: measures the performance budgets of `../shared/design.md` on real
+//! The project's benchmark: measures the performance budgets of `docs/benchmarks.md` on real
 //! components (test-bed registry and control plane, the real flux CLI, the release binary) and
 //! prints one table. Run it through `scripts/bench.sh`, which installs the test bed and builds
 //! the release binaries first.
@@ -12,12 +12,16 @@
 //!     ~200 MiB and ~1 GiB.
 //! (c) 1,000 OCIRepository objects on a local control plane: time until all are Ready and the
 //!     controller's resident memory then.
+//! (d) failing neighbours: healthy objects' time to all Ready at `--concurrent=2` (source-
+//!     controller's default) alone, then with objects on dead registries (a closed loopback port,
+//!     an unresolvable host) created just before them, side by side.
 //!
 //! Environment: `OCISOURCE_BIN` (the release `ocisource`; default: next to this example's
 //! directory), `OCISOURCE_BENCH_1G=0` skips the ~1 GiB run, `OCISOURCE_BENCH_OBJECTS` (1000),
 //! `OCISOURCE_BENCH_CONCURRENT` (the controller's `--concurrent`, 16), `OCISOURCE_BENCH_RUNS`
-//! (back-to-back pipeline pairs for ~200 MiB; 5), `OCISOURCE_BENCH_SECTIONS` (which of a, b, c
-//! to run; `abc`).
+//! (back-to-back pipeline pairs for ~200 MiB; 5), `OCISOURCE_BENCH_SECTIONS` (which of a, b, c,
+//! d to run; `abcd`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
+//! `OCISOURCE_BENCH_FAILING` (failing objects of (d), 4).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -71,6 +75,9 @@ async fn main() -> anyhow::Result<()> {
     if cfg.sections.contains('c') {
         many_objects(&cfg, &cp, &client, &mut table).await?;
     }
+    if cfg.sections.contains('d') {
+        failing_neighbours(&cfg, &cp, &client, &mut table).await?;
+    }
 
     print_report(&cfg, &table, &load_start, started.elapsed());
     Ok(())
@@ -86,6 +93,8 @@ struct Config {
     concurrent: usize,
     runs: usize,
     sections: String,
+    healthy: usize,
+    failing: usize,
 }
 
 impl Config {
@@ -112,7 +121,9 @@ impl Config {
             objects: num("OCISOURCE_BENCH_OBJECTS", 1000)?,
             concurrent: num("OCISOURCE_BENCH_CONCURRENT", 16)?,
             runs: num("OCISOURCE_BENCH_RUNS", 5)?.max(1),
-            sections: std::env::var("OCISOURCE_BENCH_SECTIONS").unwrap_or_else(|_| "abc".into()),
+            sections: std::env::var("OCISOURCE_BENCH_SECTIONS").unwrap_or_else(|_| "abcd".into()),
+            healthy: num("OCISOURCE_BENCH_HEALTHY", 200)?.max(1),
+            failing: num("OCISOURCE_BENCH_FAILING", 4)?,
         })
     }
 }
@@ -1125,6 +1136,128 @@ async fn many_objects(
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// (d) Failing neighbours
+
+async fn failing_neighbours(
+    cfg: &Config,
+    cp: &ControlPlane,
+    client: &Client,
+    table: &mut Table,
+) -> anyhow::Result<()> {
+    progress(&format!(
+        "(d) {} healthy objects alone, then behind {} failing ones, --concurrent=2",
+        cfg.healthy, cfg.failing
+    ));
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = tempfile::tempdir()?;
+    std::fs::write(content.path().join("deploy.yaml"), "kind: ConfigMap\n")?;
+    push(&reg, "bench/healthy", "v1", content.path());
+    // A port that was free a moment ago: nothing listens there, so connections are refused.
+    let dead = format!("127.0.0.1:{}", common::free_port());
+    let alone = healthy_ready_time(cfg, cp, client, "bench-d-alone", &reg, &[]).await?;
+    let failing: Vec<String> = (0..cfg.failing)
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("oci://{dead}/gone/app{i}")
+            } else {
+                format!("oci://registry-{i}.ocisource-bench.invalid/app")
+            }
+        })
+        .collect();
+    let beside = healthy_ready_time(cfg, cp, client, "bench-d-beside", &reg, &failing).await?;
+    table.row(
+        "d",
+        format!(
+            "{} healthy objects: create -> all Ready, alone / beside {} failing \
+             (closed port, unresolvable host), --concurrent=2",
+            cfg.healthy, cfg.failing
+        ),
+        format!(
+            "{:.1} s / {:.1} s ({:.2}x)",
+            secs(alone),
+            secs(beside),
+            secs(beside) / secs(alone)
+        ),
+        "<= 1.5x",
+        verdict(secs(beside) <= 1.5 * secs(alone)),
+    );
+    Ok(())
+}
+
+/// Creates `failing` objects (one per URL), then the healthy ones on `reg`, in a new namespace
+/// watched by a fresh controller at `--concurrent=2`; returns the time from the first healthy
+/// create until every healthy object is Ready.
+async fn healthy_ready_time(
+    cfg: &Config,
+    cp: &ControlPlane,
+    client: &Client,
+    ns: &str,
+    reg: &Registry,
+    failing: &[String],
+) -> anyhow::Result<Duration> {
+    namespace(client, ns).await?;
+    let ctl = Controller::spawn(cp, &cfg.bin, ns, &["--concurrent=2"], ns);
+    let t = Instant::now();
+    while !ctl.ready() {
+        ensure!(
+            ctl.proc.is_running() && t.elapsed() < Duration::from_secs(60),
+            "controller not ready:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), ns);
+    let object = |name: String, url: &str, tag: &str| -> anyhow::Result<OciRepository> {
+        Ok(serde_json::from_value(json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {"name": name},
+            "spec": {"url": url, "interval": "10m", "insecure": true, "ref": {"tag": tag}},
+        }))?)
+    };
+    for (i, url) in failing.iter().enumerate() {
+        api.create(&PostParams::default(), &object(format!("failing-{i}"), url, "v1")?)
+            .await?;
+    }
+    let url = format!("oci://{}/bench/healthy", reg.host());
+    let t0 = Instant::now();
+    futures::stream::iter(0..cfg.healthy)
+        .map(|i| {
+            let api = api.clone();
+            let obj = object(format!("healthy-{i:04}"), &url, "v1");
+            async move {
+                api.create(&PostParams::default(), &obj?).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    loop {
+        ensure!(
+            ctl.proc.is_running(),
+            "controller exited:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        let list = api.list(&ListParams::default()).await?;
+        let ready = list
+            .items
+            .iter()
+            .filter(|o| o.name_any().starts_with("healthy-") && object_ready(o))
+            .count();
+        if ready == cfg.healthy {
+            return Ok(t0.elapsed());
+        }
+        ensure!(
+            t0.elapsed() < Duration::from_secs(900),
+            "(d) only {ready}/{} healthy objects Ready after 15 min",
+            cfg.healthy
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn proc_memory(pid: u32) -> anyhow::Result<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| {
@@ -1304,7 +1437,8 @@ fn print_report(cfg: &Config, table: &Table, load_start: &str, elapsed: Duration
             let title = match *s {
                 "a" => "(a) unchanged source",
                 "b" => "(b) artifact pipeline",
-                _ => "(c) controller with many objects",
+                "c" => "(c) controller with many objects",
+                _ => "(d) failing neighbours",
             };
             println!("{title}");
         }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The benchmark (not run in CI): installs the test bed (cached outside the repo), builds the
 # release binary and the bench example, and prints one table of the performance budgets of
-# ../shared/design.md measured on real components. Takes a few minutes on 2 cores.
+# docs/benchmarks.md measured on real components. Takes a few minutes on 2 cores.
 #
 # Environment (see examples/bench.rs): OCISOURCE_BENCH_1G=0 skips the ~1 GiB artifact,
 # OCISOURCE_BENCH_OBJECTS (1000), OCISOURCE_BENCH_CONCURRENT (controller --concurrent, 16),
-# OCISOURCE_BENCH_RUNS (back-to-back pipeline pairs, 5), OCISOURCE_BENCH_SECTIONS (abc).
+# OCISOURCE_BENCH_RUNS (back-to-back pipeline pairs, 5), OCISOURCE_BENCH_SECTIONS (abcd),
+# OCISOURCE_BENCH_HEALTHY (200) and OCISOURCE_BENCH_FAILING (4) for the failing-neighbours section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OCISOURCE_CACHE="${OCISOURCE_CACHE:-$HOME/.cache/ocisource}"
