@@ -1,4 +1,4 @@
-//! The performance budgets of `../shared/design.md` that can be checked exactly, against the real
+//! The performance budgets of `docs/benchmarks.md` that can be checked exactly, against the real
 //! test bed: an unchanged source costs one manifest `HEAD` (no blob, no manifest `GET`, no token
 //! exchange while the token is valid), a semver object one tag listing more, and an unchanged
 //! reconcile in the controller writes nothing to the API server (neither the object nor an
