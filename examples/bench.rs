@@ -1217,8 +1217,11 @@ async fn healthy_ready_time(
         }))?)
     };
     for (i, url) in failing.iter().enumerate() {
-        api.create(&PostParams::default(), &object(format!("failing-{i}"), url, "v1")?)
-            .await?;
+        api.create(
+            &PostParams::default(),
+            &object(format!("failing-{i}"), url, "v1")?,
+        )
+        .await?;
     }
     let url = format!("oci://{}/bench/healthy", reg.host());
     let t0 = Instant::now();
