@@ -271,7 +271,7 @@ impl Run<'_> {
     }
 
     fn fail(&mut self, e: &Error) -> Ending {
-        let message = message::render(e);
+        let message = message::render_for_url(e, &self.obj.spec.url);
         let reason = e.reason();
         if let Some(condition) = e.condition() {
             self.conds.mark_true(condition, reason, &message);
@@ -539,7 +539,7 @@ impl Run<'_> {
                             self.conds.mark_false(
                                 types::SOURCE_VERIFIED,
                                 reasons::VERIFICATION_ERROR,
-                                &message::render(&e),
+                                &message::render_for_url(&e, &self.obj.spec.url),
                             );
                             return Err(e);
                         }
