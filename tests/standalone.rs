@@ -421,7 +421,7 @@ fn credentials_come_from_the_secrets_directory() {
     assert_eq!(reason, "AuthenticationFailed");
     assert_eq!(
         message,
-        "failed to get credential: auth secret 'absent' not found"
+        "failed to get credential: failed to get secret 'apps/absent': secrets \"absent\" not found"
     );
 }
 
