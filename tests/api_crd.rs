@@ -234,12 +234,20 @@ fn no_field_is_nullable_as_in_flux() {
 /// description is also our own wording (descriptions are not compared).
 const DELIBERATE: &[(&str, &str)] = &[
     (
+        "versions[v1].schema.openAPIV3Schema.required",
+        "spec required: an object without it would break the typed watch of all objects",
+    ),
+    (
         "versions[v1].schema.openAPIV3Schema.properties.spec.properties.verify.properties.trustedRootSecretRef",
         "Flux 2.9's field for self-hosted Sigstore, accepted so manifests written for later Flux apply",
     ),
     (
         "versions[v1beta2].schema.openAPIV3Schema.properties.spec.properties.verify.properties.trustedRootSecretRef",
         "the same field in v1beta2, whose schema must stay structurally identical to v1's",
+    ),
+    (
+        "versions[v1beta2].schema.openAPIV3Schema.required",
+        "spec required in v1beta2 too",
     ),
 ];
 
@@ -300,9 +308,11 @@ fn the_crd_matches_source_controller_v1_7_field_by_field() {
     assert_eq!(ours["metadata"]["name"], upstream["metadata"]["name"]);
     let mut found = vec![];
     differences("", &ours["spec"], &upstream["spec"], &mut found);
-    let expected: Vec<String> = DELIBERATE
+    found.sort();
+    let mut expected: Vec<String> = DELIBERATE
         .iter()
         .map(|(path, _)| format!("{path} (ours only)"))
         .collect();
+    expected.sort();
     assert_eq!(found, expected, "differences from upstream's CRD");
 }

@@ -83,16 +83,12 @@ pub fn crd() -> Result<CustomResourceDefinition, CrdError> {
     Ok(crd)
 }
 
-// The root as controller-gen writes it: no title, `spec` optional, and the type fields
-// (`apiVersion`, `kind`, `metadata`) described, which kube's derive leaves out.
+// The root as controller-gen writes it: no title, and the type fields (`apiVersion`, `kind`,
+// `metadata`) described, which kube's derive leaves out. Unlike Flux's, `spec` stays required:
+// one object without it would fail the typed list of every watch, stopping all reconciles
+// (Flux's Go client reads it as an empty spec, which then stalls on its empty URL).
 fn as_flux_root(root: &mut JSONSchemaProps) {
     root.title = None;
-    if let Some(required) = root.required.as_mut() {
-        required.retain(|r| r != "spec");
-    }
-    if root.required.as_ref().is_some_and(Vec::is_empty) {
-        root.required = None;
-    }
     let properties = root.properties.get_or_insert_with(Default::default);
     let string = |description: &str| JSONSchemaProps {
         description: Some(description.to_string()),
