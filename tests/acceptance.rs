@@ -936,7 +936,7 @@ async fn a_proxy_secret_routes_the_pull_and_a_broken_proxy_fails_it() {
         r.fetch_failed(),
         (
             "AuthenticationFailed".into(),
-            "failed to get proxy address: invalid proxy secret 'apps/no-address': key 'address' is missing".into()
+            "failed to get proxy address: secret 'apps/no-address': key 'address' not found".into()
         )
     );
 
