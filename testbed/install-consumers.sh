@@ -5,6 +5,8 @@
 #                         and Bucket CRDs of source-controller v1.7.0 (it watches them too;
 #                         v1.6.x is not served by the Go module proxy here). kustomize-controller
 #                         v1.6.0 uses GitRepository v1 and Bucket v1, which those CRDs serve.
+#                         Also source-controller v1.7.0's OCIRepository CRD, never installed: the
+#                         reference tests/api_crd.rs compares ours with.
 #   helm-controller       v1.4.0 (the Flux 2.7 line; v1.3.x is not served by the Go module proxy
 #                         here): its HelmRelease CRD, and the HelmChart CRD of source-controller
 #                         v1.7.0, the source API version it is built against (it watches HelmChart
@@ -51,11 +53,11 @@ build_with_api() {
 
 # install_crds DIR NAME VERSION OWN_CRD SOURCE_CRD...: copies OWN_CRD from the module zip of
 # github.com/fluxcd/NAME@vVERSION and each SOURCE_CRD from source-controller's into DIR.
-# Recopied whenever the versions recorded in DIR/VERSIONS differ.
+# Recopied whenever the versions or files recorded in DIR/VERSIONS differ.
 install_crds() {
   local crds=$1 name=$2 version=$3 own=$4
   shift 4
-  local want="$name v$version, source-controller v$SOURCE_CRDS_VERSION"
+  local want="$name v$version, source-controller v$SOURCE_CRDS_VERSION: $own $*"
   if [ "$(cat "$crds/VERSIONS" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
@@ -79,7 +81,8 @@ install_kustomize_controller() {
   local name=kustomize-controller version=$KUSTOMIZE_CONTROLLER_VERSION
   install_crds "$TESTBED_DIR/$name-$version/crds" "$name" "$version" \
     kustomize.toolkit.fluxcd.io_kustomizations.yaml \
-    source.toolkit.fluxcd.io_gitrepositories.yaml source.toolkit.fluxcd.io_buckets.yaml
+    source.toolkit.fluxcd.io_gitrepositories.yaml source.toolkit.fluxcd.io_buckets.yaml \
+    source.toolkit.fluxcd.io_ocirepositories.yaml
   build_with_api "$name" "$version"
 }
 

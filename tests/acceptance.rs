@@ -546,14 +546,68 @@ async fn basic_auth_comes_from_the_secret_or_the_service_accounts_pull_secrets()
         r.fetch_failed(),
         (
             "AuthenticationFailed".into(),
-            "failed to get credential: auth secret 'absent' not found".into()
+            "failed to get credential: failed to get secret 'apps/absent': secrets \"absent\" not found"
+                .into()
         )
     );
     assert_eq!(r.requests.total(), 0);
+    // Flux records a trace (Kubernetes Normal) event for the missing secretRef on every
+    // attempt, before the Warning.
+    let seen: Vec<_> = r
+        .events
+        .iter()
+        .map(|e| (e.severity, e.reason.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(
+        seen[0],
+        (
+            Severity::Trace,
+            "AuthenticationFailed",
+            "auth secret 'absent' not found"
+        ),
+        "{seen:?}"
+    );
+    assert_eq!(seen[1].0, Severity::Error, "{seen:?}");
     let mut obj = repository("no-sa", spec(json!({"serviceAccountName": "ghost"})));
     let r = bed.run(&mut obj).await;
-    assert_eq!(r.fetch_failed().0, "AuthenticationFailed");
+    assert_eq!(
+        r.fetch_failed(),
+        (
+            "AuthenticationFailed".into(),
+            "failed to get credential: serviceaccount 'apps/ghost' not found".into()
+        )
+    );
     assert!(!format!("{:?}", r.events).contains(PASSWORD));
+    assert!(
+        r.events.iter().all(|e| e.severity != Severity::Trace),
+        "no trace event without a secretRef: {:?}",
+        r.events
+    );
+    let mut obj = repository(
+        "no-tls",
+        spec(json!({"certSecretRef": {"name": "gone-tls"}})),
+    );
+    let r = bed.run(&mut obj).await;
+    let url = obj.spec.url.clone();
+    assert_eq!(
+        r.fetch_failed(),
+        (
+            "AuthenticationFailed".into(),
+            format!("failed to generate transport for '{url}': secret 'apps/gone-tls' not found")
+        )
+    );
+    let mut obj = repository(
+        "no-proxy",
+        spec(json!({"proxySecretRef": {"name": "gone-proxy"}})),
+    );
+    let r = bed.run(&mut obj).await;
+    assert_eq!(
+        r.fetch_failed(),
+        (
+            "AuthenticationFailed".into(),
+            "failed to get proxy address: secret 'apps/gone-proxy' not found".into()
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -882,7 +936,7 @@ async fn a_proxy_secret_routes_the_pull_and_a_broken_proxy_fails_it() {
         r.fetch_failed(),
         (
             "AuthenticationFailed".into(),
-            "failed to get proxy address: invalid proxy secret 'apps/no-address': key 'address' is missing".into()
+            "failed to get proxy address: secret 'apps/no-address': key 'address' not found".into()
         )
     );
 

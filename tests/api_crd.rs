@@ -1,9 +1,12 @@
 //! The generated CRD: committed copy in sync with the code, and the validation facts of Flux's
 //! CRD (names, versions, defaults, enums, patterns, required fields, printer columns).
 
+mod common;
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps,
 };
+use serde_json::Value;
 
 fn schema_of(crd: &CustomResourceDefinition, version: &str) -> JSONSchemaProps {
     let v = crd
@@ -190,7 +193,10 @@ fn both_versions_carry_flux_validation() {
         let artifact = prop(status, "artifact");
         let mut required = artifact.required.clone().unwrap();
         required.sort();
-        assert_eq!(required, ["lastUpdateTime", "path", "revision", "url"]);
+        assert_eq!(
+            required,
+            ["digest", "lastUpdateTime", "path", "revision", "url"]
+        );
         assert_eq!(
             prop(artifact, "digest").pattern.as_deref(),
             Some(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
@@ -222,4 +228,91 @@ fn both_versions_carry_flux_validation() {
 fn no_field_is_nullable_as_in_flux() {
     let yaml = ocisource::api::crd_yaml().unwrap();
     assert!(!yaml.contains("nullable"));
+}
+
+/// Deliberate differences from source-controller v1.7.0's CRD, by path under `spec`; every
+/// description is also our own wording (descriptions are not compared).
+const DELIBERATE: &[(&str, &str)] = &[
+    (
+        "versions[v1].schema.openAPIV3Schema.required",
+        "spec required: an object without it would break the typed watch of all objects",
+    ),
+    (
+        "versions[v1].schema.openAPIV3Schema.properties.spec.properties.verify.properties.trustedRootSecretRef",
+        "Flux 2.9's field for self-hosted Sigstore, accepted so manifests written for later Flux apply",
+    ),
+    (
+        "versions[v1beta2].schema.openAPIV3Schema.properties.spec.properties.verify.properties.trustedRootSecretRef",
+        "the same field in v1beta2, whose schema must stay structurally identical to v1's",
+    ),
+    (
+        "versions[v1beta2].schema.openAPIV3Schema.required",
+        "spec required in v1beta2 too",
+    ),
+];
+
+// Differences between `ours` and `theirs` below `path`, descriptions aside; versions are matched
+// by name.
+fn differences(path: &str, ours: &Value, theirs: &Value, out: &mut Vec<String>) {
+    match (ours, theirs) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).collect();
+            for key in keys.into_iter().filter(|k| *k != "description") {
+                let here = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => differences(&here, x, y, out),
+                    (Some(_), None) => out.push(format!("{here} (ours only)")),
+                    (None, _) => out.push(format!("{here} (upstream only)")),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if path == "versions" => {
+            let name = |v: &Value| v["name"].as_str().unwrap_or_default().to_string();
+            let names_a: Vec<_> = a.iter().map(name).collect();
+            let names_b: Vec<_> = b.iter().map(name).collect();
+            if names_a != names_b {
+                out.push(format!("{path}: {names_a:?} vs upstream {names_b:?}"));
+                return;
+            }
+            for (x, y) in a.iter().zip(b) {
+                differences(&format!("{path}[{}]", name(x)), x, y, out);
+            }
+        }
+        // JSON Schema numbers: `0.0` (an f64 in k8s-openapi) is upstream's `0`.
+        (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => {}
+        (a, b) if a != b => out.push(format!("{path}: {a} vs upstream {b}")),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_crd_matches_source_controller_v1_7_field_by_field() {
+    let file = common::beside_bin("kustomize-controller", "crds")
+        .join("source.toolkit.fluxcd.io_ocirepositories.yaml");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!(
+            "source-controller's CRD not found at {} ({e}): run `testbed/install-consumers.sh`",
+            file.display()
+        )
+    });
+    let upstream: Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(
+        upstream["metadata"]["annotations"]["controller-gen.kubebuilder.io/version"], "v0.19.0",
+        "the CRD of source-controller v1.7.0"
+    );
+    let ours = serde_json::to_value(ocisource::api::crd().unwrap()).unwrap();
+    assert_eq!(ours["metadata"]["name"], upstream["metadata"]["name"]);
+    let mut found = vec![];
+    differences("", &ours["spec"], &upstream["spec"], &mut found);
+    found.sort();
+    let mut expected: Vec<String> = DELIBERATE
+        .iter()
+        .map(|(path, _)| format!("{path} (ours only)"))
+        .collect();
+    expected.sort();
+    assert_eq!(found, expected, "differences from upstream's CRD");
 }

@@ -595,3 +595,234 @@ async fn a_conflicting_status_writer_does_not_stop_the_status_write() {
     );
     assert_eq!(status.artifact.unwrap().revision, format!("v1@{digest}"));
 }
+
+async fn metrics_text(ctl: &Controller) -> String {
+    let url = format!("http://127.0.0.1:{}/metrics", ctl.metrics_port);
+    reqwest::get(&url).await.unwrap().text().await.unwrap()
+}
+
+/// All registry requests the controller has made, whatever their kind.
+async fn registry_requests(ctl: &Controller) -> f64 {
+    metrics_text(ctl)
+        .await
+        .lines()
+        .filter(|l| l.starts_with("ocisource_registry_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zero_interval_reconciles_once_and_then_only_when_asked() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    namespace(&client, "ctl-zero").await;
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = tempfile::tempdir().unwrap();
+    write_content(content.path(), "kind: ConfigMap\n");
+    tools::flux_push_artifact(
+        &reg,
+        "apps/zero",
+        "stable",
+        content.path(),
+        "https://example.com/zero",
+        "main@sha1:1111",
+        &[],
+    );
+    let ctl = start_controller(cp, "ctl-zero");
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-zero");
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "zero", "namespace": "ctl-zero"},
+        "spec": {"url": format!("oci://{}/apps/zero", reg.host()), "interval": "0s", "insecure": true, "ref": {"tag": "stable"}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+    wait_for(&api, "zero", "Ready", is_ready).await;
+
+    // The counts are exported when the reconcile ends, just after its status write.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_first = registry_requests(&ctl).await;
+    assert!(after_first > 0.0, "the first reconcile pulled");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        registry_requests(&ctl).await,
+        after_first,
+        "interval 0s: no requeue (Flux's RequeueAfter 0)\n{}",
+        ctl.proc.log_tail(4000)
+    );
+
+    // A reconcile request still works, once.
+    let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "now-1"}}});
+    api.patch("zero", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    wait_for(&api, "zero", "requestedAt handled", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            == Some("now-1")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_request = registry_requests(&ctl).await;
+    assert!(
+        after_request > after_first,
+        "the requested reconcile asked the registry"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(registry_requests(&ctl).await, after_request);
+}
+
+/// Core v1 Events of `name` in `ns`: (type, reason, message, count).
+async fn core_events(client: &Client, ns: &str, name: &str) -> Vec<(String, String, String, i32)> {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some(name))
+        .map(|e| {
+            (
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.message.unwrap_or_default(),
+                e.count.unwrap_or(1),
+            )
+        })
+        .collect()
+}
+
+/// A new object that keeps failing, as Flux schedules it: the finalizer requeue spends the first
+/// 750 ms step, so attempts start at 0, 1.5, 4.5 and 10.5 s (the next at 22.5 s): four in the
+/// first 15 s (five with one doubling fewer). Each attempt records Flux's trace event for the
+/// missing secret and the Warning.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_failing_object_backs_off_as_flux_and_records_the_missing_secret_each_time() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    namespace(&client, "ctl-backoff").await;
+    let ctl = start_controller(cp, "ctl-backoff");
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-backoff");
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "locked", "namespace": "ctl-backoff"},
+        "spec": {"url": "oci://127.0.0.1:1/app", "interval": "10m", "secretRef": {"name": "absent"}}
+    }))
+    .unwrap();
+    let created = std::time::Instant::now();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(15).saturating_sub(created.elapsed())).await;
+    let errors = metric(
+        &metrics_text(&ctl).await,
+        r#"controller_runtime_reconcile_total{controller="ocirepository",result="error"}"#,
+    );
+    assert_eq!(
+        errors,
+        Some(4.0),
+        "attempts in 15 s\n{}",
+        ctl.proc.log_tail(4000)
+    );
+
+    let trace = (
+        "Normal".to_string(),
+        "AuthenticationFailed".to_string(),
+        "auth secret 'absent' not found".to_string(),
+        4,
+    );
+    let warning = (
+        "Warning".to_string(),
+        "AuthenticationFailed".to_string(),
+        "failed to get credential: failed to get secret 'ctl-backoff/absent': secrets \"absent\" not found"
+            .to_string(),
+        4,
+    );
+    let mut events = vec![];
+    for _ in 0..50 {
+        events = core_events(&client, "ctl-backoff", "locked").await;
+        if events.contains(&trace) && events.contains(&warning) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        events.contains(&trace) && events.contains(&warning),
+        "{events:#?}"
+    );
+    assert_eq!(
+        api.get_opt("locked")
+            .await
+            .unwrap()
+            .map(|o| ready(&o))
+            .unwrap()
+            .unwrap()
+            .2,
+        warning.2
+    );
+}
+
+/// The first request the controller makes, seen by a stand-in API server, carries the
+/// controller's User-Agent.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_names_itself_to_the_api_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<Option<String>>();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let agent = head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("user-agent")
+                .then(|| v.trim().to_string())
+        });
+        let _ = tx.send(agent);
+        let _ = stream
+            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
+            .await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: x\n\
+             clusters: [{{name: c, cluster: {{server: \"http://127.0.0.1:{port}\"}}}}]\n\
+             users: [{{name: u, user: {{token: t}}}}]\n\
+             contexts: [{{name: x, context: {{cluster: c, user: u}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let ctl = Controller::spawn_with(&kubeconfig, binary(), "ctl-ua", &[], "ua");
+    let agent = tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "no request reached the API server\n{}",
+                ctl.proc.log_tail(4000)
+            )
+        })
+        .unwrap();
+    assert_eq!(agent, Some(ocisource::k8s::manager::user_agent()));
+    let agent = agent.unwrap();
+    assert!(
+        agent.starts_with(&format!("ocisource/v{} (", env!("CARGO_PKG_VERSION"))),
+        "{agent}"
+    );
+}

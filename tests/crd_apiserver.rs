@@ -260,3 +260,99 @@ async fn invalid_objects_are_rejected_like_flux_does() {
         }
     }
 }
+
+/// A merge patch of the status subresource: (HTTP status, body).
+async fn raw_patch_status(client: &Client, ns: &str, name: &str, body: &Value) -> (u16, Value) {
+    let req = http::Request::patch(format!(
+        "/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/ocirepositories/{name}/status"
+    ))
+    .header("content-type", "application/merge-patch+json")
+    .body(serde_json::to_vec(body).unwrap().into())
+    .unwrap();
+    let resp = client.send(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect_bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Flux's status validations hold on the real API server: a condition must have a known
+/// status, a reason and type of the right shape, and an artifact a digest. Unlike Flux's CRD,
+/// `spec` is required (an object without one would break the controller's typed watch).
+#[tokio::test]
+async fn status_validations_are_fluxs() {
+    let client = client_with_crd().await;
+    let ns = namespace(&client, "crd-status").await;
+    for version in ["v1", "v1beta2"] {
+        let bare = json!({
+            "apiVersion": format!("source.toolkit.fluxcd.io/{version}"),
+            "kind": "OCIRepository",
+            "metadata": {"name": format!("bare-{version}"), "namespace": ns},
+        });
+        let (code, _, body) = raw_create(&client, version, &ns, &bare).await;
+        assert_eq!(code, 422, "an object without spec via {version}: {body}");
+    }
+    let obj = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "status", "namespace": ns},
+        "spec": {"url": "oci://example.com/app", "interval": "5m"},
+    });
+    let (code, _, body) = raw_create(&client, "v1", &ns, &obj).await;
+    assert_eq!(code, 201, "{body}");
+    let condition = json!({
+        "type": "Ready", "status": "True", "reason": "Succeeded",
+        "message": "ok", "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1,
+    });
+    let artifact = json!({
+        "path": "ocirepository/ns/status/sha256:ab.tar.gz",
+        "url": "http://localhost:9090/ocirepository/ns/status/sha256:ab.tar.gz",
+        "revision": "latest@sha256:ab",
+        "digest": "sha256:ab",
+        "lastUpdateTime": "2026-01-01T00:00:00Z",
+    });
+    let good = json!({"status": {"conditions": [condition], "artifact": artifact}});
+    let (code, body) = raw_patch_status(&client, &ns, "status", &good).await;
+    assert_eq!(code, 200, "{body}");
+
+    let with = |field: &str, value: Value| {
+        let mut c = condition.clone();
+        c[field] = value;
+        json!({"status": {"conditions": [c]}})
+    };
+    // A merge patch removes a field with null.
+    let mut no_digest = artifact.clone();
+    no_digest["digest"] = Value::Null;
+    let cases = [
+        (
+            with("status", json!("Maybe")),
+            "status.conditions[0].status",
+        ),
+        (with("reason", json!("")), "status.conditions[0].reason"),
+        (
+            with("reason", json!("not a reason")),
+            "status.conditions[0].reason",
+        ),
+        (with("type", json!("-bad-")), "status.conditions[0].type"),
+        (
+            with("observedGeneration", json!(-1)),
+            "status.conditions[0].observedGeneration",
+        ),
+        (
+            with("message", json!("x".repeat(32769))),
+            "status.conditions[0].message",
+        ),
+        (
+            json!({"status": {"artifact": no_digest}}),
+            "status.artifact.digest",
+        ),
+    ];
+    for (patch, field) in cases {
+        let (code, body) = raw_patch_status(&client, &ns, "status", &patch).await;
+        assert_eq!(code, 422, "{field} was accepted: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "{field}: {message}");
+    }
+}

@@ -122,7 +122,7 @@ async fn service_account_tokens_are_issued_by_the_api_server() {
         "{text}"
     );
     assert!(
-        text.ends_with(r#"serviceaccounts "ghost" not found: NotFound"#),
+        text.ends_with(r#"serviceaccounts "ghost" not found"#),
         "{text}"
     );
 }

@@ -314,7 +314,9 @@ async fn with_the_cache_gate_secrets_are_watched_not_fetched() {
     }
     assert_eq!(
         message,
-        "failed to get credential: auth secret 'late' not found",
+        format!(
+            "failed to get credential: failed to get secret '{NS}/late': Secret \"late\" not found"
+        ),
         "{}",
         ctl.proc.log_tail(4000)
     );

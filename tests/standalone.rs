@@ -424,7 +424,7 @@ fn credentials_come_from_the_secrets_directory() {
     assert_eq!(reason, "AuthenticationFailed");
     assert_eq!(
         message,
-        "failed to get credential: auth secret 'absent' not found"
+        "failed to get credential: failed to get secret 'apps/absent': secrets \"absent\" not found"
     );
 }
 
@@ -692,4 +692,110 @@ fn unusable_input_gets_a_one_line_error() {
         assert_eq!(stderr.lines().count(), 1, "{what}: one line:\n{stderr}");
         assert!(stderr.starts_with("error: "), "{what}: {stderr}");
     }
+}
+
+/// No credential from `spec.url` or a docker-config key, and no control character from a
+/// registry's answer, reaches the status (README difference 6): parse errors quote pieces of
+/// the URL without its scheme, and a registry may answer with escape sequences.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_and_control_characters_never_reach_messages() {
+    use common::fake_registry::{Fake, ok, status};
+
+    let storage = tempfile::tempdir().unwrap();
+    let message_of = |run: &Run| {
+        condition(&run.obj, "Ready")
+            .unwrap_or_else(|| panic!("no Ready: {}\n{}", run.obj, run.stderr))
+            .2
+    };
+    let secrets = ["s3cr3t", "pa ss", "hunter2", "tokenvalue"];
+    let clean = |text: &str, what: &str| {
+        for s in secrets {
+            assert!(!text.contains(s), "{what}: {s} leaked in {text}");
+        }
+    };
+
+    for url in [
+        "oci://user:hunter2@registry.example.com/app?token=s3cr3t",
+        "oci://user:pa ss@bad host/app",
+        "oci://registry.example.com/App?token=tokenvalue",
+        "oci://us%er:hunter2@host:99999/app",
+        "oci://registry.example.com/app:v1?token=s3cr3t",
+    ] {
+        let run = reconcile(&manifest("bad-url", url, json!({})), storage.path(), None);
+        let message = message_of(&run);
+        assert!(
+            message.starts_with("URL validation failed for 'oci://"),
+            "{message}"
+        );
+        clean(&message, url);
+        clean(&run.obj["status"].to_string(), url);
+        clean(&run.stderr, url);
+    }
+
+    let docker_secrets = tempfile::tempdir().unwrap();
+    for key in [
+        "https://user:hunter2@host.example",
+        "user:hunter2@host.example:99999",
+        "http://us er:pa ss@h",
+    ] {
+        let config = json!({"auths": {key: {"auth": "dTpw"}}}).to_string();
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "regcred"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": config},
+        });
+        std::fs::write(
+            docker_secrets.path().join("regcred.yaml"),
+            serde_json::to_string(&secret).unwrap(),
+        )
+        .unwrap();
+        let m = manifest(
+            "bad-key",
+            "oci://127.0.0.1:1/app",
+            json!({"secretRef": {"name": "regcred"}}),
+        );
+        let run = reconcile(&m, storage.path(), Some(docker_secrets.path()));
+        let message = message_of(&run);
+        assert!(
+            message.starts_with("failed to get credential: "),
+            "{message}"
+        );
+        clean(&message, key);
+        clean(&run.stderr, key);
+    }
+
+    // A registry error whose text carries ANSI colours, a terminal title, a bell, a line break
+    // and a right-to-left override.
+    let body = json!({"errors": [{
+        "code": "MANIFEST_UNKNOWN",
+        "message": "\u{1b}[31mno such\r\n\u{1b}]0;pwned\u{7}manifest\u{202e}\u{0}\u{1b}[0m",
+    }]})
+    .to_string();
+    let fake = Fake::start(move |req| {
+        if req.path == "/v2/" {
+            return ok(&[], b"{}");
+        }
+        status(
+            404,
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+    })
+    .await;
+    let url = format!("oci://{}/app", fake.host());
+    let run = tokio::task::spawn_blocking({
+        let storage = storage.path().to_path_buf();
+        move || reconcile(&manifest("ansi", &url, json!({})), &storage, None)
+    })
+    .await
+    .unwrap();
+    let message = message_of(&run);
+    assert!(message.contains("MANIFEST_UNKNOWN"), "{message}");
+    assert!(message.contains("no such manifest"), "{message}");
+    assert!(
+        !message.chars().any(|c| c.is_control() || c == '\u{202e}'),
+        "{message:?}"
+    );
+    assert!(!message.contains("pwned"), "{message:?}");
 }

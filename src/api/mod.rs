@@ -53,6 +53,7 @@ pub fn crd() -> Result<CustomResourceDefinition, CrdError> {
         "v1",
     )
     .map_err(CrdError::Merge)?;
+    crd.spec.names.list_kind = Some(format!("{KIND}List"));
     for version in &mut crd.spec.versions {
         let Some(root) = version
             .schema
@@ -62,11 +63,99 @@ pub fn crd() -> Result<CustomResourceDefinition, CrdError> {
             continue;
         };
         strip_nullable(root);
+        as_flux_root(root);
         if let Some(status) = root.properties.as_mut().and_then(|p| p.get_mut("status")) {
             status.default = Some(JSON(serde_json::json!({"observedGeneration": -1})));
         }
+        if let Some(artifact) = property(root, &["status", "artifact"]) {
+            // Always written by the controller; Flux's type has no `omitempty` on it.
+            require(artifact, "digest");
+        }
+        if let Some(condition) =
+            property(root, &["status", "conditions"]).and_then(|c| match c.items.as_mut() {
+                Some(JSONSchemaPropsOrArray::Schema(s)) => Some(s.as_mut()),
+                _ => None,
+            })
+        {
+            validate_condition(condition);
+        }
     }
     Ok(crd)
+}
+
+// The root as controller-gen writes it: no title, and the type fields (`apiVersion`, `kind`,
+// `metadata`) described, which kube's derive leaves out. Unlike Flux's, `spec` stays required:
+// one object without it would fail the typed list of every watch, stopping all reconciles
+// (Flux's Go client reads it as an empty spec, which then stalls on its empty URL).
+fn as_flux_root(root: &mut JSONSchemaProps) {
+    root.title = None;
+    let properties = root.properties.get_or_insert_with(Default::default);
+    let string = |description: &str| JSONSchemaProps {
+        description: Some(description.to_string()),
+        type_: Some("string".to_string()),
+        ..JSONSchemaProps::default()
+    };
+    properties.insert(
+        "apiVersion".to_string(),
+        string("The versioned schema of this representation of the object."),
+    );
+    properties.insert(
+        "kind".to_string(),
+        string("The REST resource this object represents, in CamelCase."),
+    );
+    properties.insert(
+        "metadata".to_string(),
+        JSONSchemaProps {
+            type_: Some("object".to_string()),
+            ..JSONSchemaProps::default()
+        },
+    );
+}
+
+// The validations of `metav1.Condition` that controller-gen emits from its markers and the
+// k8s-openapi schema lacks.
+fn validate_condition(condition: &mut JSONSchemaProps) {
+    let Some(properties) = condition.properties.as_mut() else {
+        return;
+    };
+    if let Some(message) = properties.get_mut("message") {
+        message.max_length = Some(32768);
+    }
+    if let Some(generation) = properties.get_mut("observedGeneration") {
+        generation.minimum = Some(0.0);
+    }
+    if let Some(reason) = properties.get_mut("reason") {
+        reason.max_length = Some(1024);
+        reason.min_length = Some(1);
+        reason.pattern = Some("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$".to_string());
+    }
+    if let Some(status) = properties.get_mut("status") {
+        status.enum_ = Some(
+            ["True", "False", "Unknown"]
+                .map(|v| JSON(serde_json::json!(v)))
+                .to_vec(),
+        );
+    }
+    if let Some(type_) = properties.get_mut("type") {
+        type_.max_length = Some(316);
+        type_.pattern = Some(
+            "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+                .to_string(),
+        );
+    }
+}
+
+fn property<'a>(schema: &'a mut JSONSchemaProps, path: &[&str]) -> Option<&'a mut JSONSchemaProps> {
+    path.iter()
+        .try_fold(schema, |s, p| s.properties.as_mut()?.get_mut(*p))
+}
+
+fn require(schema: &mut JSONSchemaProps, field: &str) {
+    let required = schema.required.get_or_insert_with(Vec::new);
+    if !required.iter().any(|r| r == field) {
+        required.push(field.to_string());
+        required.sort();
+    }
 }
 
 // kube marks every `Option` field `nullable`; Flux's CRD marks none. The difference is visible:

@@ -46,29 +46,62 @@ pub struct Access {
     pub insecure: bool,
 }
 
-/// Why the access material could not be gathered; all map to `AuthenticationFailed`.
+/// A Secret read as Flux's `runtime/secrets` helpers read it (pull secrets of a service
+/// account, the TLS and the proxy Secret).
 #[derive(Debug, thiserror::Error)]
-pub enum AccessError {
-    /// A named Secret does not exist.
-    #[error("auth secret '{name}' not found")]
-    SecretNotFound {
-        /// Secret name.
-        name: String,
-    },
-    /// The named service account does not exist.
-    #[error("serviceaccounts \"{name}\" not found")]
-    ServiceAccountNotFound {
-        /// Service account name.
-        name: String,
-    },
-    /// The TLS Secret does not exist.
-    #[error("failed to get secret '{namespace}/{name}': secrets \"{name}\" not found")]
-    TlsSecretNotFound {
+pub enum SecretError {
+    /// It does not exist.
+    #[error("secret '{namespace}/{name}' not found")]
+    NotFound {
         /// Namespace.
         namespace: String,
         /// Secret name.
         name: String,
     },
+    /// The Secret store failed (`failed to get secret '<ns>/<name>': ...`).
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+}
+
+/// Why the access material could not be gathered; all map to `AuthenticationFailed`. The texts
+/// are source-controller v1.7's.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// `spec.secretRef` does not exist; the text ends in the store's own.
+    #[error("failed to get secret '{namespace}/{name}': {resource} \"{name}\" not found")]
+    AuthSecretNotFound {
+        /// Namespace.
+        namespace: String,
+        /// Secret name.
+        name: String,
+        /// How the store names Secrets ([`SecretSource::secret_resource`]).
+        resource: &'static str,
+    },
+    /// `spec.secretRef` could not be read.
+    #[error(transparent)]
+    AuthSecretRead(LookupError),
+    /// The named service account does not exist.
+    #[error("serviceaccount '{namespace}/{name}' not found")]
+    ServiceAccountNotFound {
+        /// Namespace.
+        namespace: String,
+        /// Service account name.
+        name: String,
+    },
+    /// An image pull secret of the service account could not be read.
+    #[error("failed to get image pull secret for serviceaccount '{namespace}/{account}'")]
+    PullSecret {
+        /// Namespace.
+        namespace: String,
+        /// Service account name.
+        account: String,
+        /// Why (boxed: it would double the size of every reconcile error).
+        #[source]
+        source: Box<SecretError>,
+    },
+    /// The TLS Secret could not be read.
+    #[error(transparent)]
+    TlsSecret(SecretError),
     /// The TLS Secret has a type that cannot hold TLS material.
     #[error("invalid '{name}' secret type '{type_}': must be 'Opaque' or 'kubernetes.io/tls'")]
     TlsSecretType {
@@ -77,36 +110,90 @@ pub enum AccessError {
         /// Its type.
         type_: String,
     },
-    /// The proxy Secret does not exist.
-    #[error("failed to get proxy address: secrets \"{name}\" not found")]
-    ProxySecretNotFound {
-        /// Secret name.
-        name: String,
-    },
+    /// The proxy Secret could not be read.
+    #[error(transparent)]
+    ProxySecret(SecretError),
     /// The proxy Secret lacks `address`.
-    #[error(
-        "failed to get proxy address: invalid proxy secret '{namespace}/{name}': key 'address' is missing"
-    )]
+    #[error("secret '{namespace}/{name}': key 'address' not found")]
     ProxyAddressMissing {
         /// Namespace.
         namespace: String,
         /// Secret name.
         name: String,
     },
+    /// The proxy Secret's `address` is empty.
+    #[error("secret '{namespace}/{name}': proxy address is empty")]
+    ProxyAddressEmpty {
+        /// Namespace.
+        namespace: String,
+        /// Secret name.
+        name: String,
+    },
     /// The proxy address is not a URL.
-    #[error("failed to get proxy address: failed to parse proxy address '{address}'")]
+    #[error("secret '{namespace}/{name}': failed to parse proxy address '{address}'")]
     ProxyAddressInvalid {
+        /// Namespace.
+        namespace: String,
+        /// Secret name.
+        name: String,
         /// The address as given.
         address: String,
     },
-    /// The Secret store failed.
+    /// The service account could not be read (`failed to get serviceaccount '<ns>/<name>': ...`).
     #[error(transparent)]
     Lookup(#[from] LookupError),
 }
 
+impl AccessError {
+    /// Whether `spec.proxySecretRef` is at fault (`failed to get proxy address` in Flux).
+    pub fn is_proxy(&self) -> bool {
+        matches!(
+            self,
+            AccessError::ProxySecret(_)
+                | AccessError::ProxyAddressMissing { .. }
+                | AccessError::ProxyAddressEmpty { .. }
+                | AccessError::ProxyAddressInvalid { .. }
+        )
+    }
+
+    /// Whether `spec.certSecretRef` is at fault (`failed to generate transport` in Flux).
+    pub fn is_tls(&self) -> bool {
+        matches!(
+            self,
+            AccessError::TlsSecret(_) | AccessError::TlsSecretType { .. }
+        )
+    }
+
+    /// The name in `spec.secretRef` when reading it failed: Flux then records a trace event
+    /// `auth secret '<name>' not found`, whatever the failure.
+    pub fn auth_secret(&self) -> Option<&str> {
+        match self {
+            AccessError::AuthSecretNotFound { name, .. } => Some(name),
+            AccessError::AuthSecretRead(LookupError::Read { name, .. }) => Some(name),
+            _ => None,
+        }
+    }
+}
+
 const SECRET_TYPES_TLS: [&str; 3] = ["", "Opaque", "kubernetes.io/tls"];
 
-/// Reads the Secrets `spec` names in `namespace`.
+// Flux's `runtime/secrets` read.
+async fn get_secret(
+    secrets: &impl SecretSource,
+    namespace: &str,
+    name: &str,
+) -> Result<Secret, SecretError> {
+    secrets
+        .secret(namespace, name)
+        .await?
+        .ok_or_else(|| SecretError::NotFound {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+}
+
+/// Reads the Secrets `spec` names in `namespace`, in source-controller's order: `secretRef`,
+/// the service account and its image pull secrets, the proxy Secret, the TLS Secret.
 ///
 /// # Errors
 /// A named Secret or service account is missing, the TLS Secret has the wrong type, the proxy
@@ -116,7 +203,19 @@ pub async fn gather(
     namespace: &str,
     spec: &OciRepositorySpec,
 ) -> Result<Access, AccessError> {
-    let mut names: Vec<String> = spec.secret_ref.iter().map(|r| r.name.clone()).collect();
+    let mut credentials: Vec<CredentialSecret> = vec![];
+    if let Some(r) = &spec.secret_ref {
+        let secret = secrets
+            .secret(namespace, &r.name)
+            .await
+            .map_err(AccessError::AuthSecretRead)?
+            .ok_or_else(|| AccessError::AuthSecretNotFound {
+                namespace: namespace.to_string(),
+                name: r.name.clone(),
+                resource: secrets.secret_resource(),
+            })?;
+        credentials.push(credential(r.name.clone(), secret));
+    }
     let mut service_account = None;
     if let Some(sa_name) = spec
         .service_account_name
@@ -127,39 +226,43 @@ pub async fn gather(
             .service_account(namespace, sa_name)
             .await?
             .ok_or_else(|| AccessError::ServiceAccountNotFound {
+                namespace: namespace.to_string(),
                 name: sa_name.to_string(),
             })?;
         for pull in sa.image_pull_secrets.unwrap_or_default() {
-            if !names.contains(&pull.name) {
-                names.push(pull.name);
+            if credentials.iter().any(|c| c.name == pull.name) {
+                continue;
             }
+            let secret = get_secret(secrets, namespace, &pull.name)
+                .await
+                .map_err(|source| AccessError::PullSecret {
+                    namespace: namespace.to_string(),
+                    account: sa_name.to_string(),
+                    source: Box::new(source),
+                })?;
+            credentials.push(credential(pull.name, secret));
         }
         service_account = Some(ServiceAccountInfo {
             name: sa_name.to_string(),
             annotations: sa.metadata.annotations.unwrap_or_default(),
         });
     }
-    let mut credentials = vec![];
-    for name in names {
-        let secret = secrets
-            .secret(namespace, &name)
-            .await?
-            .ok_or_else(|| AccessError::SecretNotFound { name: name.clone() })?;
-        credentials.push(CredentialSecret {
-            name,
-            type_: secret.type_.clone().unwrap_or_default(),
-            data: data_of(secret),
-        });
-    }
+
+    let proxy = match &spec.proxy_secret_ref {
+        Some(r) => {
+            let secret = get_secret(secrets, namespace, &r.name)
+                .await
+                .map_err(AccessError::ProxySecret)?;
+            Some(proxy_of(namespace, &r.name, data_of(secret))?)
+        }
+        None => None,
+    };
 
     let tls = match &spec.cert_secret_ref {
         Some(r) => {
-            let secret = secrets.secret(namespace, &r.name).await?.ok_or_else(|| {
-                AccessError::TlsSecretNotFound {
-                    namespace: namespace.to_string(),
-                    name: r.name.clone(),
-                }
-            })?;
+            let secret = get_secret(secrets, namespace, &r.name)
+                .await
+                .map_err(AccessError::TlsSecret)?;
             let type_ = secret.type_.clone().unwrap_or_default();
             if !SECRET_TYPES_TLS.contains(&type_.as_str()) {
                 return Err(AccessError::TlsSecretType {
@@ -172,18 +275,6 @@ pub async fn gather(
         None => None,
     };
 
-    let proxy = match &spec.proxy_secret_ref {
-        Some(r) => {
-            let secret = secrets.secret(namespace, &r.name).await?.ok_or_else(|| {
-                AccessError::ProxySecretNotFound {
-                    name: r.name.clone(),
-                }
-            })?;
-            Some(proxy_of(namespace, &r.name, data_of(secret))?)
-        }
-        None => None,
-    };
-
     Ok(Access {
         credentials,
         service_account,
@@ -191,6 +282,14 @@ pub async fn gather(
         proxy,
         insecure: spec.insecure.unwrap_or(false),
     })
+}
+
+fn credential(name: String, secret: Secret) -> CredentialSecret {
+    CredentialSecret {
+        name,
+        type_: secret.type_.clone().unwrap_or_default(),
+        data: data_of(secret),
+    }
 }
 
 fn data_of(secret: Secret) -> BTreeMap<String, Vec<u8>> {
@@ -228,16 +327,29 @@ fn proxy_of(
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .filter(|s| !s.is_empty())
     };
-    let address = text("address").ok_or_else(|| AccessError::ProxyAddressMissing {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-    })?;
+    let address = data
+        .get("address")
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .ok_or_else(|| AccessError::ProxyAddressMissing {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })?;
+    if address.is_empty() {
+        return Err(AccessError::ProxyAddressEmpty {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        });
+    }
     let valid = address
         .split_once("://")
         .is_some_and(|(scheme, rest)| !scheme.is_empty() && !rest.is_empty())
         && !address.chars().any(char::is_whitespace);
     if !valid {
-        return Err(AccessError::ProxyAddressInvalid { address });
+        return Err(AccessError::ProxyAddressInvalid {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            address,
+        });
     }
     Ok(Proxy {
         address,
@@ -285,6 +397,10 @@ metadata:
   annotations: {eks.amazonaws.com/role-arn: "arn:aws:iam::1:role/puller"}
 imagePullSecrets: [{name: pull-b}, {name: creds}]
 ---
+kind: ServiceAccount
+metadata: {name: broken-puller}
+imagePullSecrets: [{name: gone}]
+---
 kind: Secret
 metadata: {name: tls}
 type: kubernetes.io/tls
@@ -306,6 +422,10 @@ stringData: {address: "http://proxy:3128", username: bob, password: hunter2}
 kind: Secret
 metadata: {name: proxy-noaddr}
 stringData: {username: bob}
+---
+kind: Secret
+metadata: {name: proxy-empty}
+stringData: {address: ""}
 ---
 kind: Secret
 metadata: {name: proxy-bad}
@@ -338,13 +458,72 @@ stringData: {address: "not a url"}
             &spec("{url: oci://r/a, interval: 1m, secretRef: {name: nope}}"),
         )
         .unwrap_err();
-        assert_eq!(e.to_string(), "auth secret 'nope' not found");
+        assert_eq!(
+            e.to_string(),
+            "failed to get secret 'apps/nope': secrets \"nope\" not found"
+        );
+        assert_eq!(e.auth_secret(), Some("nope"), "a trace event is due");
         let e = run(
             &s,
             &spec("{url: oci://r/a, interval: 1m, serviceAccountName: ghost}"),
         )
         .unwrap_err();
-        assert_eq!(e.to_string(), "serviceaccounts \"ghost\" not found");
+        assert_eq!(e.to_string(), "serviceaccount 'apps/ghost' not found");
+        assert_eq!(e.auth_secret(), None);
+        let e = run(
+            &s,
+            &spec("{url: oci://r/a, interval: 1m, serviceAccountName: broken-puller}"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            crate::core::message::render(&e),
+            "failed to get image pull secret for serviceaccount 'apps/broken-puller': \
+             secret 'apps/gone' not found"
+        );
+        let e = run(
+            &s,
+            &spec("{url: oci://r/a, interval: 1m, certSecretRef: {name: gone}}"),
+        )
+        .unwrap_err();
+        assert!(e.is_tls() && !e.is_proxy());
+        assert_eq!(e.to_string(), "secret 'apps/gone' not found");
+        let e = run(
+            &s,
+            &spec("{url: oci://r/a, interval: 1m, proxySecretRef: {name: gone}}"),
+        )
+        .unwrap_err();
+        assert!(e.is_proxy() && !e.is_tls());
+        assert_eq!(e.to_string(), "secret 'apps/gone' not found");
+    }
+
+    #[test]
+    fn secrets_are_read_in_fluxs_order() {
+        let s = secrets(SECRETS);
+        let all_missing = "{url: oci://r/a, interval: 1m, secretRef: {name: a}, \
+            serviceAccountName: ghost, proxySecretRef: {name: b}, certSecretRef: {name: c}}";
+        let e = run(&s, &spec(all_missing)).unwrap_err();
+        assert_eq!(e.auth_secret(), Some("a"));
+        let e = run(
+            &s,
+            &spec(
+                "{url: oci://r/a, interval: 1m, serviceAccountName: ghost, \
+                 proxySecretRef: {name: b}, certSecretRef: {name: c}}",
+            ),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, AccessError::ServiceAccountNotFound { .. }),
+            "{e}"
+        );
+        let e = run(
+            &s,
+            &spec(
+                "{url: oci://r/a, interval: 1m, proxySecretRef: {name: b}, \
+                 certSecretRef: {name: c}}",
+            ),
+        )
+        .unwrap_err();
+        assert!(e.is_proxy(), "the proxy before TLS: {e}");
     }
 
     #[test]
@@ -403,7 +582,16 @@ stringData: {address: "not a url"}
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "failed to get proxy address: invalid proxy secret 'apps/proxy-noaddr': key 'address' is missing"
+            "secret 'apps/proxy-noaddr': key 'address' not found"
+        );
+        let e = run(
+            &s,
+            &spec("{url: oci://r/a, interval: 1m, proxySecretRef: {name: proxy-empty}}"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "secret 'apps/proxy-empty': proxy address is empty"
         );
         let e = run(
             &s,
@@ -412,7 +600,7 @@ stringData: {address: "not a url"}
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "failed to get proxy address: failed to parse proxy address 'not a url'"
+            "secret 'apps/proxy-bad': failed to parse proxy address 'not a url'"
         );
     }
 }

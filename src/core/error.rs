@@ -45,9 +45,10 @@ pub enum Error {
         source: AccessError,
     },
     /// The proxy Secret is missing or unusable.
-    #[error("{source}")]
+    #[error("failed to get proxy address")]
     Proxy {
-        /// Why (its text starts with `failed to get proxy address`).
+        /// Why.
+        #[source]
         source: AccessError,
     },
     /// The docker config in a credential Secret is malformed.

@@ -7,10 +7,10 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 /// Why an object could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
-    /// The backing store answered with an error.
-    #[error("failed to read {kind} '{namespace}/{name}'")]
+    /// The backing store answered with an error (Flux's wording).
+    #[error("failed to get {kind} '{namespace}/{name}'")]
     Read {
-        /// `Secret` or `ServiceAccount`.
+        /// `secret` or `serviceaccount`.
         kind: &'static str,
         /// Namespace of the object.
         namespace: String,
@@ -45,6 +45,13 @@ pub trait SecretSource: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> impl Future<Output = Result<Option<Secret>, LookupError>> + Send;
+
+    /// How the store names Secrets in its "not found" text: the API server says
+    /// `secrets "<name>" not found`, controller-runtime's cache (Flux with
+    /// `CacheSecretsAndConfigMaps`) `Secret "<name>" not found`.
+    fn secret_resource(&self) -> &'static str {
+        "secrets"
+    }
 
     /// The ServiceAccount `namespace/name`, or `None` when it does not exist.
     ///

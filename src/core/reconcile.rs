@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
-use super::access::{self, AccessError};
+use super::access;
 use super::conditions::Conditions;
 use super::error::{Class, Error};
 use super::events::{self, Event};
@@ -271,7 +271,7 @@ impl Run<'_> {
     }
 
     fn fail(&mut self, e: &Error) -> Ending {
-        let message = message::render(e);
+        let message = message::render_for_url(e, &self.obj.spec.url);
         let reason = e.reason();
         if let Some(condition) = e.condition() {
             self.conds.mark_true(condition, reason, &message);
@@ -417,20 +417,27 @@ impl Run<'_> {
             source,
         })?;
 
-        let access = access::gather(ports.secrets, &namespace, &spec)
-            .await
-            .map_err(|e| match e {
-                AccessError::ProxySecretNotFound { .. }
-                | AccessError::ProxyAddressMissing { .. }
-                | AccessError::ProxyAddressInvalid { .. } => Error::Proxy { source: e },
-                AccessError::TlsSecretNotFound { .. } | AccessError::TlsSecretType { .. } => {
+        let access = match access::gather(ports.secrets, &namespace, &spec).await {
+            Ok(access) => access,
+            Err(e) => {
+                if let Some(name) = e.auth_secret() {
+                    self.events.push(Event::trace(
+                        reasons::AUTHENTICATION_FAILED,
+                        format!("auth secret '{name}' not found"),
+                    ));
+                }
+                return Err(if e.is_proxy() {
+                    Error::Proxy { source: e }
+                } else if e.is_tls() {
                     Error::Transport {
                         url: url.clone(),
                         source: Box::new(e),
                     }
-                }
-                _ => Error::Credentials { source: e },
-            })?;
+                } else {
+                    Error::Credentials { source: e }
+                });
+            }
+        };
         let mut keychain = Keychain::new();
         for secret in &access.credentials {
             keychain
@@ -539,7 +546,7 @@ impl Run<'_> {
                             self.conds.mark_false(
                                 types::SOURCE_VERIFIED,
                                 reasons::VERIFICATION_ERROR,
-                                &message::render(&e),
+                                &message::render_for_url(&e, &self.obj.spec.url),
                             );
                             return Err(e);
                         }

@@ -81,6 +81,15 @@ impl Backoff {
         delay
     }
 
+    /// Counts the requeue that follows adding the finalizer. Flux returns `Requeue: true` after
+    /// adding it, which controller-runtime turns into a rate-limited add: the first backoff step
+    /// is spent before the first real attempt, so a new object that keeps failing waits 1.5 s,
+    /// 3 s, ... between attempts, as one whose finalizer was already there does after its first
+    /// failure. We go on reconciling in the same pass instead of waiting those 750 ms.
+    pub fn finalizer_added(&self, key: &str) {
+        self.next(key);
+    }
+
     /// Forgets the failures of `key`.
     pub fn reset(&self, key: &str) {
         self.attempts
@@ -238,7 +247,10 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
         // Go on with the object the patch returned: a requeue would often read the cached,
         // finalizer-less copy and patch again with a stale resourceVersion (a 409 and a backoff).
         match patch_finalizers(&api, &obj, finalizers).await? {
-            Some(patched) => Arc::new(patched),
+            Some(patched) => {
+                ctx.backoff.finalizer_added(&key);
+                Arc::new(patched)
+            }
             None => return Ok(Action::await_change()),
         }
     };
@@ -275,8 +287,17 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
         elapsed = ?started.elapsed(),
         "reconciled"
     );
+    let interval = duration::parse(&obj.spec.interval).unwrap_or(FALLBACK_INTERVAL);
+    let after = schedule(
+        &ctx.backoff,
+        &key,
+        &outcome.next,
+        interval,
+        ctx.jitter_percent,
+    );
     let result = match outcome.next {
-        Next::AfterInterval => "requeue_after",
+        Next::AfterInterval if after.is_some() => "requeue_after",
+        Next::AfterInterval => "success",
         Next::Now => "requeue",
         Next::Nothing => "success",
         Next::Retry { .. } => "error",
@@ -292,19 +313,36 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
         ctx.metrics.registry_requests(&(now - *exported));
         *exported = now;
     }
-    Ok(match outcome.next {
-        Next::AfterInterval => {
-            ctx.backoff.reset(&key);
-            let interval = duration::parse(&obj.spec.interval).unwrap_or(FALLBACK_INTERVAL);
-            ctx.requeue(&obj, jitter(interval, ctx.jitter_percent))
-        }
-        Next::Now => ctx.requeue(&obj, Duration::ZERO),
-        Next::Nothing => {
-            ctx.backoff.reset(&key);
-            Action::await_change()
-        }
-        Next::Retry { .. } => ctx.requeue(&obj, ctx.backoff.next(&key)),
+    Ok(match after {
+        Some(after) => ctx.requeue(&obj, after),
+        None => Action::await_change(),
     })
+}
+
+/// When `key` is reconciled again after a reconcile that ended with `next` (`None`: only when
+/// the object changes), as controller-runtime schedules Flux's results: a success requeues
+/// after the jittered interval and forgets the failures (an interval of zero gives
+/// `RequeueAfter: 0`, which is no requeue at all), a stalled or finished object is forgotten
+/// and waits, and a failure or an immediate requeue (`Requeue: true`) takes the next backoff
+/// step.
+fn schedule(
+    backoff: &Backoff,
+    key: &str,
+    next: &Next,
+    interval: Duration,
+    jitter_percent: u8,
+) -> Option<Duration> {
+    match next {
+        Next::AfterInterval => {
+            backoff.reset(key);
+            Some(jitter(interval, jitter_percent)).filter(|after| !after.is_zero())
+        }
+        Next::Nothing => {
+            backoff.reset(key);
+            None
+        }
+        Next::Now | Next::Retry { .. } => Some(backoff.next(key)),
+    }
 }
 
 async fn delete(
@@ -610,6 +648,100 @@ mod tests {
         assert_eq!(b.next("b"), Duration::from_millis(750), "per object");
         b.reset("a");
         assert_eq!(b.next("a"), Duration::from_millis(750));
+    }
+
+    fn failed() -> Next {
+        Next::Retry {
+            reason: Some(reasons::AUTHENTICATION_FAILED),
+            message: "failed to get credential".into(),
+        }
+    }
+
+    fn flux_backoff() -> Backoff {
+        Backoff::new(Duration::from_millis(750), Duration::from_secs(15 * 60))
+    }
+
+    fn secs(list: &[f64]) -> Vec<Duration> {
+        list.iter().map(|s| Duration::from_secs_f64(*s)).collect()
+    }
+
+    // Attempts (the first at 0) that start within `window`.
+    fn attempts_within(delays: &[Duration], window: Duration) -> usize {
+        let mut at = Duration::ZERO;
+        let mut n = 1;
+        for d in delays {
+            at += *d;
+            if at > window {
+                break;
+            }
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn a_new_failing_object_backs_off_as_after_flux_finalizer_requeue() {
+        let b = flux_backoff();
+        let interval = Duration::from_secs(600);
+        b.finalizer_added("ns/a");
+        let delays: Vec<_> = (0..12)
+            .map(|_| schedule(&b, "ns/a", &failed(), interval, 5).unwrap())
+            .collect();
+        assert_eq!(
+            delays,
+            secs(&[
+                1.5, 3.0, 6.0, 12.0, 24.0, 48.0, 96.0, 192.0, 384.0, 768.0, 900.0, 900.0
+            ])
+        );
+        // Flux: the finalizer pass at 0, then attempts at 0.75, 2.25, 5.25, ... 191.25 s: eight
+        // registry attempts in 210 s, as here (0, 1.5, 4.5, ... 190.5 s).
+        assert_eq!(attempts_within(&delays, Duration::from_secs(210)), 8);
+    }
+
+    #[test]
+    fn an_existing_failing_object_starts_at_the_minimum_delay_and_success_forgets() {
+        let b = flux_backoff();
+        let interval = Duration::from_secs(600);
+        let delays: Vec<_> = (0..4)
+            .map(|_| schedule(&b, "ns/a", &failed(), interval, 5).unwrap())
+            .collect();
+        assert_eq!(delays, secs(&[0.75, 1.5, 3.0, 6.0]));
+        assert_eq!(
+            schedule(&b, "ns/a", &Next::Now, interval, 5),
+            Some(Duration::from_secs(12)),
+            "Requeue: true is a rate-limited add"
+        );
+        let after = schedule(&b, "ns/a", &Next::AfterInterval, interval, 5).unwrap();
+        assert!(after >= Duration::from_secs(570) && after <= Duration::from_secs(630));
+        assert_eq!(
+            schedule(&b, "ns/a", &failed(), interval, 5),
+            Some(Duration::from_millis(750)),
+            "a success forgets the failures"
+        );
+        assert_eq!(schedule(&b, "ns/a", &Next::Nothing, interval, 5), None);
+        assert_eq!(
+            schedule(&b, "ns/a", &failed(), interval, 5),
+            Some(Duration::from_millis(750)),
+            "so does a stall"
+        );
+    }
+
+    #[test]
+    fn a_zero_interval_reconciles_once_and_forgets_the_failures() {
+        let b = flux_backoff();
+        for _ in 0..3 {
+            schedule(&b, "ns/a", &failed(), Duration::ZERO, 5);
+        }
+        assert_eq!(
+            schedule(&b, "ns/a", &Next::AfterInterval, Duration::ZERO, 5),
+            None,
+            "RequeueAfter: 0 is no requeue"
+        );
+        assert_eq!(
+            schedule(&b, "ns/a", &failed(), Duration::ZERO, 5),
+            Some(Duration::from_millis(750)),
+            "failures still back off"
+        );
     }
 
     #[test]

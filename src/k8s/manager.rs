@@ -61,6 +61,35 @@ pub enum Error {
     Controller(#[source] controller::Error),
 }
 
+/// The User-Agent of every request to the API server, in client-go's shape
+/// (`source-controller/v0.0.0 (linux/amd64) kubernetes/$Format` for Flux's build): the program,
+/// its version and its platform, so that audit logs and API priority and fairness can tell the
+/// controller apart.
+pub fn user_agent() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    };
+    format!(
+        "ocisource/v{} ({}/{arch})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS
+    )
+}
+
+/// The API client: kubeconfig or in-cluster configuration, with [`user_agent`].
+async fn client() -> Result<Client, kube::Error> {
+    let mut config = kube::Config::infer()
+        .await
+        .map_err(kube::Error::InferConfig)?;
+    let agent = reqwest::header::HeaderValue::from_str(&user_agent())
+        .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("ocisource"));
+    config.headers.push((reqwest::header::USER_AGENT, agent));
+    Client::try_from(config)
+}
+
 /// Runs `ocisource controller` until SIGINT or SIGTERM.
 ///
 /// # Errors
@@ -73,7 +102,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         args.runtime.token_cache_max_size,
         args.runtime.token_cache_max_duration,
     );
-    let client = Client::try_default().await.map_err(Error::Client)?;
+    let client = client().await.map_err(Error::Client)?;
     let hostname = std::env::var("HOSTNAME").ok();
     let instance = hostname.clone().unwrap_or_else(|| "ocisource".to_string());
     let advertised = args.storage.advertised_addr(hostname.as_deref());

@@ -74,10 +74,11 @@ fn lookup_error(kind: &'static str, namespace: &str, name: &str, e: kube::Error)
     }
 }
 
-// The API server's status alone (`serviceaccounts "x" not found: NotFound`): kube's own text
-// repeats it in its debug form.
+// The API server's message alone (`serviceaccounts "x" not found`), as client-go's error prints
+// it: kube's own text repeats it in its debug form, and its status appends the reason.
 fn api_cause(e: kube::Error) -> Box<dyn std::error::Error + Send + Sync> {
     match e {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.into(),
         kube::Error::Api(status) => status,
         other => Box::new(other),
     }
@@ -92,7 +93,15 @@ impl SecretSource for KubeSecrets {
         Api::<Secret>::namespaced(self.client.clone(), namespace)
             .get_opt(name)
             .await
-            .map_err(|e| lookup_error("Secret", namespace, name, e))
+            .map_err(|e| lookup_error("secret", namespace, name, e))
+    }
+
+    fn secret_resource(&self) -> &'static str {
+        if self.cache.is_some() {
+            "Secret"
+        } else {
+            "secrets"
+        }
     }
 
     async fn service_account(
@@ -103,7 +112,7 @@ impl SecretSource for KubeSecrets {
         Api::<ServiceAccount>::namespaced(self.client.clone(), namespace)
             .get_opt(name)
             .await
-            .map_err(|e| lookup_error("ServiceAccount", namespace, name, e))
+            .map_err(|e| lookup_error("serviceaccount", namespace, name, e))
     }
 
     async fn service_account_token(
