@@ -753,7 +753,11 @@ impl Run<'_> {
                             ignore.as_deref(),
                             deadline.as_ref(),
                         )
-                        .map_err(|source| Error::SourceIgnore { source })?;
+                        .map_err(|source| match source {
+                            // Loading is the archive step's start: one timeout message.
+                            storage::Error::DeadlineExceeded { .. } => Error::Archive { source },
+                            source => Error::SourceIgnore { source },
+                        })?;
                         storage
                             .archive(&path, &dir, &matcher, deadline.as_ref())
                             .map_err(|source| Error::Archive { source })

@@ -126,10 +126,14 @@ impl Pattern {
     /// segment is a directory.
     #[must_use]
     pub fn matches(&self, path: &[&str], is_dir: bool) -> MatchResult {
+        self.matches_segments(&segments(path), is_dir)
+    }
+
+    fn matches_segments(&self, path: &[Segment<'_>], is_dir: bool) -> MatchResult {
         if path.len() <= self.domain.len() {
             return MatchResult::NoMatch;
         }
-        if self.domain.iter().zip(path).any(|(d, p)| d != p) {
+        if self.domain.iter().zip(path).any(|(d, p)| d != p.text) {
             return MatchResult::NoMatch;
         }
         let rest = &path[self.domain.len()..];
@@ -147,7 +151,7 @@ impl Pattern {
 
     // Without a slash the pattern matches any segment; a match on an ancestor covers the whole
     // subtree, and `dir_only` only constrains a match on the last segment.
-    fn simple_name_match(&self, path: &[&str], is_dir: bool) -> bool {
+    fn simple_name_match(&self, path: &[Segment<'_>], is_dir: bool) -> bool {
         let Some(glob) = self.parts.first() else {
             return false;
         };
@@ -166,7 +170,7 @@ impl Pattern {
     // A port of go-git v5.16.4 `globMatch` as vendored by fluxcd/pkg: segments are consumed left
     // to right, `**` lets the next segment float, and once the pattern is used up the remaining
     // path (the subtree) matches too.
-    fn glob_match(&self, mut path: &[&str], is_dir: bool) -> bool {
+    fn glob_match(&self, mut path: &[Segment<'_>], is_dir: bool) -> bool {
         let mut matched = false;
         let mut can_traverse = false;
         let last = self.parts.len().saturating_sub(1);
@@ -265,8 +269,10 @@ impl IgnoreMatcher {
     /// Whether `path` (segments relative to the archive root) is excluded.
     #[must_use]
     pub fn is_excluded(&self, path: &[&str], is_dir: bool) -> bool {
+        // Decoded once for all patterns rather than once per pattern.
+        let path = segments(path);
         for p in self.patterns.iter().rev() {
-            match p.matches(path, is_dir) {
+            match p.matches_segments(&path, is_dir) {
                 MatchResult::NoMatch => {}
                 MatchResult::Exclude => return true,
                 MatchResult::Include => return false,
@@ -311,7 +317,7 @@ pub fn load_sourceignore(dir: &Path, deadline: Option<&Deadline>) -> Result<Vec<
     let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(dir.to_path_buf(), Vec::new())];
     while let Some((path, domain)) = stack.pop() {
         if let Some(d) = deadline {
-            d.check("loading .sourceignore files")?;
+            d.check("archiving the artifact")?;
         }
         read_ignore_file(&path.join(IGNORE_FILE), &domain, &mut out, &mut budget)?;
         let load_err = |source| Error::LoadIgnore {
@@ -412,6 +418,9 @@ pub fn matcher_for(
 struct Glob {
     source: Box<str>,
     tokens: Option<Box<[Token]>>,
+    // The ASCII characters a matching name must contain (its literal tokens): a name lacking
+    // one is refused without running the matcher, which keeps long ignore lists cheap.
+    literals: u128,
 }
 
 #[derive(Clone, Debug)]
@@ -427,9 +436,17 @@ enum Token {
 
 impl Glob {
     fn compile(source: &str) -> Self {
+        let tokens = tokenize(source).map(Vec::into_boxed_slice);
+        let literals = tokens.as_deref().map_or(0, |tokens| {
+            ascii_mask(tokens.iter().filter_map(|t| match t {
+                Token::Literal(c) => Some(*c),
+                _ => None,
+            }))
+        });
         Self {
             source: source.into(),
-            tokens: tokenize(source).map(Vec::into_boxed_slice),
+            tokens,
+            literals,
         }
     }
 
@@ -445,12 +462,47 @@ impl Glob {
         self.source.contains("**")
     }
 
-    fn matches(&self, name: &str) -> bool {
+    #[cfg(test)]
+    fn matches_str(&self, name: &str) -> bool {
+        self.matches(&Segment::new(name))
+    }
+
+    fn matches(&self, name: &Segment<'_>) -> bool {
+        if self.literals & !name.ascii != 0 {
+            return false;
+        }
         match &self.tokens {
-            Some(tokens) => match_tokens(tokens, name),
+            Some(tokens) => match_tokens(tokens, &name.chars),
             None => false,
         }
     }
+}
+
+fn ascii_mask(chars: impl Iterator<Item = char>) -> u128 {
+    chars
+        .filter(char::is_ascii)
+        .fold(0, |mask, c| mask | (1u128 << u32::from(c)))
+}
+
+/// A path segment with its characters decoded, as the glob matcher walks them.
+struct Segment<'a> {
+    text: &'a str,
+    chars: Vec<char>,
+    ascii: u128,
+}
+
+impl<'a> Segment<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            chars: text.chars().collect(),
+            ascii: ascii_mask(text.chars()),
+        }
+    }
+}
+
+fn segments<'a>(path: &[&'a str]) -> Vec<Segment<'a>> {
+    path.iter().map(|s| Segment::new(s)).collect()
 }
 
 fn tokenize(pattern: &str) -> Option<Vec<Token>> {
@@ -516,8 +568,7 @@ fn class_char(chars: &[char], i: &mut usize) -> Option<char> {
 
 // Every token but `*` consumes exactly one character, so greedy matching with a single
 // backtrack point per star is exact.
-fn match_tokens(tokens: &[Token], name: &str) -> bool {
-    let text: Vec<char> = name.chars().collect();
+fn match_tokens(tokens: &[Token], text: &[char]) -> bool {
     let (mut t, mut s) = (0usize, 0usize);
     let mut backtrack: Option<(usize, usize)> = None;
     while s < text.len() {
@@ -578,7 +629,7 @@ mod tests {
 
     #[test]
     fn go_glob_syntax_is_supported() {
-        let g = |p: &str, n: &str| Glob::compile(p).matches(n);
+        let g = |p: &str, n: &str| Glob::compile(p).matches_str(n);
         assert!(g("*.yaml", "a.yaml"));
         assert!(!g("*.yaml", "a.yml"));
         assert!(g("a?c", "abc"));
