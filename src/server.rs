@@ -70,10 +70,13 @@ fn resolve(root: &Path, uri_path: &str) -> Option<PathBuf> {
         if !std::fs::symlink_metadata(&link).ok()?.is_symlink() {
             return None;
         }
-        // The store points it at the absolute path of an artifact in the same directory.
+        // The store points it at an artifact in the same directory (by absolute path; only the
+        // object's part of it is compared, so a differently spelled storage root still works).
+        // What is served is that name in this real directory, never the link's own path.
         let points_to = std::fs::read_link(&link).ok()?;
         let target_name = points_to.file_name()?.to_str()?;
-        if points_to.parent()? != dir || !layout::is_artifact_file_name(target_name) {
+        let own = Path::new(KIND_DIR).join(namespace).join(name);
+        if !points_to.parent()?.ends_with(&own) || !layout::is_artifact_file_name(target_name) {
             return None;
         }
         dir.join(target_name)
@@ -245,6 +248,11 @@ mod tests {
         let other = root.join("ocirepository/apps/other");
         std::fs::create_dir_all(&other).unwrap();
         std::os::unix::fs::symlink(&secret, other.join("latest.tar.gz")).unwrap();
+        // latest.tar.gz of a third object pointing at another object's artifact.
+        let third = root.join("ocirepository/apps/third");
+        std::fs::create_dir_all(&third).unwrap();
+        std::os::unix::fs::symlink(art.join("sha256:abc.tar.gz"), third.join("latest.tar.gz"))
+            .unwrap();
         // A directory symlink planted in the store.
         std::os::unix::fs::symlink(outside.path(), root.join("ocirepository/apps/linked")).unwrap();
         std::fs::create_dir_all(outside.path().join("x")).unwrap();
@@ -258,6 +266,7 @@ mod tests {
             "/ocirepository/apps/podinfo/notes.txt",
             "/ocirepository/apps/podinfo/sha256:evil.tar.gz",
             "/ocirepository/apps/other/latest.tar.gz",
+            "/ocirepository/apps/third/latest.tar.gz",
             "/ocirepository/apps/linked/sha256:abc.tar.gz",
             "/ocirepository/evil/x/sha256:abc.tar.gz",
             "/ocirepository/apps/podinfo",
