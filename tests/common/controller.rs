@@ -47,6 +47,20 @@ impl Controller {
         name: &str,
     ) -> Controller {
         let storage = tempfile::tempdir().unwrap();
+        Controller::spawn_in(kubeconfig, binary, namespace, extra, name, storage, None)
+    }
+
+    /// [`Controller::spawn_with`] over an existing `storage` directory and, when given, with
+    /// `tmpdir` as its `TMPDIR` (for what a previous run left behind).
+    pub fn spawn_in(
+        kubeconfig: &Path,
+        binary: &Path,
+        namespace: &str,
+        extra: &[&str],
+        name: &str,
+        storage: TempDir,
+        tmpdir: Option<&Path>,
+    ) -> Controller {
         let logs = tempfile::tempdir().unwrap();
         let (artifact_port, health_port, metrics_port) = (free_port(), free_port(), free_port());
         let mut cmd = Command::new(binary);
@@ -62,6 +76,9 @@ impl Controller {
             .env("RUNTIME_NAMESPACE", namespace)
             .env("HOSTNAME", name)
             .env("KUBECONFIG", kubeconfig);
+        if let Some(tmp) = tmpdir {
+            cmd.env("TMPDIR", tmp);
+        }
         let proc = Proc::spawn(name, &cmd, logs.path());
         Controller {
             proc,
