@@ -1090,3 +1090,47 @@ async fn a_recorded_path_that_is_no_artifact_of_the_object_is_rebuilt() {
         assert!(storage.path().join(&path).is_file());
     }
 }
+
+/// A layer of directories 500 deep with 3,000 siblings at the bottom: the walks that read the
+/// ignore files and build the tarball kept a full copy of the path (a string per segment) for
+/// every pending entry, some 30 KB each here, so memory grew with depth times width. Both walks now
+/// hold one path and the pending names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_and_wide_tree_is_archived_in_bounded_memory() {
+    let mut deep = String::new();
+    let mut tar = Tar::default();
+    let long = |tar: Tar, name: &str| {
+        let mut record = name.as_bytes().to_vec();
+        record.push(0);
+        tar.meta(b'L', &record).dir("long")
+    };
+    for _ in 0..500 {
+        deep.push_str("d/");
+        tar = long(tar, &deep);
+    }
+    for i in 0..3_000 {
+        tar = long(tar, &format!("{deep}s{i}/"));
+    }
+    let layer = tar.gz();
+    let fake = Image::new(layer, FLUX_LAYER, None).serve(None).await;
+    let storage = tempfile::tempdir().unwrap();
+    let m = fake_manifest(&fake, "deep", json!({}));
+    let (run, obj) = reconcile_measured(&m, storage.path(), &[]);
+    eprintln!(
+        "deep and wide tree: peak RSS {} MiB in {:?}",
+        run.peak_rss >> 20,
+        run.elapsed
+    );
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}\n{}",
+        obj["status"],
+        run.stderr
+    );
+    assert!(
+        run.peak_rss < DEPLOYMENT_MEMORY_LIMIT / 4,
+        "peak RSS {} MiB",
+        run.peak_rss >> 20
+    );
+}

@@ -73,44 +73,109 @@ pub fn write_tar_gz<W: Write>(
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut stack = vec![WalkItem {
-        path: dir.to_path_buf(),
-        name: b".".to_vec(),
-        segments: Vec::new(),
-        meta: root_meta,
-    }];
-    while let Some(item) = stack.pop() {
-        // Before matching: a hostile ignore list makes each entry cost every pattern.
-        check()?;
-        let is_dir = item.meta.is_dir();
-        let segs: Vec<&str> = item.segments.iter().map(String::as_str).collect();
-        let excluded = matcher.is_excluded(&segs, is_dir);
-        if !excluded {
-            if is_dir {
-                write_header(&mut tar, &item.name, tar::EntryType::Directory, 0o750, 0)
-                    .map_err(out_err)?;
-            } else {
-                let mode = if item.meta.permissions().mode() & 0o111 != 0 {
-                    0o700
+    // One path, name and segment list, grown on the way down and cut on the way up, plus the
+    // pending children of each open directory: memory stays proportional to the depth plus
+    // the entries, where a copy of the path per pending entry grew with depth x width.
+    let mut path = dir.to_path_buf();
+    let mut name: Vec<u8> = Vec::new();
+    let mut segments: Vec<String> = Vec::new();
+    let mut levels: Vec<Level> = Vec::new();
+    let mut current = Some(root_meta);
+    loop {
+        if let Some(meta) = current.take() {
+            // Before matching: a hostile ignore list makes each entry cost every pattern.
+            check()?;
+            let is_dir = meta.is_dir();
+            let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+            let excluded = matcher.is_excluded(&segs, is_dir);
+            let entry_name: &[u8] = if name.is_empty() { b"." } else { &name };
+            if !excluded {
+                if is_dir {
+                    write_header(&mut tar, entry_name, tar::EntryType::Directory, 0o750, 0)
+                        .map_err(out_err)?;
                 } else {
-                    0o600
-                };
-                let size = item.meta.len();
-                write_header(&mut tar, &item.name, tar::EntryType::Regular, mode, size)
-                    .map_err(out_err)?;
-                copy_file(&item.path, size, &mut tar, &mut buf, &check)?;
+                    let mode = if meta.permissions().mode() & 0o111 != 0 {
+                        0o700
+                    } else {
+                        0o600
+                    };
+                    let size = meta.len();
+                    write_header(&mut tar, entry_name, tar::EntryType::Regular, mode, size)
+                        .map_err(out_err)?;
+                    copy_file(&path, size, &mut tar, &mut buf, &check)?;
+                }
+            }
+            // Flux walks into excluded directories because a later `!` pattern may re-include
+            // a descendant; without any `!` pattern the whole subtree is excluded and skipped.
+            if is_dir && (!excluded || matcher.has_inclusion()) {
+                let children = sorted_children(&path, false)
+                    .map_err(|(path, source)| Error::Archive { path, source })?;
+                levels.push(Level {
+                    children: children.into_iter(),
+                });
+            } else if !segments.is_empty() {
+                leave(&mut path, &mut name, &mut segments);
             }
         }
-        // Flux walks into excluded directories because a later `!` pattern may re-include a
-        // descendant; without any `!` pattern the whole subtree is excluded and is skipped.
-        if is_dir && (!excluded || matcher.has_inclusion()) {
-            walk_children(&item, &mut stack)
-                .map_err(|(path, source)| Error::Archive { path, source })?;
+        let Some(level) = levels.last_mut() else {
+            break;
+        };
+        match level.children.next() {
+            Some((file_name, meta)) => {
+                if !name.is_empty() {
+                    name.push(b'/');
+                }
+                name.extend_from_slice(file_name.as_bytes());
+                segments.push(file_name.to_string_lossy().into_owned());
+                path.push(&file_name);
+                current = Some(meta);
+            }
+            None => {
+                levels.pop();
+                if !segments.is_empty() {
+                    leave(&mut path, &mut name, &mut segments);
+                }
+            }
         }
     }
     write_zeros(&mut tar, 2 * BLOCK).map_err(out_err)?;
     let gz = tar.into_inner().map_err(|e| out_err(e.into_error()))?;
     gz.finish().map_err(out_err)
+}
+
+/// The pending children of an open directory of the archive walk, in lexical order.
+struct Level {
+    children: std::vec::IntoIter<(std::ffi::OsString, Metadata)>,
+}
+
+// Cuts the last segment off the walk's path, archive name and segment list.
+fn leave(path: &mut PathBuf, name: &mut Vec<u8>, segments: &mut Vec<String>) {
+    path.pop();
+    segments.pop();
+    let cut = name.iter().rposition(|b| *b == b'/').unwrap_or(0);
+    name.truncate(cut);
+}
+
+/// The regular files and directories (or only the directories) of `dir`, symlinks and other
+/// types skipped, sorted by name bytes as Go's `filepath.Walk` visits them.
+///
+/// # Errors
+/// The path that could not be read, with the IO error.
+pub(crate) fn sorted_children(
+    dir: &Path,
+    dirs_only: bool,
+) -> Result<Vec<(std::ffi::OsString, Metadata)>, (PathBuf, io::Error)> {
+    let mut children = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| (dir.to_path_buf(), e))? {
+        let entry = entry.map_err(|e| (dir.to_path_buf(), e))?;
+        // DirEntry::metadata does not follow symlinks, like Go's Lstat-based walk.
+        let meta = entry.metadata().map_err(|e| (entry.path(), e))?;
+        if meta.is_dir() || (!dirs_only && meta.is_file()) {
+            children.push((entry.file_name(), meta));
+        }
+    }
+    children.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(children)
 }
 
 /// An entry of the lexical, Lstat-based directory walk shared by the store and `push`.

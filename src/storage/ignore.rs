@@ -14,9 +14,10 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
+use super::archive::sorted_children;
 use super::deadline::Deadline;
 use super::error::Error;
 
@@ -78,8 +79,9 @@ pub enum MatchResult {
 /// One gitignore pattern, scoped to a directory (its domain).
 #[derive(Clone, Debug)]
 pub struct Pattern {
-    // Shared by every pattern of one file: a deep directory's path is stored once.
-    domain: Arc<[String]>,
+    // Shared by every pattern of one file, as one `/`-joined string: a deep directory's path
+    // costs its bytes once, not a string per segment per pattern.
+    domain: Arc<Domain>,
     parts: Box<[Glob]>,
     inclusion: bool,
     dir_only: bool,
@@ -91,10 +93,10 @@ impl Pattern {
     /// to the archive root; empty for the root).
     #[must_use]
     pub fn parse(line: &str, domain: &[String]) -> Self {
-        Self::parse_in(line, Arc::from(domain))
+        Self::parse_in(line, Arc::new(Domain::new(domain)))
     }
 
-    fn parse_in(line: &str, domain: Arc<[String]>) -> Self {
+    fn parse_in(line: &str, domain: Arc<Domain>) -> Self {
         let mut p = line;
         let inclusion = p.starts_with('!');
         if inclusion {
@@ -130,13 +132,13 @@ impl Pattern {
     }
 
     fn matches_segments(&self, path: &[Segment<'_>], is_dir: bool) -> MatchResult {
-        if path.len() <= self.domain.len() {
+        if path.len() <= self.domain.len {
             return MatchResult::NoMatch;
         }
-        if self.domain.iter().zip(path).any(|(d, p)| d != p.text) {
+        if self.domain.segments().zip(path).any(|(d, p)| d != p.text) {
             return MatchResult::NoMatch;
         }
-        let rest = &path[self.domain.len()..];
+        let rest = &path[self.domain.len..];
         let hit = if self.anchored {
             self.glob_match(rest, is_dir)
         } else {
@@ -218,6 +220,27 @@ impl Pattern {
     }
 }
 
+/// The directory a pattern is scoped to, relative to the archive root.
+#[derive(Debug)]
+struct Domain {
+    joined: String,
+    len: usize,
+}
+
+impl Domain {
+    fn new(segments: &[String]) -> Self {
+        Self {
+            joined: segments.join("/"),
+            len: segments.len(),
+        }
+    }
+
+    // Segments never contain `/` (they are file names).
+    fn segments(&self) -> impl Iterator<Item = &str> {
+        self.joined.split('/').take(self.len)
+    }
+}
+
 /// An ordered pattern list; the last matching pattern decides.
 #[derive(Clone, Debug, Default)]
 pub struct IgnoreMatcher {
@@ -285,7 +308,7 @@ impl IgnoreMatcher {
 /// Parses pattern lines: `#` lines and blank lines are skipped, each line is scoped to `domain`.
 #[must_use]
 pub fn read_patterns(text: &str, domain: &[String]) -> Vec<Pattern> {
-    let domain: Arc<[String]> = Arc::from(domain);
+    let domain = Arc::new(Domain::new(domain));
     pattern_lines(text)
         .map(|l| Pattern::parse_in(l, Arc::clone(&domain)))
         .collect()
@@ -313,29 +336,44 @@ fn too_many_patterns() -> Error {
 pub fn load_sourceignore(dir: &Path, deadline: Option<&Deadline>) -> Result<Vec<Pattern>, Error> {
     let mut out = Vec::new();
     let mut budget = MAX_IGNORE_BYTES;
-    // Explicit stack: a hostile layer may nest directories thousands deep.
-    let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(dir.to_path_buf(), Vec::new())];
-    while let Some((path, domain)) = stack.pop() {
-        if let Some(d) = deadline {
-            d.check("archiving the artifact")?;
-        }
-        read_ignore_file(&path.join(IGNORE_FILE), &domain, &mut out, &mut budget)?;
-        let load_err = |source| Error::LoadIgnore {
-            path: path.clone(),
-            source,
-        };
-        let mut subdirs = Vec::new();
-        for entry in fs::read_dir(&path).map_err(load_err)? {
-            let entry = entry.map_err(load_err)?;
-            if entry.file_type().map_err(load_err)?.is_dir() && entry.file_name() != ".git" {
-                subdirs.push(entry.file_name());
+    let load_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |(_, source)| Error::LoadIgnore { path, source }
+    };
+    // One path and segment list, grown on the way down and cut on the way up, plus the pending
+    // subdirectories of each open directory: memory proportional to depth plus entries (a
+    // hostile layer may nest directories thousands deep and wide).
+    let mut path = dir.to_path_buf();
+    let mut domain: Vec<String> = Vec::new();
+    let mut levels: Vec<std::vec::IntoIter<(std::ffi::OsString, std::fs::Metadata)>> = Vec::new();
+    let mut enter = true;
+    loop {
+        if enter {
+            if let Some(d) = deadline {
+                d.check("archiving the artifact")?;
             }
+            read_ignore_file(&path.join(IGNORE_FILE), &domain, &mut out, &mut budget)?;
+            let subdirs = sorted_children(&path, true).map_err(load_err(&path))?;
+            levels.push(subdirs.into_iter());
         }
-        subdirs.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
-        for name in subdirs.into_iter().rev() {
-            let mut sub_domain = domain.clone();
-            sub_domain.push(name.to_string_lossy().into_owned());
-            stack.push((path.join(&name), sub_domain));
+        let Some(level) = levels.last_mut() else {
+            break;
+        };
+        match level.next() {
+            Some((name, _)) if name == ".git" => enter = false,
+            Some((name, _)) => {
+                domain.push(name.to_string_lossy().into_owned());
+                path.push(&name);
+                enter = true;
+            }
+            None => {
+                levels.pop();
+                if !domain.is_empty() {
+                    domain.pop();
+                    path.pop();
+                }
+                enter = false;
+            }
         }
     }
     Ok(out)
@@ -359,7 +397,8 @@ fn read_ignore_file(
     }
     let mut reader = BufReader::new(File::open(path).map_err(err)?);
     let mut line = Vec::new();
-    let shared: Arc<[String]> = Arc::from(domain);
+    // Made at the first pattern: a file of comments costs no copy of its directory's path.
+    let mut shared: Option<Arc<Domain>> = None;
     loop {
         line.clear();
         let n = (&mut reader)
@@ -383,7 +422,8 @@ fn read_ignore_file(
             if out.len() >= MAX_PATTERNS {
                 return Err(too_many_patterns());
             }
-            out.push(Pattern::parse_in(text, Arc::clone(&shared)));
+            let domain = shared.get_or_insert_with(|| Arc::new(Domain::new(domain)));
+            out.push(Pattern::parse_in(text, Arc::clone(domain)));
         }
     }
 }
@@ -756,7 +796,7 @@ mod tests {
         let domains: Vec<Vec<String>> = load_sourceignore(root, None)
             .unwrap()
             .into_iter()
-            .map(|p| p.domain.to_vec())
+            .map(|p| p.domain.segments().map(String::from).collect())
             .collect();
         let expect: Vec<Vec<String>> = [vec![], vec!["a"], vec!["a", "c"], vec!["b"]]
             .into_iter()

@@ -23,6 +23,9 @@ pub struct Controller {
     /// The artifact store.
     pub storage: TempDir,
     _logs: TempDir,
+    // Its own TMPDIR unless one was given: the start-up sweep of working directories then
+    // never reaches into the machine's /tmp, where other tests' processes work.
+    _tmp: Option<TempDir>,
 }
 
 impl Controller {
@@ -51,7 +54,7 @@ impl Controller {
     }
 
     /// [`Controller::spawn_with`] over an existing `storage` directory and, when given, with
-    /// `tmpdir` as its `TMPDIR` (for what a previous run left behind).
+    /// `tmpdir` as its `TMPDIR` (for what a previous run left behind; else a private one).
     pub fn spawn_in(
         kubeconfig: &Path,
         binary: &Path,
@@ -76,7 +79,9 @@ impl Controller {
             .env("RUNTIME_NAMESPACE", namespace)
             .env("HOSTNAME", name)
             .env("KUBECONFIG", kubeconfig);
-        if let Some(tmp) = tmpdir {
+        let private = tmpdir.is_none().then(|| tempfile::tempdir().unwrap());
+        let tmp = tmpdir.or(private.as_ref().map(TempDir::path));
+        if let Some(tmp) = tmp {
             cmd.env("TMPDIR", tmp);
         }
         let proc = Proc::spawn(name, &cmd, logs.path());
@@ -87,6 +92,7 @@ impl Controller {
             health_port,
             storage,
             _logs: logs,
+            _tmp: private,
         }
     }
 
