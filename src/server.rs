@@ -2,24 +2,111 @@
 //! HEAD with ranges, no directory listings) and the health endpoints. Routers are built by
 //! functions so that tests drive them without a socket.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
-use tower_http::services::ServeDir;
+use tower_http::services::ServeFile;
+
+use crate::storage::path::{self as layout, KIND_DIR, LATEST};
 
 /// The artifact server over `root`.
 ///
-/// Files are served as they are stored (the bytes whose digest is published); `latest.tar.gz`
-/// symlinks are followed. Unlike Flux, directories are not listed (`404`), except that `GET /`
-/// answers `200` so that readiness probes written for Flux's Deployment keep working.
+/// Only finished artifacts are served: `/ocirepository/<ns>/<name>/<file>` where `<file>` is a
+/// stored artifact (`<algo>:<encoded>.tar.gz`, a regular file) or `latest.tar.gz`, a symlink
+/// followed only to an artifact file of its own directory. Lock and temporary files, other
+/// names, directories (no listings, unlike Flux) and any other symlink answer `404`; every
+/// directory on the way must be a real directory. `GET /` answers `200` so that readiness
+/// probes written for Flux's Deployment keep working. GET and HEAD, with ranges.
 pub fn artifact_router(root: PathBuf) -> Router {
-    let files = ServeDir::new(root).append_index_html_on_directories(false);
     Router::new()
         .route("/", get(|| async { "ocisource artifact server\n" }))
-        .fallback_service(files)
+        .fallback(move |req: Request| serve(root.clone(), req))
+}
+
+async fn serve(root: PathBuf, req: Request) -> Response {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let path = req.uri().path().to_owned();
+    let resolved = tokio::task::spawn_blocking(move || resolve(&root, &path)).await;
+    match resolved {
+        Ok(Some(file)) => match ServeFile::new(file).try_call(req).await {
+            Ok(resp) => resp.map(Body::new),
+            Err(_) => StatusCode::NOT_FOUND.into_response(),
+        },
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The file to serve for a request path, or `None` (see [`artifact_router`]).
+fn resolve(root: &Path, uri_path: &str) -> Option<PathBuf> {
+    let decoded = percent_decode(uri_path.strip_prefix('/')?)?;
+    let segments: Vec<&str> = decoded.split('/').collect();
+    let [kind, namespace, name, file] = segments.as_slice() else {
+        return None;
+    };
+    if *kind != KIND_DIR {
+        return None;
+    }
+    let dir = layout::secure_join(root, &layout::artifact_dir(namespace, name).ok()?).ok()?;
+    // Each directory of the path must be a directory itself, not a symlink to one.
+    for d in [
+        root.join(KIND_DIR),
+        root.join(KIND_DIR).join(namespace),
+        dir.clone(),
+    ] {
+        if !std::fs::symlink_metadata(&d).ok()?.is_dir() {
+            return None;
+        }
+    }
+    let target = if *file == LATEST {
+        let link = dir.join(LATEST);
+        if !std::fs::symlink_metadata(&link).ok()?.is_symlink() {
+            return None;
+        }
+        // The store points it at an artifact in the same directory (by absolute path; only the
+        // object's part of it is compared, so a differently spelled storage root still works).
+        // What is served is that name in this real directory, never the link's own path.
+        let points_to = std::fs::read_link(&link).ok()?;
+        let target_name = points_to.file_name()?.to_str()?;
+        let own = Path::new(KIND_DIR).join(namespace).join(name);
+        if !points_to.parent()?.ends_with(&own) || !layout::is_artifact_file_name(target_name) {
+            return None;
+        }
+        dir.join(target_name)
+    } else if layout::is_artifact_file_name(file) {
+        dir.join(file)
+    } else {
+        return None;
+    };
+    std::fs::symlink_metadata(&target)
+        .ok()?
+        .is_file()
+        .then_some(target)
+}
+
+// `%XX` escapes only (a path has no `+` convention); invalid escapes or UTF-8 refuse the path.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// `/healthz` (the process is alive) and `/readyz` (`ready` is true: caches synced and, with
@@ -141,6 +228,75 @@ mod tests {
         let (status, body) = call(r.clone(), Method::GET, "/", None).await;
         assert_eq!(status, StatusCode::OK);
         assert!(!String::from_utf8_lossy(&body).contains("apps"));
+    }
+
+    /// Only finished artifacts are served: never a lock or partial file, another name, a
+    /// directory, or a symlink other than `latest.tar.gz` pointing at an artifact beside it.
+    #[tokio::test]
+    async fn only_finished_artifacts_are_served_and_no_link_leads_out() {
+        let dir = store();
+        let root = dir.path();
+        let art = root.join("ocirepository/apps/podinfo");
+        std::fs::write(art.join("sha256:abc.tar.gz.lock"), b"").unwrap();
+        std::fs::write(art.join(".sha256:def.tar.gz.Xy12Ab.tmp"), b"partial").unwrap();
+        std::fs::write(art.join("notes.txt"), b"x").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret.tar.gz");
+        std::fs::write(&secret, b"secret").unwrap();
+        std::os::unix::fs::symlink(&secret, art.join("sha256:evil.tar.gz")).unwrap();
+        // latest.tar.gz of another object pointing out of the store.
+        let other = root.join("ocirepository/apps/other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::os::unix::fs::symlink(&secret, other.join("latest.tar.gz")).unwrap();
+        // latest.tar.gz of a third object pointing at another object's artifact.
+        let third = root.join("ocirepository/apps/third");
+        std::fs::create_dir_all(&third).unwrap();
+        std::os::unix::fs::symlink(art.join("sha256:abc.tar.gz"), third.join("latest.tar.gz"))
+            .unwrap();
+        // A directory symlink planted in the store.
+        std::os::unix::fs::symlink(outside.path(), root.join("ocirepository/apps/linked")).unwrap();
+        std::fs::create_dir_all(outside.path().join("x")).unwrap();
+        std::fs::write(outside.path().join("x/sha256:abc.tar.gz"), b"secret").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("ocirepository/evil")).unwrap();
+
+        let r = artifact_router(root.to_path_buf());
+        for uri in [
+            "/ocirepository/apps/podinfo/sha256:abc.tar.gz.lock",
+            "/ocirepository/apps/podinfo/.sha256:def.tar.gz.Xy12Ab.tmp",
+            "/ocirepository/apps/podinfo/notes.txt",
+            "/ocirepository/apps/podinfo/sha256:evil.tar.gz",
+            "/ocirepository/apps/other/latest.tar.gz",
+            "/ocirepository/apps/third/latest.tar.gz",
+            "/ocirepository/apps/linked/sha256:abc.tar.gz",
+            "/ocirepository/evil/x/sha256:abc.tar.gz",
+            "/ocirepository/apps/podinfo",
+            "/ocirepository/apps/podinfo/sha256%3Aabc.tar.gz%2F..%2F..",
+            "/ocirepository/apps/podinfo/../podinfo/sha256:abc.tar.gz",
+        ] {
+            let (status, body) = call(r.clone(), Method::GET, uri, None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+            assert!(
+                !body.starts_with(b"secret") && !body.starts_with(b"partial"),
+                "{uri}"
+            );
+        }
+        // An escaped colon is the same file.
+        let (status, body) = call(
+            r.clone(),
+            Method::GET,
+            "/ocirepository/apps/podinfo/sha256%3Aabc.tar.gz",
+            None,
+        )
+        .await;
+        assert_eq!((status, body), (StatusCode::OK, b"0123456789".to_vec()));
+        let (status, _) = call(
+            r,
+            Method::POST,
+            "/ocirepository/apps/podinfo/sha256:abc.tar.gz",
+            None,
+        )
+        .await;
+        assert!(status.is_client_error());
     }
 
     #[tokio::test]

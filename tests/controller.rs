@@ -826,3 +826,45 @@ async fn the_controller_names_itself_to_the_api_server() {
         "{agent}"
     );
 }
+
+/// What a killed controller left (a working directory in its temp dir, a partial file in its
+/// store) is removed when the next one starts; files of a live process and anything not named
+/// as ocisource names its own are kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn leftovers_of_a_killed_run_are_swept_at_start_up() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    namespace(&client, "ctl-sweep").await;
+    let storage = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = storage.path().join("ocirepository/ctl-sweep/app");
+    std::fs::create_dir_all(&dir).unwrap();
+    let artifact = dir.join("sha256:abc.tar.gz");
+    std::fs::write(&artifact, b"served").unwrap();
+    let partial = dir.join(".sha256:def.tar.gz.Q1w2E3.tmp");
+    std::fs::write(&partial, b"half").unwrap();
+    let stale = tmp.path().join("ocirepository-ctl-sweep-app-Zx9Yw8");
+    std::fs::create_dir_all(stale.join("deploy")).unwrap();
+    std::fs::write(stale.join("deploy/a.yaml"), b"x").unwrap();
+    let live = ocisource::storage::workdir::create_in(tmp.path(), "ctl-sweep", "live").unwrap();
+    let foreign = tmp.path().join("someone-elses");
+    std::fs::create_dir(&foreign).unwrap();
+
+    let ctl = Controller::spawn_in(
+        cp.kubeconfig_path(),
+        binary(),
+        "ctl-sweep",
+        &[],
+        "sweeper",
+        storage,
+        Some(tmp.path()),
+    );
+    common::wait_until("controller ready", Duration::from_secs(60), || {
+        assert!(ctl.proc.is_running(), "{}", ctl.proc.log_tail(4000));
+        ctl.ready()
+    });
+    assert!(!partial.exists(), "the partial file is swept");
+    assert!(!stale.exists(), "the stale working directory is swept");
+    assert!(artifact.exists() && live.path().exists() && foreign.exists());
+}

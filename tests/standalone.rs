@@ -6,10 +6,17 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
 
+use common::fake_image::{FLUX_LAYER, Image, sha256};
+use common::fake_registry::{Fake, Reply};
 use common::registry::{Flavor, Registry, Security};
+use common::rss::{DEPLOYMENT_MEMORY_LIMIT, Measured, run_measured};
+use common::tarball::Tar;
 use common::tools;
 use ocisource::api::v1::OciRepository;
+use ocisource::core::reconcile;
 use ocisource::core::summary::kstatus_violations;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -798,4 +805,440 @@ async fn credentials_and_control_characters_never_reach_messages() {
         "{message:?}"
     );
     assert!(!message.contains("pwned"), "{message:?}");
+}
+
+// Hostile layers served by an in-test fake registry (no test bed needed).
+
+/// `ocisource reconcile` of `manifest` with `args`, measured; the printed object when there is
+/// one (`Value::Null` otherwise).
+fn reconcile_measured(manifest: &Value, storage: &Path, args: &[&str]) -> (Measured, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ocirepository.yaml");
+    std::fs::write(&file, serde_json::to_string(manifest).unwrap()).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocisource"));
+    cmd.arg("reconcile")
+        .arg("-f")
+        .arg(&file)
+        .arg("--storage-path")
+        .arg(storage)
+        .args(["-o", "json"])
+        .args(args);
+    let m = run_measured(&mut cmd);
+    let obj = serde_json::from_str(&m.stdout).unwrap_or(Value::Null);
+    (m, obj)
+}
+
+/// The same reconcile run in-process, for what the binary does not print (events).
+async fn reconcile_in_process(manifest: &Value, storage: &Path) -> reconcile::Outcome {
+    let mut obj: OciRepository = serde_json::from_value(manifest.clone()).unwrap();
+    obj.metadata.generation = Some(1);
+    let settings = reconcile::Settings {
+        storage: ocisource::storage::Storage::new(storage, "localhost:9090").unwrap(),
+        limits: ocisource::storage::ExtractLimits::default(),
+        object_level_workload_identity: false,
+        default_service_account: None,
+    };
+    let pool = ocisource::registry::ClientPool::new();
+    let ports = reconcile::Ports {
+        secrets: &ocisource::standalone::secrets::DirSecrets::default(),
+        verifier: &ocisource::core::ports::NoVerifier,
+        progress: &ocisource::core::ports::NoProgress,
+        registries: &pool,
+    };
+    let now =
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+    reconcile::reconcile(&obj, &settings, ports, now).await
+}
+
+/// The message of the warning event with `reason`.
+fn warning(outcome: &reconcile::Outcome, reason: &str) -> String {
+    outcome
+        .events
+        .iter()
+        .find(|e| e.reason == reason)
+        .map(|e| e.message.clone())
+        .unwrap_or_else(|| panic!("no {reason} event in {:?}", outcome.events))
+}
+
+fn fake_manifest(fake: &Fake, name: &str, extra: Value) -> Value {
+    let mut extra = extra;
+    extra["ref"] = json!({"tag": "v1"});
+    manifest(name, &format!("oci://{}/app", fake.host()), extra)
+}
+
+/// Every file below `dir` (recursively), relative names.
+fn files_below(dir: &Path) -> Vec<String> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| std::fs::symlink_metadata(p).unwrap().is_file())
+        .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+        .collect()
+}
+
+/// A few-KB layer whose `.sourceignore` holds 800,000 one-character lines: each line was kept
+/// as a pattern of some 470 bytes, so the process grew past the Deployment's 256 MiB limit. Now
+/// loading stops at the pattern bound with a clear message, in a few MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_sourceignore_is_refused_in_bounded_memory() {
+    let lines = "a\n".repeat(800_000);
+    let layer = Tar::default()
+        .file(".sourceignore", lines.as_bytes())
+        .file("deploy.yaml", b"kind: A\n")
+        .gz();
+    assert!(layer.len() < 8 << 10, "{}", layer.len());
+    let fake = Image::new(layer, FLUX_LAYER, None).serve(None).await;
+    let storage = tempfile::tempdir().unwrap();
+    let m = fake_manifest(&fake, "ignores", json!({}));
+    let (run, obj) = reconcile_measured(&m, storage.path(), &[]);
+    eprintln!(
+        "hostile .sourceignore: peak RSS {} MiB in {:?}",
+        run.peak_rss >> 20,
+        run.elapsed
+    );
+    assert!(
+        run.peak_rss < DEPLOYMENT_MEMORY_LIMIT / 4,
+        "peak RSS {} MiB",
+        run.peak_rss >> 20
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(obj["status"]["artifact"].is_null());
+    assert!(
+        files_below(storage.path())
+            .iter()
+            .all(|f| f.ends_with(".lock"))
+    );
+    // As in Flux, SourceIgnoreError sets no condition: the message is the warning event's.
+    let outcome = reconcile_in_process(&m, storage.path()).await;
+    assert_eq!(
+        warning(&outcome, "SourceIgnoreError"),
+        "failed to load source ignore patterns from repository: more than the maximum of 5000 ignore patterns in .sourceignore files and spec.ignore"
+    );
+
+    // Few patterns, but more text than any real ignore file.
+    let lines = "# a comment line of some length\n".repeat(40_000);
+    let layer = Tar::default().file(".sourceignore", lines.as_bytes()).gz();
+    let fake = Image::new(layer, FLUX_LAYER, None).serve(None).await;
+    let m = fake_manifest(&fake, "patterns", json!({}));
+    let outcome = reconcile_in_process(&m, storage.path()).await;
+    assert_eq!(
+        warning(&outcome, "SourceIgnoreError"),
+        "failed to load source ignore patterns from repository: .sourceignore files are bigger than the maximum of 1048576 bytes"
+    );
+}
+
+/// Every archived path is matched against every ignore pattern; a layer with thousands of
+/// patterns and files kept a reconcile busy far past `spec.timeout`. The archive step now stops
+/// at the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_matching_stops_at_the_reconcile_deadline() {
+    // Patterns that never match, made of characters every name holds (so no cheap
+    // rejection): each one is a full backtracking match against every path segment.
+    let patterns: String = (0..4_900).map(|i| format!("*e*l*i*f*{i}*\n")).collect();
+    let mut tar = Tar::default().file(".sourceignore", patterns.as_bytes());
+    // Few, long names: extraction is quick, matching is not.
+    let filler = "x".repeat(60);
+    for d in 0..6 {
+        for f in 0..100 {
+            tar = tar.file(&format!("d{d}/file-0123456789-{filler}-{f:03}.yaml"), b"");
+        }
+    }
+    let fake = Image::new(tar.gz(), FLUX_LAYER, None).serve(None).await;
+    let storage = tempfile::tempdir().unwrap();
+    let timeout = Duration::from_secs(2);
+    let m = fake_manifest(&fake, "slow", json!({"timeout": "2s"}));
+    let (run, obj) = reconcile_measured(&m, storage.path(), &[]);
+    let ratio = run.elapsed.as_secs_f64() / timeout.as_secs_f64();
+    eprintln!(
+        "ignore matching: {:?}, {ratio:.2}x the timeout",
+        run.elapsed
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let (_, reason, message) = condition(&obj, "Ready").unwrap();
+    assert_eq!(reason, "ArchiveOperationFailed", "{message}");
+    assert!(
+        message.ends_with(
+            "archiving the artifact did not finish within the timeout of 2s (spec.timeout)"
+        ),
+        "{message}"
+    );
+    assert!(ratio <= 1.5, "{ratio:.2}x the timeout");
+    assert!(
+        files_below(storage.path())
+            .iter()
+            .all(|f| f.ends_with(".lock")),
+        "no partial artifact: {:?}",
+        files_below(storage.path())
+    );
+}
+
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// `operation: copy` stored any blob whatever `--artifact-max-extract-size` said. The announced
+/// size is now checked before the download, and what is within the bound is streamed once into
+/// the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_mode_keeps_to_the_size_limit() {
+    let media = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+    let selector = json!({"layerSelector": {"mediaType": media, "operation": "copy"}});
+    let blob = noise(2 << 20);
+    let fake = Image::new(blob.clone(), media, None).serve(None).await;
+    let storage = tempfile::tempdir().unwrap();
+    let m = fake_manifest(&fake, "chart", selector.clone());
+    let (run, obj) = reconcile_measured(
+        &m,
+        storage.path(),
+        &["--artifact-max-extract-size", "1048576"],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let (status, reason, message) = condition(&obj, "FetchFailed").unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "OCIArtifactLayerOperationFailed")
+    );
+    assert_eq!(
+        message,
+        "failed to copy layer from artifact: layer of 2097152 bytes is bigger than max artifact size of 1048576 bytes"
+    );
+    assert_eq!(
+        fake.count("GET", "/v2/app/blobs/"),
+        0,
+        "refused before the download"
+    );
+    assert!(obj["status"]["artifact"].is_null());
+    assert!(
+        files_below(storage.path()).is_empty(),
+        "{:?}",
+        files_below(storage.path())
+    );
+
+    // Within the bound: stored as served, nothing else left in the store.
+    let (run, obj) = reconcile_measured(
+        &m,
+        storage.path(),
+        &["--artifact-max-extract-size", "4194304"],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    let path = obj["status"]["artifact"]["path"].as_str().unwrap();
+    let stored = storage.path().join(path);
+    assert_eq!(std::fs::read(&stored).unwrap(), blob);
+    assert_eq!(obj["status"]["artifact"]["digest"], sha256(&blob));
+    let mut left = files_below(storage.path());
+    left.sort();
+    let lock = format!("{path}.lock");
+    assert_eq!(left, [path.to_string(), lock]);
+}
+
+/// A reconcile killed mid-download leaves its working directory and a partial file in the
+/// store; the controller's start-up sweep removes exactly those, and never a live one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_killed_reconcile_leaves_is_swept_at_start_up() {
+    let media = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+    let blob = noise(1 << 20);
+    let len = blob.len();
+    let stall: Arc<dyn Fn() -> Reply + Send + Sync> =
+        Arc::new(move || Reply::Stall { length: len });
+    let fake = Image::new(blob, media, None).serve(Some(stall)).await;
+    let storage = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = |name: &str| {
+        let m = fake_manifest(
+            &fake,
+            name,
+            json!({"layerSelector": {"mediaType": media, "operation": "copy"}}),
+        );
+        let file = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, serde_json::to_string(&m).unwrap()).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_ocisource"))
+            .arg("reconcile")
+            .arg("-f")
+            .arg(&file)
+            .arg("--storage-path")
+            .arg(storage.path())
+            .env("TMPDIR", tmp.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let partials = || -> Vec<String> {
+        files_below(storage.path())
+            .into_iter()
+            .filter(|f| f.ends_with(".tmp"))
+            .collect()
+    };
+    let wait_for_partial = || {
+        let start = std::time::Instant::now();
+        while partials().is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no partial file appeared"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut victim = spawn("killed");
+    wait_for_partial();
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let workdirs = || -> usize { std::fs::read_dir(tmp.path()).unwrap().count() };
+    assert_eq!(workdirs(), 1, "the working directory is left behind");
+    assert_eq!(partials().len(), 1);
+
+    // A live reconcile of the same kind, stalled too: its files must survive the sweep.
+    let mut live = spawn("live");
+    let start = std::time::Instant::now();
+    while workdirs() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while partials().len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            partials()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let store = ocisource::storage::Storage::new(storage.path(), "localhost").unwrap();
+    let files = store.sweep_partial_files();
+    let dirs = ocisource::storage::workdir::sweep(tmp.path());
+    assert_eq!((files.len(), dirs.len()), (1, 1), "{files:?} {dirs:?}");
+    assert_eq!(partials().len(), 1, "the live partial file is kept");
+    assert_eq!(workdirs(), 1, "the live working directory is kept");
+    live.kill().unwrap();
+    live.wait().unwrap();
+}
+
+/// Standalone input reaches paths (the working directory's name, the store): names the API
+/// server would refuse are input errors, as they would be at `kubectl apply`.
+#[test]
+fn names_the_api_server_would_refuse_are_input_errors() {
+    let storage = tempfile::tempdir().unwrap();
+    for (field, name, namespace) in [
+        ("metadata.name", "../../escape", "apps"),
+        ("metadata.name", "a/b", "apps"),
+        ("metadata.name", "Upper", "apps"),
+        ("metadata.namespace", "ok", "../x"),
+        ("metadata.namespace", "ok", "a.b"),
+    ] {
+        let mut m = manifest(name, "oci://127.0.0.1:1/app", json!({}));
+        m["metadata"]["namespace"] = json!(namespace);
+        let (run, obj) = reconcile_measured(&m, storage.path(), &[]);
+        assert_eq!(run.status.code(), Some(1), "{name}: {}", run.stderr);
+        assert!(obj.is_null(), "{name}: nothing printed");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        let value = if field == "metadata.name" {
+            name
+        } else {
+            namespace
+        };
+        assert!(
+            run.stderr.contains(&format!(
+                "{field}: Invalid value: {value:?}: a lowercase RFC 1123"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(files_below(storage.path()).is_empty());
+}
+
+/// A recorded `status.artifact.path` that is not an artifact file of the object's own
+/// directory (`<dir>/..` left the object stuck, a `.lock` file was accepted as the artifact) is
+/// treated as missing: the artifact is rebuilt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_path_that_is_no_artifact_of_the_object_is_rebuilt() {
+    let layer = Tar::default().file("deploy.yaml", b"kind: A\n").gz();
+    let fake = Image::new(layer, FLUX_LAYER, None).serve(None).await;
+    let storage = tempfile::tempdir().unwrap();
+    let m = fake_manifest(&fake, "mine", json!({}));
+    let (run, first) = reconcile_measured(&m, storage.path(), &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    let good = first["status"]["artifact"].clone();
+    let path = good["path"].as_str().unwrap().to_string();
+    let lock = format!("{path}.lock");
+    let empty = sha256(b"");
+    for (recorded, digest) in [
+        ("ocirepository/apps/mine/..".to_string(), empty.clone()),
+        (lock, empty.clone()),
+        (
+            "ocirepository/apps/mine/latest.tar.gz".to_string(),
+            good["digest"].as_str().unwrap().to_string(),
+        ),
+    ] {
+        let mut m = first.clone();
+        m["status"]["artifact"]["path"] = json!(recorded);
+        m["status"]["artifact"]["digest"] = json!(digest);
+        m["status"]["artifact"]["revision"] = json!("v1@sha256:0000");
+        let (run, obj) = reconcile_measured(&m, storage.path(), &[]);
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{recorded}: {}\n{}",
+            obj["status"],
+            run.stderr
+        );
+        assert_eq!(obj["status"]["artifact"]["path"], json!(path), "{recorded}");
+        assert_eq!(
+            obj["status"]["artifact"]["digest"], good["digest"],
+            "{recorded}"
+        );
+        assert!(storage.path().join(&path).is_file());
+    }
+}
+
+/// A layer of directories 500 deep with 3,000 siblings at the bottom: the walks that read the
+/// ignore files and build the tarball kept a full copy of the path (a string per segment) for
+/// every pending entry, some 30 KB each here, so memory grew with depth times width. Both walks now
+/// hold one path and the pending names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_and_wide_tree_is_archived_in_bounded_memory() {
+    let mut deep = String::new();
+    let mut tar = Tar::default();
+    let long = |tar: Tar, name: &str| {
+        let mut record = name.as_bytes().to_vec();
+        record.push(0);
+        tar.meta(b'L', &record).dir("long")
+    };
+    for _ in 0..500 {
+        deep.push_str("d/");
+        tar = long(tar, &deep);
+    }
+    for i in 0..3_000 {
+        tar = long(tar, &format!("{deep}s{i}/"));
+    }
+    let layer = tar.gz();
+    let fake = Image::new(layer, FLUX_LAYER, None).serve(None).await;
+    let storage = tempfile::tempdir().unwrap();
+    let m = fake_manifest(&fake, "deep", json!({}));
+    let (run, obj) = reconcile_measured(&m, storage.path(), &[]);
+    eprintln!(
+        "deep and wide tree: peak RSS {} MiB in {:?}",
+        run.peak_rss >> 20,
+        run.elapsed
+    );
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}\n{}",
+        obj["status"],
+        run.stderr
+    );
+    assert!(
+        run.peak_rss < DEPLOYMENT_MEMORY_LIMIT / 4,
+        "peak RSS {} MiB",
+        run.peak_rss >> 20
+    );
 }

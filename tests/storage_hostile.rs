@@ -9,7 +9,12 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ocisource::storage::{ExtractError, ExtractLimits, Extracted, extract};
+use std::time::{Duration, Instant};
+
+use ocisource::storage::archive::archive_dir;
+use ocisource::storage::{
+    Deadline, DigestAlgorithm, ExtractError, ExtractLimits, Extracted, extract, ignore,
+};
 
 fn pax(key: &str, value: &str) -> Vec<u8> {
     let rec = format!(" {key}={value}\n");
@@ -144,39 +149,110 @@ fn device_and_fifo_entries_are_refused() {
     }
 }
 
+/// Hard links become empty regular files, as Flux writes them: whatever they name, nothing
+/// outside is read or written (`run` checks the sandbox), and bad link names are still refused.
 #[test]
-fn hard_links_that_escape_or_point_nowhere_are_refused() {
-    let cases = [
-        Tar::default().link(b'1', "evil", "../../sibling.txt"),
-        Tar::default().link(b'1', "evil", "/etc/passwd"),
-        Tar::default().link(b'1', "evil", "not-extracted"),
-        Tar::default().dir("d").link(b'1', "evil", "d"),
-        Tar::default().file("a", b"1").link(b'1', "a", "a"),
-        Tar::default().file("a", b"1").link(b'1', "../evil", "a"),
-    ];
-    for tar in cases {
-        let e = err(&tar.gz(), &defaults());
-        assert!(
-            matches!(
-                e,
-                ExtractError::InvalidHardLink { .. } | ExtractError::InvalidName { .. }
-            ),
-            "{e:?}"
-        );
+fn hard_links_become_empty_files_whatever_they_point_at() {
+    for target in [
+        "../../sibling.txt",
+        "/etc/passwd",
+        "not-extracted",
+        "d",
+        "evil",
+    ] {
+        let sandbox = tempfile::tempdir().unwrap();
+        let out = sandbox.path().join("out");
+        let gz = Tar::default().dir("d").link(b'1', "evil", target).gz();
+        let stats = extract(&gz[..], &out, &defaults()).unwrap();
+        assert_eq!((stats.hard_links, stats.files), (1, 0), "{target}");
+        let meta = fs::symlink_metadata(out.join("evil")).unwrap();
+        assert!(meta.is_file() && meta.len() == 0, "{target}");
     }
-}
-
-#[test]
-fn hard_links_to_extracted_files_work() {
-    let stats = run(
+    let e = err(
         &Tar::default()
-            .file("a", b"data")
-            .link(b'1', "sub/b", "a")
+            .file("a", b"1")
+            .link(b'1', "../evil", "a")
             .gz(),
         &defaults(),
+    );
+    assert!(matches!(e, ExtractError::InvalidName { .. }), "{e:?}");
+}
+
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A file plus N hard links was archived N+1 times (a 16 MiB file and 256 links wrote a 4.3 GB
+/// artifact). Scaled down: 1 MiB of incompressible data and 256 links, extracted under a 2 MiB
+/// limit, must archive to about 1 MiB.
+#[test]
+fn a_file_with_many_hard_links_is_archived_once() {
+    let mut tar = Tar::default().file("big", &noise(1 << 20));
+    for i in 0..256 {
+        tar = tar.link(b'1', &format!("link-{i:03}"), "big");
+    }
+    let gz = tar.gz();
+    let work = tempfile::tempdir().unwrap();
+    let limits = ExtractLimits {
+        max_size: Some(2 << 20),
+        max_entries: Some(1_000),
+    };
+    let stats = extract(&gz[..], work.path(), &limits).unwrap();
+    assert_eq!(stats.hard_links, 256);
+    assert_eq!(stats.bytes, 1 << 20);
+
+    let store = tempfile::tempdir().unwrap();
+    let dest = store.path().join("sha256:abc.tar.gz");
+    let matcher = ignore::matcher_for(work.path(), None, None).unwrap();
+    let stored = archive_dir(work.path(), &matcher, &dest, DigestAlgorithm::Sha256, None).unwrap();
+    assert!(
+        stored.size < 2 << 20,
+        "artifact of {} bytes for 1 MiB of content",
+        stored.size
+    );
+}
+
+/// The archive step stops at the reconcile deadline and leaves no partial file: a 64 GiB sparse
+/// file (nothing on disk, far more than a second of gzip) against a 1 s deadline.
+#[test]
+fn archiving_stops_at_the_deadline() {
+    let work = tempfile::tempdir().unwrap();
+    fs::File::create(work.path().join("sparse"))
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let dest = store.path().join("sha256:abc.tar.gz");
+    let matcher = ignore::matcher_for(work.path(), None, None).unwrap();
+    let timeout = Duration::from_secs(1);
+    let start = Instant::now();
+    let e = archive_dir(
+        work.path(),
+        &matcher,
+        &dest,
+        DigestAlgorithm::Sha256,
+        Some(&Deadline::new(start, timeout)),
     )
-    .unwrap();
-    assert_eq!(stats.hard_links, 1);
+    .unwrap_err();
+    let ratio = start.elapsed().as_secs_f64() / timeout.as_secs_f64();
+    assert_eq!(
+        e.to_string(),
+        "archiving the artifact did not finish within the timeout of 1s (spec.timeout)"
+    );
+    assert!(ratio <= 1.5, "stopped after {ratio:.2}x the deadline");
+    assert_eq!(
+        fs::read_dir(store.path()).unwrap().count(),
+        0,
+        "no partial file left"
+    );
 }
 
 #[test]

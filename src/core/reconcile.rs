@@ -28,7 +28,7 @@ use crate::cloud;
 use crate::registry::{
     ClientPool, Credential, Descriptor, Digest, Keychain, Manifest, Repository, TransportConfig,
 };
-use crate::storage::{self, ExtractLimits, IntegrityError, Storage};
+use crate::storage::{self, Deadline, ExtractLimits, IntegrityError, Storage};
 
 /// Media type of the layer `helm push` writes; selecting it turns on Helm's `_`/`+` tag mapping.
 pub const HELM_CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -98,6 +98,7 @@ where
         conds: Conditions::new(before.conditions.clone(), generation, now.clone()),
         events: vec![],
         now,
+        deadline: None,
     };
     let ending = if obj.spec.suspend == Some(true) {
         Ending::Done
@@ -152,10 +153,11 @@ struct Source {
     content: Option<Content>,
 }
 
-/// Where the pulled layer sits in the working directory.
+/// Where the pulled layer sits: extracted in the working directory, or (copy mode) streamed
+/// once into a temporary file beside its artifact, renamed into place by the artifact step.
 enum Content {
     Extracted,
-    Copied(PathBuf),
+    Copied(storage::Staged),
 }
 
 /// Why [`cloud_login`] failed.
@@ -252,11 +254,20 @@ struct Run<'a> {
     conds: Conditions,
     events: Vec<Event>,
     now: Time,
+    // `spec.timeout` from the start of the source step: registry calls, copy and archive.
+    deadline: Option<Deadline>,
 }
 
 impl Run<'_> {
     fn spec(&self) -> &OciRepositorySpec {
         &self.obj.spec
+    }
+
+    /// Starts the reconcile deadline (once) and returns it.
+    fn start_deadline(&mut self, timeout: std::time::Duration) -> Deadline {
+        *self
+            .deadline
+            .get_or_insert_with(|| Deadline::after(timeout))
     }
 
     fn snapshot(&self) -> OciRepositoryStatus {
@@ -304,34 +315,34 @@ impl Run<'_> {
 
         let namespace = self.obj.namespace().unwrap_or_default();
         let name = self.obj.name_any();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("ocirepository-{namespace}-{name}-"))
-            .tempdir()
+        // Names become part of paths: only clean segments (the API server guarantees DNS
+        // names; standalone input is checked too, this is the last line).
+        storage::path::artifact_dir(&namespace, &name).map_err(|e| Error::TempDir {
+            source: std::io::Error::other(e),
+        })?;
+        let tmp = storage::workdir::create(&namespace, &name)
             .map_err(|source| Error::TempDir { source })?;
         self.conds.delete(types::STORAGE_OPERATION_FAILED);
 
         self.reconcile_storage(ports.progress).await?;
         let source = self.reconcile_source(ports, tmp.path()).await?;
-        self.reconcile_artifact(source, tmp.path()).await
+        let result = self.reconcile_artifact(source, tmp.path()).await;
+        drop(tmp);
+        result
     }
 
     async fn reconcile_storage<P: ProgressSink>(&mut self, progress: &P) -> Result<(), Error> {
         let storage = &self.settings.storage;
-        let own_dir = storage::path::artifact_dir(
-            &self.obj.namespace().unwrap_or_default(),
-            &self.obj.name_any(),
-        )
-        .ok()
-        .map(|d| format!("{d}/"));
-        // The status is trusted no further than the object's own directory: a path elsewhere
-        // (edited status, another object's files) is never verified, collected or removed.
-        let foreign = self.status.artifact.as_ref().is_some_and(|a| {
-            own_dir.as_deref().is_none_or(|d| {
-                a.path
-                    .strip_prefix(d)
-                    .is_none_or(|file| file.is_empty() || file.contains('/'))
-            })
-        });
+        let namespace = self.obj.namespace().unwrap_or_default();
+        let name = self.obj.name_any();
+        // The status is trusted no further than an artifact file of the object's own directory:
+        // a path elsewhere (edited status, another object's files, `..`, a lock file) is never
+        // verified, collected or removed.
+        let foreign = self
+            .status
+            .artifact
+            .as_ref()
+            .is_some_and(|a| !storage::path::is_own_artifact(&namespace, &name, &a.path));
         if foreign {
             self.status.artifact = None;
             self.status.url = None;
@@ -449,6 +460,7 @@ impl Run<'_> {
             .as_deref()
             .and_then(|t| duration::parse(t).ok())
             .unwrap_or(DEFAULT_TIMEOUT);
+        let deadline = self.start_deadline(timeout);
         // Cloud login only without static credentials (Flux: the keychain is anonymous).
         let provider = spec.provider.unwrap_or_default();
         let credential = if access.credentials.is_empty() && provider != Provider::Generic {
@@ -459,7 +471,7 @@ impl Run<'_> {
                 &spec,
                 &access,
                 repo.registry(),
-                Instant::now() + timeout,
+                deadline.at(),
             )
             .await
             .map_err(|e| match e {
@@ -485,7 +497,7 @@ impl Run<'_> {
                 url: url.clone(),
                 source: Box::new(e),
             })?
-            .with_deadline(Some(Instant::now() + timeout));
+            .with_deadline(Some(deadline.at()));
 
         let (tag, digest) = self.resolve(&spec, &repo, &client, &credential).await?;
         let revision = match &tag {
@@ -574,6 +586,24 @@ impl Run<'_> {
                 source,
             })?;
         let layer = select_layer(&manifest, spec.layer_selector.as_ref())?.clone();
+        let operation = spec
+            .layer_selector
+            .as_ref()
+            .and_then(|s| s.operation)
+            .unwrap_or_default();
+        let limits = self.settings.limits;
+        if operation == LayerOperation::Copy
+            && let Some(limit) = limits.max_size
+            && layer.size > limit
+        {
+            // Refused before a byte is downloaded; the streamed count below is the backstop.
+            return Err(Error::CopyLayer {
+                source: std::io::Error::other(storage::Error::LayerTooLarge {
+                    size: layer.size,
+                    limit,
+                }),
+            });
+        }
         let blob = client
             .blob_stream(&repo, &layer, &credential)
             .await
@@ -581,15 +611,9 @@ impl Run<'_> {
         let reader = blob
             .into_reader()
             .map_err(|source| Error::OpenLayer { source })?;
-        let operation = spec
-            .layer_selector
-            .as_ref()
-            .and_then(|s| s.operation)
-            .unwrap_or_default();
         let content = match operation {
             LayerOperation::Extract => {
                 let dir = tmp.to_path_buf();
-                let limits = self.settings.limits;
                 tokio::task::spawn_blocking(move || storage::extract(reader, &dir, &limits))
                     .await
                     .map_err(|source| Error::Task { source })?
@@ -597,18 +621,27 @@ impl Run<'_> {
                 Content::Extracted
             }
             LayerOperation::Copy => {
-                let file = tmp.join(format!("{digest}.tgz"));
-                let target = file.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut reader = reader;
-                    let mut out = std::fs::File::create(&target)?;
-                    std::io::copy(&mut reader, &mut out)?;
-                    out.sync_all()
+                let storage = self.settings.storage.clone();
+                let path = storage
+                    .artifact_path(&namespace, &self.obj.name_any(), &revision)
+                    .map_err(|source| Error::CreateDir { source })?;
+                let deadline = self.deadline;
+                let staged = tokio::task::spawn_blocking(move || {
+                    storage.stage_copy(&path, reader, limits.max_size, deadline.as_ref())
                 })
                 .await
                 .map_err(|source| Error::Task { source })?
-                .map_err(|source| Error::CopyLayer { source })?;
-                Content::Copied(file)
+                .map_err(|e| match e {
+                    storage::Error::CreateDir { .. } | storage::Error::InvalidPath { .. } => {
+                        Error::CreateDir { source: e }
+                    }
+                    // The reader's own error (digest, size, network) is the cause.
+                    storage::Error::Copy { source, .. } => Error::CopyLayer { source },
+                    e => Error::CopyLayer {
+                        source: std::io::Error::other(e),
+                    },
+                })?;
+                Content::Copied(staged)
             }
         };
         self.conds.delete(types::FETCH_FAILED);
@@ -665,8 +698,8 @@ impl Run<'_> {
         Ok((Some(tag), digest))
     }
 
-    async fn reconcile_artifact(&mut self, source: Source, tmp: &Path) -> Result<(), Error> {
-        let result = self.store_artifact(&source, tmp).await;
+    async fn reconcile_artifact(&mut self, mut source: Source, tmp: &Path) -> Result<(), Error> {
+        let result = self.store_artifact(&mut source, tmp).await;
         let spec = self.spec().clone();
         let current = self.status.artifact.as_ref().map(|a| a.revision.as_str());
         if current == Some(source.revision.as_str())
@@ -682,9 +715,9 @@ impl Run<'_> {
         result
     }
 
-    async fn store_artifact(&mut self, source: &Source, tmp: &Path) -> Result<(), Error> {
+    async fn store_artifact(&mut self, source: &mut Source, tmp: &Path) -> Result<(), Error> {
         let spec = self.spec().clone();
-        let Some(content) = &source.content else {
+        let Some(content) = source.content.take() else {
             self.events.push(Event::trace(
                 reasons::ARTIFACT_UP_TO_DATE,
                 format!(
@@ -715,29 +748,31 @@ impl Run<'_> {
             let path = path.clone();
             let dir = tmp.to_path_buf();
             let ignore = spec.ignore.clone();
-            let copied = match content {
-                Content::Extracted => None,
-                Content::Copied(file) => Some(file.clone()),
-            };
+            let deadline = self.deadline;
             move || -> Result<storage::Stored, Error> {
-                let _lock = storage
-                    .lock(&path)
-                    .map_err(|source| Error::Lock { source })?;
-                match copied {
-                    None => {
-                        let matcher = storage::ignore::matcher_for(&dir, ignore.as_deref())
-                            .map_err(|source| Error::SourceIgnore { source })?;
+                match content {
+                    Content::Extracted => {
+                        let _lock = storage
+                            .lock(&path)
+                            .map_err(|source| Error::Lock { source })?;
+                        let matcher = storage::ignore::matcher_for(
+                            &dir,
+                            ignore.as_deref(),
+                            deadline.as_ref(),
+                        )
+                        .map_err(|source| match source {
+                            // Loading is the archive step's start: one timeout message.
+                            storage::Error::DeadlineExceeded { .. } => Error::Archive { source },
+                            source => Error::SourceIgnore { source },
+                        })?;
                         storage
-                            .archive(&path, &dir, &matcher)
+                            .archive(&path, &dir, &matcher, deadline.as_ref())
                             .map_err(|source| Error::Archive { source })
                     }
-                    Some(file) => {
-                        let reader = std::fs::File::open(&file)
-                            .map_err(|source| Error::CopyLayer { source })?;
-                        storage
-                            .copy(&path, reader)
-                            .map_err(|source| Error::StoreCopy { source })
-                    }
+                    // Staged under the artifact lock, which it still holds.
+                    Content::Copied(staged) => staged
+                        .commit()
+                        .map_err(|source| Error::StoreCopy { source }),
                 }
             }
         };

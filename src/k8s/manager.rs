@@ -119,6 +119,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
             ttl: args.artifact.artifact_retention_ttl,
             records: args.artifact.artifact_retention_records,
         });
+    sweep_leftovers(&storage);
 
     let (ready_tx, ready_rx) = watch::channel(false);
     serve(
@@ -314,6 +315,22 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+/// Removes what a killed predecessor left: partial `.tmp` files in the store and working
+/// directories in the temp dir. Both are recognised by the names only ocisource gives them and
+/// removed only when no live process holds their lock, so another process sharing the temp
+/// dir (a standalone reconcile, a second controller) is never disturbed; storage is per pod.
+fn sweep_leftovers(storage: &Storage) {
+    let files = storage.sweep_partial_files();
+    let dirs = crate::storage::workdir::sweep(&std::env::temp_dir());
+    if !files.is_empty() || !dirs.is_empty() {
+        tracing::info!(
+            partial_files = files.len(),
+            working_dirs = dirs.len(),
+            "removed leftovers of an interrupted run"
+        );
     }
 }
 

@@ -98,6 +98,19 @@ pub enum InputError {
         #[source]
         source: Box<serde_saphyr::Error>,
     },
+    /// `metadata.name` or `metadata.namespace` is not what the API server would accept (names
+    /// become paths in the store and the working directory).
+    #[error("{path}: {field}: Invalid value: {value:?}: {reason}")]
+    InvalidName {
+        /// The manifest.
+        path: PathBuf,
+        /// `metadata.name` or `metadata.namespace`.
+        field: &'static str,
+        /// The value.
+        value: String,
+        /// The API server's explanation.
+        reason: String,
+    },
     /// The secrets directory could not be loaded.
     #[error("failed to load secrets")]
     Secrets(#[source] secrets::LoadError),
@@ -113,6 +126,22 @@ pub enum InputError {
     /// The result could not be printed.
     #[error("failed to render the result")]
     Render(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Refuses a name or namespace the API server would refuse (DNS-1123 subdomain / label).
+fn check_names(path: &Path, obj: &v1::OciRepository) -> Result<(), InputError> {
+    let invalid = |field, value: &str, reason| InputError::InvalidName {
+        path: path.to_path_buf(),
+        field,
+        value: value.to_string(),
+        reason,
+    };
+    let name = obj.metadata.name.as_deref().unwrap_or_default();
+    crate::storage::path::validate_object_name(name)
+        .map_err(|r| invalid("metadata.name", name, r))?;
+    let namespace = obj.metadata.namespace.as_deref().unwrap_or_default();
+    crate::storage::path::validate_namespace(namespace)
+        .map_err(|r| invalid("metadata.namespace", namespace, r))
 }
 
 /// The object's API version as read.
@@ -144,6 +173,7 @@ pub async fn run(args: &ReconcileArgs) -> Result<Reconciled, InputError> {
     obj.metadata
         .namespace
         .get_or_insert_with(|| "default".to_string());
+    check_names(&args.file, &obj)?;
     // As the API server does on create: generation 1, and the CRD's status default.
     obj.metadata.generation.get_or_insert(1);
     obj.status.get_or_insert_with(|| v1::OciRepositoryStatus {

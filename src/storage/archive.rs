@@ -11,6 +11,12 @@
 //! record. The gzip stream has no file name, a zero mtime and the default compression level.
 //! Identical trees (names, types, execute bits and contents) give identical bytes. The bytes are
 //! not Go's (Flux's golden digests differ); consumers only check the digest published with them.
+//!
+//! # Deadline
+//!
+//! Given a [`Deadline`], archiving and copying check it before every entry and every buffer of
+//! data (128 KiB), so they stop within moments of `spec.timeout` with
+//! [`Error::DeadlineExceeded`]; the partial temporary file is removed.
 
 use std::fs::{self, File, Metadata};
 use std::io::{self, BufWriter, Read, Write};
@@ -21,13 +27,17 @@ use std::path::{Path, PathBuf};
 use flate2::Compression;
 use flate2::GzBuilder;
 
+use super::deadline::Deadline;
 use super::digest::{Digest, DigestAlgorithm, DigestWriter};
 use super::error::Error;
 use super::ignore::IgnoreMatcher;
+use super::lock::ArtifactLock;
 
 const BUF_SIZE: usize = 128 * 1024;
 const BLOCK: usize = 512;
 const NAME_FIELD: usize = 100;
+const ARCHIVING: &str = "archiving the artifact";
+const COPYING: &str = "copying the layer";
 
 /// A file written into storage: digest and size of the exact bytes stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,8 +53,14 @@ pub struct Stored {
 /// # Errors
 ///
 /// [`Error::Archive`] naming the file that could not be read or the output that could not be
-/// written.
-pub fn write_tar_gz<W: Write>(dir: &Path, matcher: &IgnoreMatcher, out: W) -> Result<W, Error> {
+/// written, [`Error::DeadlineExceeded`] once `deadline` has passed.
+pub fn write_tar_gz<W: Write>(
+    dir: &Path,
+    matcher: &IgnoreMatcher,
+    out: W,
+    deadline: Option<&Deadline>,
+) -> Result<W, Error> {
+    let check = || deadline.map_or(Ok(()), |d| d.check(ARCHIVING));
     let gz = GzBuilder::new().mtime(0).write(out, Compression::default());
     let mut tar = BufWriter::with_capacity(BUF_SIZE, gz);
     let mut buf = vec![0u8; BUF_SIZE];
@@ -57,42 +73,109 @@ pub fn write_tar_gz<W: Write>(dir: &Path, matcher: &IgnoreMatcher, out: W) -> Re
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut stack = vec![WalkItem {
-        path: dir.to_path_buf(),
-        name: b".".to_vec(),
-        segments: Vec::new(),
-        meta: root_meta,
-    }];
-    while let Some(item) = stack.pop() {
-        let is_dir = item.meta.is_dir();
-        let segs: Vec<&str> = item.segments.iter().map(String::as_str).collect();
-        let excluded = matcher.is_excluded(&segs, is_dir);
-        if !excluded {
-            if is_dir {
-                write_header(&mut tar, &item.name, tar::EntryType::Directory, 0o750, 0)
-                    .map_err(out_err)?;
-            } else {
-                let mode = if item.meta.permissions().mode() & 0o111 != 0 {
-                    0o700
+    // One path, name and segment list, grown on the way down and cut on the way up, plus the
+    // pending children of each open directory: memory stays proportional to the depth plus
+    // the entries, where a copy of the path per pending entry grew with depth x width.
+    let mut path = dir.to_path_buf();
+    let mut name: Vec<u8> = Vec::new();
+    let mut segments: Vec<String> = Vec::new();
+    let mut levels: Vec<Level> = Vec::new();
+    let mut current = Some(root_meta);
+    loop {
+        if let Some(meta) = current.take() {
+            // Before matching: a hostile ignore list makes each entry cost every pattern.
+            check()?;
+            let is_dir = meta.is_dir();
+            let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+            let excluded = matcher.is_excluded(&segs, is_dir);
+            let entry_name: &[u8] = if name.is_empty() { b"." } else { &name };
+            if !excluded {
+                if is_dir {
+                    write_header(&mut tar, entry_name, tar::EntryType::Directory, 0o750, 0)
+                        .map_err(out_err)?;
                 } else {
-                    0o600
-                };
-                let size = item.meta.len();
-                write_header(&mut tar, &item.name, tar::EntryType::Regular, mode, size)
-                    .map_err(out_err)?;
-                copy_file(&item.path, size, &mut tar, &mut buf)?;
+                    let mode = if meta.permissions().mode() & 0o111 != 0 {
+                        0o700
+                    } else {
+                        0o600
+                    };
+                    let size = meta.len();
+                    write_header(&mut tar, entry_name, tar::EntryType::Regular, mode, size)
+                        .map_err(out_err)?;
+                    copy_file(&path, size, &mut tar, &mut buf, &check)?;
+                }
+            }
+            // Flux walks into excluded directories because a later `!` pattern may re-include
+            // a descendant; without any `!` pattern the whole subtree is excluded and skipped.
+            if is_dir && (!excluded || matcher.has_inclusion()) {
+                let children = sorted_children(&path, false)
+                    .map_err(|(path, source)| Error::Archive { path, source })?;
+                levels.push(Level {
+                    children: children.into_iter(),
+                });
+            } else if !segments.is_empty() {
+                leave(&mut path, &mut name, &mut segments);
             }
         }
-        // Flux walks into excluded directories because a later `!` pattern may re-include a
-        // descendant; without any `!` pattern the whole subtree is excluded and is skipped.
-        if is_dir && (!excluded || matcher.has_inclusion()) {
-            walk_children(&item, &mut stack)
-                .map_err(|(path, source)| Error::Archive { path, source })?;
+        let Some(level) = levels.last_mut() else {
+            break;
+        };
+        match level.children.next() {
+            Some((file_name, meta)) => {
+                if !name.is_empty() {
+                    name.push(b'/');
+                }
+                name.extend_from_slice(file_name.as_bytes());
+                segments.push(file_name.to_string_lossy().into_owned());
+                path.push(&file_name);
+                current = Some(meta);
+            }
+            None => {
+                levels.pop();
+                if !segments.is_empty() {
+                    leave(&mut path, &mut name, &mut segments);
+                }
+            }
         }
     }
     write_zeros(&mut tar, 2 * BLOCK).map_err(out_err)?;
     let gz = tar.into_inner().map_err(|e| out_err(e.into_error()))?;
     gz.finish().map_err(out_err)
+}
+
+/// The pending children of an open directory of the archive walk, in lexical order.
+struct Level {
+    children: std::vec::IntoIter<(std::ffi::OsString, Metadata)>,
+}
+
+// Cuts the last segment off the walk's path, archive name and segment list.
+fn leave(path: &mut PathBuf, name: &mut Vec<u8>, segments: &mut Vec<String>) {
+    path.pop();
+    segments.pop();
+    let cut = name.iter().rposition(|b| *b == b'/').unwrap_or(0);
+    name.truncate(cut);
+}
+
+/// The regular files and directories (or only the directories) of `dir`, symlinks and other
+/// types skipped, sorted by name bytes as Go's `filepath.Walk` visits them.
+///
+/// # Errors
+/// The path that could not be read, with the IO error.
+pub(crate) fn sorted_children(
+    dir: &Path,
+    dirs_only: bool,
+) -> Result<Vec<(std::ffi::OsString, Metadata)>, (PathBuf, io::Error)> {
+    let mut children = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| (dir.to_path_buf(), e))? {
+        let entry = entry.map_err(|e| (dir.to_path_buf(), e))?;
+        // DirEntry::metadata does not follow symlinks, like Go's Lstat-based walk.
+        let meta = entry.metadata().map_err(|e| (entry.path(), e))?;
+        if meta.is_dir() || (!dirs_only && meta.is_file()) {
+            children.push((entry.file_name(), meta));
+        }
+    }
+    children.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(children)
 }
 
 /// An entry of the lexical, Lstat-based directory walk shared by the store and `push`.
@@ -225,15 +308,27 @@ pub(crate) fn copy_exact<R: Read, W: Write>(
     Ok(())
 }
 
-fn copy_file<W: Write>(path: &Path, size: u64, out: &mut W, buf: &mut [u8]) -> Result<(), Error> {
+fn copy_file<W: Write>(
+    path: &Path,
+    size: u64,
+    out: &mut W,
+    buf: &mut [u8],
+    check: &dyn Fn() -> Result<(), Error>,
+) -> Result<(), Error> {
     let err = |source| Error::Archive {
         path: path.to_path_buf(),
         source,
     };
     let mut file = File::open(path).map_err(err)?;
-    copy_exact(&mut file, size, out, buf).map_err(|e| match e {
-        CopyError::Read(e) | CopyError::Write(e) => err(e),
-    })?;
+    let mut remaining = size;
+    while remaining > 0 {
+        check()?;
+        let n = remaining.min(BUF_SIZE as u64);
+        copy_exact(&mut file, n, out, buf).map_err(|e| match e {
+            CopyError::Read(e) | CopyError::Write(e) => err(e),
+        })?;
+        remaining -= n;
+    }
     write_zeros(out, padding(size)).map_err(err)
 }
 
@@ -253,6 +348,57 @@ fn write_zeros<W: Write>(out: &mut W, n: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// Prefix of the temporary files the store writes next to an artifact (`.<file>.<random>.tmp`).
+pub const TMP_PREFIX: &str = ".";
+
+/// Suffix of the temporary files the store writes next to an artifact.
+pub const TMP_SUFFIX: &str = ".tmp";
+
+/// Bytes written to a temporary file next to their destination, digested, not yet visible under
+/// the destination's name. Dropping it removes the file; [`Staged::commit`] renames it.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: tempfile::NamedTempFile,
+    dest: PathBuf,
+    stored: Stored,
+    // Held from before the temporary file exists until it is renamed or removed, so that the
+    // start-up sweep never takes a live write for a crashed one.
+    lock: Option<ArtifactLock>,
+}
+
+impl Staged {
+    /// Digest and size of the staged bytes.
+    #[must_use]
+    pub fn stored(&self) -> &Stored {
+        &self.stored
+    }
+
+    /// Renames the file over its destination.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Copy`] when the rename fails (the temporary file is removed).
+    pub fn commit(self) -> Result<Stored, Error> {
+        let Self {
+            tmp,
+            dest,
+            stored,
+            lock,
+        } = self;
+        tmp.persist(&dest).map_err(|e| Error::Copy {
+            path: dest.clone(),
+            source: e.error,
+        })?;
+        drop(lock);
+        Ok(stored)
+    }
+
+    pub(crate) fn with_lock(mut self, lock: ArtifactLock) -> Self {
+        self.lock = Some(lock);
+        self
+    }
+}
+
 /// Atomically creates `dest` from `write`: the bytes go to a temporary file (0600) in the same
 /// directory while being hashed and counted, and the file is renamed over `dest` only when
 /// `write` succeeded. On any error the temporary file is removed and `dest` is untouched.
@@ -269,11 +415,29 @@ pub(crate) fn write_atomically<F>(
 where
     F: FnOnce(&mut DigestWriter<&File>) -> Result<(), Error>,
 {
+    let staged = stage(dest, algorithm, &make_err, write)?;
+    let Staged {
+        tmp, dest, stored, ..
+    } = staged;
+    tmp.persist(&dest)
+        .map_err(|e| make_err(dest.clone(), e.error))?;
+    Ok(stored)
+}
+
+fn stage<F>(
+    dest: &Path,
+    algorithm: DigestAlgorithm,
+    make_err: &impl Fn(PathBuf, io::Error) -> Error,
+    write: F,
+) -> Result<Staged, Error>
+where
+    F: FnOnce(&mut DigestWriter<&File>) -> Result<(), Error>,
+{
     let dir = dest.parent().unwrap_or(Path::new("."));
     let file_name = dest.file_name().map(|n| n.to_string_lossy().into_owned());
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name.unwrap_or_default()))
-        .suffix(".tmp")
+        .prefix(&format!("{TMP_PREFIX}{}.", file_name.unwrap_or_default()))
+        .suffix(TMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(|e| make_err(dir.to_path_buf(), e))?;
     let stored = {
@@ -290,21 +454,26 @@ where
     tmp.as_file_mut()
         .set_permissions(fs::Permissions::from_mode(0o600))
         .map_err(|e| make_err(tmp.path().to_path_buf(), e))?;
-    tmp.persist(dest)
-        .map_err(|e| make_err(dest.to_path_buf(), e.error))?;
-    Ok(stored)
+    Ok(Staged {
+        tmp,
+        dest: dest.to_path_buf(),
+        stored,
+        lock: None,
+    })
 }
 
 /// Archives `dir` into `dest` atomically, computing digest and size in the same pass.
 ///
 /// # Errors
 ///
-/// [`Error::Stat`] / [`Error::NotADirectory`] for a bad `dir`, [`Error::Archive`] otherwise.
+/// [`Error::Stat`] / [`Error::NotADirectory`] for a bad `dir`, [`Error::DeadlineExceeded`]
+/// once `deadline` has passed, [`Error::Archive`] otherwise.
 pub fn archive_dir(
     dir: &Path,
     matcher: &IgnoreMatcher,
     dest: &Path,
     algorithm: DigestAlgorithm,
+    deadline: Option<&Deadline>,
 ) -> Result<Stored, Error> {
     let meta = fs::metadata(dir).map_err(|source| Error::Stat {
         path: dir.to_path_buf(),
@@ -317,7 +486,7 @@ pub fn archive_dir(
     }
     let make_err = |path, source| Error::Archive { path, source };
     write_atomically(dest, algorithm, make_err, |w| {
-        write_tar_gz(dir, matcher, w).map(|_| ())
+        write_tar_gz(dir, matcher, w, deadline).map(|_| ())
     })
 }
 
@@ -328,20 +497,48 @@ pub fn archive_dir(
 ///
 /// [`Error::Copy`] when reading or writing fails; a reader error is kept as the source.
 pub fn copy_into(
-    mut reader: impl Read,
+    reader: impl Read,
     dest: &Path,
     algorithm: DigestAlgorithm,
 ) -> Result<Stored, Error> {
+    stage_copy(reader, dest, algorithm, None, None)?.commit()
+}
+
+/// Streams the bytes of `reader` into a temporary file next to `dest` (copy mode), digesting
+/// and counting them, and stops past `max_size` bytes or `deadline`. The bytes become the
+/// artifact only with [`Staged::commit`].
+///
+/// # Errors
+///
+/// [`Error::LayerTooLarge`] past `max_size`, [`Error::DeadlineExceeded`] past `deadline`,
+/// [`Error::Copy`] when reading or writing fails (a reader error is kept as the source).
+pub fn stage_copy(
+    mut reader: impl Read,
+    dest: &Path,
+    algorithm: DigestAlgorithm,
+    max_size: Option<u64>,
+    deadline: Option<&Deadline>,
+) -> Result<Staged, Error> {
     let make_err = |path, source| Error::Copy { path, source };
-    write_atomically(dest, algorithm, make_err, |w| {
+    stage(dest, algorithm, &make_err, |w| {
         let mut buf = vec![0u8; BUF_SIZE];
+        let mut total = 0u64;
         loop {
+            if let Some(d) = deadline {
+                d.check(COPYING)?;
+            }
             let n = match reader.read(&mut buf) {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(make_err(dest.to_path_buf(), e)),
             };
+            total = total.saturating_add(n as u64);
+            if let Some(limit) = max_size
+                && total > limit
+            {
+                return Err(Error::LayerTooLarge { size: total, limit });
+            }
             w.write_all(buf.get(..n).unwrap_or_default())
                 .map_err(|e| make_err(dest.to_path_buf(), e))?;
         }
@@ -368,8 +565,8 @@ mod tests {
     }
 
     fn archive(root: &Path, spec_ignore: Option<&str>) -> Vec<u8> {
-        let m = matcher_for(root, spec_ignore).unwrap();
-        write_tar_gz(root, &m, Vec::new()).unwrap()
+        let m = matcher_for(root, spec_ignore, None).unwrap();
+        write_tar_gz(root, &m, Vec::new(), None).unwrap()
     }
 
     struct Entry {
@@ -458,7 +655,7 @@ mod tests {
         // `b` and `b/sub` are excluded, the re-included file is still archived (as Flux).
         assert_eq!(got, [".", "a.yaml", "b/sub/z.txt", "logo.png", "run.sh"]);
         let m = IgnoreMatcher::with_defaults(read_patterns("b/", &[]));
-        let got = names(write_tar_gz(dir.path(), &m, Vec::new()).unwrap());
+        let got = names(write_tar_gz(dir.path(), &m, Vec::new(), None).unwrap());
         assert_eq!(got, [".", "a.yaml", "logo.png", "run.sh"]);
     }
 
@@ -478,8 +675,8 @@ mod tests {
         let store = tempfile::tempdir().unwrap();
         tree(src.path());
         let dest = store.path().join("sha256:abc.tar.gz");
-        let m = matcher_for(src.path(), None).unwrap();
-        let stored = archive_dir(src.path(), &m, &dest, DigestAlgorithm::Sha256).unwrap();
+        let m = matcher_for(src.path(), None, None).unwrap();
+        let stored = archive_dir(src.path(), &m, &dest, DigestAlgorithm::Sha256, None).unwrap();
         let bytes = fs::read(&dest).unwrap();
         assert_eq!(stored.size, bytes.len() as u64);
         let mut h = DigestAlgorithm::Sha256.hasher();
@@ -503,6 +700,7 @@ mod tests {
             &m,
             &dest,
             DigestAlgorithm::Sha256,
+            None,
         );
         assert_eq!(missing.unwrap_err().reason(), "StatOperationFailed");
         fs::write(store.path().join("file"), b"").unwrap();
@@ -511,6 +709,7 @@ mod tests {
             &m,
             &dest,
             DigestAlgorithm::Sha256,
+            None,
         );
         assert_eq!(not_dir.unwrap_err().reason(), "InvalidPath");
         assert!(!dest.exists());
@@ -529,6 +728,64 @@ mod tests {
         let err = copy_into(Failing, &dest, DigestAlgorithm::Sha256).unwrap_err();
         assert!(matches!(err, Error::Copy { .. }));
         assert_eq!(fs::read_dir(store.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn staged_copies_are_bounded_and_invisible_until_committed() {
+        let store = tempfile::tempdir().unwrap();
+        let dest = store.path().join("sha256:abc.tar.gz");
+        let blob = vec![7u8; 300_000];
+        // The streamed count is checked whatever a descriptor announced.
+        let e = stage_copy(
+            &blob[..],
+            &dest,
+            DigestAlgorithm::Sha256,
+            Some(299_999),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "layer of 300000 bytes is bigger than max artifact size of 299999 bytes"
+        );
+        assert_eq!(fs::read_dir(store.path()).unwrap().count(), 0);
+
+        let past = Deadline::new(
+            std::time::Instant::now() - std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(1),
+        );
+        let e =
+            stage_copy(&blob[..], &dest, DigestAlgorithm::Sha256, None, Some(&past)).unwrap_err();
+        assert!(matches!(e, Error::DeadlineExceeded { .. }), "{e:?}");
+        assert_eq!(fs::read_dir(store.path()).unwrap().count(), 0);
+
+        let staged = stage_copy(
+            &blob[..],
+            &dest,
+            DigestAlgorithm::Sha256,
+            Some(300_000),
+            None,
+        )
+        .unwrap();
+        assert!(!dest.exists(), "not visible before the commit");
+        let names: Vec<String> = fs::read_dir(store.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 1);
+        assert!(
+            names[0].starts_with(".sha256:abc.tar.gz.") && names[0].ends_with(".tmp"),
+            "{names:?}"
+        );
+        let stored = staged.commit().unwrap();
+        assert_eq!(stored.size, 300_000);
+        assert_eq!(fs::read(&dest).unwrap(), blob);
+        assert_eq!(fs::read_dir(store.path()).unwrap().count(), 1);
+
+        // Dropped instead of committed: nothing left.
+        let other = store.path().join("sha256:def.tar.gz");
+        drop(stage_copy(&blob[..], &other, DigestAlgorithm::Sha256, None, None).unwrap());
+        assert_eq!(fs::read_dir(store.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::api::conditions::reasons;
 
@@ -62,6 +63,37 @@ pub enum Error {
         /// The OS error.
         #[source]
         source: io::Error,
+    },
+    /// The `.sourceignore` files of a layer hold more than
+    /// [`MAX_IGNORE_BYTES`](super::ignore::MAX_IGNORE_BYTES).
+    #[error(".sourceignore files are bigger than the maximum of {limit} bytes")]
+    IgnoreTooLarge {
+        /// The bound.
+        limit: u64,
+    },
+    /// More ignore patterns than [`MAX_PATTERNS`](super::ignore::MAX_PATTERNS).
+    #[error(
+        "more than the maximum of {limit} ignore patterns in .sourceignore files and spec.ignore"
+    )]
+    TooManyIgnorePatterns {
+        /// The bound.
+        limit: usize,
+    },
+    /// A blocking step ran past the reconcile deadline and was stopped.
+    #[error("{step} did not finish within the timeout of {timeout:?} (spec.timeout)")]
+    DeadlineExceeded {
+        /// What was running.
+        step: &'static str,
+        /// `spec.timeout`.
+        timeout: Duration,
+    },
+    /// A copied layer is bigger than the extraction size bound.
+    #[error("layer of {size} bytes is bigger than max artifact size of {limit} bytes")]
+    LayerTooLarge {
+        /// The size announced or seen so far.
+        size: u64,
+        /// The bound (`--artifact-max-extract-size`).
+        limit: u64,
     },
     /// Building or storing the tarball failed; `path` is the entry or file involved.
     #[error("failed to archive {path:?}")]
@@ -148,8 +180,14 @@ impl Error {
             Self::Stat { .. } => Category::Stat,
             Self::CreateDir { .. } => Category::DirectoryCreation,
             Self::Lock { .. } => Category::Lock,
-            Self::LoadIgnore { .. } => Category::SourceIgnore,
-            Self::Archive { .. } | Self::Copy { .. } | Self::Symlink { .. } => Category::Archive,
+            Self::LoadIgnore { .. }
+            | Self::IgnoreTooLarge { .. }
+            | Self::TooManyIgnorePatterns { .. } => Category::SourceIgnore,
+            Self::Archive { .. }
+            | Self::Copy { .. }
+            | Self::Symlink { .. }
+            | Self::DeadlineExceeded { .. } => Category::Archive,
+            Self::LayerTooLarge { .. } => Category::Extraction,
             Self::Remove { .. } | Self::ReadDir { .. } => Category::Remove,
             Self::Extract(_) => Category::Extraction,
             Self::Integrity(_) => Category::Integrity,

@@ -6,7 +6,8 @@
 //! Given a destination directory that contains no symlinks (a fresh temporary directory):
 //! - nothing is created or written outside it: names that are empty, contain `\` or NUL, are
 //!   absolute or have a `..` segment are refused, symlinks are never created (they are skipped
-//!   silently, as Flux does), and hard links must point at a regular file already extracted;
+//!   silently, as Flux does), and hard links become empty regular files (as Flux writes them),
+//!   so their targets are never opened and cannot multiply the archive step's work;
 //! - device, FIFO and other special entries are refused;
 //! - the sum of the entries' sizes (file contents, metadata records and data after the end of
 //!   the archive) is bounded by [`ExtractLimits::max_size`], the number of entries by
@@ -18,8 +19,6 @@
 //! # Differences from Flux (`fluxcd/pkg/tar.Untar` as used by source-controller)
 //! - Limits are on by default (1 GiB, 100 000 entries); Flux extracts OCI layers unbounded.
 //! - A bare `..` name (`..` without a slash) is refused; Flux only looks for `../`.
-//! - Hard links to an extracted file become hard links; Flux writes an empty regular file.
-//!   Hard links pointing elsewhere are refused.
 //! - GNU sparse files, PAX size overrides, and unknown entry types are refused instead of being
 //!   treated as regular files, and PAX global headers are skipped instead of producing an empty
 //!   file named after them.
@@ -94,7 +93,7 @@ pub struct Extracted {
     pub files: u64,
     /// Directory entries processed.
     pub dirs: u64,
-    /// Hard links created.
+    /// Hard links, written as empty regular files (not counted in `files`).
     pub hard_links: u64,
     /// Symlinks skipped.
     pub skipped_symlinks: u64,
@@ -179,16 +178,6 @@ pub enum ExtractError {
         name: String,
         /// What it is.
         kind: String,
-    },
-    /// A hard link whose target is invalid or not a previously extracted regular file.
-    #[error(
-        "tar file entry {name:?} is a hard link to {target:?}, which is not a previously extracted regular file"
-    )]
-    InvalidHardLink {
-        /// The link.
-        name: String,
-        /// Its target.
-        target: String,
     },
     /// The stream is structurally invalid (for example metadata without an entry).
     #[error("tar error: {reason}")]
@@ -416,7 +405,9 @@ impl Extractor<'_> {
                     .mode()
                     .map_err(|source| ExtractError::Read { source })?;
                 let mtime = pax.mtime.or_else(|| header.mtime().ok());
-                self.file(entry, &segments, mode, mtime)
+                self.file(entry, &segments, mode, mtime)?;
+                self.stats.files += 1;
+                Ok(())
             }
             b'5' => {
                 self.stats.dirs += 1;
@@ -424,12 +415,19 @@ impl Extractor<'_> {
                 mkdir_all(&path)
             }
             b'1' => {
-                let target_bytes = pax
-                    .linkpath
-                    .or(meta.long_link)
-                    .or_else(|| entry.link_name_bytes().map(|c| c.into_owned()))
-                    .unwrap_or_default();
-                self.hard_link(&name, &segments, &target_bytes)
+                // As Flux (Go's tar reader gives a hard link no file-type bits, so fluxcd/pkg's
+                // Untar writes it as an empty regular file): the target is never read, so N
+                // links to a large file cost nothing to extract or to archive.
+                if segments.is_empty() {
+                    return Err(ExtractError::InvalidName { name });
+                }
+                let mode = header
+                    .mode()
+                    .map_err(|source| ExtractError::Read { source })?;
+                let mtime = pax.mtime.or_else(|| header.mtime().ok());
+                self.file(&mut io::empty(), &segments, mode, mtime)?;
+                self.stats.hard_links += 1;
+                Ok(())
             }
             b'2' => {
                 self.stats.skipped_symlinks += 1;
@@ -489,43 +487,6 @@ impl Extractor<'_> {
             file.set_times(FileTimes::new().set_accessed(t).set_modified(t))
                 .map_err(write_err)?;
         }
-        self.stats.files += 1;
-        Ok(())
-    }
-
-    fn hard_link(
-        &mut self,
-        name: &str,
-        segments: &[&[u8]],
-        target_bytes: &[u8],
-    ) -> Result<(), ExtractError> {
-        let invalid = || ExtractError::InvalidHardLink {
-            name: name.to_owned(),
-            target: lossy(target_bytes),
-        };
-        let target_segments = clean_segments(target_bytes).ok_or_else(invalid)?;
-        if segments.is_empty() || target_segments.is_empty() {
-            return Err(invalid());
-        }
-        let target = join(self.dir, &target_segments);
-        // The destination holds only what this extraction wrote and never a symlink, so a
-        // regular file at the target path is a previously extracted one.
-        match fs::symlink_metadata(&target) {
-            Ok(m) if m.is_file() => {}
-            _ => return Err(invalid()),
-        }
-        let path = join(self.dir, segments);
-        if path == target {
-            return Err(invalid());
-        }
-        self.ensure_parent(&path)?;
-        let write_err = |source| ExtractError::Write {
-            path: path.clone(),
-            source,
-        };
-        remove_existing_file(&path).map_err(write_err)?;
-        fs::hard_link(&target, &path).map_err(write_err)?;
-        self.stats.hard_links += 1;
         Ok(())
     }
 
@@ -728,7 +689,7 @@ mod tests {
     use super::*;
     use flate2::Compression;
     use flate2::write::GzEncoder;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     /// A raw tar header with the given name, type and size (GNU format, checksum set).
     fn header(name: &[u8], kind: u8, size: u64) -> tar::Header {
@@ -840,16 +801,34 @@ mod tests {
     }
 
     #[test]
-    fn a_later_entry_replaces_an_earlier_file_without_touching_its_hard_link() {
+    fn hard_links_become_empty_files_as_in_flux() {
         let mut t = Vec::new();
         entry(&mut t, b"a", b'0', b"one");
         link(&mut t, b"b", b'1', b"a");
+        link(&mut t, b"c", b'1', b"../../outside");
         entry(&mut t, b"a", b'0', b"two");
         let (dir, res) = run(&finish(t), &ExtractLimits::default());
-        assert_eq!(res.unwrap().hard_links, 1);
+        let stats = res.unwrap();
+        assert_eq!((stats.files, stats.hard_links), (2, 2));
         let out = dir.path().join("out");
         assert_eq!(fs::read(out.join("a")).unwrap(), b"two");
-        assert_eq!(fs::read(out.join("b")).unwrap(), b"one");
+        assert_eq!(fs::read(out.join("b")).unwrap(), b"");
+        assert_eq!(fs::read(out.join("c")).unwrap(), b"");
+        let meta = fs::metadata(out.join("b")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o644 & !umask());
+        assert_eq!(meta.nlink(), 1, "a separate file, not a link");
+    }
+
+    fn umask() -> u32 {
+        let probe = tempfile::tempdir().unwrap();
+        let f = probe.path().join("f");
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o777)
+            .open(&f)
+            .unwrap();
+        !fs::metadata(&f).unwrap().permissions().mode() & 0o777
     }
 
     #[test]

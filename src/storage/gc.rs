@@ -190,6 +190,62 @@ pub fn collect(
     }
 }
 
+/// Removes the partial files a killed process left in the store: in every object directory
+/// (`<root>/ocirepository/<ns>/<name>/`), the temporary files the store writes beside an
+/// artifact (`.<artifact>.<random>.tmp`, regular files) whose artifact lock is free. A writer
+/// holds that lock for as long as its temporary file exists, so a live write (of any process
+/// sharing the volume) is never touched; symlinks are never followed. Errors on single entries
+/// are skipped, so a sweep never stops a start-up. Returns the files removed.
+#[must_use]
+pub fn sweep_partial_files(root: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for ns in real_dirs(&root.join(super::path::KIND_DIR)) {
+        for dir in real_dirs(&ns) {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(artifact) = name.to_str().and_then(partial_of) else {
+                    continue;
+                };
+                if !entry.file_type().is_ok_and(|t| t.is_file()) {
+                    continue;
+                }
+                let lock = dir.join(format!("{artifact}{LOCK_SUFFIX}"));
+                let Ok(Some(_held)) = super::lock::ArtifactLock::try_acquire(&lock) else {
+                    continue;
+                };
+                if fs::remove_file(entry.path()).is_ok() {
+                    removed.push(entry.path());
+                }
+            }
+        }
+    }
+    removed
+}
+
+/// The artifact a store temporary file (`.<artifact>.<random>.tmp`) was being written for.
+fn partial_of(name: &str) -> Option<&str> {
+    let inner = name
+        .strip_prefix(super::archive::TMP_PREFIX)?
+        .strip_suffix(super::archive::TMP_SUFFIX)?;
+    let (artifact, random) = inner.rsplit_once('.')?;
+    (!random.is_empty() && !artifact.is_empty()).then_some(artifact)
+}
+
+fn real_dirs(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Removes `dir` and everything below it. Returns `Some(dir)` when something was there.
 ///
 /// # Errors
@@ -220,6 +276,45 @@ pub(crate) fn remove_file_if_exists(path: &Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unlocked_partial_files_of_the_store_are_swept() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("ocirepository/apps/podinfo");
+        fs::create_dir_all(&dir).unwrap();
+        let artifact = "sha256:abc.tar.gz";
+        let stale = dir.join(format!(".{artifact}.X1y2Z3.tmp"));
+        let live = dir.join(".sha256:def.tar.gz.A1b2C3.tmp");
+        for f in [&stale, &live] {
+            fs::write(f, b"partial").unwrap();
+        }
+        let _writer =
+            crate::storage::lock::ArtifactLock::acquire(&dir.join("sha256:def.tar.gz.lock"))
+                .unwrap();
+        // Never swept: finished artifacts, locks, other names, symlinks, files elsewhere.
+        let keep = [
+            dir.join(artifact),
+            dir.join(format!("{artifact}.lock")),
+            dir.join("notes.tmp"),
+            root.path().join(".x.tar.gz.a.tmp"),
+        ];
+        for f in &keep {
+            fs::write(f, b"keep").unwrap();
+        }
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, b"victim").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join(".sha256:ghi.tar.gz.a.tmp")).unwrap();
+
+        let removed = sweep_partial_files(root.path());
+        assert_eq!(removed, vec![stale.clone()]);
+        assert!(!stale.exists());
+        assert!(live.exists(), "a write in progress is left alone");
+        for f in &keep {
+            assert!(f.exists(), "{}", f.display());
+        }
+        assert_eq!(fs::read(&victim).unwrap(), b"victim");
+    }
     use std::fs::{File, FileTimes};
 
     const T0: u64 = 1_700_000_000;

@@ -2,11 +2,23 @@
 //! `spec.ignore`, the VCS and default exclusion lists, and a gitignore matcher with the exact
 //! semantics of Flux's go-git fork (later patterns win, `!` negates, trailing `/` = directory
 //! only, a `/` anywhere anchors the pattern to its directory, `**` spans directories).
+//!
+//! # Bounds
+//!
+//! A layer's own `.sourceignore` files are input from the registry, so they are bounded where
+//! Flux is not: at most [`MAX_IGNORE_BYTES`] are read and at most [`MAX_PATTERNS`] patterns
+//! (with `spec.ignore`'s) are kept; past either the archive step fails with a
+//! `SourceIgnoreError` naming the bound. Patterns are stored compactly (a pattern's directory
+//! is shared by every pattern of its file), loading stops at the reconcile deadline, and the
+//! archive step that matches every path against every pattern runs under it too.
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
+use super::archive::sorted_children;
+use super::deadline::Deadline;
 use super::error::Error;
 
 /// Name of the per-directory ignore file.
@@ -42,6 +54,17 @@ pub const DEFAULT_EXCLUDES: [&str; 20] = [
 // bufio.Scanner's default token limit: Go stops reading a pattern file at a longer line.
 const MAX_LINE: usize = 64 * 1024;
 
+/// Most patterns (`.sourceignore` lines and `spec.ignore` lines together) one archive is
+/// filtered with. Real ignore files hold tens of lines (Flux's own defaults are 24); a few
+/// thousand leaves ample room, while every archived path is matched against every pattern, so
+/// this bound is what keeps matching cost (entries x patterns) and memory (about 100 bytes a
+/// pattern) proportionate. Unbounded, a 1.2 KB layer of repeated lines made 500,000 patterns.
+pub const MAX_PATTERNS: usize = 5_000;
+
+/// Most bytes of `.sourceignore` files read from one layer, comments and blank lines included:
+/// 1 MiB is a thousand times a large real ignore file and bounds the reading work.
+pub const MAX_IGNORE_BYTES: u64 = 1 << 20;
+
 /// Outcome of one pattern against one path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatchResult {
@@ -56,8 +79,10 @@ pub enum MatchResult {
 /// One gitignore pattern, scoped to a directory (its domain).
 #[derive(Clone, Debug)]
 pub struct Pattern {
-    domain: Vec<String>,
-    parts: Vec<Glob>,
+    // Shared by every pattern of one file, as one `/`-joined string: a deep directory's path
+    // costs its bytes once, not a string per segment per pattern.
+    domain: Arc<Domain>,
+    parts: Box<[Glob]>,
     inclusion: bool,
     dir_only: bool,
     anchored: bool,
@@ -68,6 +93,10 @@ impl Pattern {
     /// to the archive root; empty for the root).
     #[must_use]
     pub fn parse(line: &str, domain: &[String]) -> Self {
+        Self::parse_in(line, Arc::new(Domain::new(domain)))
+    }
+
+    fn parse_in(line: &str, domain: Arc<Domain>) -> Self {
         let mut p = line;
         let inclusion = p.starts_with('!');
         if inclusion {
@@ -81,7 +110,7 @@ impl Pattern {
             p = &p[..p.len() - 1];
         }
         Self {
-            domain: domain.to_vec(),
+            domain,
             anchored: p.contains('/'),
             parts: p.split('/').map(Glob::compile).collect(),
             inclusion,
@@ -99,13 +128,17 @@ impl Pattern {
     /// segment is a directory.
     #[must_use]
     pub fn matches(&self, path: &[&str], is_dir: bool) -> MatchResult {
-        if path.len() <= self.domain.len() {
+        self.matches_segments(&segments(path), is_dir)
+    }
+
+    fn matches_segments(&self, path: &[Segment<'_>], is_dir: bool) -> MatchResult {
+        if path.len() <= self.domain.len {
             return MatchResult::NoMatch;
         }
-        if self.domain.iter().zip(path).any(|(d, p)| d != p) {
+        if self.domain.segments().zip(path).any(|(d, p)| d != p.text) {
             return MatchResult::NoMatch;
         }
-        let rest = &path[self.domain.len()..];
+        let rest = &path[self.domain.len..];
         let hit = if self.anchored {
             self.glob_match(rest, is_dir)
         } else {
@@ -120,7 +153,7 @@ impl Pattern {
 
     // Without a slash the pattern matches any segment; a match on an ancestor covers the whole
     // subtree, and `dir_only` only constrains a match on the last segment.
-    fn simple_name_match(&self, path: &[&str], is_dir: bool) -> bool {
+    fn simple_name_match(&self, path: &[Segment<'_>], is_dir: bool) -> bool {
         let Some(glob) = self.parts.first() else {
             return false;
         };
@@ -139,7 +172,7 @@ impl Pattern {
     // A port of go-git v5.16.4 `globMatch` as vendored by fluxcd/pkg: segments are consumed left
     // to right, `**` lets the next segment float, and once the pattern is used up the remaining
     // path (the subtree) matches too.
-    fn glob_match(&self, mut path: &[&str], is_dir: bool) -> bool {
+    fn glob_match(&self, mut path: &[Segment<'_>], is_dir: bool) -> bool {
         let mut matched = false;
         let mut can_traverse = false;
         let last = self.parts.len().saturating_sub(1);
@@ -184,6 +217,27 @@ impl Pattern {
             matched = false;
         }
         matched
+    }
+}
+
+/// The directory a pattern is scoped to, relative to the archive root.
+#[derive(Debug)]
+struct Domain {
+    joined: String,
+    len: usize,
+}
+
+impl Domain {
+    fn new(segments: &[String]) -> Self {
+        Self {
+            joined: segments.join("/"),
+            len: segments.len(),
+        }
+    }
+
+    // Segments never contain `/` (they are file names).
+    fn segments(&self) -> impl Iterator<Item = &str> {
+        self.joined.split('/').take(self.len)
     }
 }
 
@@ -238,8 +292,10 @@ impl IgnoreMatcher {
     /// Whether `path` (segments relative to the archive root) is excluded.
     #[must_use]
     pub fn is_excluded(&self, path: &[&str], is_dir: bool) -> bool {
+        // Decoded once for all patterns rather than once per pattern.
+        let path = segments(path);
         for p in self.patterns.iter().rev() {
-            match p.matches(path, is_dir) {
+            match p.matches_segments(&path, is_dir) {
                 MatchResult::NoMatch => {}
                 MatchResult::Exclude => return true,
                 MatchResult::Include => return false,
@@ -252,10 +308,21 @@ impl IgnoreMatcher {
 /// Parses pattern lines: `#` lines and blank lines are skipped, each line is scoped to `domain`.
 #[must_use]
 pub fn read_patterns(text: &str, domain: &[String]) -> Vec<Pattern> {
+    let domain = Arc::new(Domain::new(domain));
+    pattern_lines(text)
+        .map(|l| Pattern::parse_in(l, Arc::clone(&domain)))
+        .collect()
+}
+
+fn pattern_lines(text: &str) -> impl Iterator<Item = &str> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| Pattern::parse(l, domain))
-        .collect()
+}
+
+fn too_many_patterns() -> Error {
+    Error::TooManyIgnorePatterns {
+        limit: MAX_PATTERNS,
+    }
 }
 
 /// Loads `.sourceignore` files from `dir` and every sub-directory except `.git`, in lexical
@@ -263,35 +330,61 @@ pub fn read_patterns(text: &str, domain: &[String]) -> Vec<Pattern> {
 ///
 /// # Errors
 ///
-/// [`Error::LoadIgnore`] when a directory cannot be listed or an ignore file cannot be read.
-pub fn load_sourceignore(dir: &Path) -> Result<Vec<Pattern>, Error> {
+/// [`Error::LoadIgnore`] when a directory cannot be listed or an ignore file cannot be read,
+/// [`Error::IgnoreTooLarge`] / [`Error::TooManyIgnorePatterns`] past [`MAX_IGNORE_BYTES`] /
+/// [`MAX_PATTERNS`], [`Error::DeadlineExceeded`] once `deadline` has passed.
+pub fn load_sourceignore(dir: &Path, deadline: Option<&Deadline>) -> Result<Vec<Pattern>, Error> {
     let mut out = Vec::new();
-    // Explicit stack: a hostile layer may nest directories thousands deep.
-    let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(dir.to_path_buf(), Vec::new())];
-    while let Some((path, domain)) = stack.pop() {
-        read_ignore_file(&path.join(IGNORE_FILE), &domain, &mut out)?;
-        let load_err = |source| Error::LoadIgnore {
-            path: path.clone(),
-            source,
-        };
-        let mut subdirs = Vec::new();
-        for entry in fs::read_dir(&path).map_err(load_err)? {
-            let entry = entry.map_err(load_err)?;
-            if entry.file_type().map_err(load_err)?.is_dir() && entry.file_name() != ".git" {
-                subdirs.push(entry.file_name());
+    let mut budget = MAX_IGNORE_BYTES;
+    let load_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |(_, source)| Error::LoadIgnore { path, source }
+    };
+    // One path and segment list, grown on the way down and cut on the way up, plus the pending
+    // subdirectories of each open directory: memory proportional to depth plus entries (a
+    // hostile layer may nest directories thousands deep and wide).
+    let mut path = dir.to_path_buf();
+    let mut domain: Vec<String> = Vec::new();
+    let mut levels: Vec<std::vec::IntoIter<(std::ffi::OsString, std::fs::Metadata)>> = Vec::new();
+    let mut enter = true;
+    loop {
+        if enter {
+            if let Some(d) = deadline {
+                d.check("archiving the artifact")?;
             }
+            read_ignore_file(&path.join(IGNORE_FILE), &domain, &mut out, &mut budget)?;
+            let subdirs = sorted_children(&path, true).map_err(load_err(&path))?;
+            levels.push(subdirs.into_iter());
         }
-        subdirs.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
-        for name in subdirs.into_iter().rev() {
-            let mut sub_domain = domain.clone();
-            sub_domain.push(name.to_string_lossy().into_owned());
-            stack.push((path.join(&name), sub_domain));
+        let Some(level) = levels.last_mut() else {
+            break;
+        };
+        match level.next() {
+            Some((name, _)) if name == ".git" => enter = false,
+            Some((name, _)) => {
+                domain.push(name.to_string_lossy().into_owned());
+                path.push(&name);
+                enter = true;
+            }
+            None => {
+                levels.pop();
+                if !domain.is_empty() {
+                    domain.pop();
+                    path.pop();
+                }
+                enter = false;
+            }
         }
     }
     Ok(out)
 }
 
-fn read_ignore_file(path: &Path, domain: &[String], out: &mut Vec<Pattern>) -> Result<(), Error> {
+fn read_ignore_file(
+    path: &Path,
+    domain: &[String],
+    out: &mut Vec<Pattern>,
+    budget: &mut u64,
+) -> Result<(), Error> {
     let err = |source| Error::LoadIgnore {
         path: path.to_path_buf(),
         source,
@@ -304,6 +397,8 @@ fn read_ignore_file(path: &Path, domain: &[String], out: &mut Vec<Pattern>) -> R
     }
     let mut reader = BufReader::new(File::open(path).map_err(err)?);
     let mut line = Vec::new();
+    // Made at the first pattern: a file of comments costs no copy of its directory's path.
+    let mut shared: Option<Arc<Domain>> = None;
     loop {
         line.clear();
         let n = (&mut reader)
@@ -313,6 +408,9 @@ fn read_ignore_file(path: &Path, domain: &[String], out: &mut Vec<Pattern>) -> R
         if n == 0 {
             return Ok(());
         }
+        *budget = budget.checked_sub(n as u64).ok_or(Error::IgnoreTooLarge {
+            limit: MAX_IGNORE_BYTES,
+        })?;
         let complete = line.last() == Some(&b'\n');
         if !complete && n > MAX_LINE {
             return Ok(());
@@ -321,7 +419,11 @@ fn read_ignore_file(path: &Path, domain: &[String], out: &mut Vec<Pattern>) -> R
         let text = text.strip_suffix('\n').unwrap_or(&text);
         let text = text.strip_suffix('\r').unwrap_or(text);
         if !text.starts_with('#') && !text.trim().is_empty() {
-            out.push(Pattern::parse(text, domain));
+            if out.len() >= MAX_PATTERNS {
+                return Err(too_many_patterns());
+            }
+            let domain = shared.get_or_insert_with(|| Arc::new(Domain::new(domain)));
+            out.push(Pattern::parse_in(text, Arc::clone(domain)));
         }
     }
 }
@@ -333,10 +435,17 @@ fn read_ignore_file(path: &Path, domain: &[String], out: &mut Vec<Pattern>) -> R
 ///
 /// # Errors
 ///
-/// [`Error::LoadIgnore`] when the `.sourceignore` files cannot be read.
-pub fn matcher_for(dir: &Path, spec_ignore: Option<&str>) -> Result<IgnoreMatcher, Error> {
-    let mut patterns = load_sourceignore(dir)?;
+/// As [`load_sourceignore`]; [`Error::TooManyIgnorePatterns`] also counts `spec.ignore`.
+pub fn matcher_for(
+    dir: &Path,
+    spec_ignore: Option<&str>,
+    deadline: Option<&Deadline>,
+) -> Result<IgnoreMatcher, Error> {
+    let mut patterns = load_sourceignore(dir, deadline)?;
     if let Some(text) = spec_ignore {
+        if pattern_lines(text).count() > MAX_PATTERNS - patterns.len() {
+            return Err(too_many_patterns());
+        }
         patterns.extend(read_patterns(text, &[]));
     }
     Ok(IgnoreMatcher::with_defaults(patterns))
@@ -347,8 +456,11 @@ pub fn matcher_for(dir: &Path, spec_ignore: Option<&str>) -> Result<IgnoreMatche
 /// (Go returns `ErrBadPattern`, which the matcher treats as no match).
 #[derive(Clone, Debug)]
 struct Glob {
-    source: String,
-    tokens: Option<Vec<Token>>,
+    source: Box<str>,
+    tokens: Option<Box<[Token]>>,
+    // The ASCII characters a matching name must contain (its literal tokens): a name lacking
+    // one is refused without running the matcher, which keeps long ignore lists cheap.
+    literals: u128,
 }
 
 #[derive(Clone, Debug)]
@@ -358,15 +470,23 @@ enum Token {
     Star,
     Class {
         negated: bool,
-        ranges: Vec<(char, char)>,
+        ranges: Box<[(char, char)]>,
     },
 }
 
 impl Glob {
     fn compile(source: &str) -> Self {
+        let tokens = tokenize(source).map(Vec::into_boxed_slice);
+        let literals = tokens.as_deref().map_or(0, |tokens| {
+            ascii_mask(tokens.iter().filter_map(|t| match t {
+                Token::Literal(c) => Some(*c),
+                _ => None,
+            }))
+        });
         Self {
-            source: source.to_owned(),
-            tokens: tokenize(source),
+            source: source.into(),
+            tokens,
+            literals,
         }
     }
 
@@ -375,19 +495,54 @@ impl Glob {
     }
 
     fn is_double_star(&self) -> bool {
-        self.source == "**"
+        &*self.source == "**"
     }
 
     fn contains_double_star(&self) -> bool {
         self.source.contains("**")
     }
 
-    fn matches(&self, name: &str) -> bool {
+    #[cfg(test)]
+    fn matches_str(&self, name: &str) -> bool {
+        self.matches(&Segment::new(name))
+    }
+
+    fn matches(&self, name: &Segment<'_>) -> bool {
+        if self.literals & !name.ascii != 0 {
+            return false;
+        }
         match &self.tokens {
-            Some(tokens) => match_tokens(tokens, name),
+            Some(tokens) => match_tokens(tokens, &name.chars),
             None => false,
         }
     }
+}
+
+fn ascii_mask(chars: impl Iterator<Item = char>) -> u128 {
+    chars
+        .filter(char::is_ascii)
+        .fold(0, |mask, c| mask | (1u128 << u32::from(c)))
+}
+
+/// A path segment with its characters decoded, as the glob matcher walks them.
+struct Segment<'a> {
+    text: &'a str,
+    chars: Vec<char>,
+    ascii: u128,
+}
+
+impl<'a> Segment<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            chars: text.chars().collect(),
+            ascii: ascii_mask(text.chars()),
+        }
+    }
+}
+
+fn segments<'a>(path: &[&'a str]) -> Vec<Segment<'a>> {
+    path.iter().map(|s| Segment::new(s)).collect()
 }
 
 fn tokenize(pattern: &str) -> Option<Vec<Token>> {
@@ -425,7 +580,10 @@ fn tokenize(pattern: &str) -> Option<Vec<Token>> {
                     };
                     ranges.push((lo, hi));
                 }
-                Token::Class { negated, ranges }
+                Token::Class {
+                    negated,
+                    ranges: ranges.into_boxed_slice(),
+                }
             }
             c => Token::Literal(c),
         });
@@ -450,8 +608,7 @@ fn class_char(chars: &[char], i: &mut usize) -> Option<char> {
 
 // Every token but `*` consumes exactly one character, so greedy matching with a single
 // backtrack point per star is exact.
-fn match_tokens(tokens: &[Token], name: &str) -> bool {
-    let text: Vec<char> = name.chars().collect();
+fn match_tokens(tokens: &[Token], text: &[char]) -> bool {
     let (mut t, mut s) = (0usize, 0usize);
     let mut backtrack: Option<(usize, usize)> = None;
     while s < text.len() {
@@ -512,7 +669,7 @@ mod tests {
 
     #[test]
     fn go_glob_syntax_is_supported() {
-        let g = |p: &str, n: &str| Glob::compile(p).matches(n);
+        let g = |p: &str, n: &str| Glob::compile(p).matches_str(n);
         assert!(g("*.yaml", "a.yaml"));
         assert!(!g("*.yaml", "a.yml"));
         assert!(g("a?c", "abc"));
@@ -617,7 +774,7 @@ mod tests {
         fs::create_dir_all(root.join(".git")).unwrap();
         fs::write(root.join("sub/.sourceignore"), "# c\n*.txt\r\n").unwrap();
         fs::write(root.join(".git/.sourceignore"), "*\n").unwrap();
-        let m = matcher_for(root, None).unwrap();
+        let m = matcher_for(root, None, None).unwrap();
         assert_eq!(m.patterns().len(), VCS_EXCLUDES.len() + 1);
         assert!(excluded(&m, "sub/a.txt", false));
         assert!(excluded(&m, "sub/deeper/a.txt", false));
@@ -636,10 +793,10 @@ mod tests {
             fs::write(root.join(d).join(IGNORE_FILE), "x\n").unwrap();
         }
         fs::write(root.join(IGNORE_FILE), "x\n").unwrap();
-        let domains: Vec<Vec<String>> = load_sourceignore(root)
+        let domains: Vec<Vec<String>> = load_sourceignore(root, None)
             .unwrap()
             .into_iter()
-            .map(|p| p.domain)
+            .map(|p| p.domain.segments().map(String::from).collect())
             .collect();
         let expect: Vec<Vec<String>> = [vec![], vec!["a"], vec!["a", "c"], vec!["b"]]
             .into_iter()
@@ -651,9 +808,9 @@ mod tests {
     #[test]
     fn spec_ignore_empty_string_archives_like_none() {
         let dir = tempfile::tempdir().unwrap();
-        let none = matcher_for(dir.path(), None).unwrap();
-        let empty = matcher_for(dir.path(), Some("")).unwrap();
-        let comment = matcher_for(dir.path(), Some("# only a comment\n")).unwrap();
+        let none = matcher_for(dir.path(), None, None).unwrap();
+        let empty = matcher_for(dir.path(), Some(""), None).unwrap();
+        let comment = matcher_for(dir.path(), Some("# only a comment\n"), None).unwrap();
         for m in [&none, &empty, &comment] {
             assert!(excluded(m, "logo.png", false));
             assert_eq!(
@@ -661,9 +818,48 @@ mod tests {
                 VCS_EXCLUDES.len() + DEFAULT_EXCLUDES.len()
             );
         }
-        let some = matcher_for(dir.path(), Some("foo.txt")).unwrap();
+        let some = matcher_for(dir.path(), Some("foo.txt"), None).unwrap();
         assert!(!excluded(&some, "logo.png", false));
         assert!(excluded(&some, "foo.txt", false));
+    }
+
+    #[test]
+    fn pattern_count_and_ignore_file_bytes_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let at_bound: String = (0..MAX_PATTERNS).map(|i| format!("p{i}\n")).collect();
+        fs::write(dir.path().join(IGNORE_FILE), &at_bound).unwrap();
+        let m = matcher_for(dir.path(), None, None).unwrap();
+        assert_eq!(m.patterns().len(), VCS_EXCLUDES.len() + MAX_PATTERNS);
+        // One more, from spec.ignore or from a nested file, is refused.
+        let e = matcher_for(dir.path(), Some("more"), None).unwrap_err();
+        assert!(matches!(e, Error::TooManyIgnorePatterns { .. }), "{e:?}");
+        assert_eq!(e.reason(), "SourceIgnoreError");
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        fs::write(dir.path().join("sub").join(IGNORE_FILE), "x\n").unwrap();
+        let e = matcher_for(dir.path(), None, None).unwrap_err();
+        assert!(matches!(e, Error::TooManyIgnorePatterns { .. }), "{e:?}");
+
+        // Comments and blank lines count against the byte bound.
+        let dir = tempfile::tempdir().unwrap();
+        let comments = "#\n".repeat(usize::try_from(MAX_IGNORE_BYTES).unwrap() / 2 + 1);
+        fs::write(dir.path().join(IGNORE_FILE), comments).unwrap();
+        let e = matcher_for(dir.path(), None, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            ".sourceignore files are bigger than the maximum of 1048576 bytes"
+        );
+        assert_eq!(e.reason(), "SourceIgnoreError");
+    }
+
+    #[test]
+    fn loading_stops_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let past = Deadline::new(
+            std::time::Instant::now() - std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(1),
+        );
+        let e = matcher_for(dir.path(), None, Some(&past)).unwrap_err();
+        assert!(matches!(e, Error::DeadlineExceeded { .. }), "{e:?}");
     }
 
     #[test]
@@ -671,10 +867,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("charts")).unwrap();
         fs::write(dir.path().join("charts/.sourceignore"), "!values.yaml\n").unwrap();
-        let m = matcher_for(dir.path(), Some("*.yaml")).unwrap();
+        let m = matcher_for(dir.path(), Some("*.yaml"), None).unwrap();
         // spec.ignore comes after the files, so it has the last word.
         assert!(excluded(&m, "charts/values.yaml", false));
-        let m = matcher_for(dir.path(), None).unwrap();
+        let m = matcher_for(dir.path(), None, None).unwrap();
         assert!(!excluded(&m, "charts/values.yaml", false));
         assert!(m.has_inclusion());
     }

@@ -8,6 +8,7 @@
 //! All operations are blocking file-system calls; async callers run them on a blocking thread.
 
 pub mod archive;
+pub mod deadline;
 pub mod digest;
 pub mod error;
 pub mod extract;
@@ -15,6 +16,7 @@ pub mod gc;
 pub mod ignore;
 pub mod lock;
 pub mod path;
+pub mod workdir;
 
 use std::fs::{self, DirBuilder, File};
 use std::io::{self, Read};
@@ -22,7 +24,8 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-pub use archive::Stored;
+pub use archive::{Staged, Stored};
+pub use deadline::Deadline;
 pub use digest::{Digest, DigestAlgorithm};
 pub use error::{Category, Error, IntegrityError};
 pub use extract::{ExtractError, ExtractLimits, Extracted, extract};
@@ -266,15 +269,17 @@ impl Storage {
     /// # Errors
     ///
     /// [`Error::Stat`] / [`Error::NotADirectory`] for a bad `dir`, [`Error::InvalidPath`] for a
-    /// bad artifact path, [`Error::Archive`] for anything else.
+    /// bad artifact path, [`Error::DeadlineExceeded`] once `deadline` has passed,
+    /// [`Error::Archive`] for anything else.
     pub fn archive(
         &self,
         artifact_path: &str,
         dir: &Path,
         matcher: &IgnoreMatcher,
+        deadline: Option<&Deadline>,
     ) -> Result<Stored, Error> {
         let dest = self.local_path(artifact_path)?;
-        archive::archive_dir(dir, matcher, &dest, self.algorithm)
+        archive::archive_dir(dir, matcher, &dest, self.algorithm, deadline)
     }
 
     /// Stores `reader`'s bytes unchanged as the artifact (copy mode), atomically, with the
@@ -286,6 +291,34 @@ impl Storage {
     pub fn copy(&self, artifact_path: &str, reader: impl Read) -> Result<Stored, Error> {
         let dest = self.local_path(artifact_path)?;
         archive::copy_into(reader, &dest, self.algorithm)
+    }
+
+    /// Streams `reader`'s bytes (copy mode) into a temporary file in the artifact's directory
+    /// (created if missing), at most `max_size` bytes and until `deadline`; [`Staged::commit`]
+    /// makes them the artifact, dropping the [`Staged`] removes them. One pass, one copy. The
+    /// artifact lock is held from here until then: do not take it again meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`], [`Error::CreateDir`], or those of [`archive::stage_copy`].
+    pub fn stage_copy(
+        &self,
+        artifact_path: &str,
+        reader: impl Read,
+        max_size: Option<u64>,
+        deadline: Option<&Deadline>,
+    ) -> Result<Staged, Error> {
+        self.create_artifact_dir(artifact_path)?;
+        let lock = self.lock(artifact_path)?;
+        let dest = self.local_path(artifact_path)?;
+        Ok(archive::stage_copy(reader, &dest, self.algorithm, max_size, deadline)?.with_lock(lock))
+    }
+
+    /// Removes what a killed process left in the store: partial temporary files whose artifact
+    /// lock is free (see [`gc::sweep_partial_files`]). For start-up.
+    #[must_use]
+    pub fn sweep_partial_files(&self) -> Vec<PathBuf> {
+        gc::sweep_partial_files(&self.root)
     }
 
     /// Points `<dir>/latest.tar.gz` at the artifact's absolute path (via `latest.tar.gz.tmp` and a
@@ -406,8 +439,8 @@ mod tests {
             0o700
         );
         let lock = s.lock(&path).unwrap();
-        let m = ignore::matcher_for(src.path(), None).unwrap();
-        let stored = s.archive(&path, src.path(), &m).unwrap();
+        let m = ignore::matcher_for(src.path(), None, None).unwrap();
+        let stored = s.archive(&path, src.path(), &m, None).unwrap();
         drop(lock);
         assert!(s.exists(&path));
         s.verify(&path, &stored.digest.to_string()).unwrap();

@@ -108,6 +108,75 @@ pub fn artifact_path(namespace: &str, name: &str, revision: &str) -> Result<Stri
     Ok(format!("{dir}/{digest}{ARTIFACT_EXT}"))
 }
 
+/// Whether `file` is a name the store gives an artifact: `<algo>:<encoded>.tar.gz` (never a
+/// `.lock`, a temporary file, `latest.tar.gz` or a relative reference).
+#[must_use]
+pub fn is_artifact_file_name(file: &str) -> bool {
+    file.strip_suffix(ARTIFACT_EXT).is_some_and(is_oci_digest) && file.len() <= MAX_SEGMENT
+}
+
+/// Whether a recorded `artifact.path` is exactly `ocirepository/<namespace>/<name>/<file>` with
+/// an artifact file name ([`is_artifact_file_name`]): the only shape the store writes for the
+/// object, so nothing else is ever verified, collected or removed on its behalf.
+#[must_use]
+pub fn is_own_artifact(namespace: &str, name: &str, recorded: &str) -> bool {
+    let Ok(dir) = artifact_dir(namespace, name) else {
+        return false;
+    };
+    recorded
+        .strip_prefix(dir.as_str())
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(is_artifact_file_name)
+}
+
+// Kubernetes' validation texts (apimachinery `IsDNS1123Subdomain` / `IsDNS1123Label`).
+const DNS1123_SUBDOMAIN_MESSAGE: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+
+// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, of any length.
+fn is_label_shape(s: &str) -> bool {
+    let b = s.as_bytes();
+    let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    b.first().is_some_and(alnum)
+        && b.last().is_some_and(alnum)
+        && b.iter().all(|c| alnum(c) || *c == b'-')
+}
+
+/// Checks an object name as the API server does for OCIRepository (a DNS-1123 subdomain: at
+/// most 253 characters of `[a-z0-9.-]`, dot-separated labels that start and end alphanumeric).
+///
+/// # Errors
+///
+/// The API server's explanation.
+pub fn validate_object_name(name: &str) -> Result<(), String> {
+    if name.len() > 253 {
+        return Err("must be no more than 253 characters".to_string());
+    }
+    let ok = name.split('.').all(is_label_shape);
+    if ok {
+        Ok(())
+    } else {
+        Err(DNS1123_SUBDOMAIN_MESSAGE.to_string())
+    }
+}
+
+/// Checks a namespace name as the API server does (a DNS-1123 label: at most 63 characters of
+/// `[a-z0-9-]`, starting and ending alphanumeric).
+///
+/// # Errors
+///
+/// The API server's explanation.
+pub fn validate_namespace(namespace: &str) -> Result<(), String> {
+    if namespace.len() > 63 {
+        return Err("must be no more than 63 characters".to_string());
+    }
+    if is_label_shape(namespace) {
+        Ok(())
+    } else {
+        Err(DNS1123_LABEL_MESSAGE.to_string())
+    }
+}
+
 /// Joins a storage-relative path (for example a recorded `artifact.path`) onto `root` so that the
 /// result can never leave `root`.
 ///
@@ -238,6 +307,74 @@ mod tests {
         ] {
             assert!(artifact_path("a", "b", rev).is_err(), "{rev}");
         }
+    }
+
+    #[test]
+    fn only_artifact_files_of_the_objects_own_directory_are_its_own() {
+        let own = format!("ocirepository/apps/podinfo/sha256:{HEX}.tar.gz");
+        assert!(is_own_artifact("apps", "podinfo", &own));
+        assert!(is_own_artifact(
+            "apps",
+            "podinfo",
+            "ocirepository/apps/podinfo/blake3:abc.tar.gz"
+        ));
+        for bad in [
+            "ocirepository/apps/podinfo/..".to_string(),
+            "ocirepository/apps/podinfo/.".to_string(),
+            "ocirepository/apps/podinfo/".to_string(),
+            format!("{own}.lock"),
+            format!("ocirepository/apps/podinfo/.sha256:{HEX}.tar.gz.x1y2.tmp"),
+            "ocirepository/apps/podinfo/latest.tar.gz".to_string(),
+            "ocirepository/apps/podinfo/sub/sha256:abc.tar.gz".to_string(),
+            "ocirepository/apps/podinfo2/sha256:abc.tar.gz".to_string(),
+            "ocirepository/apps/other/sha256:abc.tar.gz".to_string(),
+            "/ocirepository/apps/podinfo/sha256:abc.tar.gz".to_string(),
+            "ocirepository/apps/podinfo//sha256:abc.tar.gz".to_string(),
+            "ocirepository/apps/podinfo/sha256:abc.tgz".to_string(),
+        ] {
+            assert!(!is_own_artifact("apps", "podinfo", &bad), "{bad}");
+        }
+        assert!(!is_own_artifact(
+            "..",
+            "x",
+            "ocirepository/../x/sha256:a.tar.gz"
+        ));
+    }
+
+    #[test]
+    fn names_and_namespaces_follow_the_api_servers_rules() {
+        for ok in ["a", "podinfo", "my-app.v1", "0abc", &"a".repeat(253)] {
+            assert!(validate_object_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "A",
+            "a/b",
+            "../x",
+            "..",
+            ".",
+            "a..b",
+            "-a",
+            "a-",
+            "a_b",
+            "a b",
+            ".a",
+            "a.",
+            &"a".repeat(254),
+        ] {
+            assert!(validate_object_name(bad).is_err(), "{bad:?}");
+        }
+        for ok in ["default", "flux-system", "a", &"a".repeat(63)] {
+            assert!(validate_namespace(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a.b", "A", "a/b", "..", &"a".repeat(64)] {
+            assert!(validate_namespace(bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            validate_object_name("a/b")
+                .unwrap_err()
+                .starts_with("a lowercase RFC 1123 subdomain must consist of")
+        );
     }
 
     #[test]

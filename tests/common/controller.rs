@@ -23,6 +23,9 @@ pub struct Controller {
     /// The artifact store.
     pub storage: TempDir,
     _logs: TempDir,
+    // Its own TMPDIR unless one was given: the start-up sweep of working directories then
+    // never reaches into the machine's /tmp, where other tests' processes work.
+    _tmp: Option<TempDir>,
 }
 
 impl Controller {
@@ -47,6 +50,20 @@ impl Controller {
         name: &str,
     ) -> Controller {
         let storage = tempfile::tempdir().unwrap();
+        Controller::spawn_in(kubeconfig, binary, namespace, extra, name, storage, None)
+    }
+
+    /// [`Controller::spawn_with`] over an existing `storage` directory and, when given, with
+    /// `tmpdir` as its `TMPDIR` (for what a previous run left behind; else a private one).
+    pub fn spawn_in(
+        kubeconfig: &Path,
+        binary: &Path,
+        namespace: &str,
+        extra: &[&str],
+        name: &str,
+        storage: TempDir,
+        tmpdir: Option<&Path>,
+    ) -> Controller {
         let logs = tempfile::tempdir().unwrap();
         let (artifact_port, health_port, metrics_port) = (free_port(), free_port(), free_port());
         let mut cmd = Command::new(binary);
@@ -62,6 +79,11 @@ impl Controller {
             .env("RUNTIME_NAMESPACE", namespace)
             .env("HOSTNAME", name)
             .env("KUBECONFIG", kubeconfig);
+        let private = tmpdir.is_none().then(|| tempfile::tempdir().unwrap());
+        let tmp = tmpdir.or(private.as_ref().map(TempDir::path));
+        if let Some(tmp) = tmp {
+            cmd.env("TMPDIR", tmp);
+        }
         let proc = Proc::spawn(name, &cmd, logs.path());
         Controller {
             proc,
@@ -70,6 +92,7 @@ impl Controller {
             health_port,
             storage,
             _logs: logs,
+            _tmp: private,
         }
     }
 

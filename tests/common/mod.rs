@@ -8,6 +8,7 @@
 pub mod controller;
 pub mod controlplane;
 pub mod crd;
+pub mod fake_image;
 pub mod fake_registry;
 pub mod flux_controller;
 pub mod in_process;
