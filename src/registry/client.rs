@@ -24,6 +24,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use url::Url;
 
+use super::address::check_realm;
 use super::auth::{
     Scheme, TokenCache, TokenKey, fingerprint, parse_challenges, parse_token_response, scheme_of,
 };
@@ -41,10 +42,22 @@ use super::transport::{TransportConfig, build_http_client};
 
 /// Flux's page size for tag listings.
 pub const DEFAULT_PAGE_SIZE: usize = 1000;
-const MAX_TAG_PAGES: usize = 10_000;
-const MAX_TAG_LIST_SIZE: usize = 32 << 20;
+/// The most pages one tag listing follows. At Flux's page size that is ten million tags, far
+/// past [`MAX_TAGS`]; it only stops a registry that hands out endless empty pages.
+pub const MAX_TAG_PAGES: usize = 10_000;
+/// The most body bytes one tag listing reads, all pages together. A tag is at most 128
+/// characters, so this holds [`MAX_TAGS`] tags of ~160 bytes of JSON each; real listings of
+/// 100,000 tags are a few MiB. It keeps a hostile registry (one 20 MiB page, or endless pages)
+/// far inside the Deployment's 256 MiB memory limit: only one page is held at a time.
+pub const MAX_TAG_LIST_BYTES: usize = 32 << 20;
+/// The most tags one listing returns. The largest public repositories hold tens of thousands
+/// of tags; 200,000 is well above them and still a few tens of MiB of strings.
+pub const MAX_TAGS: usize = 200_000;
 const MAX_ERROR_BODY: usize = 64 << 10;
 const MAX_TOKEN_BODY: usize = 1 << 20;
+/// Redirects a token request may follow, each checked as a realm (go-containerregistry's
+/// limit).
+const MAX_TOKEN_REDIRECTS: usize = 10;
 /// How long an unused pooled client is kept.
 const POOL_IDLE: Duration = Duration::from_secs(3600);
 
@@ -67,6 +80,9 @@ impl std::fmt::Debug for Client {
 
 struct Inner {
     http: reqwest::Client,
+    /// The same transport without automatic redirects: token requests follow them by hand,
+    /// checking each target as a realm.
+    token_http: reqwest::Client,
     insecure: bool,
     retry: RetryPolicy,
     pings: Mutex<HashMap<String, Ping>>,
@@ -126,7 +142,8 @@ impl Client {
     ) -> Result<Client, Error> {
         Ok(Client {
             inner: Arc::new(Inner {
-                http: build_http_client(config)?,
+                http: build_http_client(config, true)?,
+                token_http: build_http_client(config, false)?,
                 insecure: config.insecure,
                 retry: config.retry.clone(),
                 pings: Mutex::new(HashMap::new()),
@@ -186,6 +203,8 @@ impl Client {
                 page_size.max(1)
             ));
             let mut tags = Vec::new();
+            let mut budget = MAX_TAG_LIST_BYTES;
+            let mut seen = std::collections::HashSet::new();
             for _ in 0..MAX_TAG_PAGES {
                 let (resp, url) = self
                     .registry_request(
@@ -197,32 +216,22 @@ impl Client {
                         &["application/json"],
                     )
                     .await?;
+                seen.insert(url.to_string());
                 let resp = check(resp, &Method::GET, &url).await?;
                 let next = next_link(resp.headers());
-                let body = read_body(resp, MAX_TAG_LIST_SIZE, &Method::GET, &url).await?;
-                let page: Value = serde_json::from_slice(&body).map_err(|e| {
-                    Error::protocol(format!("GET {}: invalid tag list: {e}", redact_url(&url)))
+                let body = read_tag_page(resp, &mut budget, &url).await?;
+                parse_tag_page(&body, &mut tags).map_err(|e| {
+                    let why = if tags.len() >= MAX_TAGS {
+                        format!("more than {MAX_TAGS} tags (the limit of one listing)")
+                    } else if e.is_data() {
+                        // serde's type errors quote the offending value: keep it out.
+                        "invalid tag list".to_string()
+                    } else {
+                        format!("invalid tag list: {e}")
+                    };
+                    Error::protocol(format!("GET {}: {why}", redact_url(&url)))
                 })?;
-                match page.get("tags") {
-                    None | Some(Value::Null) => {}
-                    Some(Value::Array(list)) => {
-                        for t in list {
-                            let t = t.as_str().ok_or_else(|| {
-                                Error::protocol(format!(
-                                    "GET {}: invalid tag list",
-                                    redact_url(&url)
-                                ))
-                            })?;
-                            tags.push(t.to_string());
-                        }
-                    }
-                    Some(_) => {
-                        return Err(Error::protocol(format!(
-                            "GET {}: invalid tag list",
-                            redact_url(&url)
-                        )));
-                    }
-                }
+                drop(body);
                 let Some(next) = next else {
                     return Ok(tags);
                 };
@@ -238,9 +247,17 @@ impl Client {
                 if next == url {
                     return Ok(tags);
                 }
+                if seen.contains(next.as_str()) {
+                    return Err(Error::protocol(format!(
+                        "GET {}: tag list pagination loops back to a page already read",
+                        redact_url(&url)
+                    )));
+                }
                 target = Target::Url(next);
             }
-            Err(Error::protocol(format!("{what}: too many pages")))
+            Err(Error::protocol(format!(
+                "{what}: more than {MAX_TAG_PAGES} pages (the limit of one listing)"
+            )))
         })
         .await
     }
@@ -472,8 +489,11 @@ impl Client {
         true
     }
 
-    /// Sends a request built by `build`, retrying transient failures and retryable statuses.
-    /// Returns the last response whatever its status.
+    /// Sends a request built by `build`, retrying retryable statuses (5xx, 429: see
+    /// `retry.rs`) within the deadline. A dead endpoint (connection refused, no such host, no
+    /// route, connect timeout) fails at once, with no retry and no wait; a connection that broke
+    /// after it was established (reset, a pooled connection closed by the server) gets one
+    /// immediate retry for `GET` and `HEAD`. Returns the last response whatever its status.
     async fn send(
         &self,
         kind: RequestKind,
@@ -483,19 +503,20 @@ impl Client {
     ) -> Result<Response, Error> {
         let policy = &self.inner.retry;
         let attempts = policy.attempts.max(1);
+        let idempotent = *method == Method::GET || *method == Method::HEAD;
         let mut attempt = 0;
+        let mut retried_broken = false;
         loop {
-            if attempt > 0 {
+            if attempt > 0 || retried_broken {
                 self.inner.counters.count_retry();
             }
             self.inner.counters.count(kind);
             let result = build().send().await;
-            attempt += 1;
-            let more = attempt < attempts;
             match result {
                 Ok(resp) => {
+                    attempt += 1;
                     let status = resp.status().as_u16();
-                    if !more || !is_retryable_status(status) {
+                    if attempt >= attempts || !is_retryable_status(status) {
                         return Ok(resp);
                     }
                     let wait = match retry_after(resp.headers()) {
@@ -510,17 +531,19 @@ impl Client {
                     drop(resp);
                 }
                 Err(e) => {
+                    let dead = is_dead_endpoint(&e);
+                    let timeout = e.is_timeout();
                     let err = request_error(e, method, url);
-                    if !more || !matches!(err, Error::Network { .. }) {
-                        return Err(err);
-                    }
-                    tracing::debug!(error = %err, "retrying after a network error");
-                    if !self
-                        .sleep_within_deadline(policy.backoff(attempt - 1))
-                        .await
+                    if dead
+                        || timeout
+                        || retried_broken
+                        || !idempotent
+                        || !matches!(err, Error::Network { .. })
                     {
                         return Err(err);
                     }
+                    tracing::debug!(error = %err, "retrying once after a broken connection");
+                    retried_broken = true;
                 }
             }
         }
@@ -542,10 +565,7 @@ impl Client {
             Err(e) if allows_http(registry, self.inner.insecure) => {
                 match self.ping_with("http", registry).await {
                     Ok(p) => Ok(p),
-                    Err(http) => {
-                        tracing::debug!(error = %http, "plain HTTP fallback failed too");
-                        Err(e)
-                    }
+                    Err(http) => Err(both_failed(e, &http)),
                 }
             }
             Err(e) => Err(e),
@@ -629,7 +649,7 @@ impl Client {
         let accept = accept.join(", ");
         let mut scheme = ping.scheme.clone();
         let (mut auth, mut cached) = self
-            .authorization(&scheme, repo, cred, action, false)
+            .authorization(&scheme, &ping.base, repo, cred, action, false)
             .await?;
         let mut retried = false;
         loop {
@@ -689,16 +709,18 @@ impl Client {
             }
             scheme = new_scheme;
             (auth, cached) = self
-                .authorization(&scheme, repo, cred, action, true)
+                .authorization(&scheme, &ping.base, repo, cred, action, true)
                 .await?;
             retried = true;
         }
     }
 
-    /// The `Authorization` value for `scheme`, and whether it came from the token cache.
+    /// The `Authorization` value for `scheme` (the registry reached at `base`), and whether it
+    /// came from the token cache.
     async fn authorization(
         &self,
         scheme: &Scheme,
+        base: &Url,
         repo: &Repository,
         cred: &Credential,
         action: Action,
@@ -717,7 +739,7 @@ impl Client {
                 if !force && let Some(t) = self.inner.tokens.get(&key, now) {
                     return Ok((Some(format!("Bearer {t}")), true));
                 }
-                let (token, lifetime) = self.fetch_token(scheme, repo, cred, action).await?;
+                let (token, lifetime) = self.fetch_token(scheme, base, repo, cred, action).await?;
                 self.inner
                     .tokens
                     .insert(key, token.clone(), lifetime, std::time::Instant::now());
@@ -726,10 +748,13 @@ impl Client {
         }
     }
 
-    /// Trades `cred` for a token for `action` at the challenge's realm.
+    /// Trades `cred` for a token for `action` at the challenge's realm, once the realm passed
+    /// go-containerregistry's checks against the registry at `base` (see `address.rs`): no
+    /// request at all goes to a refused realm.
     async fn fetch_token(
         &self,
         scheme: &Scheme,
+        base: &Url,
         repo: &Repository,
         cred: &Credential,
         action: Action,
@@ -746,9 +771,8 @@ impl Client {
         };
         let realm = Url::parse(realm)
             .map_err(|_| Error::protocol("bearer challenge has an invalid realm"))?;
-        if !matches!(realm.scheme(), "http" | "https") {
-            return Err(Error::protocol("bearer challenge has an invalid realm"));
-        }
+        check_realm(&realm, base)
+            .map_err(|why| Error::protocol(format!("invalid realm in www-authenticate: {why}")))?;
         let mut scopes = vec![action.scope(repo)];
         if let Some(s) = scope
             && !scopes.contains(s)
@@ -768,7 +792,7 @@ impl Client {
             let resp = self
                 .send(RequestKind::Token, &Method::POST, &realm, || {
                     self.inner
-                        .http
+                        .token_http
                         .post(realm.clone())
                         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                         .body(form.clone())
@@ -776,23 +800,26 @@ impl Client {
                 .await?;
             // Token servers without OAuth2 support answer 404: fall back to the GET flow.
             if resp.status() != StatusCode::NOT_FOUND {
-                let resp = check(resp, &Method::POST, &realm).await?;
+                let resp = check_token(resp, &Method::POST, &realm).await?;
                 let body = read_body(resp, MAX_TOKEN_BODY, &Method::POST, &realm).await?;
                 return parse_token_response(&body);
             }
             let basic = (!username.is_empty()).then(|| basic_auth(username, token));
-            return self.get_token(&realm, &service, &scopes, basic).await;
+            return self.get_token(&realm, base, &service, &scopes, basic).await;
         }
         let basic = match cred {
             Credential::Basic { username, password } => Some(basic_auth(username, password)),
             _ => None,
         };
-        self.get_token(&realm, &service, &scopes, basic).await
+        self.get_token(&realm, base, &service, &scopes, basic).await
     }
 
+    /// `GET realm?service=..&scope=..`, following up to [`MAX_TOKEN_REDIRECTS`] redirects that
+    /// pass the realm checks; `basic` goes only to the realm's own origin.
     async fn get_token(
         &self,
         realm: &Url,
+        base: &Url,
         service: &str,
         scopes: &[String],
         basic: Option<String>,
@@ -807,18 +834,44 @@ impl Client {
                 q.append_pair("scope", s);
             }
         }
-        let resp = self
-            .send(RequestKind::Token, &Method::GET, &url, || {
-                let b = self.inner.http.get(url.clone());
-                match &basic {
-                    Some(v) => b.header(AUTHORIZATION, v.as_str()),
-                    None => b,
+        let mut hops = 0;
+        loop {
+            let send_basic = url.origin() == realm.origin();
+            let resp = self
+                .send(RequestKind::Token, &Method::GET, &url, || {
+                    let b = self.inner.token_http.get(url.clone());
+                    match &basic {
+                        Some(v) if send_basic => b.header(AUTHORIZATION, v.as_str()),
+                        _ => b,
+                    }
+                })
+                .await?;
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url.join(l.trim()).ok());
+            if let (true, Some(next)) = (resp.status().is_redirection(), location) {
+                hops += 1;
+                if hops > MAX_TOKEN_REDIRECTS {
+                    return Err(Error::protocol(format!(
+                        "GET {}: stopped after {MAX_TOKEN_REDIRECTS} redirects",
+                        redact_url(realm)
+                    )));
                 }
-            })
-            .await?;
-        let resp = check(resp, &Method::GET, &url).await?;
-        let body = read_body(resp, MAX_TOKEN_BODY, &Method::GET, &url).await?;
-        parse_token_response(&body)
+                check_realm(&next, base).map_err(|why| {
+                    Error::protocol(format!(
+                        "refusing token-server redirect to {:?}: {why}",
+                        redact_url(&next)
+                    ))
+                })?;
+                url = next;
+                continue;
+            }
+            let resp = check_token(resp, &Method::GET, &url).await?;
+            let body = read_body(resp, MAX_TOKEN_BODY, &Method::GET, &url).await?;
+            return parse_token_response(&body);
+        }
     }
 }
 
@@ -950,6 +1003,107 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()))
 }
 
+/// Reads one tag-list page, charging its bytes to `budget` (what is left of
+/// [`MAX_TAG_LIST_BYTES`]); past it, the listing fails naming the bound.
+async fn read_tag_page(
+    mut resp: Response,
+    budget: &mut usize,
+    url: &Url,
+) -> Result<Vec<u8>, Error> {
+    // Sized once from the announced length: growing by doubling would briefly hold 1.5x.
+    let announced = usize::try_from(resp.content_length().unwrap_or(0)).unwrap_or(usize::MAX);
+    let mut out = Vec::with_capacity(announced.min(*budget));
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if chunk.len() > *budget {
+                    return Err(Error::protocol(format!(
+                        "GET {}: tag list larger than {MAX_TAG_LIST_BYTES} bytes (the limit of one \
+                         listing, all pages together)",
+                        redact_url(url)
+                    )));
+                }
+                *budget -= chunk.len();
+                out.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => return Err(request_error(e, &Method::GET, url)),
+        }
+    }
+}
+
+/// Appends the `tags` of one tag-list page to `tags`, decoding straight into it (no JSON tree),
+/// and fails once it would hold more than [`MAX_TAGS`].
+fn parse_tag_page(body: &[u8], tags: &mut Vec<String>) -> Result<(), serde_json::Error> {
+    use serde::de::DeserializeSeed as _;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    TagPage(tags).deserialize(&mut de)?;
+    de.end()
+}
+
+/// A tag-list page (`{"name": .., "tags": [..]}`), decoded into the vector it holds.
+struct TagPage<'a>(&'a mut Vec<String>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for TagPage<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TagPage<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a tag list object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "tags" {
+                map.next_value_seed(TagList(&mut *self.0))?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `tags` array (or `null`) of a page.
+struct TagList<'a>(&'a mut Vec<String>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for TagList<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TagList<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of tags or null")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(tag) = seq.next_element::<String>()? {
+            if self.0.len() >= MAX_TAGS {
+                return Err(serde::de::Error::custom("too many tags"));
+            }
+            self.0.push(tag);
+        }
+        Ok(())
+    }
+}
+
 /// The `rel="next"` target of a `Link` header.
 pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
     for value in headers.get_all(reqwest::header::LINK) {
@@ -1002,20 +1156,27 @@ fn digest_of(algorithm: Algorithm, data: &[u8]) -> Digest {
     Digest::new(algorithm, &hex).unwrap_or_else(|_| Digest::sha256_of(data))
 }
 
-/// A reqwest failure as a category: TLS when rustls is among the causes, network otherwise.
-/// The URL is removed from the kept error (it is in our message, redacted).
+/// A reqwest failure as a category: TLS when rustls is among the causes, network otherwise,
+/// worded as Go's HTTP client words it (`Get "https://host/v2/": dial tcp host:443: connect:
+/// connection refused`), so that texts users grep for in Flux's messages match. A failure to
+/// reach the endpoint at all (see [`is_dead_endpoint`]) is rendered completely and keeps no
+/// source; other failures keep the transport error (its URL removed) as their source.
 fn request_error(e: reqwest::Error, method: &Method, url: &Url) -> Error {
     let e = e.without_url();
-    let at = format!("{method} {}", redact_url(url));
+    let at = format!("{} {:?}", go_op(method), redact_url(url));
     if let Some(tls) = rustls_cause(&e) {
         return Error::Tls {
             message: format!("{at}: {tls}"),
             source: None,
         };
     }
-    let what = if e.is_connect() {
-        "connection failed"
-    } else if e.is_timeout() {
+    if e.is_connect() {
+        return Error::Network {
+            message: format!("{at}: {}", dial_error(&e, url)),
+            source: None,
+        };
+    }
+    let what = if e.is_timeout() {
         "timed out"
     } else {
         "request failed"
@@ -1026,6 +1187,100 @@ fn request_error(e: reqwest::Error, method: &Method, url: &Url) -> Error {
     }
 }
 
+/// Go's `url.Error` operation: the method with only its first letter upper-case.
+fn go_op(method: &Method) -> String {
+    let m = method.as_str();
+    let mut out = m.get(..1).unwrap_or("").to_string();
+    out.push_str(&m.get(1..).unwrap_or("").to_ascii_lowercase());
+    out
+}
+
+/// A connect-phase failure as Go's dialer reports it: `dial tcp HOST:PORT: connect: connection
+/// refused`, `dial tcp: lookup HOST: no such host`, `dial tcp HOST:PORT: i/o timeout`. Go names
+/// the resolved address and, for DNS, the resolver (`lookup HOST on 10.96.0.10:53`); we name
+/// the URL's host and leave the resolver out, since getaddrinfo does not tell which one failed.
+fn dial_error(e: &reqwest::Error, url: &Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    let addr = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
+    let mut dns = false;
+    let mut io_error: Option<(std::io::ErrorKind, String)> = None;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if text == "dns error" || text.contains("failed to lookup address") {
+            dns = true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io_error.is_none() {
+                io_error = Some((io.kind(), io.to_string()));
+            }
+            if let Some(inner) = io.get_ref() {
+                if inner.to_string().contains("failed to lookup address") {
+                    dns = true;
+                }
+                cur = Some(inner);
+                continue;
+            }
+        }
+        cur = err.source();
+    }
+    if dns {
+        let why = io_error.map(|(_, text)| text).unwrap_or_default();
+        let why = if why.is_empty()
+            || why.contains("not known")
+            || why.contains("No address associated")
+            || why.contains("no such host")
+        {
+            "no such host".to_string()
+        } else {
+            go_text(why.trim_start_matches("failed to lookup address information: "))
+        };
+        return format!("dial tcp: lookup {host}: {why}");
+    }
+    if e.is_timeout() {
+        return format!("dial tcp {addr}: i/o timeout");
+    }
+    use std::io::ErrorKind as K;
+    let why = match io_error {
+        Some((K::ConnectionRefused, _)) => "connection refused".to_string(),
+        Some((K::HostUnreachable, _)) => "no route to host".to_string(),
+        Some((K::NetworkUnreachable, _)) => "network is unreachable".to_string(),
+        Some((K::ConnectionReset, _)) => "connection reset by peer".to_string(),
+        Some((K::TimedOut, _)) => return format!("dial tcp {addr}: i/o timeout"),
+        Some((_, text)) => go_text(&text),
+        None => "connection failed".to_string(),
+    };
+    format!("dial tcp {addr}: connect: {why}")
+}
+
+/// An OS error text as Go prints it: lower-case, without Rust's ` (os error N)` suffix.
+fn go_text(text: &str) -> String {
+    let text = match text.rfind(" (os error ") {
+        Some(i) => &text[..i],
+        None => text,
+    };
+    let mut out = text.to_string();
+    if let Some(first) = out.get(..1) {
+        let lower = first.to_ascii_lowercase();
+        out.replace_range(..1, &lower);
+    }
+    out
+}
+
+/// The ping error when both the HTTPS and the plain-HTTP attempt failed: go-containerregistry
+/// reports both, joined with `; ` (HTTPS first); the category is the HTTPS attempt's.
+fn both_failed(https: Error, http: &Error) -> Error {
+    let http = http.to_string();
+    https.map_message(|m| format!("{m}; {http}"))
+}
+
+/// Whether `e` failed before any byte reached the endpoint: connection refused, no such host,
+/// no route, a connect timeout. Retrying such a dead endpoint inside a reconcile only delays
+/// every other object waiting for a worker; the controller's per-object backoff retries it.
+fn is_dead_endpoint(e: &reqwest::Error) -> bool {
+    e.is_connect()
+}
+
 /// `resp` if its status is a success, its error otherwise.
 pub(super) async fn check(resp: Response, method: &Method, url: &Url) -> Result<Response, Error> {
     if resp.status().is_success() {
@@ -1033,6 +1288,63 @@ pub(super) async fn check(resp: Response, method: &Method, url: &Url) -> Result<
     } else {
         Err(status_error(resp, method, url).await)
     }
+}
+
+/// `resp` from a token server if its status is a success. Otherwise its error, which never
+/// repeats the server's body (a token server may be an internal service a hostile registry
+/// named): the status and, when the body carries one, a short error code such as
+/// `UNAUTHORIZED`.
+async fn check_token(resp: Response, method: &Method, url: &Url) -> Result<Response, Error> {
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status();
+    let retry_after = retry_after(resp.headers());
+    let body = read_body(resp, MAX_ERROR_BODY, method, url)
+        .await
+        .unwrap_or_default();
+    let mut detail = format!(
+        "unexpected status code {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_string();
+    let code = token_error_code(&body).or(match status.as_u16() {
+        401 => Some("UNAUTHORIZED".to_string()),
+        403 => Some("DENIED".to_string()),
+        _ => None,
+    });
+    if let Some(code) = code {
+        detail = format!("{code}: {detail}");
+    }
+    let message = format!("{method} {}: {detail}", redact_url(url));
+    Err(match status.as_u16() {
+        401 | 403 => Error::Unauthorized { message },
+        404 => Error::NotFound { message },
+        429 => Error::TooManyRequests {
+            message,
+            retry_after,
+        },
+        s => Error::Server { status: s, message },
+    })
+}
+
+/// The error code of a token server's error body (`errors[0].code` or OAuth2's `error`), if it
+/// is a short identifier; upper-cased.
+fn token_error_code(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let code = v
+        .get("errors")
+        .and_then(|e| e.get(0))
+        .and_then(|e| e.get("code"))
+        .or_else(|| v.get("error"))
+        .and_then(Value::as_str)?;
+    let valid = (1..=64).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    valid.then(|| code.to_ascii_uppercase())
 }
 
 /// The error for an unsuccessful response, with the registry's error codes in the message.
@@ -1069,15 +1381,10 @@ fn describe_error(status: StatusCode, body: &[u8], head: bool) -> String {
                 .iter()
                 .map(|e| {
                     let mut s = format!("{}: {}", text(e.get("code")), text(e.get("message")));
+                    // go-containerregistry prints the detail with `%v` whenever it is set.
                     if let Some(d) = e.get("detail").filter(|d| !d.is_null()) {
-                        let d = match d {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        if !d.is_empty() {
-                            s.push_str("; ");
-                            s.push_str(&truncate(&d, 256));
-                        }
+                        s.push_str("; ");
+                        s.push_str(&truncate(&go_value(d), 256));
                     }
                     s
                 })
@@ -1118,6 +1425,55 @@ fn describe_error(status: StatusCode, body: &[u8], head: bool) -> String {
         403 => format!("DENIED: {s}"),
         _ => s,
     }
+}
+
+/// A JSON value as Go's `fmt` prints the `any` it decodes to with `%v`: strings bare, maps as
+/// `map[k:v ...]` with sorted keys, arrays as `[a b]`, null inside them as `<nil>`, numbers as
+/// `float64` (`%g` with the shortest representation: `42`, `1.5`, `1e+06`).
+fn go_value(v: &Value) -> String {
+    match v {
+        Value::Null => "<nil>".to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => go_float(n.as_f64().unwrap_or(0.0)),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(go_value).collect();
+            format!("[{}]", items.join(" "))
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            let entries: Vec<String> = entries
+                .into_iter()
+                .map(|(k, v)| format!("{k}:{}", go_value(v)))
+                .collect();
+            format!("map[{}]", entries.join(" "))
+        }
+    }
+}
+
+/// A `float64` as Go's `%v` prints it (`%g`, shortest digits): exponent form (`1e+06`,
+/// `1.5e-05`) when the decimal exponent is below -4 or at least 6, plain decimal otherwise.
+fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    // Rust's `{:e}` and `{}` give the shortest round-trip digits, as Go's shortest mode does.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if f != 0.0 && !(-4..6).contains(&exp) {
+        return go_exponent(mantissa, exp);
+    }
+    format!("{f}")
+}
+
+fn go_exponent(mantissa: &str, exp: i32) -> String {
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -1170,7 +1526,7 @@ mod tests {
         let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"6.1.5"}}]}"#;
         assert_eq!(
             describe_error(StatusCode::NOT_FOUND, body, false),
-            r#"MANIFEST_UNKNOWN: manifest unknown; {"Tag":"6.1.5"}"#
+            "MANIFEST_UNKNOWN: manifest unknown; map[Tag:6.1.5]"
         );
         let body = br#"{"errors":[{"code":"A","message":"a"},{"code":"B","message":"b"}]}"#;
         assert_eq!(
@@ -1194,6 +1550,47 @@ mod tests {
         assert_eq!(
             describe_error(StatusCode::BAD_GATEWAY, b"<html>\nbad\n</html>", false),
             "unexpected status code 502 Bad Gateway: <html> bad </html>"
+        );
+    }
+
+    #[test]
+    fn error_details_print_as_gos_percent_v() {
+        let detail = |d: &str| {
+            let body = format!(r#"{{"errors":[{{"code":"C","message":"m","detail":{d}}}]}}"#);
+            describe_error(StatusCode::NOT_FOUND, body.as_bytes(), false)
+        };
+        assert_eq!(detail(r#"{"Tag":"9.9.9"}"#), "C: m; map[Tag:9.9.9]");
+        assert_eq!(
+            detail(r#"{"b":[1,"x",null],"a":{"n":1000000,"f":1.5,"t":true}}"#),
+            "C: m; map[a:map[f:1.5 n:1e+06 t:true] b:[1 x <nil>]]"
+        );
+        assert_eq!(detail(r#""plain text""#), "C: m; plain text");
+        assert_eq!(detail(r#""""#), "C: m; ");
+        assert_eq!(detail("{}"), "C: m; map[]");
+        assert_eq!(detail("[]"), "C: m; []");
+        assert_eq!(detail("null"), "C: m");
+        for (f, go) in [
+            (42.0, "42"),
+            (123456.0, "123456"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5, "-2.5"),
+            (0.0, "0"),
+            (1e100, "1e+100"),
+        ] {
+            assert_eq!(go_float(f), go, "{f}");
+        }
+    }
+
+    #[test]
+    fn go_ops_and_os_texts_read_as_go_prints_them() {
+        assert_eq!(go_op(&Method::GET), "Get");
+        assert_eq!(go_op(&Method::HEAD), "Head");
+        assert_eq!(go_op(&Method::POST), "Post");
+        assert_eq!(
+            go_text("Connection refused (os error 111)"),
+            "connection refused"
         );
     }
 

@@ -4,6 +4,7 @@
 //! - [`reference`](mod@reference): `oci://` URLs and digests, parsed by go-containerregistry's rules.
 //! - [`keychain`]: credentials from docker-config pull secrets, matched as kubelet does.
 //! - [`transport`]: TLS (CA, mTLS, insecure), proxy, user agent and timeouts.
+//! - `address`: where a registry may send the client (realms, redirects, upload locations).
 //! - [`auth`]: `WWW-Authenticate` challenges and the bearer token cache.
 //! - [`client`]: the distribution API (ping, tags, manifest `HEAD`/`GET`, blobs) with retries,
 //!   `Retry-After`, the plain-HTTP fallback and request counters; [`ClientPool`] shares clients.
@@ -15,6 +16,7 @@
 //! Written directly on reqwest (rustls + aws-lc-rs) because Flux's `certSecretRef` needs a client
 //! certificate, which oci-client cannot present.
 
+pub(crate) mod address;
 pub mod auth;
 pub mod blob;
 pub mod client;
