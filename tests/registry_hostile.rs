@@ -20,9 +20,10 @@ use serde_json::{Value, json};
 /// What an internal service would answer; it must never show up anywhere.
 const INTERNAL_BODY: &[u8] = b"INTERNAL-SERVICE-ANSWER metadata token 0xdeadbeef";
 
-/// A service on loopback that counts requests and answers [`INTERNAL_BODY`].
+/// A service on loopback that logs requests and answers [`INTERNAL_BODY`] (with an error
+/// status, the answer a message would be most tempted to quote).
 async fn internal_service() -> Fake {
-    Fake::start(|_| ok(&[("content-type", "application/json")], INTERNAL_BODY)).await
+    Fake::start(|_| status(404, &[("content-type", "text/plain")], INTERNAL_BODY)).await
 }
 
 fn insecure() -> Client {
@@ -91,6 +92,32 @@ async fn an_internal_realm_is_never_requested() {
         );
         assert!(!text.contains("INTERNAL-SERVICE"), "{text}");
     }
+    assert!(internal.requests().is_empty(), "{:?}", internal.requests());
+}
+
+/// The same through `ocisource reconcile` of an anonymous object: its status never carries the
+/// internal service's answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_anonymous_objects_status_never_carries_an_internal_answer() {
+    let internal = internal_service().await;
+    let realm = format!("http://{}/token", internal.host());
+    let registry = public_registry(format!(r#"Bearer realm="{realm}",service="s""#), |_| {
+        status(404, &[], b"")
+    })
+    .await;
+    let host = registry.host();
+    let (run, obj) =
+        tokio::task::spawn_blocking(move || reconcile_ref(&host, "30s", json!({"tag": "v1"})))
+            .await
+            .unwrap();
+    let message = ready_message(&obj);
+    assert!(!run.status.success());
+    assert!(
+        message.starts_with("failed to determine artifact digest: ")
+            && message.contains("invalid realm in www-authenticate"),
+        "{message}"
+    );
+    assert!(!obj.to_string().contains("INTERNAL-SERVICE"), "{obj}");
     assert!(internal.requests().is_empty(), "{:?}", internal.requests());
 }
 
@@ -355,6 +382,11 @@ async fn tag_listings_are_bounded_and_never_loop() {
 
 /// Runs `ocisource reconcile` of a semver object against `host` with `timeout`, measured.
 fn reconcile_measured(host: &str, timeout: &str) -> (common::rss::Measured, Value) {
+    reconcile_ref(host, timeout, json!({"semver": ">= 1.0.0"}))
+}
+
+/// Runs `ocisource reconcile` of an object with `reference` against `host`, measured.
+fn reconcile_ref(host: &str, timeout: &str, reference: Value) -> (common::rss::Measured, Value) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ocirepository.yaml");
     let manifest = json!({
@@ -366,7 +398,7 @@ fn reconcile_measured(host: &str, timeout: &str) -> (common::rss::Measured, Valu
             "interval": "1m",
             "timeout": timeout,
             "insecure": true,
-            "ref": {"semver": ">= 1.0.0"},
+            "ref": reference,
         },
     });
     std::fs::write(&file, serde_json::to_string(&manifest).unwrap()).unwrap();

@@ -4,9 +4,12 @@
 //! pings each registry once (`GET /v2/`, HTTPS first, then plain HTTP where go-containerregistry
 //! allows it: `insecure`, loopback, RFC 1918, `localhost:*`, `*.local`) and remembers the scheme
 //! and the challenge; it keeps bearer tokens per registry, scope and credential until they
-//! expire; it retries transient failures (see `retry.rs`) within the caller's deadline; and it
-//! always pulls manifests and blobs by digest, verifying what it reads. Writes (blob uploads,
-//! manifest `PUT`s) are in `push.rs`, on the same request path with a `push,pull` scope.
+//! expire; it retries retryable statuses (see `retry.rs`) within the caller's deadline, fails at
+//! once on a dead endpoint and retries a broken connection once; it fetches tokens only from
+//! realms that pass go-containerregistry's checks (see `address.rs`); it bounds tag listings
+//! ([`MAX_TAG_LIST_BYTES`], [`MAX_TAGS`], no page twice); and it always pulls manifests and
+//! blobs by digest, verifying what it reads. Writes (blob uploads, manifest `PUT`s) are in
+//! `push.rs`, on the same request path with a `push,pull` scope.
 //!
 //! [`ClientPool`] hands out one [`Client`] per distinct transport configuration, so objects that
 //! share a registry setup share connections, pings and tokens, and it counts every request by

@@ -30,7 +30,9 @@ pub mod retry;
 pub mod transport;
 
 pub use blob::{Blob, BlobReader};
-pub use client::{Client, ClientPool, DEFAULT_PAGE_SIZE};
+pub use client::{
+    Client, ClientPool, DEFAULT_PAGE_SIZE, MAX_TAG_LIST_BYTES, MAX_TAG_PAGES, MAX_TAGS,
+};
 pub use counters::{RequestCounts, RequestKind};
 pub use error::Error;
 pub use keychain::{Credential, Keychain};
