@@ -43,13 +43,17 @@ fn object(name: &str, url: &str) -> OciRepository {
     .unwrap()
 }
 
+/// The Ready condition's status and message.
 fn ready(obj: &OciRepository) -> Option<(String, String)> {
     let status = obj.status.as_ref()?;
-    if status.observed_generation != obj.metadata.generation {
-        return None;
-    }
     let c = status.conditions.iter().find(|c| c.type_ == "Ready")?;
     Some((c.status.clone(), c.message.clone()))
+}
+
+/// Ready=True for the current generation.
+fn is_ready(obj: &OciRepository) -> bool {
+    ready(obj).is_some_and(|r| r.0 == "True")
+        && obj.status.as_ref().and_then(|s| s.observed_generation) == obj.metadata.generation
 }
 
 /// A port nothing listens on (bound, then released).
@@ -89,11 +93,7 @@ async fn time_to_ready(cp: &ControlPlane, reg: &Registry, ns: &str, failing: usi
     let healthy_only = ListParams::default().labels("role=healthy");
     loop {
         let list = api.list(&healthy_only).await.unwrap();
-        let done = list
-            .items
-            .iter()
-            .filter(|o| ready(o).is_some_and(|r| r.0 == "True"))
-            .count();
+        let done = list.items.iter().filter(|o| is_ready(o)).count();
         if done == HEALTHY {
             break;
         }
@@ -106,6 +106,7 @@ async fn time_to_ready(cp: &ControlPlane, reg: &Registry, ns: &str, failing: usi
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let took = started.elapsed();
+    eprintln!("{ns}: {HEALTHY} healthy objects Ready in {took:?} behind {failing} failing ones");
     // The dead neighbours failed, with Flux's text, and stay with the per-object backoff.
     let dead_only = ListParams::default().labels("role=dead");
     for obj in api.list(&dead_only).await.unwrap().items {
@@ -137,11 +138,14 @@ async fn failing_neighbours_do_not_delay_healthy_objects() {
         &[],
     );
 
-    let alone = time_to_ready(cp, &reg, "neighbours-alone", 0).await;
+    // Alone before and after, so that neither cold caches nor a loaded machine decide.
+    let first = time_to_ready(cp, &reg, "neighbours-alone-1", 0).await;
     let behind = time_to_ready(cp, &reg, "neighbours-failing", FAILING).await;
+    let second = time_to_ready(cp, &reg, "neighbours-alone-2", 0).await;
+    let alone = first.min(second);
     eprintln!(
-        "{HEALTHY} healthy objects to Ready at --concurrent=2: {alone:?} alone, {behind:?} behind \
-         {FAILING} objects on a dead registry"
+        "failing neighbours: {HEALTHY} healthy objects to Ready at --concurrent=2: {alone:?} alone \
+         ({first:?}, {second:?}), {behind:?} behind {FAILING} objects on a dead registry"
     );
     assert!(
         behind.as_secs_f64() <= 1.5 * alone.as_secs_f64() + 2.0,
