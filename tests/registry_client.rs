@@ -352,7 +352,7 @@ async fn plain_http_needs_insecure_for_other_hosts() {
         .await
         .expect_err("HTTPS only");
     assert!(matches!(err, Error::Tls { .. }), "{err:?}");
-    assert!(err.to_string().starts_with("GET https://"), "{err}");
+    assert!(err.to_string().starts_with("Get \"https://"), "{err}");
 
     let insecure = TransportConfig {
         insecure: true,
