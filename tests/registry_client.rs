@@ -191,6 +191,14 @@ async fn exercise(flavor: Flavor, security: Security) {
     match client.resolve_digest(&repo, "no-such-tag", &cred).await {
         Err(e @ Error::NotFound { .. }) => {
             assert!(e.to_string().contains("MANIFEST_UNKNOWN"), "{e}");
+            // distribution's detail, printed as Go prints it (Flux: `map[Tag:...]`).
+            if flavor == Flavor::Distribution {
+                assert!(
+                    e.to_string()
+                        .ends_with("MANIFEST_UNKNOWN: manifest unknown; map[Tag:no-such-tag]"),
+                    "{e}"
+                );
+            }
         }
         other => panic!("missing tag: {other:?}"),
     }
