@@ -121,6 +121,100 @@ async fn an_anonymous_objects_status_never_carries_an_internal_answer() {
     assert!(internal.requests().is_empty(), "{:?}", internal.requests());
 }
 
+/// An HTTPS registry on 127.0.0.1 (rustls on a thread, a fresh CA) answering every request
+/// with 401 and `challenge`; returns its port and the CA's PEM.
+fn https_challenger(challenge: String) -> (u16, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let ca = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let conn = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
+            let mut tls = BufReader::new(rustls::StreamOwned::new(conn, stream));
+            let mut line = String::new();
+            while tls.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let answer = format!(
+                "HTTP/1.1 401 Unauthorized\r\nwww-authenticate: {challenge}\r\n\
+                 content-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let mut tls = tls.into_inner();
+            let _ = tls.write_all(answer.as_bytes());
+            let _ = tls.flush();
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    (port, ca_cert.pem())
+}
+
+/// An HTTPS registry may not send its credentials to a plain-HTTP realm, even its own kind of
+/// address.
+#[tokio::test]
+async fn a_plain_http_realm_of_an_https_registry_is_refused() {
+    let token_server = internal_service().await;
+    let realm = format!("http://{}/token", token_server.host());
+    let (port, ca) = https_challenger(format!(r#"Bearer realm="{realm}",service="s""#));
+    let client = Client::new(&TransportConfig {
+        tls: ocisource::registry::TlsMaterial {
+            ca_pem: Some(ca.into_bytes()),
+            ..Default::default()
+        },
+        ..TransportConfig::default()
+    })
+    .unwrap();
+    let repo =
+        ocisource::registry::Repository::parse_oci_url(&format!("oci://127.0.0.1:{port}/app"))
+            .unwrap();
+    let err = client
+        .resolve_digest(
+            &repo,
+            "v1",
+            &Credential::Basic {
+                username: "u".into(),
+                password: "p".into(),
+            },
+        )
+        .await
+        .expect_err("plain-HTTP realm");
+    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(
+            r#"invalid realm in www-authenticate: realm scheme "http" not allowed for a secure registry; use https"#
+        ),
+        "{err}"
+    );
+    assert!(
+        token_server.requests().is_empty(),
+        "{:?}",
+        token_server.requests()
+    );
+}
+
 /// A public token server redirecting to an internal address is not followed.
 #[tokio::test]
 async fn a_token_server_redirect_to_an_internal_address_is_refused() {
