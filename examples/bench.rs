@@ -12,12 +12,14 @@
 //!     ~200 MiB and ~1 GiB.
 //! (c) 1,000 OCIRepository objects on a local control plane: time until all are Ready and the
 //!     controller's resident memory then.
+//! (d) failing neighbours: 200 healthy objects' time to all-Ready at `--concurrent=2` (the
+//!     default), alone and behind 4 objects whose registry refuses connections, side by side.
 //!
 //! Environment: `OCISOURCE_BIN` (the release `ocisource`; default: next to this example's
 //! directory), `OCISOURCE_BENCH_1G=0` skips the ~1 GiB run, `OCISOURCE_BENCH_OBJECTS` (1000),
 //! `OCISOURCE_BENCH_CONCURRENT` (the controller's `--concurrent`, 16), `OCISOURCE_BENCH_RUNS`
-//! (back-to-back pipeline pairs for ~200 MiB; 5), `OCISOURCE_BENCH_SECTIONS` (which of a, b, c
-//! to run; `abc`).
+//! (back-to-back pipeline pairs for ~200 MiB; 5), `OCISOURCE_BENCH_SECTIONS` (which of a, b, c,
+//! d to run; `abcd`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -71,6 +73,9 @@ async fn main() -> anyhow::Result<()> {
     if cfg.sections.contains('c') {
         many_objects(&cfg, &cp, &client, &mut table).await?;
     }
+    if cfg.sections.contains('d') {
+        failing_neighbours(&cfg, &cp, &client, &mut table).await?;
+    }
 
     print_report(&cfg, &table, &load_start, started.elapsed());
     Ok(())
@@ -112,7 +117,7 @@ impl Config {
             objects: num("OCISOURCE_BENCH_OBJECTS", 1000)?,
             concurrent: num("OCISOURCE_BENCH_CONCURRENT", 16)?,
             runs: num("OCISOURCE_BENCH_RUNS", 5)?.max(1),
-            sections: std::env::var("OCISOURCE_BENCH_SECTIONS").unwrap_or_else(|_| "abc".into()),
+            sections: std::env::var("OCISOURCE_BENCH_SECTIONS").unwrap_or_else(|_| "abcd".into()),
         })
     }
 }
@@ -1138,6 +1143,119 @@ fn proc_memory(pid: u32) -> anyhow::Result<(u64, u64)> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// (d) Failing neighbours
+
+/// Healthy objects of (d), as in the side-by-side run with Flux that found the blocking.
+const NEIGHBOURS_HEALTHY: usize = 200;
+/// Objects of (d) whose registry is a closed loopback port.
+const NEIGHBOURS_FAILING: usize = 4;
+
+async fn failing_neighbours(
+    cfg: &Config,
+    cp: &ControlPlane,
+    client: &Client,
+    table: &mut Table,
+) -> anyhow::Result<()> {
+    progress(&format!(
+        "(d) {NEIGHBOURS_HEALTHY} healthy objects at --concurrent=2, alone and behind \
+         {NEIGHBOURS_FAILING} on a dead registry"
+    ));
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = tempfile::tempdir()?;
+    std::fs::write(content.path().join("deploy.yaml"), "kind: ConfigMap\n")?;
+    push(&reg, "bench/app", "v1", content.path());
+    let alone = neighbours_run(cfg, cp, client, &reg, "bench-d-alone", 0).await?;
+    let behind =
+        neighbours_run(cfg, cp, client, &reg, "bench-d-failing", NEIGHBOURS_FAILING).await?;
+    let ratio = secs(behind) / secs(alone).max(0.001);
+    table.row(
+        "d",
+        format!(
+            "failing neighbours: {NEIGHBOURS_HEALTHY} healthy objects create -> all Ready at \
+             --concurrent=2, alone / behind {NEIGHBOURS_FAILING} objects on a dead registry"
+        ),
+        format!("{:.1} s / {:.1} s ({ratio:.2}x)", secs(alone), secs(behind)),
+        "<= 1.5x",
+        verdict(ratio <= 1.5),
+    );
+    Ok(())
+}
+
+/// One (d) run in its own namespace and controller: `failing` dead-registry objects first,
+/// then the healthy ones; the time from the first healthy creation to all healthy Ready.
+async fn neighbours_run(
+    cfg: &Config,
+    cp: &ControlPlane,
+    client: &Client,
+    reg: &Registry,
+    ns: &str,
+    failing: usize,
+) -> anyhow::Result<Duration> {
+    namespace(client, ns).await?;
+    let ctl = Controller::spawn(cp, &cfg.bin, ns, &["--concurrent=2"], "controller");
+    let t = Instant::now();
+    while !ctl.ready() {
+        ensure!(
+            ctl.proc.is_running(),
+            "controller exited:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        ensure!(
+            t.elapsed() < Duration::from_secs(60),
+            "controller not ready after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), ns);
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        format!("oci://127.0.0.1:{}/bench/app", l.local_addr()?.port())
+    };
+    let object = |name: String, url: &str| -> anyhow::Result<OciRepository> {
+        Ok(serde_json::from_value(json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {"name": name},
+            "spec": {"url": url, "interval": "10m", "insecure": true, "ref": {"tag": "v1"}},
+        }))?)
+    };
+    for i in 0..failing {
+        api.create(&PostParams::default(), &object(format!("dead-{i}"), &dead)?)
+            .await?;
+    }
+    let healthy = format!("oci://{}/bench/app", reg.host());
+    let t0 = Instant::now();
+    for i in 0..NEIGHBOURS_HEALTHY {
+        api.create(
+            &PostParams::default(),
+            &object(format!("app-{i:03}"), &healthy)?,
+        )
+        .await?;
+    }
+    loop {
+        ensure!(
+            ctl.proc.is_running(),
+            "controller exited:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        let list = api.list(&ListParams::default()).await?;
+        let ready = list
+            .items
+            .iter()
+            .filter(|o| o.name_any().starts_with("app-") && object_ready(o))
+            .count();
+        if ready == NEIGHBOURS_HEALTHY {
+            return Ok(t0.elapsed());
+        }
+        ensure!(
+            t0.elapsed() < Duration::from_secs(600),
+            "(d) only {ready}/{NEIGHBOURS_HEALTHY} healthy objects Ready after 10 min"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Shared helpers
 
 /// Starts the release controller for `namespace` with the configured `--concurrent`; returns it
@@ -1304,6 +1422,7 @@ fn print_report(cfg: &Config, table: &Table, load_start: &str, elapsed: Duration
             let title = match *s {
                 "a" => "(a) unchanged source",
                 "b" => "(b) artifact pipeline",
+                "d" => "(d) failing neighbours",
                 _ => "(c) controller with many objects",
             };
             println!("{title}");
