@@ -34,6 +34,7 @@ use super::auth::{
 use super::blob::Blob;
 use super::counters::{Counters, RequestCounts, RequestKind};
 use super::error::{Error, redact_url, rustls_cause};
+use super::go_text::{dial_error, go_op, go_value};
 use super::keychain::Credential;
 use super::manifest::{
     Descriptor, Document, MANIFEST_ACCEPT, MAX_MANIFEST_SIZE, Manifest, parse_document,
@@ -41,21 +42,11 @@ use super::manifest::{
 use super::push::Upload;
 use super::reference::{Algorithm, Digest, Repository, allows_http};
 use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after, with_jitter};
+use super::tags::{MAX_TAG_LIST_BYTES, MAX_TAG_PAGES, MAX_TAGS, parse_tag_page, read_tag_page};
 use super::transport::{TransportConfig, build_http_client};
 
 /// Flux's page size for tag listings.
 pub const DEFAULT_PAGE_SIZE: usize = 1000;
-/// The most pages one tag listing follows. At Flux's page size that is ten million tags, far
-/// past [`MAX_TAGS`]; it only stops a registry that hands out endless empty pages.
-pub const MAX_TAG_PAGES: usize = 10_000;
-/// The most body bytes one tag listing reads, all pages together. A tag is at most 128
-/// characters, so this holds [`MAX_TAGS`] tags of ~160 bytes of JSON each; real listings of
-/// 100,000 tags are a few MiB. It keeps a hostile registry (one 20 MiB page, or endless pages)
-/// far inside the Deployment's 256 MiB memory limit: only one page is held at a time.
-pub const MAX_TAG_LIST_BYTES: usize = 32 << 20;
-/// The most tags one listing returns. The largest public repositories hold tens of thousands
-/// of tags; 200,000 is well above them and still a few tens of MiB of strings.
-pub const MAX_TAGS: usize = 200_000;
 const MAX_ERROR_BODY: usize = 64 << 10;
 const MAX_TOKEN_BODY: usize = 1 << 20;
 /// Redirects a token request may follow, each checked as a realm (go-containerregistry's
@@ -1006,107 +997,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()))
 }
 
-/// Reads one tag-list page, charging its bytes to `budget` (what is left of
-/// [`MAX_TAG_LIST_BYTES`]); past it, the listing fails naming the bound.
-async fn read_tag_page(
-    mut resp: Response,
-    budget: &mut usize,
-    url: &Url,
-) -> Result<Vec<u8>, Error> {
-    // Sized once from the announced length: growing by doubling would briefly hold 1.5x.
-    let announced = usize::try_from(resp.content_length().unwrap_or(0)).unwrap_or(usize::MAX);
-    let mut out = Vec::with_capacity(announced.min(*budget));
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if chunk.len() > *budget {
-                    return Err(Error::protocol(format!(
-                        "GET {}: tag list larger than {MAX_TAG_LIST_BYTES} bytes (the limit of one \
-                         listing, all pages together)",
-                        redact_url(url)
-                    )));
-                }
-                *budget -= chunk.len();
-                out.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(request_error(e, &Method::GET, url)),
-        }
-    }
-}
-
-/// Appends the `tags` of one tag-list page to `tags`, decoding straight into it (no JSON tree),
-/// and fails once it would hold more than [`MAX_TAGS`].
-fn parse_tag_page(body: &[u8], tags: &mut Vec<String>) -> Result<(), serde_json::Error> {
-    use serde::de::DeserializeSeed as _;
-    let mut de = serde_json::Deserializer::from_slice(body);
-    TagPage(tags).deserialize(&mut de)?;
-    de.end()
-}
-
-/// A tag-list page (`{"name": .., "tags": [..]}`), decoded into the vector it holds.
-struct TagPage<'a>(&'a mut Vec<String>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for TagPage<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for TagPage<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a tag list object")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if key == "tags" {
-                map.next_value_seed(TagList(&mut *self.0))?;
-            } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The `tags` array (or `null`) of a page.
-struct TagList<'a>(&'a mut Vec<String>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for TagList<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for TagList<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an array of tags or null")
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(tag) = seq.next_element::<String>()? {
-            if self.0.len() >= MAX_TAGS {
-                return Err(serde::de::Error::custom("too many tags"));
-            }
-            self.0.push(tag);
-        }
-        Ok(())
-    }
-}
-
 /// The `rel="next"` target of a `Link` header.
 pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
     for value in headers.get_all(reqwest::header::LINK) {
@@ -1164,7 +1054,7 @@ fn digest_of(algorithm: Algorithm, data: &[u8]) -> Digest {
 /// connection refused`), so that texts users grep for in Flux's messages match. A failure to
 /// reach the endpoint at all (see [`is_dead_endpoint`]) is rendered completely and keeps no
 /// source; other failures keep the transport error (its URL removed) as their source.
-fn request_error(e: reqwest::Error, method: &Method, url: &Url) -> Error {
+pub(super) fn request_error(e: reqwest::Error, method: &Method, url: &Url) -> Error {
     let e = e.without_url();
     let at = format!("{} {:?}", go_op(method), redact_url(url));
     if let Some(tls) = rustls_cause(&e) {
@@ -1188,86 +1078,6 @@ fn request_error(e: reqwest::Error, method: &Method, url: &Url) -> Error {
         message: format!("{at}: {what}"),
         source: Some(Box::new(e)),
     }
-}
-
-/// Go's `url.Error` operation: the method with only its first letter upper-case.
-fn go_op(method: &Method) -> String {
-    let m = method.as_str();
-    let mut out = m.get(..1).unwrap_or("").to_string();
-    out.push_str(&m.get(1..).unwrap_or("").to_ascii_lowercase());
-    out
-}
-
-/// A connect-phase failure as Go's dialer reports it: `dial tcp HOST:PORT: connect: connection
-/// refused`, `dial tcp: lookup HOST: no such host`, `dial tcp HOST:PORT: i/o timeout`. Go names
-/// the resolved address and, for DNS, the resolver (`lookup HOST on 10.96.0.10:53`); we name
-/// the URL's host and leave the resolver out, since getaddrinfo does not tell which one failed.
-fn dial_error(e: &reqwest::Error, url: &Url) -> String {
-    let host = url.host_str().unwrap_or("");
-    let addr = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
-    let mut dns = false;
-    let mut io_error: Option<(std::io::ErrorKind, String)> = None;
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let text = err.to_string();
-        if text == "dns error" || text.contains("failed to lookup address") {
-            dns = true;
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io_error.is_none() {
-                io_error = Some((io.kind(), io.to_string()));
-            }
-            if let Some(inner) = io.get_ref() {
-                if inner.to_string().contains("failed to lookup address") {
-                    dns = true;
-                }
-                cur = Some(inner);
-                continue;
-            }
-        }
-        cur = err.source();
-    }
-    if dns {
-        let why = io_error.map(|(_, text)| text).unwrap_or_default();
-        let why = if why.is_empty()
-            || why.contains("not known")
-            || why.contains("No address associated")
-            || why.contains("no such host")
-        {
-            "no such host".to_string()
-        } else {
-            go_text(why.trim_start_matches("failed to lookup address information: "))
-        };
-        return format!("dial tcp: lookup {host}: {why}");
-    }
-    if e.is_timeout() {
-        return format!("dial tcp {addr}: i/o timeout");
-    }
-    use std::io::ErrorKind as K;
-    let why = match io_error {
-        Some((K::ConnectionRefused, _)) => "connection refused".to_string(),
-        Some((K::HostUnreachable, _)) => "no route to host".to_string(),
-        Some((K::NetworkUnreachable, _)) => "network is unreachable".to_string(),
-        Some((K::ConnectionReset, _)) => "connection reset by peer".to_string(),
-        Some((K::TimedOut, _)) => return format!("dial tcp {addr}: i/o timeout"),
-        Some((_, text)) => go_text(&text),
-        None => "connection failed".to_string(),
-    };
-    format!("dial tcp {addr}: connect: {why}")
-}
-
-/// An OS error text as Go prints it: lower-case, without Rust's ` (os error N)` suffix.
-fn go_text(text: &str) -> String {
-    let text = match text.rfind(" (os error ") {
-        Some(i) => &text[..i],
-        None => text,
-    };
-    let mut out = text.to_string();
-    if let Some(first) = out.get(..1) {
-        let lower = first.to_ascii_lowercase();
-        out.replace_range(..1, &lower);
-    }
-    out
 }
 
 /// The ping error when both the HTTPS and the plain-HTTP attempt failed: go-containerregistry
@@ -1430,55 +1240,6 @@ fn describe_error(status: StatusCode, body: &[u8], head: bool) -> String {
     }
 }
 
-/// A JSON value as Go's `fmt` prints the `any` it decodes to with `%v`: strings bare, maps as
-/// `map[k:v ...]` with sorted keys, arrays as `[a b]`, null inside them as `<nil>`, numbers as
-/// `float64` (`%g` with the shortest representation: `42`, `1.5`, `1e+06`).
-fn go_value(v: &Value) -> String {
-    match v {
-        Value::Null => "<nil>".to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::String(s) => s.clone(),
-        Value::Number(n) => go_float(n.as_f64().unwrap_or(0.0)),
-        Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(go_value).collect();
-            format!("[{}]", items.join(" "))
-        }
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            let entries: Vec<String> = entries
-                .into_iter()
-                .map(|(k, v)| format!("{k}:{}", go_value(v)))
-                .collect();
-            format!("map[{}]", entries.join(" "))
-        }
-    }
-}
-
-/// A `float64` as Go's `%v` prints it (`%g`, shortest digits): exponent form (`1e+06`,
-/// `1.5e-05`) when the decimal exponent is below -4 or at least 6, plain decimal otherwise.
-fn go_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    // Rust's `{:e}` and `{}` give the shortest round-trip digits, as Go's shortest mode does.
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if f != 0.0 && !(-4..6).contains(&exp) {
-        return go_exponent(mantissa, exp);
-    }
-    format!("{f}")
-}
-
-fn go_exponent(mantissa: &str, exp: i32) -> String {
-    let sign = if exp < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exp.abs())
-}
-
 fn truncate(s: &str, max: usize) -> String {
     let one_line: String = s
         .chars()
@@ -1572,29 +1333,6 @@ mod tests {
         assert_eq!(detail("{}"), "C: m; map[]");
         assert_eq!(detail("[]"), "C: m; []");
         assert_eq!(detail("null"), "C: m");
-        for (f, go) in [
-            (42.0, "42"),
-            (123456.0, "123456"),
-            (1234567.0, "1.234567e+06"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (-2.5, "-2.5"),
-            (0.0, "0"),
-            (1e100, "1e+100"),
-        ] {
-            assert_eq!(go_float(f), go, "{f}");
-        }
-    }
-
-    #[test]
-    fn go_ops_and_os_texts_read_as_go_prints_them() {
-        assert_eq!(go_op(&Method::GET), "Get");
-        assert_eq!(go_op(&Method::HEAD), "Head");
-        assert_eq!(go_op(&Method::POST), "Post");
-        assert_eq!(
-            go_text("Connection refused (os error 111)"),
-            "connection refused"
-        );
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`manifest`], [`blob`]: manifests and indexes; verified blob streams.
 //! - [`push`](mod@push): writes for `ocisource push` (blob existence, monolithic uploads streamed
 //!   from disk, manifest `PUT`s) with `push,pull` token scopes.
+//! - [`tags`](mod@tags): the bounds of tag listings.
+//! - `go_text`: texts as Go prints them (dial errors, `%v` of error details).
 //! - [`error`]: the error categories.
 //!
 //! Written directly on reqwest (rustls + aws-lc-rs) because Flux's `certSecretRef` needs a client
@@ -22,17 +24,17 @@ pub mod blob;
 pub mod client;
 pub mod counters;
 pub mod error;
+mod go_text;
 pub mod keychain;
 pub mod manifest;
 pub mod push;
 pub mod reference;
 pub mod retry;
+pub mod tags;
 pub mod transport;
 
 pub use blob::{Blob, BlobReader};
-pub use client::{
-    Client, ClientPool, DEFAULT_PAGE_SIZE, MAX_TAG_LIST_BYTES, MAX_TAG_PAGES, MAX_TAGS,
-};
+pub use client::{Client, ClientPool, DEFAULT_PAGE_SIZE};
 pub use counters::{RequestCounts, RequestKind};
 pub use error::Error;
 pub use keychain::{Credential, Keychain};
@@ -40,4 +42,5 @@ pub use manifest::{Descriptor, Manifest};
 pub use push::BlobSource;
 pub use reference::{Algorithm, Digest, Repository};
 pub use retry::RetryPolicy;
+pub use tags::{MAX_TAG_LIST_BYTES, MAX_TAG_PAGES, MAX_TAGS};
 pub use transport::{ProxyConfig, TlsMaterial, TransportConfig};
