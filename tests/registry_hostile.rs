@@ -252,6 +252,60 @@ async fn a_token_server_redirect_to_an_internal_address_is_refused() {
     assert!(internal.requests().is_empty(), "{:?}", internal.requests());
 }
 
+/// A token server redirecting to another public origin is followed, without the registry's
+/// credentials.
+#[tokio::test]
+async fn a_token_server_redirect_elsewhere_carries_no_credentials() {
+    let ip = outbound_ip();
+    let issuer = Fake::start_on(&ip, |_| {
+        ok(
+            &[("content-type", "application/json")],
+            br#"{"token":"t","expires_in":300}"#,
+        )
+    })
+    .await;
+    let target = format!("http://{}/issue", issuer.host());
+    let token_server =
+        Fake::start_on(&ip, move |_| status(307, &[("location", &target)], b"")).await;
+    let realm = format!("http://{}/token", token_server.host());
+    let digest = Digest::sha256_of(b"m").to_string();
+    let registry = public_registry(
+        format!(r#"Bearer realm="{realm}",service="s""#),
+        move |req| {
+            if req.headers.get("authorization").map(String::as_str) == Some("Bearer t") {
+                ok(&[("docker-content-digest", &digest)], b"")
+            } else {
+                status(401, &[], b"")
+            }
+        },
+    )
+    .await;
+    let got = insecure()
+        .resolve_digest(
+            &registry.repo("app"),
+            "v1",
+            &Credential::Basic {
+                username: "u".into(),
+                password: "p".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, Digest::sha256_of(b"m"));
+    let first = token_server.requests();
+    assert_eq!(
+        first[0].headers.get("authorization").map(String::as_str),
+        Some("Basic dTpw"),
+        "the realm itself gets the credentials"
+    );
+    let issued = issuer.requests();
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    assert!(
+        issued[0].path.starts_with("/issue") && !issued[0].headers.contains_key("authorization"),
+        "{issued:?}"
+    );
+}
+
 /// A failed token request reports the status and a short error code, never the body.
 #[tokio::test]
 async fn a_token_servers_answer_never_reaches_the_message() {
