@@ -593,7 +593,10 @@ async fn error_messages_carry_no_secrets() {
     assert!(matches!(err, Error::Network { .. }), "{err:?}");
     assert!(!chain.contains("hunter2"), "{chain}");
     assert!(!chain.contains("secret="), "{chain}");
-    assert!(chain.contains("GET http://127.0.0.1:1/token"), "{chain}");
+    assert!(
+        chain.starts_with(r#"Get "http://127.0.0.1:1/token": dial tcp 127.0.0.1:1: connect:"#),
+        "{chain}"
+    );
 }
 
 /// A registry paginating its tags with `n`, `last` and a relative `Link`, as the distribution
@@ -686,4 +689,161 @@ async fn tag_pagination_never_leaves_the_registry() {
         Err(e @ Error::Protocol { .. }) => assert!(e.to_string().contains("pagination"), "{e}"),
         other => panic!("{other:?}"),
     }
+}
+
+/// A port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The production client (1 s / 3 s backoff): a dead endpoint must not meet it.
+fn production() -> Client {
+    Client::new(&TransportConfig::default()).unwrap()
+}
+
+/// Connection refused and an unresolvable host fail at once, with no retry and no wait, so the
+/// controller's per-object backoff (not this reconcile's worker) deals with a dead registry. The
+/// texts are Go's, both attempts reported where the plain-HTTP fallback is allowed.
+#[tokio::test]
+async fn a_dead_registry_fails_fast_with_gos_texts() {
+    let client = production();
+    let port = closed_port();
+    let repo = Repository::parse_oci_url(&format!("oci://127.0.0.1:{port}/app")).unwrap();
+    let started = Instant::now();
+    let err = client
+        .resolve_digest(&repo, "v1", &Credential::Anonymous)
+        .await
+        .expect_err("nothing listens");
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(500), "took {took:?}: {err}");
+    assert!(matches!(err, Error::Network { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Get \"https://127.0.0.1:{port}/v2/\": dial tcp 127.0.0.1:{port}: connect: connection refused; \
+             Get \"http://127.0.0.1:{port}/v2/\": dial tcp 127.0.0.1:{port}: connect: connection refused"
+        )
+    );
+    assert!(std::error::Error::source(&err).is_none(), "{err:?}");
+    let counts = client.request_counts();
+    assert_eq!((counts.ping, counts.retries), (2, 0), "{counts:?}");
+
+    // The tag listing of a semver object, too.
+    let started = Instant::now();
+    let err = client
+        .list_tags(&repo, &Credential::Anonymous)
+        .await
+        .expect_err("nothing listens");
+    assert!(started.elapsed() < Duration::from_millis(500), "{err}");
+    assert!(matches!(err, Error::Network { .. }), "{err:?}");
+
+    // No such host: HTTPS only for a public name, both attempts when `insecure` allows HTTP.
+    let repo = Repository::parse_oci_url("oci://no-such-registry.invalid/app").unwrap();
+    let started = Instant::now();
+    let err = client
+        .resolve_digest(&repo, "v1", &Credential::Anonymous)
+        .await
+        .expect_err("unresolvable");
+    assert!(started.elapsed() < Duration::from_millis(500), "{err}");
+    assert!(matches!(err, Error::Network { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "Get \"https://no-such-registry.invalid/v2/\": dial tcp: lookup no-such-registry.invalid: no such host"
+    );
+    let insecure = Client::new(&TransportConfig {
+        insecure: true,
+        ..TransportConfig::default()
+    })
+    .unwrap();
+    let repo = Repository::parse_oci_url("oci://no-such-registry.invalid:5000/app").unwrap();
+    let started = Instant::now();
+    let err = insecure
+        .list_tags(&repo, &Credential::Anonymous)
+        .await
+        .expect_err("unresolvable");
+    assert!(started.elapsed() < Duration::from_millis(500), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "Get \"https://no-such-registry.invalid:5000/v2/\": dial tcp: lookup no-such-registry.invalid: no such host; \
+         Get \"http://no-such-registry.invalid:5000/v2/\": dial tcp: lookup no-such-registry.invalid: no such host"
+    );
+}
+
+/// A registry that drops a (pooled) connection without answering gets one immediate retry of
+/// an idempotent request, and only one.
+#[tokio::test]
+async fn a_dropped_connection_is_retried_once_at_once() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = Arc::clone(&hits);
+    let digest = Digest::sha256_of(b"m").to_string();
+    let fake = Fake::start(move |req| {
+        if req.path == "/v2/" {
+            return ok(&[], b"");
+        }
+        if h.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::Close
+        } else {
+            ok(&[("docker-content-digest", &digest)], b"")
+        }
+    })
+    .await;
+    let client = production();
+    let started = Instant::now();
+    let got = client
+        .resolve_digest(&fake.repo("app"), "v1", &Credential::Anonymous)
+        .await
+        .unwrap();
+    assert_eq!(got, Digest::sha256_of(b"m"));
+    assert!(started.elapsed() < Duration::from_millis(500));
+    let counts = client.request_counts();
+    assert_eq!((counts.manifest_head, counts.retries), (2, 1), "{counts:?}");
+
+    // Always dropped: the HEAD and its GET fallback are each tried twice, without waiting.
+    let fake = Fake::start(|req| {
+        if req.path == "/v2/" {
+            ok(&[], b"")
+        } else {
+            Reply::Close
+        }
+    })
+    .await;
+    let started = Instant::now();
+    let err = client
+        .resolve_digest(&fake.repo("app"), "v1", &Credential::Anonymous)
+        .await
+        .expect_err("always dropped");
+    assert!(started.elapsed() < Duration::from_millis(500), "{err}");
+    assert!(matches!(err, Error::Network { .. }), "{err:?}");
+    assert_eq!(fake.count("HEAD", "/v2/app/manifests/v1"), 2);
+}
+
+/// A registry error's `detail` reads as Flux prints it (Go's `%v` of the decoded JSON).
+#[tokio::test]
+async fn error_details_read_as_in_flux() {
+    let fake = Fake::start(|req| {
+        if req.path == "/v2/" {
+            ok(&[], b"")
+        } else {
+            status(
+                404,
+                &[("content-type", "application/json")],
+                br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"9.9.9"}}]}"#,
+            )
+        }
+    })
+    .await;
+    let client = Client::new(&quick()).unwrap();
+    let err = client
+        .resolve_digest(&fake.repo("app"), "9.9.9", &Credential::Anonymous)
+        .await
+        .expect_err("unknown tag");
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "GET http://{}/v2/app/manifests/9.9.9: MANIFEST_UNKNOWN: manifest unknown; map[Tag:9.9.9]",
+            fake.host()
+        )
+    );
 }

@@ -4,9 +4,12 @@
 //! pings each registry once (`GET /v2/`, HTTPS first, then plain HTTP where go-containerregistry
 //! allows it: `insecure`, loopback, RFC 1918, `localhost:*`, `*.local`) and remembers the scheme
 //! and the challenge; it keeps bearer tokens per registry, scope and credential until they
-//! expire; it retries transient failures (see `retry.rs`) within the caller's deadline; and it
-//! always pulls manifests and blobs by digest, verifying what it reads. Writes (blob uploads,
-//! manifest `PUT`s) are in `push.rs`, on the same request path with a `push,pull` scope.
+//! expire; it retries retryable statuses (see `retry.rs`) within the caller's deadline, fails at
+//! once on a dead endpoint and retries a broken connection once; it fetches tokens only from
+//! realms that pass go-containerregistry's checks (see `address.rs`); it bounds tag listings
+//! ([`MAX_TAG_LIST_BYTES`], [`MAX_TAGS`], no page twice); and it always pulls manifests and
+//! blobs by digest, verifying what it reads. Writes (blob uploads, manifest `PUT`s) are in
+//! `push.rs`, on the same request path with a `push,pull` scope.
 //!
 //! [`ClientPool`] hands out one [`Client`] per distinct transport configuration, so objects that
 //! share a registry setup share connections, pings and tokens, and it counts every request by
@@ -24,12 +27,14 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use url::Url;
 
+use super::address::check_realm;
 use super::auth::{
     Scheme, TokenCache, TokenKey, fingerprint, parse_challenges, parse_token_response, scheme_of,
 };
 use super::blob::Blob;
 use super::counters::{Counters, RequestCounts, RequestKind};
 use super::error::{Error, redact_url, rustls_cause};
+use super::go_text::{dial_error, go_op, go_value};
 use super::keychain::Credential;
 use super::manifest::{
     Descriptor, Document, MANIFEST_ACCEPT, MAX_MANIFEST_SIZE, Manifest, parse_document,
@@ -37,14 +42,16 @@ use super::manifest::{
 use super::push::Upload;
 use super::reference::{Algorithm, Digest, Repository, allows_http};
 use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after, with_jitter};
+use super::tags::{MAX_TAG_LIST_BYTES, MAX_TAG_PAGES, MAX_TAGS, parse_tag_page, read_tag_page};
 use super::transport::{TransportConfig, build_http_client};
 
 /// Flux's page size for tag listings.
 pub const DEFAULT_PAGE_SIZE: usize = 1000;
-const MAX_TAG_PAGES: usize = 10_000;
-const MAX_TAG_LIST_SIZE: usize = 32 << 20;
 const MAX_ERROR_BODY: usize = 64 << 10;
 const MAX_TOKEN_BODY: usize = 1 << 20;
+/// Redirects a token request may follow, each checked as a realm (go-containerregistry's
+/// limit).
+const MAX_TOKEN_REDIRECTS: usize = 10;
 /// How long an unused pooled client is kept.
 const POOL_IDLE: Duration = Duration::from_secs(3600);
 
@@ -67,6 +74,9 @@ impl std::fmt::Debug for Client {
 
 struct Inner {
     http: reqwest::Client,
+    /// The same transport without automatic redirects: token requests follow them by hand,
+    /// checking each target as a realm.
+    token_http: reqwest::Client,
     insecure: bool,
     retry: RetryPolicy,
     pings: Mutex<HashMap<String, Ping>>,
@@ -126,7 +136,8 @@ impl Client {
     ) -> Result<Client, Error> {
         Ok(Client {
             inner: Arc::new(Inner {
-                http: build_http_client(config)?,
+                http: build_http_client(config, true)?,
+                token_http: build_http_client(config, false)?,
                 insecure: config.insecure,
                 retry: config.retry.clone(),
                 pings: Mutex::new(HashMap::new()),
@@ -186,6 +197,8 @@ impl Client {
                 page_size.max(1)
             ));
             let mut tags = Vec::new();
+            let mut budget = MAX_TAG_LIST_BYTES;
+            let mut seen = std::collections::HashSet::new();
             for _ in 0..MAX_TAG_PAGES {
                 let (resp, url) = self
                     .registry_request(
@@ -197,32 +210,22 @@ impl Client {
                         &["application/json"],
                     )
                     .await?;
+                seen.insert(url.to_string());
                 let resp = check(resp, &Method::GET, &url).await?;
                 let next = next_link(resp.headers());
-                let body = read_body(resp, MAX_TAG_LIST_SIZE, &Method::GET, &url).await?;
-                let page: Value = serde_json::from_slice(&body).map_err(|e| {
-                    Error::protocol(format!("GET {}: invalid tag list: {e}", redact_url(&url)))
+                let body = read_tag_page(resp, &mut budget, &url).await?;
+                parse_tag_page(&body, &mut tags).map_err(|e| {
+                    let why = if tags.len() >= MAX_TAGS {
+                        format!("more than {MAX_TAGS} tags (the limit of one listing)")
+                    } else if e.is_data() {
+                        // serde's type errors quote the offending value: keep it out.
+                        "invalid tag list".to_string()
+                    } else {
+                        format!("invalid tag list: {e}")
+                    };
+                    Error::protocol(format!("GET {}: {why}", redact_url(&url)))
                 })?;
-                match page.get("tags") {
-                    None | Some(Value::Null) => {}
-                    Some(Value::Array(list)) => {
-                        for t in list {
-                            let t = t.as_str().ok_or_else(|| {
-                                Error::protocol(format!(
-                                    "GET {}: invalid tag list",
-                                    redact_url(&url)
-                                ))
-                            })?;
-                            tags.push(t.to_string());
-                        }
-                    }
-                    Some(_) => {
-                        return Err(Error::protocol(format!(
-                            "GET {}: invalid tag list",
-                            redact_url(&url)
-                        )));
-                    }
-                }
+                drop(body);
                 let Some(next) = next else {
                     return Ok(tags);
                 };
@@ -238,9 +241,17 @@ impl Client {
                 if next == url {
                     return Ok(tags);
                 }
+                if seen.contains(next.as_str()) {
+                    return Err(Error::protocol(format!(
+                        "GET {}: tag list pagination loops back to a page already read",
+                        redact_url(&url)
+                    )));
+                }
                 target = Target::Url(next);
             }
-            Err(Error::protocol(format!("{what}: too many pages")))
+            Err(Error::protocol(format!(
+                "{what}: more than {MAX_TAG_PAGES} pages (the limit of one listing)"
+            )))
         })
         .await
     }
@@ -472,8 +483,11 @@ impl Client {
         true
     }
 
-    /// Sends a request built by `build`, retrying transient failures and retryable statuses.
-    /// Returns the last response whatever its status.
+    /// Sends a request built by `build`, retrying retryable statuses (5xx, 429: see
+    /// `retry.rs`) within the deadline. A dead endpoint (connection refused, no such host, no
+    /// route, connect timeout) fails at once, with no retry and no wait; a connection that broke
+    /// after it was established (reset, a pooled connection closed by the server) gets one
+    /// immediate retry for `GET` and `HEAD`. Returns the last response whatever its status.
     async fn send(
         &self,
         kind: RequestKind,
@@ -483,19 +497,20 @@ impl Client {
     ) -> Result<Response, Error> {
         let policy = &self.inner.retry;
         let attempts = policy.attempts.max(1);
+        let idempotent = *method == Method::GET || *method == Method::HEAD;
         let mut attempt = 0;
+        let mut retried_broken = false;
         loop {
-            if attempt > 0 {
+            if attempt > 0 || retried_broken {
                 self.inner.counters.count_retry();
             }
             self.inner.counters.count(kind);
             let result = build().send().await;
-            attempt += 1;
-            let more = attempt < attempts;
             match result {
                 Ok(resp) => {
+                    attempt += 1;
                     let status = resp.status().as_u16();
-                    if !more || !is_retryable_status(status) {
+                    if attempt >= attempts || !is_retryable_status(status) {
                         return Ok(resp);
                     }
                     let wait = match retry_after(resp.headers()) {
@@ -510,17 +525,19 @@ impl Client {
                     drop(resp);
                 }
                 Err(e) => {
+                    let dead = is_dead_endpoint(&e);
+                    let timeout = e.is_timeout();
                     let err = request_error(e, method, url);
-                    if !more || !matches!(err, Error::Network { .. }) {
-                        return Err(err);
-                    }
-                    tracing::debug!(error = %err, "retrying after a network error");
-                    if !self
-                        .sleep_within_deadline(policy.backoff(attempt - 1))
-                        .await
+                    if dead
+                        || timeout
+                        || retried_broken
+                        || !idempotent
+                        || !matches!(err, Error::Network { .. })
                     {
                         return Err(err);
                     }
+                    tracing::debug!(error = %err, "retrying once after a broken connection");
+                    retried_broken = true;
                 }
             }
         }
@@ -542,10 +559,7 @@ impl Client {
             Err(e) if allows_http(registry, self.inner.insecure) => {
                 match self.ping_with("http", registry).await {
                     Ok(p) => Ok(p),
-                    Err(http) => {
-                        tracing::debug!(error = %http, "plain HTTP fallback failed too");
-                        Err(e)
-                    }
+                    Err(http) => Err(both_failed(e, &http)),
                 }
             }
             Err(e) => Err(e),
@@ -629,7 +643,7 @@ impl Client {
         let accept = accept.join(", ");
         let mut scheme = ping.scheme.clone();
         let (mut auth, mut cached) = self
-            .authorization(&scheme, repo, cred, action, false)
+            .authorization(&scheme, &ping.base, repo, cred, action, false)
             .await?;
         let mut retried = false;
         loop {
@@ -689,16 +703,18 @@ impl Client {
             }
             scheme = new_scheme;
             (auth, cached) = self
-                .authorization(&scheme, repo, cred, action, true)
+                .authorization(&scheme, &ping.base, repo, cred, action, true)
                 .await?;
             retried = true;
         }
     }
 
-    /// The `Authorization` value for `scheme`, and whether it came from the token cache.
+    /// The `Authorization` value for `scheme` (the registry reached at `base`), and whether it
+    /// came from the token cache.
     async fn authorization(
         &self,
         scheme: &Scheme,
+        base: &Url,
         repo: &Repository,
         cred: &Credential,
         action: Action,
@@ -717,7 +733,7 @@ impl Client {
                 if !force && let Some(t) = self.inner.tokens.get(&key, now) {
                     return Ok((Some(format!("Bearer {t}")), true));
                 }
-                let (token, lifetime) = self.fetch_token(scheme, repo, cred, action).await?;
+                let (token, lifetime) = self.fetch_token(scheme, base, repo, cred, action).await?;
                 self.inner
                     .tokens
                     .insert(key, token.clone(), lifetime, std::time::Instant::now());
@@ -726,10 +742,13 @@ impl Client {
         }
     }
 
-    /// Trades `cred` for a token for `action` at the challenge's realm.
+    /// Trades `cred` for a token for `action` at the challenge's realm, once the realm passed
+    /// go-containerregistry's checks against the registry at `base` (see `address.rs`): no
+    /// request at all goes to a refused realm.
     async fn fetch_token(
         &self,
         scheme: &Scheme,
+        base: &Url,
         repo: &Repository,
         cred: &Credential,
         action: Action,
@@ -746,9 +765,8 @@ impl Client {
         };
         let realm = Url::parse(realm)
             .map_err(|_| Error::protocol("bearer challenge has an invalid realm"))?;
-        if !matches!(realm.scheme(), "http" | "https") {
-            return Err(Error::protocol("bearer challenge has an invalid realm"));
-        }
+        check_realm(&realm, base)
+            .map_err(|why| Error::protocol(format!("invalid realm in www-authenticate: {why}")))?;
         let mut scopes = vec![action.scope(repo)];
         if let Some(s) = scope
             && !scopes.contains(s)
@@ -768,7 +786,7 @@ impl Client {
             let resp = self
                 .send(RequestKind::Token, &Method::POST, &realm, || {
                     self.inner
-                        .http
+                        .token_http
                         .post(realm.clone())
                         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                         .body(form.clone())
@@ -776,23 +794,26 @@ impl Client {
                 .await?;
             // Token servers without OAuth2 support answer 404: fall back to the GET flow.
             if resp.status() != StatusCode::NOT_FOUND {
-                let resp = check(resp, &Method::POST, &realm).await?;
+                let resp = check_token(resp, &Method::POST, &realm).await?;
                 let body = read_body(resp, MAX_TOKEN_BODY, &Method::POST, &realm).await?;
                 return parse_token_response(&body);
             }
             let basic = (!username.is_empty()).then(|| basic_auth(username, token));
-            return self.get_token(&realm, &service, &scopes, basic).await;
+            return self.get_token(&realm, base, &service, &scopes, basic).await;
         }
         let basic = match cred {
             Credential::Basic { username, password } => Some(basic_auth(username, password)),
             _ => None,
         };
-        self.get_token(&realm, &service, &scopes, basic).await
+        self.get_token(&realm, base, &service, &scopes, basic).await
     }
 
+    /// `GET realm?service=..&scope=..`, following up to [`MAX_TOKEN_REDIRECTS`] redirects that
+    /// pass the realm checks; `basic` goes only to the realm's own origin.
     async fn get_token(
         &self,
         realm: &Url,
+        base: &Url,
         service: &str,
         scopes: &[String],
         basic: Option<String>,
@@ -807,18 +828,44 @@ impl Client {
                 q.append_pair("scope", s);
             }
         }
-        let resp = self
-            .send(RequestKind::Token, &Method::GET, &url, || {
-                let b = self.inner.http.get(url.clone());
-                match &basic {
-                    Some(v) => b.header(AUTHORIZATION, v.as_str()),
-                    None => b,
+        let mut hops = 0;
+        loop {
+            let send_basic = url.origin() == realm.origin();
+            let resp = self
+                .send(RequestKind::Token, &Method::GET, &url, || {
+                    let b = self.inner.token_http.get(url.clone());
+                    match &basic {
+                        Some(v) if send_basic => b.header(AUTHORIZATION, v.as_str()),
+                        _ => b,
+                    }
+                })
+                .await?;
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url.join(l.trim()).ok());
+            if let (true, Some(next)) = (resp.status().is_redirection(), location) {
+                hops += 1;
+                if hops > MAX_TOKEN_REDIRECTS {
+                    return Err(Error::protocol(format!(
+                        "GET {}: stopped after {MAX_TOKEN_REDIRECTS} redirects",
+                        redact_url(realm)
+                    )));
                 }
-            })
-            .await?;
-        let resp = check(resp, &Method::GET, &url).await?;
-        let body = read_body(resp, MAX_TOKEN_BODY, &Method::GET, &url).await?;
-        parse_token_response(&body)
+                check_realm(&next, base).map_err(|why| {
+                    Error::protocol(format!(
+                        "refusing token-server redirect to {:?}: {why}",
+                        redact_url(&next)
+                    ))
+                })?;
+                url = next;
+                continue;
+            }
+            let resp = check_token(resp, &Method::GET, &url).await?;
+            let body = read_body(resp, MAX_TOKEN_BODY, &Method::GET, &url).await?;
+            return parse_token_response(&body);
+        }
     }
 }
 
@@ -1002,20 +1049,27 @@ fn digest_of(algorithm: Algorithm, data: &[u8]) -> Digest {
     Digest::new(algorithm, &hex).unwrap_or_else(|_| Digest::sha256_of(data))
 }
 
-/// A reqwest failure as a category: TLS when rustls is among the causes, network otherwise.
-/// The URL is removed from the kept error (it is in our message, redacted).
-fn request_error(e: reqwest::Error, method: &Method, url: &Url) -> Error {
+/// A reqwest failure as a category: TLS when rustls is among the causes, network otherwise,
+/// worded as Go's HTTP client words it (`Get "https://host/v2/": dial tcp host:443: connect:
+/// connection refused`), so that texts users grep for in Flux's messages match. A failure to
+/// reach the endpoint at all (see [`is_dead_endpoint`]) is rendered completely and keeps no
+/// source; other failures keep the transport error (its URL removed) as their source.
+pub(super) fn request_error(e: reqwest::Error, method: &Method, url: &Url) -> Error {
     let e = e.without_url();
-    let at = format!("{method} {}", redact_url(url));
+    let at = format!("{} {:?}", go_op(method), redact_url(url));
     if let Some(tls) = rustls_cause(&e) {
         return Error::Tls {
             message: format!("{at}: {tls}"),
             source: None,
         };
     }
-    let what = if e.is_connect() {
-        "connection failed"
-    } else if e.is_timeout() {
+    if e.is_connect() {
+        return Error::Network {
+            message: format!("{at}: {}", dial_error(&e, url)),
+            source: None,
+        };
+    }
+    let what = if e.is_timeout() {
         "timed out"
     } else {
         "request failed"
@@ -1026,6 +1080,20 @@ fn request_error(e: reqwest::Error, method: &Method, url: &Url) -> Error {
     }
 }
 
+/// The ping error when both the HTTPS and the plain-HTTP attempt failed: go-containerregistry
+/// reports both, joined with `; ` (HTTPS first); the category is the HTTPS attempt's.
+fn both_failed(https: Error, http: &Error) -> Error {
+    let http = http.to_string();
+    https.map_message(|m| format!("{m}; {http}"))
+}
+
+/// Whether `e` failed before any byte reached the endpoint: connection refused, no such host,
+/// no route, a connect timeout. Retrying such a dead endpoint inside a reconcile only delays
+/// every other object waiting for a worker; the controller's per-object backoff retries it.
+fn is_dead_endpoint(e: &reqwest::Error) -> bool {
+    e.is_connect()
+}
+
 /// `resp` if its status is a success, its error otherwise.
 pub(super) async fn check(resp: Response, method: &Method, url: &Url) -> Result<Response, Error> {
     if resp.status().is_success() {
@@ -1033,6 +1101,63 @@ pub(super) async fn check(resp: Response, method: &Method, url: &Url) -> Result<
     } else {
         Err(status_error(resp, method, url).await)
     }
+}
+
+/// `resp` from a token server if its status is a success. Otherwise its error, which never
+/// repeats the server's body (a token server may be an internal service a hostile registry
+/// named): the status and, when the body carries one, a short error code such as
+/// `UNAUTHORIZED`.
+async fn check_token(resp: Response, method: &Method, url: &Url) -> Result<Response, Error> {
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status();
+    let retry_after = retry_after(resp.headers());
+    let body = read_body(resp, MAX_ERROR_BODY, method, url)
+        .await
+        .unwrap_or_default();
+    let mut detail = format!(
+        "unexpected status code {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_string();
+    let code = token_error_code(&body).or(match status.as_u16() {
+        401 => Some("UNAUTHORIZED".to_string()),
+        403 => Some("DENIED".to_string()),
+        _ => None,
+    });
+    if let Some(code) = code {
+        detail = format!("{code}: {detail}");
+    }
+    let message = format!("{method} {}: {detail}", redact_url(url));
+    Err(match status.as_u16() {
+        401 | 403 => Error::Unauthorized { message },
+        404 => Error::NotFound { message },
+        429 => Error::TooManyRequests {
+            message,
+            retry_after,
+        },
+        s => Error::Server { status: s, message },
+    })
+}
+
+/// The error code of a token server's error body (`errors[0].code` or OAuth2's `error`), if it
+/// is a short identifier; upper-cased.
+fn token_error_code(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let code = v
+        .get("errors")
+        .and_then(|e| e.get(0))
+        .and_then(|e| e.get("code"))
+        .or_else(|| v.get("error"))
+        .and_then(Value::as_str)?;
+    let valid = (1..=64).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    valid.then(|| code.to_ascii_uppercase())
 }
 
 /// The error for an unsuccessful response, with the registry's error codes in the message.
@@ -1069,15 +1194,10 @@ fn describe_error(status: StatusCode, body: &[u8], head: bool) -> String {
                 .iter()
                 .map(|e| {
                     let mut s = format!("{}: {}", text(e.get("code")), text(e.get("message")));
+                    // go-containerregistry prints the detail with `%v` whenever it is set.
                     if let Some(d) = e.get("detail").filter(|d| !d.is_null()) {
-                        let d = match d {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        if !d.is_empty() {
-                            s.push_str("; ");
-                            s.push_str(&truncate(&d, 256));
-                        }
+                        s.push_str("; ");
+                        s.push_str(&truncate(&go_value(d), 256));
                     }
                     s
                 })
@@ -1170,7 +1290,7 @@ mod tests {
         let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"6.1.5"}}]}"#;
         assert_eq!(
             describe_error(StatusCode::NOT_FOUND, body, false),
-            r#"MANIFEST_UNKNOWN: manifest unknown; {"Tag":"6.1.5"}"#
+            "MANIFEST_UNKNOWN: manifest unknown; map[Tag:6.1.5]"
         );
         let body = br#"{"errors":[{"code":"A","message":"a"},{"code":"B","message":"b"}]}"#;
         assert_eq!(
@@ -1195,6 +1315,24 @@ mod tests {
             describe_error(StatusCode::BAD_GATEWAY, b"<html>\nbad\n</html>", false),
             "unexpected status code 502 Bad Gateway: <html> bad </html>"
         );
+    }
+
+    #[test]
+    fn error_details_print_as_gos_percent_v() {
+        let detail = |d: &str| {
+            let body = format!(r#"{{"errors":[{{"code":"C","message":"m","detail":{d}}}]}}"#);
+            describe_error(StatusCode::NOT_FOUND, body.as_bytes(), false)
+        };
+        assert_eq!(detail(r#"{"Tag":"9.9.9"}"#), "C: m; map[Tag:9.9.9]");
+        assert_eq!(
+            detail(r#"{"b":[1,"x",null],"a":{"n":1000000,"f":1.5,"t":true}}"#),
+            "C: m; map[a:map[f:1.5 n:1e+06 t:true] b:[1 x <nil>]]"
+        );
+        assert_eq!(detail(r#""plain text""#), "C: m; plain text");
+        assert_eq!(detail(r#""""#), "C: m; ");
+        assert_eq!(detail("{}"), "C: m; map[]");
+        assert_eq!(detail("[]"), "C: m; []");
+        assert_eq!(detail("null"), "C: m");
     }
 
     #[test]

@@ -137,6 +137,53 @@ impl Error {
         std::io::Error::new(kind, self)
     }
 
+    /// This error with its message replaced by `f(message)`; category and source are kept.
+    pub(crate) fn map_message(self, f: impl FnOnce(String) -> String) -> Error {
+        match self {
+            Error::InvalidReference { message } => Error::InvalidReference {
+                message: f(message),
+            },
+            Error::Credentials { message } => Error::Credentials {
+                message: f(message),
+            },
+            Error::Tls { message, source } => Error::Tls {
+                message: f(message),
+                source,
+            },
+            Error::Unauthorized { message } => Error::Unauthorized {
+                message: f(message),
+            },
+            Error::NotFound { message } => Error::NotFound {
+                message: f(message),
+            },
+            Error::TooManyRequests {
+                message,
+                retry_after,
+            } => Error::TooManyRequests {
+                message: f(message),
+                retry_after,
+            },
+            Error::Server { status, message } => Error::Server {
+                status,
+                message: f(message),
+            },
+            Error::Protocol { message } => Error::Protocol {
+                message: f(message),
+            },
+            Error::DigestMismatch { message } => Error::DigestMismatch {
+                message: f(message),
+            },
+            Error::Network { message, source } => Error::Network {
+                message: f(message),
+                source,
+            },
+            Error::Io { message, source } => Error::Io {
+                message: f(message),
+                source,
+            },
+        }
+    }
+
     pub(crate) fn invalid_reference(message: impl Into<String>) -> Error {
         Error::InvalidReference {
             message: message.into(),

@@ -4,27 +4,33 @@
 //! - [`reference`](mod@reference): `oci://` URLs and digests, parsed by go-containerregistry's rules.
 //! - [`keychain`]: credentials from docker-config pull secrets, matched as kubelet does.
 //! - [`transport`]: TLS (CA, mTLS, insecure), proxy, user agent and timeouts.
+//! - `address`: where a registry may send the client (realms, redirects, upload locations).
 //! - [`auth`]: `WWW-Authenticate` challenges and the bearer token cache.
 //! - [`client`]: the distribution API (ping, tags, manifest `HEAD`/`GET`, blobs) with retries,
 //!   `Retry-After`, the plain-HTTP fallback and request counters; [`ClientPool`] shares clients.
 //! - [`manifest`], [`blob`]: manifests and indexes; verified blob streams.
 //! - [`push`](mod@push): writes for `ocisource push` (blob existence, monolithic uploads streamed
 //!   from disk, manifest `PUT`s) with `push,pull` token scopes.
+//! - [`tags`](mod@tags): the bounds of tag listings.
+//! - `go_text`: texts as Go prints them (dial errors, `%v` of error details).
 //! - [`error`]: the error categories.
 //!
 //! Written directly on reqwest (rustls + aws-lc-rs) because Flux's `certSecretRef` needs a client
 //! certificate, which oci-client cannot present.
 
+pub(crate) mod address;
 pub mod auth;
 pub mod blob;
 pub mod client;
 pub mod counters;
 pub mod error;
+mod go_text;
 pub mod keychain;
 pub mod manifest;
 pub mod push;
 pub mod reference;
 pub mod retry;
+pub mod tags;
 pub mod transport;
 
 pub use blob::{Blob, BlobReader};
@@ -36,4 +42,5 @@ pub use manifest::{Descriptor, Manifest};
 pub use push::BlobSource;
 pub use reference::{Algorithm, Digest, Repository};
 pub use retry::RetryPolicy;
+pub use tags::{MAX_TAG_LIST_BYTES, MAX_TAG_PAGES, MAX_TAGS};
 pub use transport::{ProxyConfig, TlsMaterial, TransportConfig};

@@ -4,11 +4,13 @@
 //! tokens, see `client.rs`). A blob is pushed as go-containerregistry would without chunking:
 //! `HEAD /v2/<name>/blobs/<digest>` (200 means it is there already and nothing is sent), then
 //! `POST /v2/<name>/blobs/uploads/` and a single `PUT <Location>&digest=<digest>` carrying the
-//! whole blob. The `Location` may be relative or absolute; the registry's credentials are only
-//! sent to the registry's own origin. A [`BlobSource::File`] is streamed from disk with
-//! positional reads, afresh on every attempt, so memory stays at one chunk whatever the blob's
-//! size. A manifest is `PUT` to its tag with its media type as `Content-Type`; its digest is the
-//! SHA-256 of the bytes sent, checked against the registry's `Docker-Content-Digest`.
+//! whole blob. The `Location` may be relative or absolute, on the registry's host or on a public
+//! one (cloud storage), never on another host with an internal address (go-containerregistry's
+//! rule, see `address.rs`); the registry's credentials are only sent to its own origin. A
+//! [`BlobSource::File`] is streamed from disk with positional reads, afresh on every attempt, so
+//! memory stays at one chunk whatever the blob's size. A manifest is `PUT` to its tag with its
+//! media type as `Content-Type`; its digest is the SHA-256 of the bytes sent, checked against
+//! the registry's `Docker-Content-Digest`.
 
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
@@ -18,6 +20,7 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 
+use super::address::check_hop;
 use super::client::{Action, Client, Target, check, check_tag, read_body, status_error};
 use super::counters::RequestKind;
 use super::error::{Error, redact_url};
@@ -218,6 +221,15 @@ impl Client {
                         redact_url(&url)
                     ))
                 })?;
+            // A hostile registry could send the layer (and the request) to an internal
+            // service: go-containerregistry's rule for upload locations.
+            if check_hop(&url, &location).is_err() {
+                return Err(Error::protocol(format!(
+                    "POST {}: SSRF protection: Location header redirects to private/link-local host {:?}",
+                    redact_url(&url),
+                    location.host_str().unwrap_or("")
+                )));
+            }
             location
                 .query_pairs_mut()
                 .append_pair("digest", &digest.to_string());

@@ -1,9 +1,14 @@
 //! When and how long to wait before retrying a registry request.
 //!
-//! Like go-containerregistry, transient network errors and HTTP 408, 499, 500, 502, 503, 504
-//! and 522 are retried with an exponential backoff and 10 % jitter. Unlike it, HTTP 429 is
-//! retried too, waiting at least what `Retry-After` asks (seconds or an HTTP date) plus jitter,
-//! and never past the caller's deadline: a wait that would end after the deadline is not started.
+//! Like go-containerregistry, HTTP 408, 499, 500, 502, 503, 504 and 522 are retried with an
+//! exponential backoff and 10 % jitter. Unlike it, HTTP 429 is retried too, waiting at least
+//! what `Retry-After` asks (seconds or an HTTP date) plus jitter, and never past the caller's
+//! deadline: a wait that would end after the deadline is not started.
+//!
+//! Network errors are not retried with this policy (see `Client::send`): a dead endpoint
+//! (refused, unresolvable, unreachable, connect timeout) fails at once so that it costs the
+//! controller's worker nothing and the per-object backoff takes over; a connection broken after
+//! it was established gets one immediate retry of a `GET` or `HEAD`.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -16,6 +16,7 @@ use base64::Engine as _;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::address::check_hop;
 use super::error::Error;
 use super::retry::RetryPolicy;
 
@@ -104,13 +105,35 @@ impl Default for TransportConfig {
     }
 }
 
-/// Builds the reqwest client for `config`.
+/// Builds the reqwest client for `config`; with `follow_redirects`, redirects are followed (up
+/// to 10) unless they lead from the registry to an internal address (see `address.rs`), else
+/// never.
 ///
 /// # Errors
 ///
 /// [`Error::Tls`] for invalid TLS material (with Flux's texts), [`Error::Credentials`] for an
 /// invalid proxy address.
-pub(crate) fn build_http_client(config: &TransportConfig) -> Result<reqwest::Client, Error> {
+pub(crate) fn build_http_client(
+    config: &TransportConfig,
+    follow_redirects: bool,
+) -> Result<reqwest::Client, Error> {
+    let redirects = if follow_redirects {
+        reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() > 10 {
+                return attempt.error("stopped after 10 redirects");
+            }
+            let checked = match attempt.previous().first() {
+                Some(from) => check_hop(from, attempt.url()),
+                None => Ok(()),
+            };
+            match checked {
+                Ok(()) => attempt.follow(),
+                Err(why) => attempt.error(why),
+            }
+        })
+    } else {
+        reqwest::redirect::Policy::none()
+    };
     let mut builder = reqwest::Client::builder()
         .user_agent(config.user_agent.clone())
         .connect_timeout(config.connect_timeout)
@@ -121,8 +144,8 @@ pub(crate) fn build_http_client(config: &TransportConfig) -> Result<reqwest::Cli
         // Retries are ours (see `retry.rs`), counted and bounded by the deadline.
         .retry(reqwest::retry::never())
         // Redirects (blob storage) are followed; reqwest drops `Authorization` when the
-        // redirect leaves the registry's origin.
-        .redirect(reqwest::redirect::Policy::limited(10));
+        // redirect leaves the registry's host and port.
+        .redirect(redirects);
 
     let tls = &config.tls;
     match &tls.ca_pem {
@@ -257,7 +280,7 @@ mod tests {
             tls: material,
             ..TransportConfig::default()
         };
-        match build_http_client(&config) {
+        match build_http_client(&config, true) {
             Err(e @ Error::Tls { .. }) => e.to_string(),
             Err(e) => panic!("wrong category: {e:?}"),
             Ok(_) => panic!("accepted invalid TLS material"),
@@ -290,7 +313,7 @@ mod tests {
             },
             ..TransportConfig::default()
         };
-        build_http_client(&config).unwrap_or_else(|e| panic!("{e}"));
+        build_http_client(&config, true).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]
@@ -349,14 +372,14 @@ mod tests {
             }),
             ..TransportConfig::default()
         };
-        build_http_client(&config).unwrap_or_else(|e| panic!("{e}"));
+        build_http_client(&config, true).unwrap_or_else(|e| panic!("{e}"));
         for bad in ["::not a url", "ftp://proxy.example"] {
             config.proxy = Some(ProxyConfig {
                 address: bad.into(),
                 username: None,
                 password: Some("secret".into()),
             });
-            match build_http_client(&config) {
+            match build_http_client(&config, true) {
                 Err(e @ Error::Credentials { .. }) => assert!(!e.to_string().contains("secret")),
                 other => panic!("{bad}: {other:?}"),
             }

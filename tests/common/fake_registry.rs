@@ -34,6 +34,8 @@ pub enum Reply {
     Cut { length: usize, body: Vec<u8> },
     /// Announces `length` bytes and then sends nothing, keeping the connection open.
     Stall { length: usize },
+    /// Closes the connection without answering (a pooled connection the server dropped).
+    Close,
 }
 
 /// A 200 response.
@@ -57,7 +59,7 @@ pub type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
 
 /// A running fake; it serves until the test's runtime ends.
 pub struct Fake {
-    /// Where it listens (127.0.0.1).
+    /// Where it listens (127.0.0.1 unless started with [`Fake::start_on`]).
     pub addr: SocketAddr,
     log: Arc<Mutex<Vec<Req>>>,
 }
@@ -65,7 +67,16 @@ pub struct Fake {
 impl Fake {
     /// Starts a fake answering every request with `handler`.
     pub async fn start(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Fake::start_on("127.0.0.1", handler).await
+    }
+
+    /// Starts a fake listening on `ip` (an address of this machine), e.g. one that is not
+    /// loopback, to play a registry on a public address.
+    pub async fn start_on(
+        ip: &str,
+        handler: impl Fn(&Req) -> Reply + Send + Sync + 'static,
+    ) -> Fake {
+        let listener = TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let handler: Handler = Arc::new(handler);
@@ -80,7 +91,7 @@ impl Fake {
         Fake { addr, log }
     }
 
-    /// `127.0.0.1:<port>`.
+    /// `<ip>:<port>`.
     pub fn host(&self) -> String {
         self.addr.to_string()
     }
@@ -179,6 +190,7 @@ async fn serve(stream: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Req>>>) {
                 let _ = out.flush().await;
                 return;
             }
+            Reply::Close => return,
             Reply::Stall { length } => {
                 let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {length}\r\n\r\n");
                 let _ = out.write_all(head.as_bytes()).await;
@@ -187,4 +199,22 @@ async fn serve(stream: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Req>>>) {
             }
         }
     }
+}
+
+/// This machine's outward IPv4 address (the source of a route to the internet; nothing is
+/// sent), to host a fake that is not on loopback: a "registry" there and a target on
+/// 127.0.0.1 are different kinds of address, so a registry may not send the client from one to
+/// the other.
+pub fn outbound_ip() -> String {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    socket
+        .connect("192.0.2.1:9")
+        .or_else(|_| socket.connect("8.8.8.8:53"))
+        .unwrap_or_else(|e| panic!("no route out of this machine to find its address: {e}"));
+    let ip = socket.local_addr().unwrap().ip();
+    assert!(
+        !ip.is_loopback() && !ip.is_unspecified(),
+        "this machine has no non-loopback IPv4 address ({ip})"
+    );
+    ip.to_string()
 }

@@ -1,0 +1,121 @@
+//! Tag listings held to bounds: one page held at a time, at most [`MAX_TAG_LIST_BYTES`] of
+//! bodies and [`MAX_TAGS`] tags across pages, decoded straight into the tag vector (no JSON
+//! tree). The pagination itself (`Link`, revisited pages) is `Client::list_tags_paged`'s.
+
+use reqwest::{Method, Response};
+use url::Url;
+
+use super::client::request_error;
+use super::error::{Error, redact_url};
+
+/// The most pages one tag listing follows. At Flux's page size that is ten million tags, far
+/// past [`MAX_TAGS`]; it only stops a registry that hands out endless empty pages.
+pub const MAX_TAG_PAGES: usize = 10_000;
+/// The most body bytes one tag listing reads, all pages together. A tag is at most 128
+/// characters, so this holds [`MAX_TAGS`] tags of ~160 bytes of JSON each; real listings of
+/// 100,000 tags are a few MiB. It keeps a hostile registry (one 20 MiB page, or endless pages)
+/// far inside the Deployment's 256 MiB memory limit: only one page is held at a time.
+pub const MAX_TAG_LIST_BYTES: usize = 32 << 20;
+/// The most tags one listing returns. The largest public repositories hold tens of thousands
+/// of tags; 200,000 is well above them and still a few tens of MiB of strings.
+pub const MAX_TAGS: usize = 200_000;
+/// Reads one tag-list page, charging its bytes to `budget` (what is left of
+/// [`MAX_TAG_LIST_BYTES`]); past it, the listing fails naming the bound.
+pub(super) async fn read_tag_page(
+    mut resp: Response,
+    budget: &mut usize,
+    url: &Url,
+) -> Result<Vec<u8>, Error> {
+    // Sized once from the announced length: growing by doubling would briefly hold 1.5x.
+    let announced = usize::try_from(resp.content_length().unwrap_or(0)).unwrap_or(usize::MAX);
+    let mut out = Vec::with_capacity(announced.min(*budget));
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if chunk.len() > *budget {
+                    return Err(Error::protocol(format!(
+                        "GET {}: tag list larger than {MAX_TAG_LIST_BYTES} bytes (the limit of one \
+                         listing, all pages together)",
+                        redact_url(url)
+                    )));
+                }
+                *budget -= chunk.len();
+                out.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => return Err(request_error(e, &Method::GET, url)),
+        }
+    }
+}
+
+/// Appends the `tags` of one tag-list page to `tags`, decoding straight into it (no JSON tree),
+/// and fails once it would hold more than [`MAX_TAGS`].
+pub(super) fn parse_tag_page(body: &[u8], tags: &mut Vec<String>) -> Result<(), serde_json::Error> {
+    use serde::de::DeserializeSeed as _;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    TagPage(tags).deserialize(&mut de)?;
+    de.end()
+}
+
+/// A tag-list page (`{"name": .., "tags": [..]}`), decoded into the vector it holds.
+struct TagPage<'a>(&'a mut Vec<String>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for TagPage<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TagPage<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a tag list object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "tags" {
+                map.next_value_seed(TagList(&mut *self.0))?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `tags` array (or `null`) of a page.
+struct TagList<'a>(&'a mut Vec<String>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for TagList<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TagList<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of tags or null")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(tag) = seq.next_element::<String>()? {
+            if self.0.len() >= MAX_TAGS {
+                return Err(serde::de::Error::custom("too many tags"));
+            }
+            self.0.push(tag);
+        }
+        Ok(())
+    }
+}
