@@ -40,6 +40,11 @@ pub const FIELD_MANAGER: &str = "source-controller";
 // Used when an interval cannot be parsed (the CRD pattern normally prevents it).
 const FALLBACK_INTERVAL: Duration = Duration::from_secs(600);
 
+/// The shortest interval honoured. The CRD accepts `interval: 1ms`, with which Flux polls the
+/// registry without pause; a non-zero interval below this one is raised to it, so that one
+/// object cannot send more than about one registry request a second.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Why talking to the API server failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -322,9 +327,9 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
 /// When `key` is reconciled again after a reconcile that ended with `next` (`None`: only when
 /// the object changes), as controller-runtime schedules Flux's results: a success requeues
 /// after the jittered interval and forgets the failures (an interval of zero gives
-/// `RequeueAfter: 0`, which is no requeue at all), a stalled or finished object is forgotten
-/// and waits, and a failure or an immediate requeue (`Requeue: true`) takes the next backoff
-/// step.
+/// `RequeueAfter: 0`, which is no requeue at all; a shorter one than [`MIN_INTERVAL`] is raised
+/// to it), a stalled or finished object is forgotten and waits, and a failure or an immediate
+/// requeue (`Requeue: true`) takes the next backoff step.
 fn schedule(
     backoff: &Backoff,
     key: &str,
@@ -335,7 +340,7 @@ fn schedule(
     match next {
         Next::AfterInterval => {
             backoff.reset(key);
-            Some(jitter(interval, jitter_percent)).filter(|after| !after.is_zero())
+            (!interval.is_zero()).then(|| jitter(interval.max(MIN_INTERVAL), jitter_percent))
         }
         Next::Nothing => {
             backoff.reset(key);
@@ -724,6 +729,20 @@ mod tests {
             Some(Duration::from_millis(750)),
             "so does a stall"
         );
+    }
+
+    #[test]
+    fn a_tiny_interval_is_raised_to_the_floor() {
+        let b = flux_backoff();
+        for interval in [Duration::from_millis(1), Duration::from_millis(999)] {
+            let after = schedule(&b, "ns/a", &Next::AfterInterval, interval, 5).unwrap();
+            assert!(
+                after >= MIN_INTERVAL.mul_f64(0.95) && after <= MIN_INTERVAL.mul_f64(1.05),
+                "{interval:?} -> {after:?}"
+            );
+        }
+        let after = schedule(&b, "ns/a", &Next::AfterInterval, MIN_INTERVAL * 3, 0);
+        assert_eq!(after, Some(MIN_INTERVAL * 3), "longer intervals are kept");
     }
 
     #[test]
