@@ -333,6 +333,7 @@ async fn sharded_by_label_each_controller_serves_only_its_objects_and_a_relabel_
         writers(&ours.metadata)
     );
     assert!(stored(ours_root, "ours"));
+    assert!(!stored(flux_root, "ours"));
 
     // (b) The unlabelled one is source-controller's alone.
     let theirs = wait_served_by(&repos, "theirs", flux_port).await;
