@@ -4,9 +4,11 @@
 //! objects labelled `sharding.fluxcd.io/key=ocisource`
 //! (`--watch-label-selector=sharding.fluxcd.io/key=ocisource`). Both run with leader election
 //! in one namespace and lead their own Lease; each stores, serves and writes only its own
-//! objects; relabelling an object hands it over (the new owner stores and serves its own
-//! artifact, the old one stops serving it, one shared finalizer). ocisource also serves objects
-//! stored under source-controller's own OCIRepository CRD.
+//! objects; relabelling an object hands it over both ways (the new owner stores and serves its
+//! own artifact under the one shared finalizer; ocisource drops what it stored, while
+//! source-controller keeps its old artifact on disk and serves it until it restarts, and never
+//! removes it if the object is deleted elsewhere). ocisource also serves objects stored under
+//! source-controller's own OCIRepository CRD.
 //!
 //! Who wrote an object is read from its managedFields: both controllers name themselves
 //! `source-controller`, but ocisource writes the status by server-side apply (operation `Apply`)
@@ -450,16 +452,29 @@ async fn sharded_by_label_each_controller_serves_only_its_objects_and_a_relabel_
     assert_eq!(download_verified(&back).await, ours_digest);
     assert_eq!(finalizers(&back.metadata), [FINALIZER]);
 
-    // Deleting an object after a handover: its owner removes its artifact and the finalizer.
-    repos
-        .delete("theirs", &DeleteParams::default())
-        .await
-        .unwrap();
-    common::eventually("theirs to be deleted", TIMEOUT, || async {
-        repos.get_opt("theirs").await.unwrap().is_none()
+    // And "theirs" back to source-controller, where its old artifact still lies at the path
+    // ocisource's status names, with other bytes: it verifies the digest and stores anew.
+    label(&repos, "theirs", None).await;
+    let returned = wait_served_by(&repos, "theirs", flux_port).await;
+    assert_eq!(path(&returned), path(&came));
+    assert_eq!(download_verified(&returned).await, theirs_flux_digest);
+    assert_eq!(finalizers(&returned.metadata), [FINALIZER]);
+
+    // Deleting after the handovers: each owner removes its artifacts and the shared finalizer.
+    for name in ["ours", "theirs"] {
+        repos.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    common::eventually("both objects to be deleted", TIMEOUT, || async {
+        repos.get_opt("ours").await.unwrap().is_none()
+            && repos.get_opt("theirs").await.unwrap().is_none()
     })
     .await;
-    assert!(!stored(ours_root, "theirs"));
+    for name in ["ours", "theirs"] {
+        assert!(!stored(ours_root, name), "{name}");
+    }
+    assert!(!stored(flux_root, "theirs"));
+    // What source-controller stored for "ours" before handing it back stays on its disk.
+    assert!(stored(flux_root, "ours"));
     assert!(ctl.ours.proc.is_running() && flux.proc.is_running());
 }
 
