@@ -59,3 +59,33 @@ go_install() {
   link_bin "$name" "$dir/$name"
   log "$name $version: built in $((SECONDS - start))s"
 }
+
+# mod_dir MODULE@VERSION: the module's directory in the Go module cache (downloaded and checked
+# against the checksum database when missing).
+mod_dir() {
+  (cd "$TESTBED_SRC" && go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+}
+
+# build_with_api NAME VERSION: builds github.com/fluxcd/NAME@vVERSION. Its go.mod replaces
+# github.com/fluxcd/NAME/api with ./api, a nested module that the module zip leaves out, so
+# `go install` refuses it. Build inside a writable copy of the module instead, with the published
+# api module of the same version copied to ./api (the go.mod/go.sum of the module pin every other
+# dependency; its other replace directives name published modules and keep working).
+build_with_api() {
+  local name=$1 version=$2
+  cached "$name" "$version" && return 0
+  local mod=github.com/fluxcd/$name
+  local dir api
+  dir=$(mod_dir "$mod@v$version")
+  api=$(mod_dir "$mod/api@v$version")
+  [ -n "$dir" ] && [ -n "$api" ] || { log "$name: go mod download $mod@v$version failed"; return 1; }
+  local src="$TESTBED_DIR/src/$name-v$version"
+  rm -rf "$src"
+  mkdir -p "$(dirname "$src")"
+  cp -r "$dir" "$src"
+  cp -r "$api" "$src/api"
+  chmod -R u+w "$src"
+  GOFLAGS="-buildvcs=false" go_build "$name" "$version" "$src" .
+  rm -rf "$src"
+  rmdir "$TESTBED_DIR/src" 2>/dev/null || true
+}

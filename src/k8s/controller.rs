@@ -1,11 +1,11 @@
 //! The controller: watches OCIRepository objects (all namespaces or one, filtered by a label
-//! selector for sharding), reacts only to generation, `reconcile.fluxcd.io/requestedAt` and
-//! deletion changes, runs the core reconcile, writes the status once (and not at all when nothing
-//! changed), records events, and requeues with jitter or per-object exponential backoff. Every
+//! selector for sharding), reacts only to objects entering the watch and to generation,
+//! `reconcile.fluxcd.io/requestedAt` and deletion changes (see [`super::triggers`]), runs the
+//! core reconcile, writes the status once (and not at all when nothing changed), records events, and requeues with jitter or per-object exponential backoff. Every
 //! request, start, end and requeue is reported to the work queue model in [`super::queue`].
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, reflector, watcher};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
@@ -23,9 +23,10 @@ use tokio::sync::watch;
 use super::events::EventPublisher;
 use super::queue::Queue;
 use super::secrets::KubeSecrets;
+use super::triggers::Triggers;
 use crate::api::conditions::reasons;
 use crate::api::v1::{OciRepository, OciRepositoryStatus};
-use crate::api::{FINALIZER, RECONCILE_REQUESTED_AT, duration};
+use crate::api::{FINALIZER, duration};
 use crate::core::events::{Event, Severity};
 use crate::core::message;
 use crate::core::ports::{NoVerifier, ProgressSink};
@@ -150,16 +151,6 @@ impl Context {
     }
 }
 
-/// What triggers a reconcile: a new generation, a new `requestedAt`, or a deletion. Status
-/// writes (our own included) and other metadata edits do not.
-fn trigger(obj: &OciRepository) -> Option<u64> {
-    let mut h = std::hash::DefaultHasher::new();
-    obj.metadata.generation.hash(&mut h);
-    obj.annotations().get(RECONCILE_REQUESTED_AT).hash(&mut h);
-    obj.metadata.deletion_timestamp.is_some().hash(&mut h);
-    Some(h.finish())
-}
-
 /// Runs the controller until `shutdown` resolves; `ready` turns true once it watches.
 ///
 /// # Errors
@@ -184,11 +175,11 @@ pub async fn run(
         Box::new(move || queue.sample(Instant::now(), |key| store.get(key).is_some())),
     );
     let queue = ctx.queue.clone();
+    let mut triggers = Triggers::new(ctx.settings.storage.clone());
     let stream = watcher(api, config)
         .default_backoff()
         .reflect(writer)
-        .applied_objects()
-        .predicate_filter(trigger, PredicateConfig::default())
+        .try_filter_map(move |event| std::future::ready(Ok(triggers.on(event))))
         // What passes here is what kube's controller schedules now.
         .inspect_ok(move |obj| queue.request(ObjectRef::from_obj(obj), Instant::now()));
     let _ = ready.send(true);
@@ -774,25 +765,5 @@ mod tests {
             );
         }
         assert_eq!(jitter(interval, 0), interval);
-    }
-
-    #[test]
-    fn only_generation_requested_at_and_deletion_trigger() {
-        let spec = serde_json::from_value(json!({"url": "oci://r/a", "interval": "1m"})).unwrap();
-        let mut obj = OciRepository::new("a", spec);
-        obj.metadata.generation = Some(1);
-        let base = trigger(&obj);
-        obj.status = Some(OciRepositoryStatus {
-            observed_generation: Some(1),
-            ..Default::default()
-        });
-        obj.metadata.labels = Some([("x".to_string(), "y".to_string())].into());
-        assert_eq!(trigger(&obj), base, "status and labels do not trigger");
-        obj.metadata.generation = Some(2);
-        let gen2 = trigger(&obj);
-        assert_ne!(gen2, base);
-        obj.metadata.annotations =
-            Some([(RECONCILE_REQUESTED_AT.to_string(), "now".to_string())].into());
-        assert_ne!(trigger(&obj), gen2);
     }
 }

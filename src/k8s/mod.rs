@@ -1,8 +1,10 @@
 //! The only home of `kube::Client`: the controller, its process wiring, the adapters through
-//! which it reads Secrets and records events, and the model of its work queue for metrics.
+//! which it reads Secrets and records events, the filter from watch events to reconciles, and
+//! the model of its work queue for metrics.
 
 pub mod controller;
 pub mod events;
 pub mod manager;
 pub mod queue;
 pub mod secrets;
+pub mod triggers;

@@ -98,7 +98,18 @@ impl Controller {
 
     /// Starts a controller and waits until `/readyz` answers 200.
     pub fn start(cp: &ControlPlane, binary: &Path, namespace: &str, extra: &[&str]) -> Controller {
-        let ctl = Controller::spawn(cp, binary, namespace, extra, "controller");
+        Controller::start_named(cp, binary, namespace, extra, "controller")
+    }
+
+    /// [`Controller::start`] with `name` as its `HOSTNAME` (its leader election identity).
+    pub fn start_named(
+        cp: &ControlPlane,
+        binary: &Path,
+        namespace: &str,
+        extra: &[&str],
+        name: &str,
+    ) -> Controller {
+        let ctl = Controller::spawn(cp, binary, namespace, extra, name);
         wait_until("controller ready", Duration::from_secs(60), || {
             assert!(
                 ctl.proc.is_running(),
