@@ -21,36 +21,6 @@ KUSTOMIZE_CONTROLLER_VERSION=1.6.0
 HELM_CONTROLLER_VERSION=1.4.0
 SOURCE_CRDS_VERSION=1.7.0
 
-# mod_dir MODULE@VERSION: the module's directory in the Go module cache (downloaded and checked
-# against the checksum database when missing).
-mod_dir() {
-  (cd "$TESTBED_SRC" && go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-}
-
-# build_with_api NAME VERSION: builds github.com/fluxcd/NAME@vVERSION. Its go.mod replaces
-# github.com/fluxcd/NAME/api with ./api, a nested module that the module zip leaves out, so
-# `go install` refuses it. Build inside a writable copy of the module instead, with the published
-# api module of the same version copied to ./api (the go.mod/go.sum of the module pin every other
-# dependency).
-build_with_api() {
-  local name=$1 version=$2
-  cached "$name" "$version" && return 0
-  local mod=github.com/fluxcd/$name
-  local dir api
-  dir=$(mod_dir "$mod@v$version")
-  api=$(mod_dir "$mod/api@v$version")
-  [ -n "$dir" ] && [ -n "$api" ] || { log "$name: go mod download $mod@v$version failed"; return 1; }
-  local src="$TESTBED_DIR/src/$name-v$version"
-  rm -rf "$src"
-  mkdir -p "$(dirname "$src")"
-  cp -r "$dir" "$src"
-  cp -r "$api" "$src/api"
-  chmod -R u+w "$src"
-  GOFLAGS="-buildvcs=false" go_build "$name" "$version" "$src" .
-  rm -rf "$src"
-  rmdir "$TESTBED_DIR/src" 2>/dev/null || true
-}
-
 # install_crds DIR NAME VERSION OWN_CRD SOURCE_CRD...: copies OWN_CRD from the module zip of
 # github.com/fluxcd/NAME@vVERSION and each SOURCE_CRD from source-controller's into DIR.
 # Recopied whenever the versions or files recorded in DIR/VERSIONS differ.
