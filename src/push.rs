@@ -619,7 +619,7 @@ pub fn parse_artifact_url(url: &str) -> Result<(Repository, String), registry::E
         }
         _ => (rest, "latest"),
     };
-    registry::client::check_tag(tag)?;
+    registry::check_tag(tag)?;
     Ok((Repository::parse(base)?, tag.to_string()))
 }
 

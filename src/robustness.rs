@@ -163,7 +163,7 @@ fn registry_answers_never_panic() {
         if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
             let mut headers = axum::http::HeaderMap::new();
             headers.insert("link", value);
-            let _ = crate::registry::client::next_link(&headers);
+            let _ = crate::registry::tags::next_link(&headers);
         }
     }
 }

@@ -6,12 +6,14 @@
 //! - [`transport`]: TLS (CA, mTLS, insecure), proxy, user agent and timeouts.
 //! - `address`: where a registry may send the client (realms, redirects, upload locations).
 //! - [`auth`]: `WWW-Authenticate` challenges and the bearer token cache.
-//! - [`client`]: the distribution API (ping, tags, manifest `HEAD`/`GET`, blobs) with retries,
-//!   `Retry-After`, the plain-HTTP fallback and request counters; [`ClientPool`] shares clients.
+//! - [`client`]: the distribution-API client and [`ClientPool`], which shares clients; what a
+//!   client does is split by concern: `request` (ping, one authorized request, retries, the
+//!   plain-HTTP fallback), `token` (Basic and bearer authorization, token fetches),
+//!   `pull` (tag resolution, manifests and blobs by digest), [`tags`](mod@tags) (bounded
+//!   listings) and `response` (statuses, bodies and transport failures read into errors).
 //! - [`manifest`], [`blob`]: manifests and indexes; verified blob streams.
 //! - [`push`](mod@push): writes for `ocisource push` (blob existence, monolithic uploads streamed
 //!   from disk, manifest `PUT`s) with `push,pull` token scopes.
-//! - [`tags`](mod@tags): the bounds of tag listings.
 //! - `go_text`: texts as Go prints them (dial errors, `%v` of error details).
 //! - [`error`]: the error categories.
 //!
@@ -27,20 +29,25 @@ pub mod error;
 mod go_text;
 pub mod keychain;
 pub mod manifest;
+mod pull;
 pub mod push;
 pub mod reference;
+mod request;
+mod response;
 pub mod retry;
 pub mod tags;
+mod token;
 pub mod transport;
 
 pub use blob::{Blob, BlobReader};
-pub use client::{Client, ClientPool, DEFAULT_PAGE_SIZE};
+pub use client::{Client, ClientPool};
 pub use counters::{RequestCounts, RequestKind};
 pub use error::Error;
 pub use keychain::{Credential, Keychain};
 pub use manifest::{Descriptor, Manifest};
+pub(crate) use pull::check_tag;
 pub use push::BlobSource;
 pub use reference::{Algorithm, Digest, Repository};
 pub use retry::RetryPolicy;
-pub use tags::{MAX_TAG_LIST_BYTES, MAX_TAG_PAGES, MAX_TAGS};
+pub use tags::{DEFAULT_PAGE_SIZE, MAX_TAG_LIST_BYTES, MAX_TAG_PAGES, MAX_TAGS};
 pub use transport::{ProxyConfig, TlsMaterial, TransportConfig};

@@ -21,11 +21,14 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 
 use super::address::check_hop;
-use super::client::{Action, Client, Target, check, check_tag, read_body, status_error};
+use super::client::Client;
 use super::counters::RequestKind;
 use super::error::{Error, redact_url};
 use super::keychain::Credential;
+use super::pull::check_tag;
 use super::reference::{Digest, Repository};
+use super::request::{Body, Request, Target};
+use super::response::{check, read_body, status_error};
 
 /// How much of a file blob is read (and held) at a time while uploading.
 const CHUNK: usize = 256 << 10;
@@ -82,9 +85,11 @@ impl Upload {
     fn empty() -> Upload {
         Upload::new(None, 0, BlobSource::Bytes(Bytes::new()))
     }
+}
 
+impl Body for Upload {
     /// `builder` with this body, its `Content-Length` and `Content-Type`.
-    pub(super) fn attach(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    fn attach(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let mut b = builder.header(CONTENT_LENGTH, self.len);
         if let Some(ct) = &self.content_type {
             b = b.header(CONTENT_TYPE, ct.as_str());
@@ -155,16 +160,13 @@ impl Client {
     ) -> Result<bool, Error> {
         let path = format!("/v2/{}/blobs/{digest}", repo.repository());
         let (resp, url) = self
-            .request_with(
+            .request(Request::push(
                 RequestKind::BlobHead,
                 Method::HEAD,
                 repo,
                 cred,
                 Target::Path(path),
-                &[],
-                Action::Push,
-                None,
-            )
+            ))
             .await?;
         match resp.status() {
             StatusCode::OK => Ok(true),
@@ -197,16 +199,7 @@ impl Client {
             let path = format!("/v2/{}/blobs/uploads/", repo.repository());
             let empty = Upload::empty();
             let (resp, url) = self
-                .request_with(
-                    RequestKind::BlobUpload,
-                    Method::POST,
-                    repo,
-                    cred,
-                    Target::Path(path),
-                    &[],
-                    Action::Push,
-                    Some(&empty),
-                )
+                .request(Request::push(RequestKind::BlobUpload, Method::POST, repo, cred, Target::Path(path)).body(&empty))
                 .await?;
             let resp = check(resp, &Method::POST, &url).await?;
             let mut location = resp
@@ -235,16 +228,7 @@ impl Client {
                 .append_pair("digest", &digest.to_string());
             let upload = Upload::new(Some("application/octet-stream"), size, source.clone());
             let (resp, url) = self
-                .request_with(
-                    RequestKind::BlobUpload,
-                    Method::PUT,
-                    repo,
-                    cred,
-                    Target::Url(location),
-                    &[],
-                    Action::Push,
-                    Some(&upload),
-                )
+                .request(Request::push(RequestKind::BlobUpload, Method::PUT, repo, cred, Target::Url(location)).body(&upload))
                 .await?;
             let resp = check(resp, &Method::PUT, &url).await?;
             let _ = read_body(resp, MAX_UPLOAD_RESPONSE, &Method::PUT, &url).await;
@@ -278,15 +262,15 @@ impl Client {
             let len = manifest.len() as u64;
             let upload = Upload::new(Some(media_type), len, BlobSource::Bytes(manifest));
             let (resp, url) = self
-                .request_with(
-                    RequestKind::ManifestPut,
-                    Method::PUT,
-                    repo,
-                    cred,
-                    Target::Path(path),
-                    &[],
-                    Action::Push,
-                    Some(&upload),
+                .request(
+                    Request::push(
+                        RequestKind::ManifestPut,
+                        Method::PUT,
+                        repo,
+                        cred,
+                        Target::Path(path),
+                    )
+                    .body(&upload),
                 )
                 .await?;
             let resp = check(resp, &Method::PUT, &url).await?;

@@ -2,11 +2,20 @@
 //! bodies and [`MAX_TAGS`] tags across pages, decoded straight into the tag vector (no JSON
 //! tree). The pagination itself (`Link`, revisited pages) is `Client::list_tags_paged`'s.
 
+use reqwest::header::HeaderMap;
 use reqwest::{Method, Response};
 use url::Url;
 
-use super::client::request_error;
+use super::client::Client;
+use super::counters::RequestKind;
 use super::error::{Error, redact_url};
+use super::keychain::Credential;
+use super::reference::Repository;
+use super::request::{Request, Target};
+use super::response::{check, request_error};
+
+/// Flux's page size for tag listings.
+pub const DEFAULT_PAGE_SIZE: usize = 1000;
 
 /// The most pages one tag listing follows. At Flux's page size that is ten million tags, far
 /// past [`MAX_TAGS`]; it only stops a registry that hands out endless empty pages.
@@ -117,5 +126,142 @@ impl<'de> serde::de::Visitor<'de> for TagList<'_> {
             self.0.push(tag);
         }
         Ok(())
+    }
+}
+
+impl Client {
+    /// All tags of `repo`, following `Link` pagination with Flux's page size (1000).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown repository, [`Error::Unauthorized`], and the
+    /// transport categories.
+    pub async fn list_tags(
+        &self,
+        repo: &Repository,
+        cred: &Credential,
+    ) -> Result<Vec<String>, Error> {
+        self.list_tags_paged(repo, cred, DEFAULT_PAGE_SIZE).await
+    }
+
+    /// All tags of `repo`, asking for `page_size` tags per page (`n=`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::list_tags`]; [`Error::Protocol`] when a `Link` leaves the registry or a page
+    /// is malformed.
+    pub async fn list_tags_paged(
+        &self,
+        repo: &Repository,
+        cred: &Credential,
+        page_size: usize,
+    ) -> Result<Vec<String>, Error> {
+        let what = format!("list tags of {repo}");
+        self.bounded(&what, async {
+            let mut target = Target::Path(format!(
+                "/v2/{}/tags/list?n={}",
+                repo.repository(),
+                page_size.max(1)
+            ));
+            let mut tags = Vec::new();
+            let mut budget = MAX_TAG_LIST_BYTES;
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..MAX_TAG_PAGES {
+                let (resp, url) = self
+                    .request(
+                        Request::pull(RequestKind::Tags, Method::GET, repo, cred, target)
+                            .accept(&["application/json"]),
+                    )
+                    .await?;
+                seen.insert(url.to_string());
+                let resp = check(resp, &Method::GET, &url).await?;
+                let next = next_link(resp.headers());
+                let body = read_tag_page(resp, &mut budget, &url).await?;
+                parse_tag_page(&body, &mut tags).map_err(|e| {
+                    let why = if tags.len() >= MAX_TAGS {
+                        format!("more than {MAX_TAGS} tags (the limit of one listing)")
+                    } else if e.is_data() {
+                        // serde's type errors quote the offending value: keep it out.
+                        "invalid tag list".to_string()
+                    } else {
+                        format!("invalid tag list: {e}")
+                    };
+                    Error::protocol(format!("GET {}: {why}", redact_url(&url)))
+                })?;
+                drop(body);
+                let Some(next) = next else {
+                    return Ok(tags);
+                };
+                let next = url.join(&next).map_err(|_| {
+                    Error::protocol(format!("GET {}: invalid Link header", redact_url(&url)))
+                })?;
+                if next.origin() != url.origin() {
+                    return Err(Error::protocol(format!(
+                        "GET {}: tag list pagination leaves the registry",
+                        redact_url(&url)
+                    )));
+                }
+                if next == url {
+                    return Ok(tags);
+                }
+                if seen.contains(next.as_str()) {
+                    return Err(Error::protocol(format!(
+                        "GET {}: tag list pagination loops back to a page already read",
+                        redact_url(&url)
+                    )));
+                }
+                target = Target::Url(next);
+            }
+            Err(Error::protocol(format!(
+                "{what}: more than {MAX_TAG_PAGES} pages (the limit of one listing)"
+            )))
+        })
+        .await
+    }
+}
+
+/// The `rel="next"` target of a `Link` header.
+pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
+    for value in headers.get_all(reqwest::header::LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        for link in value.split(',') {
+            let Some((target, params)) = link.trim().split_once('>') else {
+                continue;
+            };
+            let Some(target) = target.trim().strip_prefix('<') else {
+                continue;
+            };
+            let is_next = params.split(';').any(|p| {
+                let p = p.trim();
+                p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
+            });
+            if is_next {
+                return Some(target.to_string());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers_yield_the_next_page() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::LINK,
+            reqwest::header::HeaderValue::from_static(
+                r#"</v2/a/tags/list?last=b&n=2>; rel="next""#,
+            ),
+        );
+        assert_eq!(next_link(&h).as_deref(), Some("/v2/a/tags/list?last=b&n=2"));
+        h.insert(
+            reqwest::header::LINK,
+            reqwest::header::HeaderValue::from_static(r#"</x>; rel="prev", </y>; rel=next"#),
+        );
+        assert_eq!(next_link(&h).as_deref(), Some("/y"));
+        assert_eq!(next_link(&HeaderMap::new()), None);
     }
 }
