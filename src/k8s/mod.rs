@@ -1,5 +1,5 @@
-//! The only home of `kube::Client`: the controller, its process wiring, the adapters through
-//! which it reads Secrets and records events, the filter from watch events to reconciles, and
+//! The only home of `kube::Client`: the controller, its process wiring, the one status writer, the
+//! adapters through which it reads Secrets and records events, the filter from watch events to reconciles, and
 //! the model of its work queue for metrics.
 
 pub mod controller;
@@ -7,4 +7,5 @@ pub mod events;
 pub mod manager;
 pub mod queue;
 pub mod secrets;
+mod status;
 pub mod triggers;
