@@ -13,7 +13,7 @@ use common::fake_image::{FLUX_LAYER, Image, sha256};
 use common::fake_registry::{Fake, Reply};
 use common::registry::{Flavor, Registry, Security};
 use common::rss::{DEPLOYMENT_MEMORY_LIMIT, Measured, run_measured};
-use common::tarball::Tar;
+use common::tarball::{Tar, noise};
 use common::tools;
 use ocisource::api::v1::OciRepository;
 use ocisource::core::reconcile;
@@ -969,18 +969,6 @@ async fn ignore_matching_stops_at_the_reconcile_deadline() {
         "no partial artifact: {:?}",
         files_below(storage.path())
     );
-}
-
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// `operation: copy` stored any blob whatever `--artifact-max-extract-size` said. The announced

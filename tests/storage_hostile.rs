@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::tarball::{Tar, gzip};
+use common::tarball::{Tar, gzip, noise};
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -176,18 +176,6 @@ fn hard_links_become_empty_files_whatever_they_point_at() {
         &defaults(),
     );
     assert!(matches!(e, ExtractError::InvalidName { .. }), "{e:?}");
-}
-
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// A file plus N hard links was archived N+1 times (a 16 MiB file and 256 links wrote a 4.3 GB

@@ -34,6 +34,17 @@ pub(super) async fn status_error(resp: Response, method: &Method, url: &Url) -> 
         .await
         .unwrap_or_default();
     let detail = describe_error(status, &body, *method == Method::HEAD);
+    error_for_status(status, method, url, detail, retry_after)
+}
+
+/// The category of an unsuccessful `status`, its message `METHOD url: detail`.
+pub(super) fn error_for_status(
+    status: StatusCode,
+    method: &Method,
+    url: &Url,
+    detail: String,
+    retry_after: Option<Duration>,
+) -> Error {
     let message = format!("{method} {}: {detail}", redact_url(url));
     match status.as_u16() {
         401 | 403 => Error::Unauthorized { message },

@@ -18,7 +18,7 @@ use super::counters::RequestKind;
 use super::error::{Error, redact_url};
 use super::keychain::Credential;
 use super::reference::Repository;
-use super::response::{MAX_ERROR_BODY, read_body, retry_after};
+use super::response::{MAX_ERROR_BODY, error_for_status, read_body, retry_after};
 
 const MAX_TOKEN_BODY: usize = 1 << 20;
 /// Redirects a token request may follow, each checked as a realm (go-containerregistry's
@@ -294,16 +294,7 @@ pub(super) async fn check_token(
     if let Some(code) = code {
         detail = format!("{code}: {detail}");
     }
-    let message = format!("{method} {}: {detail}", redact_url(url));
-    Err(match status.as_u16() {
-        401 | 403 => Error::Unauthorized { message },
-        404 => Error::NotFound { message },
-        429 => Error::TooManyRequests {
-            message,
-            retry_after,
-        },
-        s => Error::Server { status: s, message },
-    })
+    Err(error_for_status(status, method, url, detail, retry_after))
 }
 
 /// The error code of a token server's error body (`errors[0].code` or OAuth2's `error`), if it

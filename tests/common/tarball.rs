@@ -84,3 +84,17 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     gz.write_all(data).unwrap();
     gz.finish().unwrap()
 }
+
+/// `len` incompressible bytes (xorshift from a fixed seed), for layers whose size must survive
+/// gzip.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
