@@ -7,11 +7,11 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 
 use common::fake_registry::{Fake, Reply, ok, outbound_ip, status};
-use common::rss::{DEPLOYMENT_MEMORY_LIMIT, run_measured};
+use common::rss::DEPLOYMENT_MEMORY_LIMIT;
+use common::standalone::reconcile_measured;
 use ocisource::registry::{
     BlobSource, Client, Credential, Descriptor, Digest, Error, TransportConfig,
 };
@@ -529,14 +529,12 @@ async fn tag_listings_are_bounded_and_never_loop() {
 }
 
 /// Runs `ocisource reconcile` of a semver object against `host` with `timeout`, measured.
-fn reconcile_measured(host: &str, timeout: &str) -> (common::rss::Measured, Value) {
+fn reconcile_semver(host: &str, timeout: &str) -> (common::rss::Measured, Value) {
     reconcile_ref(host, timeout, json!({"semver": ">= 1.0.0"}))
 }
 
 /// Runs `ocisource reconcile` of an object with `reference` against `host`, measured.
 fn reconcile_ref(host: &str, timeout: &str, reference: Value) -> (common::rss::Measured, Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ocirepository.yaml");
     let manifest = json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "OCIRepository",
@@ -549,18 +547,9 @@ fn reconcile_ref(host: &str, timeout: &str, reference: Value) -> (common::rss::M
             "ref": reference,
         },
     });
-    std::fs::write(&file, serde_json::to_string(&manifest).unwrap()).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocisource"));
-    cmd.arg("reconcile")
-        .arg("-f")
-        .arg(&file)
-        .arg("--storage-path")
-        .arg(dir.path().join("store"))
-        .args(["-o", "json"]);
-    std::fs::create_dir(dir.path().join("store")).unwrap();
-    let m = run_measured(&mut cmd);
-    let obj: Value = serde_json::from_str(&m.stdout)
-        .unwrap_or_else(|e| panic!("no object printed ({e}); stderr:\n{}", m.stderr));
+    let store = tempfile::tempdir().unwrap();
+    let (m, obj) = reconcile_measured(&manifest, store.path(), &[]);
+    assert!(!obj.is_null(), "no object printed; stderr:\n{}", m.stderr);
     (m, obj)
 }
 
@@ -585,7 +574,7 @@ async fn hostile_tag_listings_stay_inside_the_memory_limit() {
     assert!(short.len() > 20 * MIB as usize, "{}", short.len());
     let fake = tag_registry(vec![short], None).await;
     let host = fake.host();
-    let (single, obj) = tokio::task::spawn_blocking(move || reconcile_measured(&host, "60s"))
+    let (single, obj) = tokio::task::spawn_blocking(move || reconcile_semver(&host, "60s"))
         .await
         .unwrap();
     let message = ready_message(&obj);
@@ -608,7 +597,7 @@ async fn hostile_tag_listings_stay_inside_the_memory_limit() {
     assert!(one.len() > 20 * MIB as usize, "{}", one.len());
     let fake = tag_registry(vec![one], None).await;
     let host = fake.host();
-    let (large, obj) = tokio::task::spawn_blocking(move || reconcile_measured(&host, "60s"))
+    let (large, obj) = tokio::task::spawn_blocking(move || reconcile_semver(&host, "60s"))
         .await
         .unwrap();
     let message = ready_message(&obj);
@@ -628,7 +617,7 @@ async fn hostile_tag_listings_stay_inside_the_memory_limit() {
     let pages: Vec<Vec<u8>> = (0..16).map(long).collect();
     let fake = tag_registry(pages, None).await;
     let host = fake.host();
-    let (many, obj) = tokio::task::spawn_blocking(move || reconcile_measured(&host, "60s"))
+    let (many, obj) = tokio::task::spawn_blocking(move || reconcile_semver(&host, "60s"))
         .await
         .unwrap();
     let message = ready_message(&obj);
@@ -652,7 +641,7 @@ async fn hostile_tag_listings_stay_inside_the_memory_limit() {
     let small = |from: usize| page((from..from + 3).map(|i| format!("0.0.{i}")));
     let fake = tag_registry(vec![small(0), small(3)], Some(0)).await;
     let host = fake.host();
-    let (looped, obj) = tokio::task::spawn_blocking(move || reconcile_measured(&host, "30s"))
+    let (looped, obj) = tokio::task::spawn_blocking(move || reconcile_semver(&host, "30s"))
         .await
         .unwrap();
     let message = ready_message(&obj);

@@ -12,7 +12,8 @@ use std::time::Duration;
 use common::fake_image::{FLUX_LAYER, Image, sha256};
 use common::fake_registry::{Fake, Reply};
 use common::registry::{Flavor, Registry, Security};
-use common::rss::{DEPLOYMENT_MEMORY_LIMIT, Measured, run_measured};
+use common::rss::DEPLOYMENT_MEMORY_LIMIT;
+use common::standalone::{reconcile_command, reconcile_measured};
 use common::tarball::{Tar, noise};
 use common::tools;
 use ocisource::api::v1::OciRepository;
@@ -29,15 +30,7 @@ struct Run {
 
 fn reconcile(manifest: &Value, storage: &Path, secrets: Option<&Path>) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ocirepository.yaml");
-    std::fs::write(&file, serde_json::to_string(manifest).unwrap()).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocisource"));
-    cmd.arg("reconcile")
-        .arg("-f")
-        .arg(&file)
-        .arg("--storage-path")
-        .arg(storage)
-        .args(["-o", "json"]);
+    let mut cmd = reconcile_command(manifest, storage, dir.path());
     if let Some(s) = secrets {
         cmd.arg("--secrets-dir").arg(s);
     }
@@ -808,25 +801,6 @@ async fn credentials_and_control_characters_never_reach_messages() {
 }
 
 // Hostile layers served by an in-test fake registry (no test bed needed).
-
-/// `ocisource reconcile` of `manifest` with `args`, measured; the printed object when there is
-/// one (`Value::Null` otherwise).
-fn reconcile_measured(manifest: &Value, storage: &Path, args: &[&str]) -> (Measured, Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ocirepository.yaml");
-    std::fs::write(&file, serde_json::to_string(manifest).unwrap()).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocisource"));
-    cmd.arg("reconcile")
-        .arg("-f")
-        .arg(&file)
-        .arg("--storage-path")
-        .arg(storage)
-        .args(["-o", "json"])
-        .args(args);
-    let m = run_measured(&mut cmd);
-    let obj = serde_json::from_str(&m.stdout).unwrap_or(Value::Null);
-    (m, obj)
-}
 
 /// The same reconcile run in-process, for what the binary does not print (events).
 async fn reconcile_in_process(manifest: &Value, storage: &Path) -> reconcile::Outcome {

@@ -14,6 +14,7 @@ pub mod flux_controller;
 pub mod in_process;
 pub mod registry;
 pub mod rss;
+pub mod standalone;
 pub mod tarball;
 pub mod tools;
 

@@ -1,0 +1,38 @@
+//! `ocisource reconcile` (standalone mode) as the tests run it.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::rss::{Measured, run_measured};
+
+/// `ocisource reconcile -f <manifest> --storage-path <storage> -o json`, the manifest written
+/// into `dir` (which must outlive the command).
+pub fn reconcile_command(manifest: &Value, storage: &Path, dir: &Path) -> Command {
+    let file = dir.join("ocirepository.yaml");
+    std::fs::write(&file, serde_json::to_string(manifest).unwrap()).unwrap();
+    // Integration tests know the binary; the examples that include this module never call it.
+    let Some(bin) = option_env!("CARGO_BIN_EXE_ocisource") else {
+        panic!("ocisource reconcile runs from integration tests only");
+    };
+    let mut cmd = Command::new(bin);
+    cmd.arg("reconcile")
+        .arg("-f")
+        .arg(&file)
+        .arg("--storage-path")
+        .arg(storage)
+        .args(["-o", "json"]);
+    cmd
+}
+
+/// [`reconcile_command`] with `args`, run to completion with its peak RSS; the printed object
+/// (`Value::Null` when it printed none).
+pub fn reconcile_measured(manifest: &Value, storage: &Path, args: &[&str]) -> (Measured, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = reconcile_command(manifest, storage, dir.path());
+    cmd.args(args);
+    let m = run_measured(&mut cmd);
+    let obj = serde_json::from_str(&m.stdout).unwrap_or(Value::Null);
+    (m, obj)
+}
