@@ -24,6 +24,10 @@ step "committed CRD is generated"
 cargo run --quiet --locked -- crds | diff -u crds/ocirepository.yaml - \
   || { echo "crds/ocirepository.yaml is stale: cargo run -- crds > crds/ocirepository.yaml"; exit 1; }
 
+step "the chart ships the committed CRD"
+cmp crds/ocirepository.yaml deploy/charts/ocisource/crds/ocirepository.yaml \
+  || { echo "the chart's CRD is stale: cp crds/ocirepository.yaml deploy/charts/ocisource/crds/"; exit 1; }
+
 step "docs (README and doc comments, broken links refused)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 
