@@ -1,4 +1,4 @@
-//! The shipped RBAC (`deploy/rbac.yaml`) is enough: the controller runs as its ServiceAccount
+//! The shipped RBAC (`deploy/base/rbac.yaml`) is enough: the controller runs as its ServiceAccount
 //! (impersonated, with that account's groups) with leader election on, reconciles an object that
 //! reads a service account's pull secret from a private registry, records events, and removes its
 //! finalizer on deletion, without a single `forbidden` answer.
@@ -39,10 +39,13 @@ where
     .unwrap_or_else(|e| panic!("apply {name}: {e}"));
 }
 
-/// Applies every document of `deploy/rbac.yaml`.
+/// Applies every document of `deploy/base/rbac.yaml`.
 async fn apply_shipped_rbac(client: &Client) {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/base/rbac.yaml"
+    ))
+    .unwrap();
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
     assert!(!docs.is_empty());
     for doc in &docs {
@@ -54,7 +57,7 @@ async fn apply_shipped_rbac(client: &Client) {
             "ClusterRoleBinding" => apply(Api::<ClusterRoleBinding>::all(c), doc).await,
             "Role" => apply(Api::<Role>::namespaced(c, ns), doc).await,
             "RoleBinding" => apply(Api::<RoleBinding>::namespaced(c, ns), doc).await,
-            other => panic!("deploy/rbac.yaml: unexpected kind {other}"),
+            other => panic!("deploy/base/rbac.yaml: unexpected kind {other}"),
         }
     }
 }
