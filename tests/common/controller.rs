@@ -29,8 +29,9 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// Starts `binary controller` watching only `namespace`, named `name` (its `HOSTNAME`),
-    /// with `extra` flags; does not wait for readiness.
+    /// Starts `binary controller` watching only `namespace` (unless `extra` sets
+    /// `--watch-all-namespaces`), named `name` (its `HOSTNAME`), with `extra` flags; does not
+    /// wait for readiness.
     pub fn spawn(
         cp: &ControlPlane,
         binary: &Path,
@@ -73,9 +74,15 @@ impl Controller {
             .arg(format!("--storage-adv-addr=127.0.0.1:{artifact_port}"))
             .arg(format!("--health-addr=127.0.0.1:{health_port}"))
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
-            .arg("--log-encoding=console")
-            .arg("--watch-all-namespaces=false")
-            .args(extra)
+            .arg("--log-encoding=console");
+        // The controller refuses a repeated flag: `extra` may choose the watch itself.
+        if !extra
+            .iter()
+            .any(|a| a.starts_with("--watch-all-namespaces"))
+        {
+            cmd.arg("--watch-all-namespaces=false");
+        }
+        cmd.args(extra)
             .env("RUNTIME_NAMESPACE", namespace)
             .env("HOSTNAME", name)
             .env("KUBECONFIG", kubeconfig);

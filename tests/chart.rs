@@ -1,0 +1,1091 @@
+//! The Helm chart (`deploy/charts/ocisource`) and the kustomize base (`deploy/`) on the test
+//! bed's real API server: `helm lint --strict`; a matrix of values rendered, checked, and
+//! server-side dry-run applied; bad values refused by the schema with a clear message;
+//! `helm install`, `upgrade` and `uninstall`; the kustomize base and overlay equal to the chart's
+//! renders without Helm's labels; and the chart's RBAC exactly enough: the controller binary runs
+//! as the chart's ServiceAccount (a TokenRequest token) with the chart's own arguments through a
+//! reconcile with events, leader election and a finalizer, and what it must not do is refused.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::chart::{self, apply, args, find, keys, template, without_helm_labels};
+use common::controller::Controller;
+use common::controlplane::ControlPlane;
+use common::registry::{Flavor, Registry, Security};
+use common::tools;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::{Api, Client};
+use ocisource::api::v1::OciRepository;
+use serde_json::{Value, json};
+
+const CHART_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn image() -> String {
+    format!("ghcr.io/ocisource/ocisource:{CHART_VERSION}")
+}
+
+#[test]
+fn helm_lint_strict_passes() {
+    let home = tempfile::tempdir().unwrap();
+    for values in [
+        vec![],
+        vec![
+            "--set",
+            "replicas=2",
+            "--set",
+            "podDisruptionBudget.enabled=true",
+        ],
+        vec![
+            "--set",
+            "watch.allNamespaces=false",
+            "--set",
+            "besideFlux.enabled=true",
+        ],
+    ] {
+        let out = chart::output(
+            chart::helm(home.path())
+                .args(["lint", "--strict"])
+                .arg(chart::chart_dir())
+                .args(&values),
+        );
+        assert!(
+            out.status.success(),
+            "helm lint --strict {values:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_chart_ships_the_generated_crd() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(
+        std::fs::read(root.join("deploy/charts/ocisource/crds/ocirepository.yaml")).unwrap(),
+        std::fs::read(root.join("crds/ocirepository.yaml")).unwrap(),
+        "copy crds/ocirepository.yaml to deploy/charts/ocisource/crds/"
+    );
+    let chart = std::fs::read_to_string(chart::chart_dir().join("Chart.yaml")).unwrap();
+    assert!(
+        chart.contains(&format!("\nversion: {CHART_VERSION}\n"))
+            && chart.contains(&format!("\nappVersion: \"{CHART_VERSION}\"\n")),
+        "Chart.yaml's version and appVersion follow Cargo.toml's {CHART_VERSION}"
+    );
+}
+
+/// The default render: what a Flux user gets with `helm install ocisource -n flux-system`.
+#[test]
+fn the_default_render_is_wired_as_flux_runs_source_controller() {
+    let objs = template("ocisource", "flux-system", &[]);
+    assert_eq!(
+        keys(&objs),
+        [
+            "ClusterRole//ocisource",
+            "ClusterRoleBinding//ocisource",
+            "Deployment/flux-system/ocisource",
+            "Pod/flux-system/ocisource-test-readyz",
+            "Role/flux-system/ocisource-leader-election",
+            "RoleBinding/flux-system/ocisource-leader-election",
+            "Service/flux-system/ocisource",
+            "ServiceAccount/flux-system/ocisource",
+        ]
+    );
+    let d = find(&objs, "Deployment", "ocisource");
+    let pod = &d["spec"]["template"];
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["image"], image().as_str());
+    assert_eq!(
+        args(&objs),
+        [
+            "controller",
+            "--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
+            "--watch-all-namespaces=true",
+            "--log-level=info",
+            "--log-encoding=json",
+            "--enable-leader-election",
+            "--leader-election-lease-duration=35s",
+            "--leader-election-renew-deadline=30s",
+            "--leader-election-retry-period=5s",
+            "--storage-path=/data",
+            "--storage-adv-addr=ocisource.$(RUNTIME_NAMESPACE).svc.cluster.local.",
+            "--concurrent=2",
+            "--interval-jitter-percentage=5",
+            "--min-retry-delay=750ms",
+            "--max-retry-delay=15m",
+            "--artifact-retention-ttl=60s",
+            "--artifact-retention-records=2",
+            "--artifact-digest-algo=sha256",
+            "--artifact-max-extract-size=1073741824",
+            "--artifact-max-extract-entries=100000",
+            "--feature-gates=CacheSecretsAndConfigMaps=false,ObjectLevelWorkloadIdentity=false",
+            "--token-cache-max-size=100",
+            "--token-cache-max-duration=1h",
+        ]
+    );
+    // Flux's labels and scrape annotations, on the pod too.
+    for labels in [&d["metadata"]["labels"], &pod["metadata"]["labels"]] {
+        assert_eq!(labels["app"], "ocisource");
+        assert_eq!(labels["app.kubernetes.io/part-of"], "flux");
+        assert_eq!(labels["app.kubernetes.io/component"], "ocisource");
+        assert_eq!(labels["control-plane"], "controller");
+    }
+    assert_eq!(
+        d["spec"]["selector"]["matchLabels"],
+        json!({"app": "ocisource"})
+    );
+    assert_eq!(
+        pod["metadata"]["annotations"]["prometheus.io/scrape"],
+        "true"
+    );
+    assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], "8080");
+    let ports: Vec<&str> = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ports, ["http", "http-prom", "healthz"]);
+    // Non-root, read-only, no capabilities, RuntimeDefault seccomp, projected tokens readable.
+    let psc = &pod["spec"]["securityContext"];
+    assert_eq!(psc["runAsNonRoot"], true);
+    assert_eq!(psc["fsGroup"], 65532);
+    assert_eq!(psc["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(c["resources"]["limits"]["memory"], "256Mi");
+    assert_eq!(
+        pod["spec"]["volumes"],
+        json!([{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}])
+    );
+    // Cluster-wide RBAC without the gated rules.
+    let rules = &find(&objs, "ClusterRole", "ocisource")["rules"];
+    let rule_of = |res: &str| {
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resources"].as_array().unwrap().iter().any(|x| x == res))
+            .map(|r| r["verbs"].clone())
+    };
+    assert_eq!(rule_of("secrets"), Some(json!(["get"])));
+    assert_eq!(rule_of("serviceaccounts/token"), None);
+    let svc = find(&objs, "Service", "ocisource");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 80);
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], "http");
+    let test = find(&objs, "Pod", "ocisource-test-readyz");
+    assert_eq!(test["metadata"]["annotations"]["helm.sh/hook"], "test");
+    assert!(
+        test["spec"]["containers"][0]["args"][0]
+            .as_str()
+            .unwrap()
+            .contains("http://ocisource.flux-system.svc:9440/readyz")
+    );
+}
+
+/// One case of the values matrix: `helm template` arguments and what must hold of the render.
+struct Case {
+    name: &'static str,
+    values: &'static [&'static str],
+    check: fn(&[Value]),
+}
+
+fn has_arg(objs: &[Value], arg: &str) -> bool {
+    args(objs).iter().any(|a| a == arg)
+}
+
+fn matrix() -> Vec<Case> {
+    vec![
+        Case {
+            name: "defaults",
+            values: &[],
+            check: |objs| assert!(has_arg(objs, "--enable-leader-election")),
+        },
+        Case {
+            name: "ha",
+            values: &[
+                "--set",
+                "replicas=3",
+                "--set",
+                "leaderElection.enabled=false",
+                "--set",
+                "podDisruptionBudget.enabled=true",
+                "--set",
+                "priorityClassName=system-cluster-critical",
+                "--set-json",
+                r#"topologySpreadConstraints=[{"maxSkew":1,"topologyKey":"kubernetes.io/hostname","whenUnsatisfiable":"ScheduleAnyway","labelSelector":{"matchLabels":{"app":"ocisource"}}}]"#,
+                "--set-json",
+                r#"tolerations=[{"key":"dedicated","operator":"Equal","value":"flux","effect":"NoSchedule"}]"#,
+                "--set-json",
+                r#"affinity={"podAntiAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":100,"podAffinityTerm":{"topologyKey":"kubernetes.io/hostname","labelSelector":{"matchLabels":{"app":"ocisource"}}}}]}}"#,
+                "--set",
+                "networkPolicy.enabled=true",
+            ],
+            check: |objs| {
+                let d = find(objs, "Deployment", "ocisource");
+                assert_eq!(d["spec"]["replicas"], 3);
+                // More than one replica: leader election whatever the value says.
+                assert!(has_arg(objs, "--enable-leader-election"));
+                find(objs, "Role", "ocisource-leader-election");
+                assert_eq!(
+                    find(objs, "PodDisruptionBudget", "ocisource")["spec"]["minAvailable"],
+                    1
+                );
+                find(objs, "NetworkPolicy", "ocisource");
+                let spec = &d["spec"]["template"]["spec"];
+                assert_eq!(spec["priorityClassName"], "system-cluster-critical");
+                assert_eq!(spec["topologySpreadConstraints"][0]["maxSkew"], 1);
+                assert_eq!(spec["tolerations"][0]["key"], "dedicated");
+                assert!(spec["affinity"]["podAntiAffinity"].is_object());
+            },
+        },
+        Case {
+            name: "single replica without leader election",
+            values: &["--set", "leaderElection.enabled=false"],
+            check: |objs| {
+                assert!(!has_arg(objs, "--enable-leader-election"));
+                assert!(!objs.iter().any(|o| o["kind"] == "Role"));
+            },
+        },
+        Case {
+            name: "namespaced",
+            values: &["--set", "watch.allNamespaces=false"],
+            check: |objs| {
+                assert!(has_arg(objs, "--watch-all-namespaces=false"));
+                assert!(
+                    !objs
+                        .iter()
+                        .any(|o| o["kind"] == "ClusterRole" || o["kind"] == "ClusterRoleBinding")
+                );
+                let role = find(objs, "Role", "ocisource");
+                assert_eq!(role["metadata"]["namespace"], "flux-system");
+                find(objs, "RoleBinding", "ocisource");
+            },
+        },
+        Case {
+            name: "pvc",
+            values: &[
+                "--set",
+                "persistence.enabled=true",
+                "--set",
+                "persistence.size=20Gi",
+                "--set",
+                "persistence.storageClassName=standard",
+            ],
+            check: |objs| {
+                let pvc = find(objs, "PersistentVolumeClaim", "ocisource-data");
+                assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "20Gi");
+                assert_eq!(pvc["spec"]["storageClassName"], "standard");
+                let d = find(objs, "Deployment", "ocisource");
+                assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
+                assert_eq!(
+                    d["spec"]["template"]["spec"]["volumes"][0],
+                    json!({"name": "data", "persistentVolumeClaim": {"claimName": "ocisource-data"}})
+                );
+            },
+        },
+        Case {
+            name: "workload identity",
+            values: &[
+                "--set",
+                "featureGates.ObjectLevelWorkloadIdentity=true",
+                "--set",
+                "defaultServiceAccount=tenant",
+                "--set-string",
+                "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/ocisource",
+                "--set-string",
+                "serviceAccount.annotations.iam\\.gke\\.io/gcp-service-account=ocisource@project.iam.gserviceaccount.com",
+                "--set-string",
+                "serviceAccount.annotations.azure\\.workload\\.identity/client-id=00000000-0000-0000-0000-000000000000",
+                "--set-string",
+                "podLabels.azure\\.workload\\.identity/use=true",
+            ],
+            check: |objs| {
+                assert!(has_arg(objs, "--default-service-account=tenant"));
+                assert!(has_arg(
+                    objs,
+                    "--feature-gates=CacheSecretsAndConfigMaps=false,ObjectLevelWorkloadIdentity=true"
+                ));
+                let sa = find(objs, "ServiceAccount", "ocisource");
+                assert_eq!(
+                    sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+                    "arn:aws:iam::111122223333:role/ocisource"
+                );
+                assert_eq!(sa["metadata"]["annotations"].as_object().unwrap().len(), 3);
+                let rules = find(objs, "ClusterRole", "ocisource")["rules"].to_string();
+                assert!(rules.contains("serviceaccounts/token"), "{rules}");
+                let d = find(objs, "Deployment", "ocisource");
+                assert_eq!(
+                    d["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"],
+                    "true"
+                );
+            },
+        },
+        Case {
+            name: "beside Flux",
+            values: &["--set", "besideFlux.enabled=true"],
+            check: |objs| {
+                assert!(has_arg(
+                    objs,
+                    "--watch-label-selector=sharding.fluxcd.io/key=ocisource"
+                ));
+            },
+        },
+        Case {
+            name: "sharded, cached secrets, tuned",
+            values: &[
+                "--set",
+                "watch.labelSelector=sharding.fluxcd.io/key=shard1",
+                "--set",
+                "featureGates.CacheSecretsAndConfigMaps=true",
+                "--set",
+                "concurrent=10",
+                "--set",
+                "artifact.digestAlgo=blake3",
+                "--set",
+                "artifact.maxExtractSize=-1",
+                "--set",
+                "artifact.retentionTTL=5m",
+                "--set",
+                "log.level=debug",
+                "--set",
+                "events.address=",
+                "--set",
+                "tokenCache.maxSize=0",
+                "--set-json",
+                r#"extraArgs=["--kube-api-qps=500"]"#,
+                "--set-json",
+                r#"extraEnv=[{"name":"HTTPS_PROXY","value":"http://proxy:3128"},{"name":"NO_PROXY","value":".cluster.local."}]"#,
+                "--set",
+                "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "--set",
+                "dataSizeLimit=2Gi",
+            ],
+            check: |objs| {
+                for a in [
+                    "--watch-label-selector=sharding.fluxcd.io/key=shard1",
+                    "--feature-gates=CacheSecretsAndConfigMaps=true,ObjectLevelWorkloadIdentity=false",
+                    "--concurrent=10",
+                    "--artifact-digest-algo=blake3",
+                    "--artifact-max-extract-size=-1",
+                    "--artifact-retention-ttl=5m",
+                    "--log-level=debug",
+                    "--events-addr=",
+                    "--token-cache-max-size=0",
+                    "--kube-api-qps=500",
+                ] {
+                    assert!(has_arg(objs, a), "{a} in {:?}", args(objs));
+                }
+                let rules = find(objs, "ClusterRole", "ocisource")["rules"].clone();
+                let secrets = rules
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["resources"] == json!(["secrets"]))
+                    .unwrap();
+                assert_eq!(secrets["verbs"], json!(["list", "watch"]));
+                let c = &find(objs, "Deployment", "ocisource")["spec"]["template"]["spec"]["containers"]
+                    [0];
+                assert_eq!(
+                    c["env"][1],
+                    json!({"name": "HTTPS_PROXY", "value": "http://proxy:3128"})
+                );
+                assert_eq!(
+                    c["image"],
+                    format!(
+                        "{}@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                        image()
+                    )
+                );
+            },
+        },
+        Case {
+            name: "existing service account, no RBAC",
+            values: &[
+                "--set",
+                "serviceAccount.create=false",
+                "--set",
+                "serviceAccount.name=flux-sa",
+                "--set",
+                "rbac.create=false",
+            ],
+            check: |objs| {
+                assert!(!objs.iter().any(|o| o["kind"] == "ServiceAccount"
+                    || o["kind"].as_str().unwrap().contains("Role")));
+                assert_eq!(
+                    find(objs, "Deployment", "ocisource")["spec"]["template"]["spec"]["serviceAccountName"],
+                    "flux-sa"
+                );
+            },
+        },
+    ]
+}
+
+/// Every case renders, holds what it should, and every object is accepted by the API server
+/// (server-side dry-run apply).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_values_case_renders_and_the_api_server_accepts_it() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    chart::namespace(&client, "flux-system").await;
+    // Pods are admitted only with an existing ServiceAccount (the test hook's).
+    for sa in ["ocisource", "flux-sa"] {
+        let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                        "metadata": {"name": sa, "namespace": "flux-system"}});
+        apply(&client, &sa, "ocisource-tests", false).await.unwrap();
+    }
+    for case in matrix() {
+        let objs = template("ocisource", "flux-system", case.values);
+        (case.check)(&objs);
+        for obj in &objs {
+            apply(&client, obj, "helm-dry-run", true)
+                .await
+                .unwrap_or_else(|e| panic!("case {:?}: the API server refused {e}", case.name));
+        }
+    }
+}
+
+/// The monitors render for the Prometheus operator's kinds (not served by the test bed, so
+/// checked as rendered).
+#[test]
+fn monitors_select_the_metrics_port() {
+    let objs = template(
+        "ocisource",
+        "flux-system",
+        &[
+            "--set",
+            "metrics.podMonitor.enabled=true",
+            "--set",
+            "metrics.podMonitor.interval=30s",
+            "--set",
+            "metrics.serviceMonitor.enabled=true",
+            "--set",
+            "metrics.serviceMonitor.labels.release=prometheus",
+        ],
+    );
+    let pm = find(&objs, "PodMonitor", "ocisource");
+    assert_eq!(pm["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(
+        pm["spec"]["selector"]["matchLabels"],
+        json!({"app": "ocisource"})
+    );
+    assert_eq!(
+        pm["spec"]["podMetricsEndpoints"],
+        json!([{"port": "http-prom", "interval": "30s"}])
+    );
+    let sm = find(&objs, "ServiceMonitor", "ocisource");
+    assert_eq!(sm["metadata"]["labels"]["release"], "prometheus");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "http-prom");
+    let svc = find(&objs, "Service", "ocisource-metrics");
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], "http-prom");
+}
+
+/// Bad values are refused before anything reaches a cluster, naming the value.
+#[test]
+fn bad_values_are_refused_with_a_clear_message() {
+    let home = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--set", "replicas=0"], "replicas"),
+        (&["--set", "replica=2"], "replica"),
+        (&["--set", "artifact.digestAlgo=md5"], "digestAlgo"),
+        (&["--set", "log.level=warn"], "level"),
+        (&["--set", "log.encoding=text"], "encoding"),
+        (&["--set", "featureGates.SomeGate=true"], "SomeGate"),
+        (
+            &["--set", "featureGates.CacheSecretsAndConfigMaps=yes"],
+            "CacheSecretsAndConfigMaps",
+        ),
+        (
+            &["--set", "leaderElection.leaseDuration=35"],
+            "leaseDuration",
+        ),
+        (&["--set", "artifact.retentionTTL=1 minute"], "retentionTTL"),
+        (
+            &["--set", "intervalJitterPercentage=100"],
+            "intervalJitterPercentage",
+        ),
+        (
+            &["--set", "artifact.maxExtractEntries=-2"],
+            "maxExtractEntries",
+        ),
+        (&["--set", "image.digest=latest"], "digest"),
+        (&["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
+        (
+            &["--set", "events.address=notification-controller"],
+            "address",
+        ),
+        (&["--set", "besideFlux.shardKey=not a label"], "shardKey"),
+        (
+            &["--set-json", r#"extraArgs=["concurrent=3"]"#],
+            "extraArgs",
+        ),
+        (&["--set", "persistence.size=lots"], "size"),
+        (
+            &["--set", "defaultServiceAccount=tenant"],
+            "defaultServiceAccount needs featureGates.ObjectLevelWorkloadIdentity=true",
+        ),
+        (
+            &["--set", "persistence.enabled=true", "--set", "replicas=2"],
+            "ReadWriteOnce volume allows one replica",
+        ),
+    ];
+    for (values, expected) in cases {
+        let out = chart::output(
+            chart::helm(home.path())
+                .args(["template", "ocisource"])
+                .arg(chart::chart_dir())
+                .args(*values),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{values:?} was accepted");
+        assert!(
+            stderr.contains(expected),
+            "{values:?}: the error names {expected:?}:\n{stderr}"
+        );
+    }
+}
+
+fn deployment_args(d: &Deployment) -> Vec<String> {
+    d.spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .args
+        .clone()
+        .unwrap_or_default()
+}
+
+/// `helm install`, `upgrade` (a changed value takes effect), `test` hook present, `uninstall`.
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_install_upgrade_and_uninstall_on_the_api_server() {
+    const NS: &str = "chart-life";
+    const RELEASE: &str = "life";
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    let home = tempfile::tempdir().unwrap();
+    let helm = |args: &[&str]| {
+        let out = chart::output(
+            chart::helm(home.path())
+                .arg("--kubeconfig")
+                .arg(cp.kubeconfig_path())
+                .args(args),
+        );
+        assert!(
+            out.status.success(),
+            "helm {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let chart = chart::chart_dir().display().to_string();
+    helm(&["install", RELEASE, &chart, "-n", NS, "--create-namespace"]);
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let d = deployments.get("life-ocisource").await.unwrap();
+    assert!(deployment_args(&d).contains(&"--concurrent=2".to_string()));
+    assert_eq!(
+        d.metadata.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"],
+        "Helm"
+    );
+    Api::<ClusterRole>::all(client.clone())
+        .get("life-ocisource")
+        .await
+        .unwrap();
+    Api::<ServiceAccount>::namespaced(client.clone(), NS)
+        .get("life-ocisource")
+        .await
+        .unwrap();
+    let status = helm(&["status", RELEASE, "-n", NS, "-o", "json"]);
+    let status: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["info"]["status"], "deployed");
+    let list: Value = serde_json::from_str(&helm(&["list", "-n", NS, "-o", "json"])).unwrap();
+    assert_eq!(list[0]["app_version"], CHART_VERSION);
+    assert_eq!(list[0]["chart"], format!("ocisource-{CHART_VERSION}"));
+    assert!(
+        status["hooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["name"] == "life-ocisource-test-readyz" && h["events"] == json!(["test"])),
+        "the readyz test hook is part of the release: {}",
+        status["hooks"]
+    );
+
+    // A changed value reaches the Deployment; namespaced RBAC replaces the cluster-wide one.
+    helm(&[
+        "upgrade",
+        RELEASE,
+        &chart,
+        "-n",
+        NS,
+        "--reuse-values",
+        "--set",
+        "concurrent=7",
+        "--set",
+        "watch.allNamespaces=false",
+    ]);
+    let d = deployments.get("life-ocisource").await.unwrap();
+    let a = deployment_args(&d);
+    assert!(a.contains(&"--concurrent=7".to_string()), "{a:?}");
+    assert!(
+        a.contains(&"--watch-all-namespaces=false".to_string()),
+        "{a:?}"
+    );
+    assert!(
+        Api::<ClusterRole>::all(client.clone())
+            .get_opt("life-ocisource")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    Api::<Role>::namespaced(client.clone(), NS)
+        .get("life-ocisource")
+        .await
+        .unwrap();
+    let history = helm(&["history", RELEASE, "-n", NS, "-o", "json"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&history)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    helm(&["uninstall", RELEASE, "-n", NS, "--wait"]);
+    assert!(
+        deployments
+            .get_opt("life-ocisource")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        Api::<Role>::namespaced(client.clone(), NS)
+            .get_opt("life-ocisource")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        Api::<ServiceAccount>::namespaced(client.clone(), NS)
+            .get_opt("life-ocisource")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// The objects keyed by kind/namespace/name, Helm's labels and hooks left out.
+fn comparable(objs: Vec<Value>) -> BTreeMap<String, Value> {
+    objs.into_iter()
+        .filter(|o| o["metadata"]["annotations"]["helm.sh/hook"].is_null())
+        .map(without_helm_labels)
+        .map(|o| (chart::key(&o), o))
+        .collect()
+}
+
+fn assert_same(kustomized: Vec<Value>, rendered: Vec<Value>, what: &str) {
+    let (k, r) = (comparable(kustomized), comparable(rendered));
+    assert_eq!(
+        k.keys().collect::<Vec<_>>(),
+        r.keys().collect::<Vec<_>>(),
+        "{what}: the same objects"
+    );
+    for (key, obj) in &k {
+        assert_eq!(
+            obj, &r[key],
+            "{what}: {key} differs from the chart's render (update deploy/base/ to match)"
+        );
+    }
+}
+
+/// `v` with every number as a float.
+fn numbers_as_floats(v: Value) -> Value {
+    match v {
+        Value::Number(n) => json!(n.as_f64()),
+        Value::Array(a) => Value::Array(a.into_iter().map(numbers_as_floats).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| (k, numbers_as_floats(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// `deploy/` is the chart's default render without Helm's labels, and the beside-Flux overlay
+/// is its `besideFlux.enabled=true` render; `crds/` is the CRD.
+#[test]
+fn the_kustomize_base_and_overlay_are_the_charts_renders() {
+    let deploy = chart::deploy_dir();
+    assert_same(
+        chart::kustomize(&deploy),
+        template("ocisource", "flux-system", &[]),
+        "kubectl kustomize deploy/",
+    );
+    assert_same(
+        chart::kustomize(&deploy.join("overlays/beside-flux")),
+        template(
+            "ocisource",
+            "flux-system",
+            &["--set", "besideFlux.enabled=true"],
+        ),
+        "kubectl kustomize deploy/overlays/beside-flux",
+    );
+    let crd = chart::kustomize(&Path::new(env!("CARGO_MANIFEST_DIR")).join("crds"));
+    let committed = chart::documents(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/ocirepository.yaml"),
+        )
+        .unwrap(),
+    );
+    // kustomize re-serializes the numbers of the schema (`minimum: 0` as `0.0`).
+    assert!(
+        numbers_as_floats(json!(crd)) == numbers_as_floats(json!(committed)),
+        "kubectl kustomize crds/ is crds/ocirepository.yaml"
+    );
+    let text = std::fs::read_to_string(deploy.join("base/deployment.yaml")).unwrap();
+    assert!(text.contains(&image()), "deploy/ pins {}", image());
+}
+
+/// `kubectl apply -k` of `crds/`, `deploy/` and the overlay, server-side dry run, against the
+/// test bed's API server.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_apply_k_is_accepted_by_the_api_server() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    chart::namespace(&client, "flux-system").await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["crds", "deploy", "deploy/overlays/beside-flux"] {
+        let out = chart::output(
+            chart::kubectl()
+                .arg("--kubeconfig")
+                .arg(cp.kubeconfig_path())
+                .args(["apply", "--server-side", "--dry-run=server", "-k"])
+                .arg(root.join(dir)),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "kubectl apply -k {dir}:\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("(server dry run)"), "{stdout}");
+    }
+}
+
+/// Pushes a one-file artifact to `reg` as `<repo>:v1` with the real flux CLI; its digest.
+fn push(reg: &Registry, repo: &str) -> String {
+    let content = tempfile::tempdir().unwrap();
+    std::fs::write(content.path().join("app.yaml"), "kind: ConfigMap\n").unwrap();
+    tools::flux_push_artifact(
+        reg,
+        repo,
+        "v1",
+        content.path(),
+        "https://example.com/app",
+        "main@sha1:3333",
+        &[],
+    )
+}
+
+/// Whether `result` is the API server's 403.
+fn forbidden<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> bool {
+    matches!(result, Err(kube::Error::Api(ref s)) if s.code == 403)
+}
+
+/// The chart's RBAC objects and ServiceAccount for `values` applied in `ns`; then the controller
+/// binary, authenticated with a TokenRequest token of the chart's ServiceAccount and started
+/// with the chart's own arguments (addresses and paths aside), reconciles an object that reads a
+/// pull secret through a service account, records its event, holds the Lease, and removes its
+/// finalizer, without one `forbidden` answer. Returns the account's client for the refusals.
+async fn reconcile_as_the_charts_account(ns: &str, values: &[&str]) -> Client {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    chart::namespace(&client, ns).await;
+    // Each case reconciles only its own object (a cluster-wide controller would otherwise take
+    // the other case's too): the chart's sharding selector.
+    let selector = format!("ocisource-test={ns}");
+    let mut values: Vec<&str> = values.to_vec();
+    let set_selector = format!("watch.labelSelector={selector}");
+    values.extend(["--set", &set_selector]);
+    // The release is named after the namespace: cluster-scoped names (ClusterRole and its
+    // binding) then differ from other tests' `ocisource`.
+    let objs = template(ns, ns, &values);
+    let account = format!("{ns}-ocisource");
+    for obj in &objs {
+        let kind = obj["kind"].as_str().unwrap();
+        if kind == "ServiceAccount" || kind.contains("Role") {
+            apply(&client, obj, "helm", false)
+                .await
+                .unwrap_or_else(|e| panic!("apply: {e}"));
+        }
+    }
+
+    let reg = Registry::start(Flavor::Distribution, Security::Basic);
+    let digest = push(&reg, "apps/chart");
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "regcred", "namespace": ns},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": reg.docker_config_json()}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let puller: ServiceAccount = serde_json::from_value(json!({
+        "metadata": {"name": "puller", "namespace": ns},
+        "imagePullSecrets": [{"name": "regcred"}]
+    }))
+    .unwrap();
+    Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &puller)
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = chart::service_account_kubeconfig(cp, &client, ns, &account, dir.path()).await;
+    // The chart's arguments, but for where files and ports are (the harness sets those for a
+    // process on this machine) and the notification-controller address (none runs here).
+    let chart_args: Vec<String> = args(&objs)
+        .into_iter()
+        .skip(1)
+        .filter(|a| {
+            ![
+                "--storage-path=",
+                "--storage-adv-addr=",
+                "--events-addr=",
+                "--log-encoding=",
+            ]
+            .iter()
+            .any(|p| a.starts_with(p))
+        })
+        .collect();
+    assert!(chart_args.iter().any(|a| a == "--enable-leader-election"));
+    let extra: Vec<&str> = chart_args.iter().map(String::as_str).collect();
+    let name = format!("ocisource-{ns}");
+    let ctl = Controller::spawn_with(
+        &kubeconfig,
+        Path::new(env!("CARGO_BIN_EXE_ocisource")),
+        ns,
+        &extra,
+        &name,
+    );
+
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), ns);
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "private", "labels": {"ocisource-test": ns}},
+        "spec": {
+            "url": format!("oci://{}/apps/chart", reg.host()),
+            "interval": "10m",
+            "insecure": true,
+            "ref": {"tag": "v1"},
+            "serviceAccountName": "puller",
+        }
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+    let mut revision = None;
+    for _ in 0..600 {
+        let o = api.get("private").await.unwrap();
+        if o.status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .is_some_and(|c| c.status == "True")
+        {
+            revision = o.status.and_then(|s| s.artifact).map(|a| a.revision);
+            break;
+        }
+        assert!(
+            ctl.proc.is_running(),
+            "controller exited:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        revision,
+        Some(format!("v1@{digest}")),
+        "Ready as the chart's ServiceAccount; last status {:#?}\n{}",
+        api.get("private").await.unwrap().status,
+        ctl.proc.log_tail(4000)
+    );
+
+    let lease = Api::<Lease>::namespaced(client.clone(), ns)
+        .get(&ocisource::k8s::manager::lease_name(&selector))
+        .await
+        .unwrap();
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some(name.as_str()),
+        "the controller leads through the chart's leader-election Role"
+    );
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    common::eventually("NewArtifact recorded", Duration::from_secs(10), || {
+        let events = events.clone();
+        async move {
+            events
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .any(|e| {
+                    e.involved_object.name.as_deref() == Some("private")
+                        && e.reason.as_deref() == Some("NewArtifact")
+                })
+        }
+    })
+    .await;
+
+    api.delete("private", &DeleteParams::default())
+        .await
+        .unwrap();
+    common::eventually("finalizer removed", Duration::from_secs(30), || {
+        let api = api.clone();
+        async move { api.get_opt("private").await.unwrap().is_none() }
+    })
+    .await;
+    let log = std::fs::read_to_string(ctl.proc.log_path()).unwrap();
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "every request was allowed:\n{}",
+        ctl.proc.log_tail(8000)
+    );
+    common::chart::client_for(&kubeconfig).await
+}
+
+/// What the controller never does is refused to the chart's account, whatever the values.
+async fn refused_everywhere(sa: &Client, ns: &str) {
+    let repos: Api<OciRepository> = Api::namespaced(sa.clone(), ns);
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "made-by-the-controller"},
+        "spec": {"url": "oci://example.com/x", "interval": "10m"}
+    }))
+    .unwrap();
+    assert!(
+        forbidden(repos.create(&PostParams::default(), &obj).await),
+        "create ocirepositories"
+    );
+    assert!(
+        forbidden(repos.delete("any", &DeleteParams::default()).await),
+        "delete ocirepositories"
+    );
+    assert!(
+        forbidden(
+            Api::<ConfigMap>::namespaced(sa.clone(), ns)
+                .get("any")
+                .await
+        ),
+        "configmaps"
+    );
+    assert!(
+        forbidden(
+            Api::<Lease>::namespaced(sa.clone(), "default")
+                .get("any")
+                .await
+        ),
+        "leases outside the release namespace"
+    );
+    assert!(
+        forbidden(
+            Api::<Deployment>::namespaced(sa.clone(), ns)
+                .list(&ListParams::default())
+                .await
+        ),
+        "deployments"
+    );
+    let token = json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}
+    });
+    assert!(
+        forbidden(
+            Api::<ServiceAccount>::namespaced(sa.clone(), ns)
+                .create_subresource::<Value, Value>(
+                    "token",
+                    "puller",
+                    &PostParams::default(),
+                    &token
+                )
+                .await
+        ),
+        "serviceaccounts/token without ObjectLevelWorkloadIdentity"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_charts_default_rbac_is_exactly_enough() {
+    const NS: &str = "chart-rbac";
+    let sa = reconcile_as_the_charts_account(NS, &[]).await;
+    refused_everywhere(&sa, NS).await;
+    assert!(
+        forbidden(
+            Api::<Secret>::namespaced(sa.clone(), NS)
+                .list(&ListParams::default())
+                .await
+        ),
+        "secrets are read one by one without CacheSecretsAndConfigMaps"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_charts_namespaced_rbac_with_cached_secrets_is_exactly_enough() {
+    const NS: &str = "chart-rbac-ns";
+    let sa = reconcile_as_the_charts_account(
+        NS,
+        &[
+            "--set",
+            "watch.allNamespaces=false",
+            "--set",
+            "featureGates.CacheSecretsAndConfigMaps=true",
+        ],
+    )
+    .await;
+    refused_everywhere(&sa, NS).await;
+    assert!(
+        forbidden(
+            Api::<Secret>::namespaced(sa.clone(), NS)
+                .get("regcred")
+                .await
+        ),
+        "with CacheSecretsAndConfigMaps Secrets are watched, never fetched"
+    );
+    assert!(
+        forbidden(
+            Api::<Secret>::namespaced(sa.clone(), "default")
+                .list(&ListParams::default())
+                .await
+        ),
+        "no Secret outside the release namespace"
+    );
+    assert!(
+        forbidden(
+            Api::<OciRepository>::all(sa.clone())
+                .list(&ListParams::default())
+                .await
+        ),
+        "no OCIRepository outside the release namespace"
+    );
+}
