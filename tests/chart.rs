@@ -534,6 +534,15 @@ fn bad_values_are_refused_with_a_clear_message() {
             "defaultServiceAccount needs featureGates.ObjectLevelWorkloadIdentity=true",
         ),
         (
+            &[
+                "--set",
+                "besideFlux.enabled=true",
+                "--set",
+                "watch.labelSelector=team=a",
+            ],
+            "besideFlux.enabled sets the label selector",
+        ),
+        (
             &["--set", "persistence.enabled=true", "--set", "replicas=2"],
             "ReadWriteOnce volume allows one replica",
         ),
@@ -975,8 +984,9 @@ async fn reconcile_as_the_charts_account(ns: &str, values: &[&str]) -> Client {
     common::chart::client_for(&kubeconfig).await
 }
 
-/// What the controller never does is refused to the chart's account, whatever the values.
-async fn refused_everywhere(sa: &Client, ns: &str) {
+/// What the controller never does is refused to the chart's account, whatever the values;
+/// ServiceAccount tokens only without the `ObjectLevelWorkloadIdentity` gate.
+async fn refused_everywhere(sa: &Client, ns: &str, workload_identity: bool) {
     let repos: Api<OciRepository> = Api::namespaced(sa.clone(), ns);
     let obj: OciRepository = serde_json::from_value(json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",
@@ -1020,26 +1030,27 @@ async fn refused_everywhere(sa: &Client, ns: &str) {
     let token = json!({
         "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}
     });
-    assert!(
-        forbidden(
-            Api::<ServiceAccount>::namespaced(sa.clone(), ns)
-                .create_subresource::<Value, Value>(
-                    "token",
-                    "puller",
-                    &PostParams::default(),
-                    &token
-                )
-                .await
-        ),
-        "serviceaccounts/token without ObjectLevelWorkloadIdentity"
-    );
+    let issued = Api::<ServiceAccount>::namespaced(sa.clone(), ns)
+        .create_subresource::<Value, Value>("token", "puller", &PostParams::default(), &token)
+        .await;
+    if workload_identity {
+        assert!(
+            issued.is_ok(),
+            "serviceaccounts/token with the gate: {issued:?}"
+        );
+    } else {
+        assert!(
+            forbidden(issued),
+            "serviceaccounts/token without ObjectLevelWorkloadIdentity"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_charts_default_rbac_is_exactly_enough() {
     const NS: &str = "chart-rbac";
     let sa = reconcile_as_the_charts_account(NS, &[]).await;
-    refused_everywhere(&sa, NS).await;
+    refused_everywhere(&sa, NS, false).await;
     assert!(
         forbidden(
             Api::<Secret>::namespaced(sa.clone(), NS)
@@ -1063,7 +1074,7 @@ async fn the_charts_namespaced_rbac_with_cached_secrets_is_exactly_enough() {
         ],
     )
     .await;
-    refused_everywhere(&sa, NS).await;
+    refused_everywhere(&sa, NS, false).await;
     assert!(
         forbidden(
             Api::<Secret>::namespaced(sa.clone(), NS)
@@ -1088,4 +1099,20 @@ async fn the_charts_namespaced_rbac_with_cached_secrets_is_exactly_enough() {
         ),
         "no OCIRepository outside the release namespace"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_charts_rbac_with_workload_identity_may_issue_tokens() {
+    const NS: &str = "chart-rbac-wi";
+    let sa = reconcile_as_the_charts_account(
+        NS,
+        &[
+            "--set",
+            "featureGates.ObjectLevelWorkloadIdentity=true",
+            "--set",
+            "defaultServiceAccount=puller",
+        ],
+    )
+    .await;
+    refused_everywhere(&sa, NS, true).await;
 }
