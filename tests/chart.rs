@@ -111,23 +111,8 @@ fn the_default_render_is_wired_as_flux_runs_source_controller() {
             "--log-level=info",
             "--log-encoding=json",
             "--enable-leader-election",
-            "--leader-election-lease-duration=35s",
-            "--leader-election-renew-deadline=30s",
-            "--leader-election-retry-period=5s",
             "--storage-path=/data",
             "--storage-adv-addr=ocisource.$(RUNTIME_NAMESPACE).svc.cluster.local.",
-            "--concurrent=2",
-            "--interval-jitter-percentage=5",
-            "--min-retry-delay=750ms",
-            "--max-retry-delay=15m",
-            "--artifact-retention-ttl=60s",
-            "--artifact-retention-records=2",
-            "--artifact-digest-algo=sha256",
-            "--artifact-max-extract-size=1073741824",
-            "--artifact-max-extract-entries=100000",
-            "--feature-gates=CacheSecretsAndConfigMaps=false,ObjectLevelWorkloadIdentity=false",
-            "--token-cache-max-size=100",
-            "--token-cache-max-duration=1h",
         ]
     );
     // Flux's labels and scrape annotations, on the pod too.
@@ -217,6 +202,8 @@ fn matrix() -> Vec<Case> {
                 "--set",
                 "leaderElection.enabled=false",
                 "--set",
+                "leaderElection.leaseDuration=60s",
+                "--set",
                 "podDisruptionBudget.enabled=true",
                 "--set",
                 "priorityClassName=system-cluster-critical",
@@ -234,6 +221,7 @@ fn matrix() -> Vec<Case> {
                 assert_eq!(d["spec"]["replicas"], 3);
                 // More than one replica: leader election whatever the value says.
                 assert!(has_arg(objs, "--enable-leader-election"));
+                assert!(has_arg(objs, "--leader-election-lease-duration=60s"));
                 find(objs, "Role", "ocisource-leader-election");
                 assert_eq!(
                     find(objs, "PodDisruptionBudget", "ocisource")["spec"]["minAvailable"],
@@ -312,7 +300,7 @@ fn matrix() -> Vec<Case> {
                 assert!(has_arg(objs, "--default-service-account=tenant"));
                 assert!(has_arg(
                     objs,
-                    "--feature-gates=CacheSecretsAndConfigMaps=false,ObjectLevelWorkloadIdentity=true"
+                    "--feature-gates=ObjectLevelWorkloadIdentity=true"
                 ));
                 let sa = find(objs, "ServiceAccount", "ocisource");
                 assert_eq!(
@@ -368,11 +356,24 @@ fn matrix() -> Vec<Case> {
                 "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
                 "--set",
                 "dataSizeLimit=2Gi",
+                "--set",
+                "retry.minDelay=1s",
+                "--set",
+                "retry.maxDelay=5m",
+                "--set",
+                "intervalJitterPercentage=0",
+                "--set",
+                "artifact.retentionRecords=3",
+                "--set",
+                "tokenCache.maxDuration=10m",
+                // A number from JSON (or a values file) arrives as a float.
+                "--set-json",
+                "artifact.maxExtractEntries=2000000",
             ],
             check: |objs| {
                 for a in [
                     "--watch-label-selector=sharding.fluxcd.io/key=shard1",
-                    "--feature-gates=CacheSecretsAndConfigMaps=true,ObjectLevelWorkloadIdentity=false",
+                    "--feature-gates=CacheSecretsAndConfigMaps=true",
                     "--concurrent=10",
                     "--artifact-digest-algo=blake3",
                     "--artifact-max-extract-size=-1",
@@ -381,6 +382,12 @@ fn matrix() -> Vec<Case> {
                     "--events-addr=",
                     "--token-cache-max-size=0",
                     "--kube-api-qps=500",
+                    "--min-retry-delay=1s",
+                    "--max-retry-delay=5m",
+                    "--interval-jitter-percentage=0",
+                    "--artifact-retention-records=3",
+                    "--token-cache-max-duration=10m",
+                    "--artifact-max-extract-entries=2000000",
                 ] {
                     assert!(has_arg(objs, a), "{a} in {:?}", args(objs));
                 }
@@ -606,7 +613,12 @@ async fn helm_install_upgrade_and_uninstall_on_the_api_server() {
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     let d = deployments.get("life-ocisource").await.unwrap();
-    assert!(deployment_args(&d).contains(&"--concurrent=2".to_string()));
+    // Unset tunables are left to the controller's defaults.
+    assert!(
+        !deployment_args(&d)
+            .iter()
+            .any(|a| a.starts_with("--concurrent"))
+    );
     assert_eq!(
         d.metadata.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"],
         "Helm"
@@ -769,6 +781,48 @@ fn the_kustomize_base_and_overlay_are_the_charts_renders() {
         numbers_as_floats(json!(crd)) == numbers_as_floats(json!(committed)),
         "kubectl kustomize crds/ is crds/ocirepository.yaml"
     );
+    // Flux's documented way to tune a controller, a patch appending flags, repeats none of
+    // the base's (the controller, like Go's flag package, would see a flag twice; it refuses).
+    let overlay = tempfile::tempdir().unwrap();
+    // kustomize takes only relative bases: up to / from the overlay, then down to deploy/.
+    let up = "../".repeat(overlay.path().components().count() - 1);
+    let base = format!(
+        "{up}{}",
+        deploy.display().to_string().trim_start_matches('/')
+    );
+    std::fs::write(
+        overlay.path().join("kustomization.yaml"),
+        format!(
+            "resources:\n  - {}\npatches:\n  - target:\n      kind: Deployment\n      name: ocisource\n    patch: |\n{}",
+            base,
+            [
+                "--concurrent=10",
+                "--requeue-dependency=5s",
+                "--kube-api-qps=500",
+                "--kube-api-burst=1000",
+                "--artifact-retention-ttl=5m",
+                "--feature-gates=CacheSecretsAndConfigMaps=true",
+            ]
+            .iter()
+            .map(|a| format!(
+                "      - op: add\n        path: /spec/template/spec/containers/0/args/-\n        value: {a}\n"
+            ))
+            .collect::<String>()
+        ),
+    )
+    .unwrap();
+    let patched = args(&chart::kustomize(overlay.path()));
+    let mut names: Vec<&str> = patched
+        .iter()
+        .skip(1)
+        .map(|a| a.split('=').next().unwrap())
+        .collect();
+    let count = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), count, "a flag repeated: {patched:?}");
+    assert_eq!(patched.len(), 14, "{patched:?}");
+
     let text = std::fs::read_to_string(deploy.join("base/deployment.yaml")).unwrap();
     assert!(text.contains(&image()), "deploy/ pins {}", image());
 }

@@ -63,13 +63,29 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* --feature-gates, sorted by name; empty when none is set. */}}
+{{/* --feature-gates: the gates set to true, sorted by name; empty when none is. */}}
 {{- define "ocisource.featureGates" -}}
 {{- $gates := list }}
 {{- range $name, $on := .Values.featureGates }}
-{{- $gates = append $gates (printf "%s=%t" $name $on) }}
+{{- if $on }}
+{{- $gates = append $gates (printf "%s=true" $name) }}
+{{- end }}
 {{- end }}
 {{- join "," $gates }}
+{{- end }}
+
+{{/* `--flag=value` lines for the values that are set (not null), in the order given; numbers
+  from YAML files arrive as floats and are printed as integers (the schema allows no fraction). */}}
+{{- define "ocisource.optionalArgs" -}}
+{{- range . }}
+{{- $v := index . 1 }}
+{{- if kindIs "float64" $v }}
+{{- $v = int64 $v }}
+{{- end }}
+{{- if not (kindIs "invalid" $v) }}
+- --{{ index . 0 }}={{ $v }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{- define "ocisource.leaderElection" -}}
