@@ -379,7 +379,6 @@ fn matrix() -> Vec<Case> {
                     "--artifact-max-extract-size=-1",
                     "--artifact-retention-ttl=5m",
                     "--log-level=debug",
-                    "--events-addr=",
                     "--token-cache-max-size=0",
                     "--kube-api-qps=500",
                     "--min-retry-delay=1s",
@@ -391,6 +390,7 @@ fn matrix() -> Vec<Case> {
                 ] {
                     assert!(has_arg(objs, a), "{a} in {:?}", args(objs));
                 }
+                assert!(!args(objs).iter().any(|a| a.starts_with("--events-addr")));
                 let rules = find(objs, "ClusterRole", "ocisource")["rules"].clone();
                 let secrets = rules
                     .as_array()
