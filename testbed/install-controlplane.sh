@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the pinned control plane of the test bed (kube-apiserver and etcd) from the Go
+# Builds the pinned control plane of the test bed (kube-apiserver, kubectl and etcd) from the Go
 # pinning modules in testbed/go/ into $OCISOURCE_CACHE. Reruns are instant once cached.
 source "$(dirname "$0")/lib.sh"
 
@@ -17,4 +17,7 @@ kube_goflags="-buildvcs=false -ldflags=-X=k8s.io/component-base/version.gitVersi
 
 GOFLAGS="$kube_goflags" go_build kube-apiserver "$KUBE_VERSION" \
   "$TESTBED_SRC/go/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+# kubectl of the same release, for `kubectl kustomize` / `apply -k` of deploy/ (its kustomize).
+GOFLAGS="$kube_goflags" go_build kubectl "$KUBE_VERSION" \
+  "$TESTBED_SRC/go/kube-apiserver" k8s.io/kubernetes/cmd/kubectl
 go_build etcd "$ETCD_VERSION" "$TESTBED_SRC/go/etcd" go.etcd.io/etcd/server/v3

@@ -36,16 +36,9 @@ pub fn helm(home: &Path) -> Command {
     cmd
 }
 
-/// kubectl from the PATH (for its built-in kustomize and `apply -k`); panics when missing.
+/// The test bed's kubectl (for its built-in kustomize and `apply -k`).
 pub fn kubectl() -> Command {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("kubectl").is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "kubectl not found on the PATH: the kustomize tests render deploy/ with `kubectl kustomize`"
-    );
-    Command::new("kubectl")
+    Command::new(bin("kubectl"))
 }
 
 /// Runs `cmd` and returns its output whether it succeeded or not.
