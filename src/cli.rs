@@ -154,9 +154,9 @@ pub struct RuntimeArgs {
     pub leader_election_release_on_cancel: bool,
 
     /// Feature gates, `Name=true|false,...` (`ObjectLevelWorkloadIdentity`,
-    /// `CacheSecretsAndConfigMaps`).
-    #[arg(long, value_parser = feature_gates, default_value = "")]
-    pub feature_gates: FeatureGates,
+    /// `CacheSecretsAndConfigMaps`); repeated flags add up, later ones winning per gate.
+    #[arg(long = "feature-gates", value_parser = feature_gates, action = ArgAction::Append)]
+    pub feature_gate_flags: Vec<FeatureGates>,
 
     /// Service account (in the object's namespace) used for cloud workload identity when an
     /// object with a cloud provider and no static credentials names none (multi-tenancy
@@ -195,9 +195,18 @@ fn qps(s: &str) -> Result<String, String> {
 }
 
 impl RuntimeArgs {
+    /// Every `--feature-gates` flag merged in order, as Go's map flag merges repeated flags.
+    pub fn feature_gates(&self) -> FeatureGates {
+        let mut gates = BTreeMap::new();
+        for flag in &self.feature_gate_flags {
+            gates.extend(flag.0.iter().map(|(k, v)| (k.clone(), *v)));
+        }
+        FeatureGates(gates)
+    }
+
     /// Whether the `ObjectLevelWorkloadIdentity` gate is on.
     pub fn object_level_workload_identity(&self) -> bool {
-        self.feature_gates.enabled("ObjectLevelWorkloadIdentity")
+        self.feature_gates().enabled("ObjectLevelWorkloadIdentity")
     }
 
     /// `--default-service-account`, `None` when empty.
@@ -289,8 +298,10 @@ pub struct ObservabilityArgs {
     pub log_encoding: LogEncoding,
 }
 
-/// `ocisource controller`: every flag.
+/// `ocisource controller`: every flag. A repeated flag takes its last value, as Go's flag
+/// package does (Flux users tune controllers with patches that append flags).
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
+#[command(args_override_self = true)]
 pub struct ControllerArgs {
     /// Storage flags.
     #[command(flatten)]
@@ -370,6 +381,27 @@ mod tests {
         );
     }
 
+    /// A patch appending a flag the Deployment already sets: the last one wins, as with Go's
+    /// flag package; repeated feature gates add up.
+    #[test]
+    fn repeated_flags_take_the_last_value() {
+        let a = parse(&[
+            "--watch-all-namespaces=false",
+            "--concurrent=2",
+            "--feature-gates=CacheSecretsAndConfigMaps=true",
+            "--watch-all-namespaces=true",
+            "--concurrent=10",
+            "--feature-gates=ObjectLevelWorkloadIdentity=true,CacheSecretsAndConfigMaps=false",
+            "--feature-gates=CacheSecretsAndConfigMaps=true",
+        ])
+        .unwrap();
+        assert!(a.runtime.watch_all_namespaces);
+        assert_eq!(a.runtime.concurrent, 10);
+        let gates = a.runtime.feature_gates();
+        assert!(gates.enabled("ObjectLevelWorkloadIdentity"));
+        assert!(gates.enabled("CacheSecretsAndConfigMaps"));
+    }
+
     /// The arguments of Flux's own source-controller Deployment and its usual patches.
     #[test]
     fn source_controllers_arguments_are_accepted() {
@@ -433,10 +465,14 @@ mod tests {
         assert_eq!(a.artifact.max_extract_size(), None);
         assert!(
             a.runtime
-                .feature_gates
+                .feature_gates()
                 .enabled("ObjectLevelWorkloadIdentity")
         );
-        assert!(!a.runtime.feature_gates.enabled("CacheSecretsAndConfigMaps"));
+        assert!(
+            !a.runtime
+                .feature_gates()
+                .enabled("CacheSecretsAndConfigMaps")
+        );
     }
 
     #[test]

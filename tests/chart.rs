@@ -782,7 +782,8 @@ fn the_kustomize_base_and_overlay_are_the_charts_renders() {
         "kubectl kustomize crds/ is crds/ocirepository.yaml"
     );
     // Flux's documented way to tune a controller, a patch appending flags, repeats none of
-    // the base's (the controller, like Go's flag package, would see a flag twice; it refuses).
+    // the base's: the base sets only what Flux's own Deployment sets (a repeat would still
+    // work, the last value winning, but would read as a conflict).
     let overlay = tempfile::tempdir().unwrap();
     // kustomize takes only relative bases: up to / from the overlay, then down to deploy/.
     let up = "../".repeat(overlay.path().components().count() - 1);

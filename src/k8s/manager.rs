@@ -164,7 +164,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         events: EventPublisher::new(client.clone(), &args.observability.events_addr, &instance),
         secrets: if args
             .runtime
-            .feature_gates
+            .feature_gates()
             .enabled("CacheSecretsAndConfigMaps")
         {
             KubeSecrets::cached(client.clone(), watched_namespace.as_deref())
