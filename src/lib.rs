@@ -31,3 +31,4 @@ mod robustness;
 pub mod server;
 pub mod standalone;
 pub mod storage;
+pub mod verify;
