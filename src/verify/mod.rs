@@ -9,7 +9,7 @@
 //! Not here yet (they fail closed in the port adapter): cosign keyless, Sigstore bundles, and
 //! notation.
 
-
+pub mod cosign;
 pub mod keys;
 
 use std::collections::BTreeMap;
