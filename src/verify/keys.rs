@@ -1,7 +1,12 @@
 //! Public keys as Flux reads them from a cosign verification Secret: one PEM block, a PKIX
 //! `PUBLIC KEY` (ECDSA P-256/P-384/P-521, RSA, Ed25519) or a PKCS#1 `RSA PUBLIC KEY`, checked
-//! the way Flux's verifier is built (SHA-256 for every key type: ECDSA over SHA-256 whatever
-//! the curve, RSA PKCS#1 v1.5 with SHA-256, plain Ed25519).
+//! the way Flux's verifier is built (`LoadVerifier(key, SHA-256)`: ECDSA over SHA-256 whatever
+//! the curve, RSA PKCS#1 v1.5 with SHA-256, plain Ed25519, not Ed25519ph).
+//!
+//! One deliberate difference: a P-384 or P-521 signature over the curve's own hash (SHA-384,
+//! SHA-512) is accepted too, since that is what cosign v2.6 makes with such keys
+//! (`LoadDefaultSignerVerifier`); Flux refuses those signatures. Both are signatures by the
+//! trusted key over the same payload.
 //!
 //! The DER is parsed by aws-lc-rs (the crypto library rustls already uses); this file only reads
 //! the algorithm identifier to pick the verification algorithm, with a bounded DER walk that
@@ -63,14 +68,29 @@ impl KeyKind {
 
     // Flux loads every key with SHA-256 (`signature.LoadVerifier(key, crypto.SHA256)`), so a
     // P-384 or P-521 key verifies ECDSA over SHA-256 and RSA is PKCS#1 v1.5 with SHA-256; Go
-    // accepts RSA keys from 1024 bits.
-    fn algorithm(self) -> &'static dyn VerificationAlgorithm {
+    // accepts RSA keys from 1024 bits. The curve's own hash follows for P-384 and P-521 (see
+    // the module documentation).
+    fn algorithms(self) -> &'static [&'static dyn VerificationAlgorithm] {
         match self {
-            KeyKind::EcdsaP256 => &signature::ECDSA_P256_SHA256_ASN1,
-            KeyKind::EcdsaP384 => &signature::ECDSA_P384_SHA256_ASN1,
-            KeyKind::EcdsaP521 => &signature::ECDSA_P521_SHA256_ASN1,
-            KeyKind::Rsa => &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
-            KeyKind::Ed25519 => &signature::ED25519,
+            KeyKind::EcdsaP256 => &[&signature::ECDSA_P256_SHA256_ASN1],
+            KeyKind::EcdsaP384 => &[
+                &signature::ECDSA_P384_SHA256_ASN1,
+                &signature::ECDSA_P384_SHA384_ASN1,
+            ],
+            KeyKind::EcdsaP521 => &[
+                &signature::ECDSA_P521_SHA256_ASN1,
+                &signature::ECDSA_P521_SHA512_ASN1,
+            ],
+            KeyKind::Rsa => &[&signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY],
+            KeyKind::Ed25519 => &[&signature::ED25519],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            KeyKind::EcdsaP256 | KeyKind::EcdsaP384 | KeyKind::EcdsaP521 => "ECDSA",
+            KeyKind::Rsa => "RSA",
+            KeyKind::Ed25519 => "Ed25519",
         }
     }
 }
@@ -78,7 +98,8 @@ impl KeyKind {
 /// A public key that verifies cosign signatures.
 pub struct PublicKey {
     kind: KeyKind,
-    key: ParsedPublicKey,
+    /// The key parsed once for each accepted algorithm.
+    keys: Vec<ParsedPublicKey>,
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -100,14 +121,7 @@ impl PublicKey {
         let block = pem::parse(data).map_err(|_| KeyError::Pem)?;
         match block.tag() {
             "PUBLIC KEY" => PublicKey::from_spki_der(block.contents()),
-            "RSA PUBLIC KEY" => {
-                let key = ParsedPublicKey::new(KeyKind::Rsa.algorithm(), block.contents())
-                    .map_err(|_| KeyError::InvalidKey("RSA"))?;
-                Ok(PublicKey {
-                    kind: KeyKind::Rsa,
-                    key,
-                })
-            }
+            "RSA PUBLIC KEY" => PublicKey::parse(KeyKind::Rsa, block.contents()),
             other => Err(KeyError::PemType(other.to_string())),
         }
     }
@@ -117,15 +131,18 @@ impl PublicKey {
     /// # Errors
     /// [`KeyError`] when the structure is malformed or the algorithm unsupported.
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, KeyError> {
-        let kind = spki_kind(der)?;
-        let key = ParsedPublicKey::new(kind.algorithm(), der).map_err(|_| {
-            KeyError::InvalidKey(match kind {
-                KeyKind::EcdsaP256 | KeyKind::EcdsaP384 | KeyKind::EcdsaP521 => "ECDSA",
-                KeyKind::Rsa => "RSA",
-                KeyKind::Ed25519 => "Ed25519",
+        PublicKey::parse(spki_kind(der)?, der)
+    }
+
+    fn parse(kind: KeyKind, der: &[u8]) -> Result<PublicKey, KeyError> {
+        let keys = kind
+            .algorithms()
+            .iter()
+            .map(|&alg| {
+                ParsedPublicKey::new(alg, der).map_err(|_| KeyError::InvalidKey(kind.name()))
             })
-        })?;
-        Ok(PublicKey { kind, key })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PublicKey { kind, keys })
     }
 
     /// The key's kind.
@@ -135,7 +152,9 @@ impl PublicKey {
 
     /// Whether `signature` is a valid signature of `message` by this key.
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.key.verify_sig(message, signature).is_ok()
+        self.keys
+            .iter()
+            .any(|key| key.verify_sig(message, signature).is_ok())
     }
 }
 
@@ -224,8 +243,8 @@ mod tests {
     use aws_lc_rs::rsa::KeySize;
     use aws_lc_rs::signature::{
         ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
-        ECDSA_P521_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
-        RsaKeyPair,
+        ECDSA_P521_SHA256_ASN1_SIGNING, ECDSA_P521_SHA512_ASN1_SIGNING, EcdsaKeyPair,
+        Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
     };
     use base64::Engine as _;
 
@@ -271,18 +290,24 @@ Mz9uCxfKYh6Tq7m3a3nC9yR9aFl9P+aZ
     }
 
     #[test]
-    fn p384_keys_check_sha256_as_flux_does_not_sha384() {
+    fn p384_keys_check_sha256_as_flux_does_and_sha384_as_cosign_signs() {
         let key = PublicKey::from_pem(P384_PEM.as_bytes()).unwrap();
         assert_eq!(key.kind(), KeyKind::EcdsaP384);
-        assert!(key.verifies(b"payload", &b64(P384_SHA256_SIG)));
-        assert!(!key.verifies(b"payload!", &b64(P384_SHA256_SIG)));
-        assert!(!key.verifies(b"payload", &b64(P384_SHA384_SIG)));
-        // The same with a freshly made key.
+        for sig in [P384_SHA256_SIG, P384_SHA384_SIG] {
+            assert!(key.verifies(b"payload", &b64(sig)));
+            assert!(!key.verifies(b"payload!", &b64(sig)));
+        }
         let rng = SystemRandom::new();
-        let (pair, pem) = ecdsa(&ECDSA_P384_SHA384_ASN1_SIGNING);
-        let key = PublicKey::from_pem(&pem).unwrap();
-        let sig = pair.sign(&rng, b"payload").unwrap();
-        assert!(!key.verifies(b"payload", sig.as_ref()));
+        for alg in [
+            &ECDSA_P384_SHA384_ASN1_SIGNING,
+            &ECDSA_P521_SHA512_ASN1_SIGNING,
+        ] {
+            let (pair, pem) = ecdsa(alg);
+            let key = PublicKey::from_pem(&pem).unwrap();
+            let sig = pair.sign(&rng, b"payload").unwrap();
+            assert!(key.verifies(b"payload", sig.as_ref()));
+            assert!(!key.verifies(b"other", sig.as_ref()));
+        }
     }
 
     #[test]
