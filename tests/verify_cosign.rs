@@ -586,6 +586,48 @@ fn the_verifier_uses_the_object_s_tls_and_client_certificate() {
     assert_verified(&run, &format!("{}@{}", chart.version, chart.digest));
 }
 
+/// What a verification costs: one `GET` of the signature manifest and one payload blob per
+/// signature looked at, stopping at the first that verifies; every signature layer is tried.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verification_reads_the_signature_manifest_once_and_payloads_until_one_verifies() {
+    use ocisource::registry::{Client, Credential, Digest, Repository, TransportConfig};
+    use ocisource::verify::{PublicKey, cosign};
+
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let digest = push(&reg, "app", "v1", "kind: Twice\n");
+    let work = tempfile::tempdir().unwrap();
+    let first = tools::cosign_generate_key_pair(&work.path().join("first"));
+    let second = tools::cosign_generate_key_pair(&work.path().join("second"));
+    tools::cosign_sign_key(&reg, &format!("app@{digest}"), &first);
+    tools::cosign_sign_key(&reg, &format!("app@{digest}"), &second);
+    let repo = Repository::parse(&format!("{}/app", reg.host())).unwrap();
+    let digest: Digest = digest.parse().unwrap();
+    let key = |keys: &CosignKeys, name: &str| {
+        let pem = std::fs::read(&keys.public_key).unwrap();
+        (name.to_string(), PublicKey::from_pem(&pem).unwrap())
+    };
+    for (keys, payloads) in [
+        (vec![key(&first, "first.pub")], 1),
+        (vec![key(&second, "second.pub")], 2),
+    ] {
+        let client = Client::new(&TransportConfig {
+            insecure: true,
+            ..TransportConfig::default()
+        })
+        .unwrap();
+        let verified = cosign::verify(&client, &Credential::Anonymous, &repo, &digest, &keys)
+            .await
+            .unwrap();
+        assert_eq!(verified.key, keys[0].0);
+        let counts = client.request_counts();
+        assert_eq!(
+            (counts.manifest_get, counts.blob, counts.manifest_head),
+            (1, payloads, 0),
+            "{counts:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The controller
 
