@@ -507,7 +507,13 @@ fn keyless_and_notation_fail_closed_saying_so_and_pull_nothing() {
 
 #[test]
 fn the_verifier_uses_the_object_s_credentials() {
-    let reg = Registry::start(Flavor::Distribution, Security::Basic);
+    for security in [Security::Basic, Security::Bearer] {
+        the_verifier_uses_the_object_s_credentials_on(security);
+    }
+}
+
+fn the_verifier_uses_the_object_s_credentials_on(security: Security) {
+    let reg = Registry::start(Flavor::Distribution, security);
     let digest = push(&reg, "private/app", "v1", "kind: Private\n");
     let work = tempfile::tempdir().unwrap();
     let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
