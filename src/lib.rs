@@ -13,8 +13,9 @@
 //!   steps, then the pure status summary. It reads the outside world only through the traits of
 //!   [`core::ports`] and never reads the clock.
 //! - [`registry`] (the OCI distribution API), [`storage`] (the artifact store, bounded extraction,
-//!   deterministic archives), [`cloud`] (provider login, behind features) and [`api`] (the types,
-//!   the CRD and Flux's condition vocabulary).
+//!   deterministic archives), [`cloud`] (provider login, behind features), [`verify`] (signature
+//!   checks through the object's registry client) and [`api`] (the types, the CRD and Flux's
+//!   condition vocabulary).
 //! - [`server`] and [`metrics`]: the artifact HTTP server, health endpoints and Prometheus
 //!   metrics under Flux's names; [`cli`]: the controller's flags.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -31,3 +32,4 @@ mod robustness;
 pub mod server;
 pub mod standalone;
 pub mod storage;
+pub mod verify;

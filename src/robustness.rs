@@ -169,6 +169,62 @@ fn registry_answers_never_panic() {
 }
 
 #[test]
+fn signature_material_never_panics() {
+    use crate::verify::{PublicKey, cosign};
+    let mut rng = Rng(0x6A09_E667_F3BC_C908);
+    // Real keys of each kind (P-256, P-384, Ed25519, RSA in PKCS#1 form) and a private key.
+    let keys = [
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfqc5kcyrRldipzGbZMB+VY9qqp9e\n\
+         8N7Xgjc89o1lEuUnkkeaWwh8CkIgyPI1ZYIvi8crfW+YwpIOw5l7kcjBVw==\n-----END PUBLIC KEY-----\n",
+        "-----BEGIN PUBLIC KEY-----\nMHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEOsy/SaUx1r6OaP2DO/ZWuLJqWFrjSWLb\n\
+         z1Tg1iV8Kd4d8V0k2i4JIU0tzQUSSO7AkLzrtTAleIlwqd7N3JUd3CPRlzIPayji\n\
+         Mz9uCxfKYh6Tq7m3a3nC9yR9aFl9P+aZ\n-----END PUBLIC KEY-----\n",
+        "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAmOm0q/84de1ywCnSVAHqftZknyPwwGG3dACIVwwQSD0=\n\
+         -----END PUBLIC KEY-----\n",
+        "-----BEGIN RSA PUBLIC KEY-----\nMIGJAoGBAL7rgPW+yV11uWE1fTRXfBi78M6F1NH9elVXHveDbHECzw9rq0j5GJHF\n\
+         VTiQ2m4dKvAGmQ7HKJC/IEO2ZnQ2r9f0CSwdU+o0R9TE61xlvNOVLdZdlkYq+ipd\n\
+         rtD9zrAbrUmzL1vzjlEkmGKZokdsvdVKTReIq+lARex2UCoFSriRAgMBAAE=\n-----END RSA PUBLIC KEY-----\n",
+        "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+    ];
+    for seed in &keys[..4] {
+        assert!(PublicKey::from_pem(seed.as_bytes()).is_ok(), "{seed}");
+    }
+    let payloads = [
+        r#"{"critical":{"identity":{"docker-reference":"r/app"},"image":{"docker-manifest-digest":"sha256:4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a"},"type":"cosign container image signature"},"optional":null}"#,
+        r#"{"critical":{"image":{"docker-manifest-digest":""}}}"#,
+    ];
+    let digest: Digest = "sha256:4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a"
+        .parse()
+        .unwrap_or_else(|_| Digest::sha256_of(b""));
+    let sig_manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"annotations":{"dev.cosignproject.cosign/signature":"MEUCIQDx"}}]}"#;
+    for _ in 0..ROUNDS {
+        let (bytes, _) = rng.mutant(&keys);
+        if let Ok(key) = PublicKey::from_pem(&bytes) {
+            let (payload, _) = rng.mutant(&payloads);
+            let _ = key.verifies(&payload, &bytes);
+        }
+        let der: Vec<u8> = (0..rng.below(120)).map(|_| rng.next() as u8).collect();
+        let _ = PublicKey::from_spki_der(&der);
+        let (payload, _) = rng.mutant(&payloads);
+        let _ = cosign::check_payload(&payload, &digest);
+        let (body, _) = rng.mutant(&[sig_manifest]);
+        if let Ok(crate::registry::manifest::Document::Image { layers, .. }) =
+            parse_document(&body, None)
+        {
+            let manifest = crate::registry::Manifest {
+                digest: digest.clone(),
+                manifest_digest: digest.clone(),
+                media_type: String::new(),
+                config: None,
+                layers,
+                annotations: BTreeMap::new(),
+            };
+            let _ = cosign::signature_layers(&manifest);
+        }
+    }
+}
+
+#[test]
 fn ignore_rules_never_panic() {
     let mut rng = Rng(0xA076_1D64_78BD_642F);
     let alphabet: Vec<char> = "ab/*?[]!^\\-#. \t\u{e9}".chars().collect();

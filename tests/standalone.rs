@@ -474,38 +474,6 @@ fn a_helm_chart_is_stored_as_pushed_in_copy_mode() {
     );
 }
 
-#[test]
-fn verification_fails_closed_until_a_verifier_is_built_in() {
-    let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = content_dir();
-    tools::flux_push_artifact(&reg, "app", "v1", content.path(), "s", "r", &[]);
-    let storage = tempfile::tempdir().unwrap();
-    let url = format!("oci://{}/app", reg.host());
-    let m = manifest(
-        "signed",
-        &url,
-        json!({"ref": {"tag": "v1"}, "verify": {"provider": "cosign"}}),
-    );
-    let run = reconcile(&m, storage.path(), None);
-    assert_eq!(run.code, 1);
-    let (status, reason, message) = condition(&run.obj, "SourceVerified").unwrap();
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "VerificationError")
-    );
-    assert!(
-        message.starts_with("failed to verify the signature using provider 'cosign keyless'"),
-        "{message}"
-    );
-    assert_eq!(condition(&run.obj, "Ready").unwrap().1, "VerificationError");
-    assert!(
-        run.obj["status"].get("artifact").is_none(),
-        "nothing pulled"
-    );
-    let files: Vec<PathBuf> = walk(storage.path());
-    assert!(files.is_empty(), "nothing stored: {files:?}");
-}
-
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
     for e in std::fs::read_dir(dir).unwrap() {

@@ -11,3 +11,4 @@ pub mod ports;
 pub mod reconcile;
 pub mod semver;
 pub mod summary;
+pub mod verification;

@@ -30,9 +30,9 @@ use crate::api::v1::OciRepository;
 use crate::api::{FINALIZER, duration};
 use crate::core::events::{Event, Severity};
 use crate::core::message;
-use crate::core::ports::NoVerifier;
 use crate::core::reconcile::{self, Ports, Settings};
 use crate::core::summary::Next;
+use crate::core::verification::SignatureVerifier;
 use crate::metrics::Metrics;
 use crate::registry::{ClientPool, RequestCounts};
 
@@ -257,9 +257,10 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
         api: api.clone(),
         name: name.clone(),
     });
+    let verifier = SignatureVerifier::new(&ctx.secrets);
     let ports = Ports {
         secrets: &ctx.secrets,
-        verifier: &NoVerifier,
+        verifier: &verifier,
         progress: &progress,
         registries: &ctx.registries,
     };

@@ -176,6 +176,77 @@ impl Client {
         ))
     }
 
+    /// The image manifest tagged `tag`, read as it is: an index is refused, not resolved. For
+    /// artifacts kept beside a subject under a derived tag, such as cosign's
+    /// `sha256-<hex>.sig`; its [`Manifest::digest`] is the SHA-256 of the body.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidReference`] for an invalid tag, [`Error::NotFound`] (`MANIFEST_UNKNOWN`),
+    /// [`Error::Unauthorized`], [`Error::Protocol`] for an index, schema 1 or a malformed
+    /// manifest, and the transport categories.
+    pub async fn image_manifest_by_tag(
+        &self,
+        repo: &Repository,
+        tag: &str,
+        cred: &Credential,
+    ) -> Result<Manifest, Error> {
+        check_tag(tag)?;
+        let what = format!("fetch manifest {repo}:{tag}");
+        self.bounded(&what, async {
+            let (body, content_type) = self.get_manifest(repo, tag, cred).await?;
+            let digest = Digest::sha256_of(&body);
+            match parse_document(&body, content_type.as_deref())? {
+                Document::Image {
+                    media_type,
+                    config,
+                    layers,
+                    annotations,
+                } => Ok(Manifest {
+                    digest: digest.clone(),
+                    manifest_digest: digest,
+                    media_type,
+                    config,
+                    layers,
+                    annotations,
+                }),
+                Document::Index { .. } => Err(Error::protocol(format!(
+                    "{repo}:{tag} is an index, not an image manifest"
+                ))),
+            }
+        })
+        .await
+    }
+
+    /// The whole blob `desc` points to, verified against its digest and size; a blob whose
+    /// descriptor announces more than `max` bytes is refused before it is requested.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protocol`] for a blob larger than `max`, and those of [`Client::blob_stream`]
+    /// and of reading it.
+    pub async fn read_blob(
+        &self,
+        repo: &Repository,
+        desc: &Descriptor,
+        cred: &Credential,
+        max: u64,
+    ) -> Result<Vec<u8>, Error> {
+        if desc.size > max {
+            return Err(Error::protocol(format!(
+                "blob {repo}@{} has {} bytes, more than the {max} accepted",
+                desc.digest, desc.size
+            )));
+        }
+        let mut blob = self.blob_stream(repo, desc, cred).await?;
+        // Bounded by `max` above; the stream fails on any byte beyond the announced size.
+        let mut out = Vec::with_capacity(usize::try_from(desc.size).unwrap_or(0));
+        while let Some(chunk) = blob.chunk().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out)
+    }
+
     /// `GET /v2/<name>/manifests/<reference>`: the body (bounded) and its content type.
     pub(super) async fn get_manifest(
         &self,

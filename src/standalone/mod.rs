@@ -13,8 +13,9 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::api::conditions::types;
 use crate::api::{v1, v1beta2};
-use crate::core::ports::{NoProgress, NoVerifier};
+use crate::core::ports::NoProgress;
 use crate::core::reconcile::{self, Outcome, Ports, Settings};
+use crate::core::verification::SignatureVerifier;
 use crate::registry::ClientPool;
 use crate::storage::{ExtractLimits, Storage};
 
@@ -203,9 +204,10 @@ pub async fn run(args: &ReconcileArgs) -> Result<Reconciled, InputError> {
         default_service_account: None,
     };
     let registries = ClientPool::new();
+    let verifier = SignatureVerifier::new(&secrets);
     let ports = Ports {
         secrets: &secrets,
-        verifier: &NoVerifier,
+        verifier: &verifier,
         progress: &NoProgress,
         registries: &registries,
     };

@@ -431,6 +431,52 @@ pub fn cosign_sign_key(reg: &Registry, reference: &str, keys: &CosignKeys) -> St
     all_output(&run(&mut cmd))
 }
 
+/// `cosign import-key-pair --key <private_pem> --output-key-prefix <prefix>` in `dir`: an
+/// existing PEM private key (RSA, ECDSA, Ed25519) turned into a cosign key pair,
+/// `<prefix>.key` (encrypted with [`COSIGN_PASSWORD`]) and `<prefix>.pub`.
+pub fn cosign_import_key_pair(dir: &Path, private_pem: &Path, prefix: &str) -> CosignKeys {
+    std::fs::create_dir_all(dir).expect("create key dir");
+    let scratch = tempfile::tempdir().expect("temp HOME");
+    run(Command::new(bin("cosign"))
+        .arg("import-key-pair")
+        .arg("--key")
+        .arg(private_pem)
+        .arg("--output-key-prefix")
+        .arg(prefix)
+        .current_dir(dir)
+        .env("HOME", scratch.path())
+        .env("COSIGN_PASSWORD", COSIGN_PASSWORD));
+    CosignKeys {
+        private_key: dir.join(format!("{prefix}.key")),
+        public_key: dir.join(format!("{prefix}.pub")),
+    }
+}
+
+/// `cosign generate <host>/<reference>`: the simple-signing payload cosign would sign for
+/// `reference` (`repo@sha256:...`).
+pub fn cosign_generate_payload(reg: &Registry, reference: &str) -> String {
+    let home = ToolHome::new(reg);
+    let mut cmd = home.command("cosign");
+    cmd.arg("generate");
+    cosign_registry_flags(&home, &mut cmd);
+    cmd.arg(format!("{}/{reference}", home.host()));
+    stdout(&run(&mut cmd))
+}
+
+/// `cosign attach signature --payload <payload> --signature <base64 signature file>
+/// <host>/<reference>`: a signature made elsewhere, stored in cosign's layout.
+pub fn cosign_attach_signature(reg: &Registry, reference: &str, payload: &Path, signature: &Path) {
+    let home = ToolHome::new(reg);
+    let mut cmd = home.command("cosign");
+    cmd.args(["attach", "signature", "--payload"])
+        .arg(payload)
+        .arg("--signature")
+        .arg(signature);
+    cosign_registry_flags(&home, &mut cmd);
+    cmd.arg(format!("{}/{reference}", home.host()));
+    run(&mut cmd);
+}
+
 /// `cosign verify --key <pub> --insecure-ignore-tlog=true --trusted-root <empty root>
 /// <host>/<reference>`: ground truth for what the controller must accept. Returns cosign's JSON
 /// report. Without `--trusted-root`, cosign 2.6 tries to fetch the public-good TUF root first

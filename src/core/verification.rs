@@ -1,0 +1,245 @@
+//! The verifier the controller and standalone mode use: reads the object's verification Secret
+//! through its [`SecretSource`] and checks signatures with [`crate::verify`], through the
+//! object's own registry client.
+//!
+//! Supported: `provider: cosign` with `secretRef` (public keys). Everything else fails closed
+//! with a message saying so: keyless cosign and notation are not built yet, and a Sigstore
+//! bundle (cosign v3) is not looked for, so an artifact signed only that way has no matching
+//! signature.
+
+use super::ports::{SecretSource, Verification, Verifier, VerifyRequest};
+use crate::api::v1::VerificationProvider;
+use crate::verify::{self, KeyError, cosign};
+
+/// A provider this build cannot verify with; verification fails closed.
+#[derive(Debug, thiserror::Error)]
+pub enum Unsupported {
+    /// Cosign without `secretRef`.
+    #[error(
+        "keyless verification is not supported yet: only cosign public keys from \
+         'verify.secretRef' are"
+    )]
+    Keyless,
+    /// Notation.
+    #[error("notation verification is not supported yet: only cosign public keys are")]
+    Notation,
+}
+
+/// The verification Secret does not exist (the store's own text, as Flux returns the API
+/// error unwrapped).
+#[derive(Debug, thiserror::Error)]
+#[error("{resource} \"{name}\" not found")]
+pub struct SecretNotFound {
+    /// How the store names Secrets.
+    pub resource: &'static str,
+    /// The Secret's name.
+    pub name: String,
+}
+
+/// Verifies signatures with the material of the object's verification Secret.
+#[derive(Debug)]
+pub struct SignatureVerifier<'a, S> {
+    secrets: &'a S,
+}
+
+impl<'a, S> SignatureVerifier<'a, S> {
+    /// A verifier reading verification Secrets from `secrets`.
+    pub fn new(secrets: &'a S) -> SignatureVerifier<'a, S> {
+        SignatureVerifier { secrets }
+    }
+}
+
+impl<S: SecretSource> Verifier for SignatureVerifier<'_, S> {
+    async fn verify(&self, request: VerifyRequest<'_>) -> Verification {
+        match (request.spec.provider, &request.spec.secret_ref) {
+            (VerificationProvider::Cosign, Some(secret_ref)) => {
+                match self.cosign_with_keys(&request, &secret_ref.name).await {
+                    Ok(()) => Verification::Verified,
+                    Err(e) => Verification::Failed(e),
+                }
+            }
+            (VerificationProvider::Cosign, None) => {
+                Verification::Failed(Box::new(Unsupported::Keyless))
+            }
+            (VerificationProvider::Notation, _) => {
+                Verification::Failed(Box::new(Unsupported::Notation))
+            }
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<S: SecretSource> SignatureVerifier<'_, S> {
+    async fn cosign_with_keys(
+        &self,
+        request: &VerifyRequest<'_>,
+        name: &str,
+    ) -> Result<(), BoxError> {
+        let secret = self
+            .secrets
+            .secret(request.namespace, name)
+            .await?
+            .ok_or_else(|| SecretNotFound {
+                resource: self.secrets.secret_resource(),
+                name: name.to_string(),
+            })?;
+        let data = secret.data.unwrap_or_default();
+        let keys = verify::public_keys(&data).map_err(|(entry, e): (String, KeyError)| {
+            tracing::warn!(
+                namespace = request.namespace,
+                secret = name,
+                entry = %entry,
+                "public key of the verification Secret does not parse: {e}"
+            );
+            Box::new(e) as BoxError
+        })?;
+        match cosign::verify(
+            request.client,
+            request.credential,
+            request.repository,
+            request.digest,
+            &keys,
+        )
+        .await
+        {
+            Ok(verified) => {
+                tracing::debug!(
+                    digest = %request.digest,
+                    key = %verified.key,
+                    payload = %verified.payload,
+                    "cosign signature verified"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                tracing::info!(
+                    digest = %request.digest,
+                    keys = keys.len(),
+                    detail = %e.detail,
+                    "no cosign signature verified"
+                );
+                Err(Box::new(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+
+    use super::*;
+    use crate::api::v1::OciRepositoryVerification;
+    use crate::core::ports::LookupError;
+    use crate::registry::{Client, Credential, Digest, Repository, TransportConfig};
+
+    struct OneSecret(Option<Secret>);
+
+    impl SecretSource for OneSecret {
+        async fn secret(&self, _: &str, name: &str) -> Result<Option<Secret>, LookupError> {
+            Ok(self
+                .0
+                .clone()
+                .filter(|s| s.metadata.name.as_deref() == Some(name)))
+        }
+
+        async fn service_account(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<ServiceAccount>, LookupError> {
+            Ok(None)
+        }
+
+        async fn service_account_token(
+            &self,
+            namespace: &str,
+            name: &str,
+            _: &[String],
+        ) -> Result<String, LookupError> {
+            Err(LookupError::CreateToken {
+                namespace: namespace.into(),
+                name: name.into(),
+                source: "no tokens here".into(),
+            })
+        }
+    }
+
+    fn secret(entries: &[(&str, &[u8])]) -> OneSecret {
+        OneSecret(Some(Secret {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some("keys".into()),
+                ..Default::default()
+            },
+            data: Some(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.to_vec())))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
+            ..Default::default()
+        }))
+    }
+
+    /// What verifying with `spec` concludes, for checks that end before any registry request
+    /// (the registry address is unroutable, so one would fail differently).
+    async fn outcome(secrets: &OneSecret, spec: serde_json::Value) -> String {
+        let spec: OciRepositoryVerification = serde_json::from_value(spec).unwrap();
+        let client = Client::new(&TransportConfig::default()).unwrap();
+        let repo = Repository::parse("127.0.0.1:9/app").unwrap();
+        let digest = Digest::sha256_of(b"artifact");
+        let request = VerifyRequest {
+            namespace: "ns",
+            spec: &spec,
+            repository: &repo,
+            digest: &digest,
+            client: &client,
+            credential: &Credential::Anonymous,
+        };
+        match SignatureVerifier::new(secrets).verify(request).await {
+            Verification::Verified => "verified".into(),
+            Verification::Ignored => "ignored".into(),
+            Verification::Failed(e) => e.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn keyless_and_notation_fail_closed_saying_so() {
+        let none = OneSecret(None);
+        assert!(
+            outcome(&none, serde_json::json!({"provider": "cosign"}))
+                .await
+                .starts_with("keyless verification is not supported yet")
+        );
+        assert!(
+            outcome(
+                &none,
+                serde_json::json!({"provider": "notation", "secretRef": {"name": "keys"}})
+            )
+            .await
+            .starts_with("notation verification is not supported yet")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_secret_an_unparsable_key_or_no_key_fail_before_any_request() {
+        let spec = serde_json::json!({"provider": "cosign", "secretRef": {"name": "keys"}});
+        assert_eq!(
+            outcome(&OneSecret(None), spec.clone()).await,
+            "secrets \"keys\" not found"
+        );
+        assert_eq!(
+            outcome(&secret(&[("bad.pub", b"junk")]), spec.clone()).await,
+            "PEM decoding failed"
+        );
+        let digest = Digest::sha256_of(b"artifact");
+        assert_eq!(
+            outcome(&secret(&[("cosign.key", b"private")]), spec).await,
+            format!("no matching signatures were found for '127.0.0.1:9/app@{digest}'")
+        );
+    }
+}

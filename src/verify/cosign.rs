@@ -1,0 +1,307 @@
+//! Cosign signatures checked with public keys, in cosign's v2 registry layout, as Flux checks
+//! them with a verification Secret (offline, transparency log ignored):
+//!
+//! - the signatures of `repo@<alg>:<hex>` are the layers of the image manifest tagged
+//!   `<alg>-<hex>.sig` in the same repository;
+//! - each layer is a simple-signing payload (JSON) whose `critical.image.docker-manifest-digest`
+//!   must be the verified digest, and carries its signature, base64, in the layer annotation
+//!   `dev.cosignproject.cosign/signature`;
+//! - a signature counts when one of the keys verifies it over the payload bytes; one such
+//!   signature verifies the digest.
+//!
+//! Every registry request goes through the object's own [`Client`] (its credentials, TLS, proxy
+//! and deadline); payloads are read whole, bounded and checked against their digests.
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::keys::PublicKey;
+use crate::registry::{Client, Credential, Descriptor, Digest, Manifest, Repository};
+
+/// The layer annotation holding a signature, base64.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+
+/// The media type cosign gives a simple-signing payload layer (not required when verifying, as
+/// cosign does not require it either).
+pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+
+/// The largest payload read, in bytes: a simple-signing payload is a few hundred bytes.
+pub const MAX_PAYLOAD_SIZE: u64 = 1 << 20;
+
+/// The most signature layers looked at; the rest are ignored.
+pub const MAX_SIGNATURES: usize = 100;
+
+/// The tag under which cosign stores the signatures of `digest`: `sha256-<hex>.sig`.
+pub fn signature_tag(digest: &Digest) -> String {
+    format!("{}-{}.sig", digest.algorithm().as_str(), digest.hex())
+}
+
+/// No signature of the digest verified with any key (Flux's text).
+#[derive(Debug, thiserror::Error)]
+#[error("no matching signatures were found for '{reference}'")]
+pub struct NoMatchingSignatures {
+    /// `registry/repository@digest`.
+    pub reference: String,
+    /// Why, for logs: what was missing or failed (not part of the message, as in Flux).
+    pub detail: String,
+}
+
+/// A signature layer: its payload descriptor and the decoded signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureLayer {
+    /// The payload blob.
+    pub payload: Descriptor,
+    /// The signature bytes.
+    pub signature: Vec<u8>,
+}
+
+/// The signature layers of a `.sig` manifest: layers with a base64 signature annotation, at
+/// most [`MAX_SIGNATURES`]. Layers without one, or with one that is not base64, can verify
+/// nothing and are skipped.
+pub fn signature_layers(manifest: &Manifest) -> Vec<SignatureLayer> {
+    manifest
+        .layers
+        .iter()
+        .filter_map(|layer| {
+            let encoded = layer.annotations.get(SIGNATURE_ANNOTATION)?;
+            let signature = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()?;
+            Some(SignatureLayer {
+                payload: layer.clone(),
+                signature,
+            })
+        })
+        .take(MAX_SIGNATURES)
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct SimpleSigning {
+    critical: Critical,
+}
+
+#[derive(Deserialize)]
+struct Critical {
+    image: Image,
+}
+
+#[derive(Deserialize)]
+struct Image {
+    #[serde(rename = "docker-manifest-digest")]
+    docker_manifest_digest: String,
+}
+
+/// Why a payload does not vouch for the digest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// Not a simple-signing document.
+    #[error("invalid simple signing payload: {0}")]
+    Invalid(String),
+    /// It names another digest (cosign's text).
+    #[error("invalid or missing digest in claim: {0}")]
+    OtherDigest(String),
+}
+
+/// Checks that a simple-signing `payload` names `digest` in
+/// `critical.image.docker-manifest-digest`.
+///
+/// # Errors
+/// [`PayloadError`] when the payload is not simple-signing JSON or names another digest.
+pub fn check_payload(payload: &[u8], digest: &Digest) -> Result<(), PayloadError> {
+    let doc: SimpleSigning =
+        serde_json::from_slice(payload).map_err(|e| PayloadError::Invalid(e.to_string()))?;
+    let claimed = doc.critical.image.docker_manifest_digest;
+    if claimed == digest.to_string() {
+        Ok(())
+    } else {
+        Err(PayloadError::OtherDigest(claimed))
+    }
+}
+
+/// Which key verified which signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The Secret entry of the key that verified.
+    pub key: String,
+    /// The payload blob of the verified signature.
+    pub payload: Digest,
+}
+
+/// Verifies `repo@digest` with `keys` (Secret entry name, key), in order: the first key with a
+/// valid signature wins.
+///
+/// # Errors
+/// [`NoMatchingSignatures`] when there is no key, no signature manifest, no signature layer,
+/// or no signature that one of the keys verifies over a payload naming `digest` (registry
+/// failures included, as in Flux: the details go to the error's `detail`).
+pub async fn verify(
+    client: &Client,
+    credential: &Credential,
+    repo: &Repository,
+    digest: &Digest,
+    keys: &[(String, PublicKey)],
+) -> Result<Verified, NoMatchingSignatures> {
+    let fail = |detail: String| NoMatchingSignatures {
+        reference: format!("{repo}@{digest}"),
+        detail,
+    };
+    if keys.is_empty() {
+        return Err(fail("no '.pub' entry in the verification Secret".into()));
+    }
+    let tag = signature_tag(digest);
+    let manifest = client
+        .image_manifest_by_tag(repo, &tag, credential)
+        .await
+        .map_err(|e| fail(format!("no signatures: {}", super::chain(&e))))?;
+    let layers = signature_layers(&manifest);
+    if layers.is_empty() {
+        return Err(fail(format!("{repo}:{tag} has no signature layer")));
+    }
+    let mut problems = Vec::new();
+    for layer in &layers {
+        let payload = match client
+            .read_blob(repo, &layer.payload, credential, MAX_PAYLOAD_SIZE)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(format!(
+                    "payload {}: {}",
+                    layer.payload.digest,
+                    super::chain(&e)
+                ));
+                continue;
+            }
+        };
+        if let Err(e) = check_payload(&payload, digest) {
+            problems.push(format!("payload {}: {e}", layer.payload.digest));
+            continue;
+        }
+        if let Some((name, _)) = keys
+            .iter()
+            .find(|(_, key)| key.verifies(&payload, &layer.signature))
+        {
+            return Ok(Verified {
+                key: name.clone(),
+                payload: layer.payload.digest.clone(),
+            });
+        }
+        problems.push(format!(
+            "payload {}: no key verifies its signature",
+            layer.payload.digest
+        ));
+    }
+    Err(fail(problems.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    const D: &str = "sha256:4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a";
+
+    fn digest() -> Digest {
+        D.parse().unwrap()
+    }
+
+    #[test]
+    fn the_signature_tag_is_derived_from_the_digest() {
+        assert_eq!(
+            signature_tag(&digest()),
+            "sha256-4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a.sig"
+        );
+    }
+
+    #[test]
+    fn a_payload_must_name_the_verified_digest() {
+        let cosign = format!(
+            r#"{{"critical":{{"identity":{{"docker-reference":"r/app"}},"image":{{"docker-manifest-digest":"{D}"}},"type":"cosign container image signature"}},"optional":null}}"#
+        );
+        assert_eq!(check_payload(cosign.as_bytes(), &digest()), Ok(()));
+        let other = cosign.replace("4bf5", "0000");
+        assert!(matches!(
+            check_payload(other.as_bytes(), &digest()),
+            Err(PayloadError::OtherDigest(d)) if d.starts_with("sha256:0000")
+        ));
+        for bad in [
+            "",
+            "null",
+            "[]",
+            r#"{"critical":{}}"#,
+            r#"{"critical":{"image":{"docker-manifest-digest":7}}}"#,
+            r#"{"critical":{"image":{}}}"#,
+        ] {
+            assert!(
+                matches!(
+                    check_payload(bad.as_bytes(), &digest()),
+                    Err(PayloadError::Invalid(_))
+                ),
+                "{bad}"
+            );
+        }
+        // Duplicate claims are refused rather than resolved one way or the other.
+        let twice = format!(
+            r#"{{"critical":{{"image":{{"docker-manifest-digest":"{D}","docker-manifest-digest":"{D}"}}}}}}"#
+        );
+        assert!(check_payload(twice.as_bytes(), &digest()).is_err());
+    }
+
+    fn layer(annotation: Option<&str>) -> Descriptor {
+        let mut annotations = BTreeMap::new();
+        if let Some(a) = annotation {
+            annotations.insert(SIGNATURE_ANNOTATION.to_string(), a.to_string());
+        }
+        Descriptor {
+            media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(),
+            digest: digest(),
+            size: 10,
+            annotations,
+        }
+    }
+
+    fn manifest(layers: Vec<Descriptor>) -> Manifest {
+        Manifest {
+            digest: digest(),
+            manifest_digest: digest(),
+            media_type: crate::registry::manifest::OCI_MANIFEST.into(),
+            config: None,
+            layers,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn only_layers_with_a_base64_signature_are_candidates() {
+        let m = manifest(vec![
+            layer(Some("AQID")),
+            layer(None),
+            layer(Some("not base64!")),
+            layer(Some(" BAU= ")),
+        ]);
+        let sigs: Vec<_> = signature_layers(&m)
+            .into_iter()
+            .map(|l| l.signature)
+            .collect();
+        assert_eq!(sigs, vec![vec![1, 2, 3], vec![4, 5]]);
+    }
+
+    #[test]
+    fn the_number_of_candidates_is_bounded() {
+        let m = manifest(vec![layer(Some("AQID")); MAX_SIGNATURES * 3]);
+        assert_eq!(signature_layers(&m).len(), MAX_SIGNATURES);
+    }
+
+    #[test]
+    fn the_message_is_flux_s() {
+        let e = NoMatchingSignatures {
+            reference: format!("r.example/app@{D}"),
+            detail: "whatever".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("no matching signatures were found for 'r.example/app@{D}'")
+        );
+    }
+}

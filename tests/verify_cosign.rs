@@ -1,0 +1,796 @@
+//! Cosign verification with public keys, end to end: artifacts pushed with the real flux (or
+//! helm) CLI into the test-bed registries, signed with the real cosign CLI (offline: no Fulcio,
+//! no transparency log), then reconciled by the binary in standalone mode (the verification
+//! Secret from `--secrets-dir`) and by the controller against the real API server.
+//!
+//! Keys come from `cosign generate-key-pair` (ECDSA P-256, cosign's default) and from
+//! `openssl genpkey` imported with `cosign import-key-pair` (RSA, P-384, Ed25519). A plain
+//! Ed25519 signature (what Flux accepts; cosign v2.6.5 signs Ed25519 keys pre-hashed) is made
+//! over the payload `cosign generate` prints and stored with `cosign attach signature`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::controller::Controller;
+use common::controlplane::ControlPlane;
+use common::registry::{Flavor, Registry, Security};
+use common::standalone::reconcile_command;
+use common::tools::{self, CosignKeys};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use ocisource::api::v1::OciRepository;
+use ocisource::core::summary::kstatus_violations;
+use serde_json::{Value, json};
+
+struct Run {
+    code: i32,
+    obj: Value,
+    stderr: String,
+}
+
+fn reconcile(manifest: &Value, storage: &Path, secrets: &Path) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = reconcile_command(manifest, storage, dir.path());
+    cmd.arg("--secrets-dir").arg(secrets);
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let obj = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no object printed ({e}); stderr:\n{stderr}"));
+    Run {
+        code: out.status.code().unwrap(),
+        obj,
+        stderr,
+    }
+}
+
+fn condition(obj: &Value, t: &str) -> Option<(String, String, String)> {
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == t)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap().to_string(),
+                c["reason"].as_str().unwrap().to_string(),
+                c["message"].as_str().unwrap().to_string(),
+            )
+        })
+}
+
+fn assert_kstatus_sound(obj: &Value) {
+    let typed: OciRepository = serde_json::from_value(obj.clone()).unwrap();
+    let status = typed.status.unwrap();
+    let violations = kstatus_violations(
+        &status.conditions,
+        typed.metadata.generation.unwrap(),
+        status.observed_generation,
+    );
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
+/// An OCIRepository in namespace `apps` following `tag` of `url`, verified with the cosign
+/// keys of Secret `keys`, plus `extra` spec fields.
+fn manifest(name: &str, url: &str, tag: &str, extra: Value) -> Value {
+    let mut spec = json!({
+        "url": url, "interval": "1m", "insecure": true, "ref": {"tag": tag},
+        "verify": {"provider": "cosign", "secretRef": {"name": "keys"}},
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": name, "namespace": "apps"},
+        "spec": spec,
+    })
+}
+
+/// A secrets directory holding Secret `apps/<name>` with `entries` (name → content) as
+/// `stringData`.
+fn write_secret(dir: &Path, name: &str, entries: &[(&str, String)]) {
+    let data: serde_json::Map<String, Value> = entries
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+        .collect();
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": "apps"},
+        "stringData": data,
+    });
+    std::fs::write(
+        dir.join(format!("{name}.yaml")),
+        serde_json::to_string(&secret).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A secrets directory with only the verification Secret `keys`.
+fn keys_dir(entries: &[(&str, String)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_secret(dir.path(), "keys", entries);
+    dir
+}
+
+fn public_key(keys: &CosignKeys) -> String {
+    std::fs::read_to_string(&keys.public_key).unwrap()
+}
+
+/// Pushes a one-file artifact with `flux push artifact`; its digest.
+fn push(reg: &Registry, repo: &str, tag: &str, text: &str) -> String {
+    let content = tempfile::tempdir().unwrap();
+    std::fs::write(content.path().join("deploy.yaml"), text).unwrap();
+    tools::flux_push_artifact(reg, repo, tag, content.path(), "src", "rev", &[])
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_in(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn no_match(reg: &Registry, repo: &str, digest: &str) -> String {
+    format!(
+        "failed to verify the signature using provider 'cosign': no matching signatures were \
+         found for '{}/{repo}@{digest}'",
+        reg.host()
+    )
+}
+
+/// Asserts a verification failure with `message`: SourceVerified=False and Ready=False with
+/// it, no FetchFailed, nothing pulled or stored.
+fn assert_refused(run: &Run, message: &str, storage: &Path) {
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let expected = Some(("False".into(), "VerificationError".into(), message.into()));
+    assert_eq!(condition(&run.obj, "SourceVerified"), expected);
+    assert_eq!(condition(&run.obj, "Ready"), expected);
+    assert!(condition(&run.obj, "FetchFailed").is_none());
+    assert!(run.obj["status"].get("artifact").is_none());
+    assert_eq!(files_in(storage), Vec::<PathBuf>::new(), "nothing stored");
+    assert_kstatus_sound(&run.obj);
+}
+
+/// Asserts a verified, stored artifact at `revision`.
+fn assert_verified(run: &Run, revision: &str) {
+    assert_eq!(run.code, 0, "{}\n{}", run.obj["status"], run.stderr);
+    assert_eq!(
+        condition(&run.obj, "SourceVerified"),
+        Some((
+            "True".into(),
+            "Succeeded".into(),
+            format!("verified signature of revision {revision}")
+        ))
+    );
+    assert_eq!(
+        condition(&run.obj, "Ready"),
+        Some((
+            "True".into(),
+            "Succeeded".into(),
+            format!("stored artifact for digest '{revision}'")
+        ))
+    );
+    assert_eq!(run.obj["status"]["artifact"]["revision"], revision);
+    assert_kstatus_sound(&run.obj);
+}
+
+/// `openssl <args>` in `dir`, failing loudly.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl {args:?} did not start: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A private key made by `openssl genpkey <args>`, imported as a cosign key pair.
+fn imported_keys(dir: &Path, name: &str, genpkey: &[&str]) -> CosignKeys {
+    std::fs::create_dir_all(dir).unwrap();
+    let pem = format!("{name}.pem");
+    let mut args = vec!["genpkey"];
+    args.extend_from_slice(genpkey);
+    args.extend_from_slice(&["-out", &pem]);
+    openssl(dir, &args);
+    tools::cosign_import_key_pair(dir, &dir.join(&pem), name)
+}
+
+#[test]
+fn a_key_signed_artifact_is_verified_then_stored() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let digest = push(&reg, "app", "v1", "kind: Signed\n");
+    let work = tempfile::tempdir().unwrap();
+    let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
+    tools::cosign_sign_key(&reg, &format!("app@{digest}"), &keys);
+    let secrets = keys_dir(&[("cosign.pub", public_key(&keys))]);
+    let storage = tempfile::tempdir().unwrap();
+    let url = format!("oci://{}/app", reg.host());
+
+    let run = reconcile(
+        &manifest("signed", &url, "v1", json!({})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_verified(&run, &format!("v1@{digest}"));
+    // A digest reference verifies the same way.
+    let run = reconcile(
+        &manifest("pinned", &url, "v1", json!({"ref": {"digest": digest}})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_verified(&run, &digest);
+}
+
+#[test]
+fn unsigned_artifacts_and_signatures_of_other_keys_are_refused_and_nothing_is_pulled() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let unsigned = push(&reg, "app", "unsigned", "kind: Unsigned\n");
+    let signed = push(&reg, "app", "signed", "kind: Signed\n");
+    let work = tempfile::tempdir().unwrap();
+    let signer = tools::cosign_generate_key_pair(&work.path().join("signer"));
+    let other = tools::cosign_generate_key_pair(&work.path().join("other"));
+    tools::cosign_sign_key(&reg, &format!("app@{signed}"), &signer);
+    let url = format!("oci://{}/app", reg.host());
+
+    let secrets = keys_dir(&[("cosign.pub", public_key(&signer))]);
+    let storage = tempfile::tempdir().unwrap();
+    let run = reconcile(
+        &manifest("unsigned", &url, "unsigned", json!({})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_refused(&run, &no_match(&reg, "app", &unsigned), storage.path());
+
+    let secrets = keys_dir(&[("cosign.pub", public_key(&other))]);
+    let run = reconcile(
+        &manifest("other", &url, "signed", json!({})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_refused(&run, &no_match(&reg, "app", &signed), storage.path());
+    assert!(
+        run.obj["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "Reconciling" && c["reason"] == "ProgressingWithRetry"),
+        "retried: {}",
+        run.obj["status"]
+    );
+}
+
+#[test]
+fn a_signature_never_vouches_for_another_digest() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let first = push(&reg, "app", "v1", "kind: First\n");
+    let work = tempfile::tempdir().unwrap();
+    let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
+    tools::cosign_sign_key(&reg, &format!("app@{first}"), &keys);
+    let secrets = keys_dir(&[("cosign.pub", public_key(&keys))]);
+    let url = format!("oci://{}/app", reg.host());
+
+    // The tag moves after signing: the new digest has no signature.
+    let moved = push(&reg, "app", "v1", "kind: Moved\n");
+    assert_ne!(first, moved);
+    let storage = tempfile::tempdir().unwrap();
+    let run = reconcile(
+        &manifest("moved", &url, "v1", json!({})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_refused(&run, &no_match(&reg, "app", &moved), storage.path());
+
+    // The first digest's valid signature placed where the new digest's would be: its payload
+    // names the first digest, so it verifies nothing for the new one.
+    let sig_tag = |d: &str| format!("{}.sig", d.replacen(':', "-", 1));
+    tools::crane_tag(&reg, &format!("app:{}", sig_tag(&first)), &sig_tag(&moved));
+    assert!(tools::crane_ls(&reg, "app").contains(&sig_tag(&moved)));
+    let run = reconcile(
+        &manifest("replayed", &url, "v1", json!({})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_refused(&run, &no_match(&reg, "app", &moved), storage.path());
+
+    // The first digest itself still verifies.
+    let run = reconcile(
+        &manifest("first", &url, "v1", json!({"ref": {"digest": first}})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_verified(&run, &first);
+}
+
+#[test]
+fn every_pub_entry_is_a_key_and_one_that_does_not_parse_fails_them_all() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let digest = push(&reg, "app", "v1", "kind: Signed\n");
+    let work = tempfile::tempdir().unwrap();
+    let signer = tools::cosign_generate_key_pair(&work.path().join("signer"));
+    let other = tools::cosign_generate_key_pair(&work.path().join("other"));
+    tools::cosign_sign_key(&reg, &format!("app@{digest}"), &signer);
+    let url = format!("oci://{}/app", reg.host());
+    let m = manifest("keys", &url, "v1", json!({}));
+
+    // Several keys, one of them the signer's, beside entries that are not keys.
+    let storage = tempfile::tempdir().unwrap();
+    let secrets = keys_dir(&[
+        ("a-other.pub", public_key(&other)),
+        ("b-signer.pub", public_key(&signer)),
+        ("cosign.key", "not a public key".into()),
+        ("README", "keys of the release team".into()),
+    ]);
+    let run = reconcile(&m, storage.path(), secrets.path());
+    assert_verified(&run, &format!("v1@{digest}"));
+
+    // An unparsable key fails the whole verification, even beside the signer's key.
+    let storage = tempfile::tempdir().unwrap();
+    let secrets = keys_dir(&[
+        ("b-signer.pub", public_key(&signer)),
+        ("c-broken.pub", "-----BEGIN PUBLIC KEY-----\nAAAA\n".into()),
+    ]);
+    let run = reconcile(&m, storage.path(), secrets.path());
+    assert_refused(
+        &run,
+        "failed to verify the signature using provider 'cosign': PEM decoding failed",
+        storage.path(),
+    );
+    let secrets = keys_dir(&[("cert.pub", tools_cert_pem())]);
+    let run = reconcile(&m, storage.path(), secrets.path());
+    assert_refused(
+        &run,
+        "failed to verify the signature using provider 'cosign': unknown Public key PEM file \
+         type: CERTIFICATE. Are you passing the correct public key?",
+        storage.path(),
+    );
+
+    // No `.pub` entry at all: no matching signatures.
+    let secrets = keys_dir(&[("cosign.key", "x".into())]);
+    let run = reconcile(&m, storage.path(), secrets.path());
+    assert_refused(&run, &no_match(&reg, "app", &digest), storage.path());
+
+    // A missing Secret: the store's text.
+    let empty = tempfile::tempdir().unwrap();
+    let run = reconcile(&m, storage.path(), empty.path());
+    assert_refused(
+        &run,
+        "failed to verify the signature using provider 'cosign': secrets \"keys\" not found",
+        storage.path(),
+    );
+}
+
+/// A PEM certificate (not a public key).
+fn tools_cert_pem() -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    rcgen::CertificateParams::new(vec!["example.com".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap()
+        .pem()
+}
+
+/// Cosign v2.6.5 signs P-384 and P-521 keys over SHA-384 and SHA-512, which Flux (SHA-256
+/// for every key) refuses and ocisource accepts (README, differences).
+#[test]
+fn rsa_p384_and_p521_keys_verify_cosign_signatures() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let work = tempfile::tempdir().unwrap();
+    let url = format!("oci://{}/app", reg.host());
+    for (name, genpkey) in [
+        (
+            "rsa",
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"][..],
+        ),
+        (
+            "p384",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"][..],
+        ),
+        (
+            "p521",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"][..],
+        ),
+    ] {
+        let digest = push(&reg, "app", name, &format!("kind: {name}\n"));
+        let keys = imported_keys(&work.path().join(name), name, genpkey);
+        tools::cosign_sign_key(&reg, &format!("app@{digest}"), &keys);
+        let secrets = keys_dir(&[(&format!("{name}.pub"), public_key(&keys))]);
+        let storage = tempfile::tempdir().unwrap();
+        let run = reconcile(
+            &manifest(name, &url, name, json!({})),
+            storage.path(),
+            secrets.path(),
+        );
+        assert_verified(&run, &format!("{name}@{digest}"));
+    }
+}
+
+#[test]
+fn ed25519_keys_verify_plain_ed25519_signatures_only() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let work = tempfile::tempdir().unwrap();
+    let url = format!("oci://{}/app", reg.host());
+    let keys = imported_keys(work.path(), "ed", &["-algorithm", "ed25519"]);
+    let secrets = keys_dir(&[("ed.pub", public_key(&keys))]);
+
+    // `cosign sign` with an Ed25519 key signs pre-hashed (Ed25519ph): cosign's own `verify
+    // --key` and Flux refuse it, and so do we.
+    let prehashed = push(&reg, "app", "prehashed", "kind: Prehashed\n");
+    tools::cosign_sign_key(&reg, &format!("app@{prehashed}"), &keys);
+    let storage = tempfile::tempdir().unwrap();
+    let run = reconcile(
+        &manifest("prehashed", &url, "prehashed", json!({})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_refused(&run, &no_match(&reg, "app", &prehashed), storage.path());
+
+    // A plain Ed25519 signature of cosign's payload, stored by `cosign attach signature`.
+    let plain = push(&reg, "app", "plain", "kind: Plain\n");
+    let reference = format!("app@{plain}");
+    let payload = work.path().join("payload.json");
+    std::fs::write(&payload, tools::cosign_generate_payload(&reg, &reference)).unwrap();
+    let raw = work.path().join("payload.sig");
+    openssl(
+        work.path(),
+        &[
+            "pkeyutl",
+            "-sign",
+            "-rawin",
+            "-inkey",
+            "ed.pem",
+            "-in",
+            "payload.json",
+            "-out",
+            "payload.sig",
+        ],
+    );
+    let signature = work.path().join("payload.sig.b64");
+    std::fs::write(
+        &signature,
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&raw).unwrap()),
+    )
+    .unwrap();
+    tools::cosign_attach_signature(&reg, &reference, &payload, &signature);
+    let run = reconcile(
+        &manifest("plain", &url, "plain", json!({})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_verified(&run, &format!("plain@{plain}"));
+}
+
+#[test]
+fn keyless_and_notation_fail_closed_saying_so_and_pull_nothing() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    push(&reg, "app", "v1", "kind: V\n");
+    let url = format!("oci://{}/app", reg.host());
+    let secrets = keys_dir(&[("trustpolicy.json", "{}".into())]);
+    for (name, verify, message) in [
+        (
+            "keyless",
+            json!({"provider": "cosign"}),
+            "failed to verify the signature using provider 'cosign keyless': keyless \
+             verification is not supported yet: only cosign public keys from \
+             'verify.secretRef' are",
+        ),
+        (
+            "notation",
+            json!({"provider": "notation", "secretRef": {"name": "keys"}}),
+            "failed to verify the signature using provider 'notation': notation verification \
+             is not supported yet: only cosign public keys are",
+        ),
+    ] {
+        let storage = tempfile::tempdir().unwrap();
+        let run = reconcile(
+            &manifest(name, &url, "v1", json!({"verify": verify})),
+            storage.path(),
+            secrets.path(),
+        );
+        assert_refused(&run, message, storage.path());
+    }
+}
+
+#[test]
+fn the_verifier_uses_the_object_s_credentials() {
+    for security in [Security::Basic, Security::Bearer] {
+        the_verifier_uses_the_object_s_credentials_on(security);
+    }
+}
+
+fn the_verifier_uses_the_object_s_credentials_on(security: Security) {
+    let reg = Registry::start(Flavor::Distribution, security);
+    let digest = push(&reg, "private/app", "v1", "kind: Private\n");
+    let work = tempfile::tempdir().unwrap();
+    let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
+    tools::cosign_sign_key(&reg, &format!("private/app@{digest}"), &keys);
+    let secrets = keys_dir(&[("cosign.pub", public_key(&keys))]);
+    let regcred = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "regcred", "namespace": "apps"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": reg.docker_config_json()},
+    });
+    std::fs::write(
+        secrets.path().join("regcred.yaml"),
+        serde_json::to_string(&regcred).unwrap(),
+    )
+    .unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let url = format!("oci://{}/private/app", reg.host());
+    let run = reconcile(
+        &manifest(
+            "private",
+            &url,
+            "v1",
+            json!({"secretRef": {"name": "regcred"}}),
+        ),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_verified(&run, &format!("v1@{digest}"));
+    let (_, password) = reg.credentials().unwrap();
+    assert!(!run.stderr.contains(&password) && !run.obj.to_string().contains(&password));
+}
+
+#[test]
+fn the_verifier_uses_the_object_s_tls_and_client_certificate() {
+    let reg = Registry::start(Flavor::Distribution, Security::Mtls);
+    let work = tempfile::tempdir().unwrap();
+    // flux cannot present a client certificate; helm can.
+    let chart_dir = tools::write_minimal_chart(work.path(), "secure", "1.2.3");
+    let chart = tools::helm_package_and_push(&reg, &chart_dir, "charts");
+    let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
+    tools::cosign_sign_key(
+        &reg,
+        &format!("{}@{}", chart.repository, chart.digest),
+        &keys,
+    );
+    let secrets = keys_dir(&[("cosign.pub", public_key(&keys))]);
+    write_secret(
+        secrets.path(),
+        "tls",
+        &[
+            ("ca.crt", reg.ca_pem().unwrap()),
+            ("tls.crt", reg.client_cert_pem().unwrap()),
+            ("tls.key", reg.client_key_pem().unwrap()),
+        ],
+    );
+    let storage = tempfile::tempdir().unwrap();
+    let url = format!("oci://{}/{}", reg.host(), chart.repository);
+    let run = reconcile(
+        &manifest(
+            "chart",
+            &url,
+            &chart.version,
+            json!({
+                "insecure": false,
+                "certSecretRef": {"name": "tls"},
+                "layerSelector": {
+                    "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                    "operation": "copy",
+                },
+            }),
+        ),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_verified(&run, &format!("{}@{}", chart.version, chart.digest));
+}
+
+/// What a verification costs: one `GET` of the signature manifest and one payload blob per
+/// signature looked at, stopping at the first that verifies; every signature layer is tried.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verification_reads_the_signature_manifest_once_and_payloads_until_one_verifies() {
+    use ocisource::registry::{Client, Credential, Digest, Repository, TransportConfig};
+    use ocisource::verify::{PublicKey, cosign};
+
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let digest = push(&reg, "app", "v1", "kind: Twice\n");
+    let work = tempfile::tempdir().unwrap();
+    let first = tools::cosign_generate_key_pair(&work.path().join("first"));
+    let second = tools::cosign_generate_key_pair(&work.path().join("second"));
+    tools::cosign_sign_key(&reg, &format!("app@{digest}"), &first);
+    tools::cosign_sign_key(&reg, &format!("app@{digest}"), &second);
+    let repo = Repository::parse(&format!("{}/app", reg.host())).unwrap();
+    let digest: Digest = digest.parse().unwrap();
+    let key = |keys: &CosignKeys, name: &str| {
+        let pem = std::fs::read(&keys.public_key).unwrap();
+        (name.to_string(), PublicKey::from_pem(&pem).unwrap())
+    };
+    for (keys, payloads) in [
+        (vec![key(&first, "first.pub")], 1),
+        (vec![key(&second, "second.pub")], 2),
+    ] {
+        let client = Client::new(&TransportConfig {
+            insecure: true,
+            ..TransportConfig::default()
+        })
+        .unwrap();
+        let verified = cosign::verify(&client, &Credential::Anonymous, &repo, &digest, &keys)
+            .await
+            .unwrap();
+        assert_eq!(verified.key, keys[0].0);
+        let counts = client.request_counts();
+        assert_eq!(
+            (counts.manifest_get, counts.blob, counts.manifest_head),
+            (1, payloads, 0),
+            "{counts:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The controller
+
+async fn wait_for(
+    api: &Api<OciRepository>,
+    name: &str,
+    what: &str,
+    mut done: impl FnMut(&OciRepository) -> bool,
+) -> OciRepository {
+    for _ in 0..600 {
+        if let Some(obj) = api.get_opt(name).await.unwrap()
+            && done(&obj)
+        {
+            return obj;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = api.get_opt(name).await.unwrap();
+    panic!(
+        "timed out waiting for {what}; last: {:#?}",
+        last.map(|o| o.status)
+    );
+}
+
+fn cond(obj: &OciRepository, t: &str) -> Option<(String, String, String)> {
+    let status = obj.status.as_ref()?;
+    let c = status.conditions.iter().find(|c| c.type_ == t)?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+fn revision(obj: &OciRepository) -> Option<String> {
+    Some(obj.status.as_ref()?.artifact.as_ref()?.revision.clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_verifies_before_it_pulls_and_keeps_the_verified_artifact() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    let ns = "verify-cosign";
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let reg = Registry::start(Flavor::Referrers, Security::Http);
+    let first = push(&reg, "app", "stable", "kind: First\n");
+    let work = tempfile::tempdir().unwrap();
+    let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
+    tools::cosign_sign_key(&reg, &format!("app@{first}"), &keys);
+
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "cosign-keys", "namespace": ns},
+        "stringData": {"cosign.pub": public_key(&keys)},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let _ctl = Controller::start(
+        cp,
+        Path::new(env!("CARGO_BIN_EXE_ocisource")),
+        ns,
+        &["--min-retry-delay=200ms", "--max-retry-delay=1s"],
+    );
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), ns);
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "app", "namespace": ns},
+        "spec": {
+            "url": format!("oci://{}/app", reg.host()), "interval": "10m", "insecure": true,
+            "ref": {"tag": "stable"},
+            "verify": {"provider": "cosign", "secretRef": {"name": "cosign-keys"}},
+        }
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+
+    let verified_first = format!("stable@{first}");
+    let obj = wait_for(&api, "app", "verified and Ready", |o| {
+        cond(o, "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert_eq!(revision(&obj).as_deref(), Some(verified_first.as_str()));
+    assert_eq!(
+        cond(&obj, "SourceVerified"),
+        Some((
+            "True".into(),
+            "Succeeded".into(),
+            format!("verified signature of revision {verified_first}")
+        ))
+    );
+    let stored = obj.status.as_ref().unwrap().artifact.clone().unwrap();
+
+    // The tag moves to unsigned content: refused, the verified artifact stays.
+    let moved = push(&reg, "app", "stable", "kind: Moved\n");
+    let request = |value: &str| json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": value}}});
+    api.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(&request("moved")),
+    )
+    .await
+    .unwrap();
+    let failure = no_match(&reg, "app", &moved);
+    let obj = wait_for(&api, "app", "verification failure", |o| {
+        cond(o, "Ready").is_some_and(|c| c.1 == "VerificationError")
+    })
+    .await;
+    assert_eq!(
+        cond(&obj, "Ready"),
+        Some(("False".into(), "VerificationError".into(), failure.clone()))
+    );
+    assert_eq!(
+        cond(&obj, "SourceVerified"),
+        Some(("False".into(), "VerificationError".into(), failure))
+    );
+    assert_eq!(
+        obj.status.as_ref().unwrap().artifact.as_ref(),
+        Some(&stored),
+        "the verified artifact is kept"
+    );
+    assert_eq!(
+        cond(&obj, "ArtifactOutdated").map(|c| c.2),
+        Some(format!(
+            "new revision 'stable@{moved}' for '{}/app:stable'",
+            reg.host()
+        ))
+    );
+
+    // Once signed, the retries (with backoff, no request needed) pick it up.
+    tools::cosign_sign_key(&reg, &format!("app@{moved}"), &keys);
+    let verified_moved = format!("stable@{moved}");
+    let obj = wait_for(&api, "app", "the moved tag verified", |o| {
+        revision(o).as_deref() == Some(verified_moved.as_str())
+            && cond(o, "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert_eq!(
+        cond(&obj, "SourceVerified").map(|c| c.2),
+        Some(format!("verified signature of revision {verified_moved}"))
+    );
+
+    // Without verify the condition goes.
+    api.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"verify": null}})),
+    )
+    .await
+    .unwrap();
+    let obj = wait_for(&api, "app", "SourceVerified removed", |o| {
+        cond(o, "SourceVerified").is_none()
+            && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+    })
+    .await;
+    assert_eq!(cond(&obj, "Ready").map(|c| c.0).as_deref(), Some("True"));
+}
