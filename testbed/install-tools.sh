@@ -6,6 +6,7 @@
 #   crane     go-containerregistry v0.22.1
 #   notation  a minimal signer in testbed/go/notation on notation-go v1.3.2 (the notation CLI
 #             module is not served by the Go module proxy here; see that directory)
+#   openssl   Debian's package (key pairs of every type the cosign tests import)
 #
 # Usage: testbed/install-tools.sh [NAME...]   (default: all). A cached build links instantly.
 source "$(dirname "$0")/lib.sh"
@@ -64,10 +65,21 @@ install_notation() {
   go_build notation "$NOTATION_GO_VERSION-$h" "$moddir" .
 }
 
-all=(flux helm cosign crane notation)
+install_openssl() {
+  if ! command -v openssl >/dev/null; then
+    log "openssl: installing Debian's package"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-cache policy openssl 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq
+    apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends openssl >/dev/null
+  fi
+  link_bin openssl "$(command -v openssl)"
+  log "openssl $(openssl version | cut -d' ' -f2): installed"
+}
+
+all=(flux helm cosign crane notation openssl)
 for name in "${@:-${all[@]}}"; do
   case $name in
-  flux | helm | cosign | crane | notation) "install_$name" ;;
+  flux | helm | cosign | crane | notation | openssl) "install_$name" ;;
   *)
     log "unknown tool $name (known: ${all[*]})"
     exit 2

@@ -187,7 +187,7 @@ fn assert_verified(run: &Run, revision: &str) {
 
 /// `openssl <args>` in `dir`, failing loudly.
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
+    let out = Command::new(common::bin("openssl"))
         .args(args)
         .current_dir(dir)
         .output()
