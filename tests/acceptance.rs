@@ -95,6 +95,7 @@ impl Bed {
                 limits,
                 object_level_workload_identity: false,
                 default_service_account: None,
+                cloud_tokens: Default::default(),
             },
             root,
             pool: ClientPool::new(),
@@ -113,6 +114,7 @@ impl Bed {
             limits: self.settings.limits,
             object_level_workload_identity: gate,
             default_service_account: None,
+            cloud_tokens: Default::default(),
         }
     }
 
