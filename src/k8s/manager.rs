@@ -186,7 +186,6 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         jitter_percent: args.runtime.interval_jitter_percentage,
         backoff: Backoff::new(args.runtime.min_retry_delay, args.runtime.max_retry_delay),
         metrics,
-        exported_requests: Default::default(),
         queue: Default::default(),
     });
     let concurrency = u16::try_from(args.runtime.concurrent).unwrap_or(u16::MAX);
