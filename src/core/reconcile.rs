@@ -25,7 +25,7 @@ use crate::api::v1::{
 };
 use crate::api::{RECONCILE_REQUESTED_AT, duration};
 use crate::registry::{ClientPool, Descriptor, Manifest, Repository};
-use crate::storage::{self, Deadline, IntegrityError, Storage};
+use crate::storage::{self, Deadline, Storage};
 
 pub use super::Settings;
 pub use super::resolve::HELM_CHART_MEDIA_TYPE;
@@ -259,9 +259,7 @@ impl Run<'_> {
                 artifact.digest.as_deref().unwrap_or_default(),
             ) {
                 Ok(()) => {}
-                Err(IntegrityError::Missing { .. } | IntegrityError::NotRegularFile { .. }) => {
-                    disappeared = true;
-                }
+                Err(e) if e.is_missing() => disappeared = true,
                 Err(e) => {
                     let e = message::render(&e);
                     self.events.push(Event {
