@@ -1,7 +1,8 @@
 //! One reconcile of an OCIRepository, as Flux's reconciler runs it: storage step (GC, integrity,
-//! host rewrite), source step (credentials, reference, revision, verification, the unchanged-source
-//! short-circuit, pull by digest, extract or copy), artifact step (archive, store, record), then
-//! the pure summary. Used alike by the controller and by standalone mode.
+//! host rewrite), source step (credentials and transport from [`super::connect`], the reference
+//! from [`super::resolve`], revision, verification, the unchanged-source short-circuit, pull by
+//! digest, extract or copy), artifact step (archive, store, record), then the pure summary. Used
+//! alike by the controller and by standalone mode.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
