@@ -101,6 +101,9 @@ pub struct QueueSample {
 /// Samples the work queue at scrape time.
 pub type QueueSampler = Box<dyn Fn() -> QueueSample + Send + Sync>;
 
+/// Reads the registry request counters at scrape time.
+pub type RequestSampler = Box<dyn Fn() -> RequestCounts + Send + Sync>;
+
 /// Labels of `leader_election_master_status`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LeaseLabels {
@@ -141,12 +144,14 @@ struct QueueMetrics {
     retries: Family<QueueLabels, Counter>,
 }
 
-// The sampler and the counter totals it last exported.
+// The samplers and the counter totals they last exported.
 #[derive(Default)]
 struct Sampled {
     sampler: Option<QueueSampler>,
     adds: u64,
     retries: u64,
+    requests: Option<RequestSampler>,
+    exported_requests: RequestCounts,
 }
 
 fn queue_labels() -> QueueLabels {
@@ -271,6 +276,14 @@ impl Metrics {
             .sampler = Some(sampler);
     }
 
+    /// Exports the registry request counters, read from `sampler` at each scrape.
+    pub fn observe_registries(&self, sampler: RequestSampler) {
+        self.sampler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .requests = Some(sampler);
+    }
+
     /// Whether this replica holds the Lease `name` (client-go's leader election gauge).
     pub fn leader(&self, name: &str, leading: bool) {
         self.leader
@@ -361,8 +374,14 @@ impl Metrics {
         }
     }
 
-    /// Adds the registry requests of `delta`.
-    pub fn registry_requests(&self, delta: &RequestCounts) {
+    // Brings the registry request counters up to date; a no-op until `observe_registries`. A
+    // kind appears once it has been requested.
+    fn refresh_requests(&self) {
+        let mut sampled = self.sampler.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(now) = sampled.requests.as_ref().map(|f| f()) else {
+            return;
+        };
+        let delta = now - sampled.exported_requests;
         for (kind, n) in [
             ("ping", delta.ping),
             ("token", delta.token),
@@ -379,11 +398,13 @@ impl Metrics {
                     .inc_by(n);
             }
         }
+        sampled.exported_requests = now;
     }
 
     /// The metrics in the OpenMetrics text format.
     pub fn render(&self) -> String {
         self.refresh_queue();
+        self.refresh_requests();
         self.process.refresh();
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -601,5 +622,43 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("workqueue_depth{controller=\"ocirepository\",name=\"ocirepository\",priority=\"\"} 0\n"), "{text}");
+    }
+
+    #[test]
+    fn registry_requests_are_read_at_scrape_time() {
+        let m = Metrics::new();
+        assert!(!m.render().contains("ocisource_registry_requests_total{"));
+        let counts = Arc::new(Mutex::new(RequestCounts::default()));
+        let source = counts.clone();
+        m.observe_registries(Box::new(move || *source.lock().unwrap()));
+        // Nothing requested yet: no series, as before the first request.
+        assert!(!m.render().contains("ocisource_registry_requests_total{"));
+        *counts.lock().unwrap() = RequestCounts {
+            ping: 2,
+            manifest_head: 1,
+            blob: 1,
+            blob_bytes: 4096,
+            ..Default::default()
+        };
+        let text = m.render();
+        for line in [
+            "ocisource_registry_requests_total{kind=\"ping\"} 2\n",
+            "ocisource_registry_requests_total{kind=\"manifest_head\"} 1\n",
+            "ocisource_registry_requests_total{kind=\"blob\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
+        }
+        assert!(!text.contains("kind=\"token\""), "{text}");
+        // A second scrape counts nothing twice; new requests are added.
+        counts.lock().unwrap().blob = 3;
+        let text = m.render();
+        assert!(
+            text.contains("ocisource_registry_requests_total{kind=\"blob\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ocisource_registry_requests_total{kind=\"ping\"} 2\n"),
+            "{text}"
+        );
     }
 }

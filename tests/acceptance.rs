@@ -96,6 +96,7 @@ impl Bed {
                 limits,
                 object_level_workload_identity: false,
                 default_service_account: None,
+                cloud_tokens: Default::default(),
             },
             root,
             pool: ClientPool::new(),
@@ -114,6 +115,7 @@ impl Bed {
             limits: self.settings.limits,
             object_level_workload_identity: gate,
             default_service_account: None,
+            cloud_tokens: Default::default(),
         }
     }
 

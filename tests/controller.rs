@@ -641,7 +641,8 @@ async fn a_zero_interval_reconciles_once_and_then_only_when_asked() {
     api.create(&PostParams::default(), &obj).await.unwrap();
     wait_for(&api, "zero", "Ready", is_ready).await;
 
-    // The counts are exported when the reconcile ends, just after its status write.
+    // The counts are read at scrape time; the reconcile may still be ending after its status
+    // write.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after_first = registry_requests(&ctl).await;
     assert!(after_first > 0.0, "the first reconcile pulled");

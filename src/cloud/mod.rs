@@ -12,8 +12,9 @@
 //!   the token is exchanged with the provider ([`workload`]).
 //!
 //! Both first check the registry host against the provider's pattern ([`host`]), then answer
-//! from a small cache ([`cache`]) keyed by provider, registry and identity (the service
-//! account's namespace, name and annotated cloud identity), then obtain a token:
+//! from the process's cache ([`cache`], one value the caller makes and hands in) keyed by
+//! provider, registry and identity (the service account's namespace, name and annotated cloud
+//! identity), then obtain a token:
 //!
 //! | provider | controller identity | service account identity | registry credential |
 //! |---|---|---|---|
@@ -41,7 +42,6 @@ pub mod workload;
 #[cfg(test)]
 mod fake;
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use cache::TokenCache;
@@ -50,21 +50,6 @@ pub use workload::{Account, Endpoints};
 
 use crate::api::v1::Provider;
 use crate::registry::Credential;
-
-/// The process-wide credential cache used by [`login`] and [`login_as`].
-static CACHE: OnceLock<TokenCache> = OnceLock::new();
-
-/// Sets the limits of the process-wide credential cache (`--token-cache-max-size`,
-/// `--token-cache-max-duration`); false when the cache was already in use with other limits.
-pub fn configure_cache(capacity: usize, max_duration: Duration) -> bool {
-    CACHE
-        .set(TokenCache::with_limits(capacity, max_duration))
-        .is_ok()
-}
-
-fn cache() -> &'static TokenCache {
-    CACHE.get_or_init(TokenCache::new)
-}
 
 /// A registry credential and when it expires.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,7 +241,9 @@ pub fn provider_name(provider: Provider) -> &'static str {
 /// the controller's identity at `provider`, giving up at `deadline`.
 ///
 /// [`Provider::Generic`] gives [`Credential::Anonymous`] (no cloud login). Credentials are cached
-/// process-wide per (provider, registry) for 80 % of their lifetime, at most an hour.
+/// in `cache` (the process's, made once from `--token-cache-max-size` and
+/// `--token-cache-max-duration`) per (provider, registry) for 80 % of their lifetime, at most an
+/// hour.
 ///
 /// # Errors
 ///
@@ -264,19 +251,6 @@ pub fn provider_name(provider: Provider) -> &'static str {
 /// [`CloudError::NotCompiled`] when the provider's cargo feature is off, [`CloudError::Timeout`]
 /// at the deadline, and the provider's own failures.
 pub async fn login(
-    provider: Provider,
-    registry: &str,
-    deadline: Instant,
-) -> Result<Credential, CloudError> {
-    login_with(cache(), provider, registry, deadline).await
-}
-
-/// [`login`] with an explicit cache.
-///
-/// # Errors
-///
-/// As [`login`].
-pub async fn login_with(
     cache: &TokenCache,
     provider: Provider,
     registry: &str,
@@ -329,8 +303,8 @@ pub async fn login_with(
 /// The cloud identity comes from the account's annotations ([`workload`]); `issue` is handed
 /// the audiences and must return a token for the account from the Kubernetes TokenRequest API
 /// (its error should say what failed; it is shown as is). Credentials are cached per provider,
-/// registry, account and annotated identity, so that one service account's credential never
-/// serves another, for 80 % of their lifetime, at most an hour.
+/// registry, account and annotated identity in `cache`, so that one service account's
+/// credential never serves another, for 80 % of their lifetime, at most an hour.
 ///
 /// [`Provider::Generic`] gives [`Credential::Anonymous`].
 ///
@@ -342,6 +316,7 @@ pub async fn login_with(
 /// [`CloudError::Timeout`] at the deadline, and the failures of each step (audience, token,
 /// exchange, registry credential), each wrapped with Flux's wording.
 pub async fn login_as<F, Fut>(
+    cache: &TokenCache,
     provider: Provider,
     registry: &str,
     account: &Account<'_>,
@@ -356,7 +331,7 @@ where
         compiled(provider)?;
     }
     login_as_with(
-        cache(),
+        cache,
         &Endpoints::default(),
         provider,
         registry,
@@ -674,7 +649,7 @@ mod tests {
     #[tokio::test]
     async fn generic_is_anonymous() {
         let cache = TokenCache::new();
-        let c = login_with(&cache, Provider::Generic, "ghcr.io", soon())
+        let c = login(&cache, Provider::Generic, "ghcr.io", soon())
             .await
             .unwrap();
         assert!(c.is_anonymous());
@@ -689,7 +664,7 @@ mod tests {
             (Provider::Gcp, "myregistry.azurecr.io", "GCP"),
         ] {
             // An expired deadline too: the host check comes first.
-            let err = login_with(&cache, provider, host, Instant::now())
+            let err = login(&cache, provider, host, Instant::now())
                 .await
                 .unwrap_err();
             assert!(
@@ -715,14 +690,12 @@ mod tests {
             Instant::now(),
             SystemTime::now(),
         );
-        let got = login_with(&cache, Provider::Aws, ECR, Instant::now())
+        let got = login(&cache, Provider::Aws, ECR, Instant::now())
             .await
             .unwrap();
         assert_eq!(got, cred);
         // Keyed by provider too.
-        let err = login_with(&cache, Provider::Gcp, ECR, soon())
-            .await
-            .unwrap_err();
+        let err = login(&cache, Provider::Gcp, ECR, soon()).await.unwrap_err();
         assert!(matches!(err, CloudError::InvalidRegistry { .. }));
     }
 
@@ -735,7 +708,7 @@ mod tests {
             (Provider::Azure, "myregistry.azurecr.io"),
             (Provider::Gcp, "gcr.io"),
         ] {
-            let err = login_with(&cache, provider, host, Instant::now())
+            let err = login(&cache, provider, host, Instant::now())
                 .await
                 .unwrap_err();
             assert!(matches!(err, CloudError::Timeout), "{err}");
@@ -769,9 +742,7 @@ mod tests {
                 continue; // a real login would reach for cloud endpoints
             }
             let name = provider_name(provider);
-            let err = login_with(&cache, provider, host, soon())
-                .await
-                .unwrap_err();
+            let err = login(&cache, provider, host, soon()).await.unwrap_err();
             assert_eq!(
                 err.to_string(),
                 format!(
@@ -1002,6 +973,7 @@ mod tests {
                 continue; // the identity check would come next
             }
             let err = login_as(
+                &TokenCache::new(),
                 provider,
                 host,
                 &account("apps", "puller", &none),

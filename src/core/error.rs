@@ -262,17 +262,34 @@ impl Error {
     /// The negative condition it sets to True, if any (`SourceVerified=False` is set by the
     /// verification step itself; a feature-gate stall sets only `Stalled`).
     pub fn condition(&self) -> Option<&'static str> {
-        match self.reason() {
-            reasons::URL_INVALID
-            | reasons::AUTHENTICATION_FAILED
-            | reasons::READ_OPERATION_FAILED
-            | reasons::OCI_ARTIFACT_PULL_FAILED
-            | reasons::OCI_ARTIFACT_LAYER_OPERATION_FAILED => Some(types::FETCH_FAILED),
-            reasons::DIRECTORY_CREATION_FAILED
-            | reasons::STAT_OPERATION_FAILED
-            | reasons::INVALID_PATH
-            | reasons::ARCHIVE_OPERATION_FAILED => Some(types::STORAGE_OPERATION_FAILED),
-            _ => None,
+        match self {
+            Error::InvalidUrl { .. }
+            | Error::Credentials { .. }
+            | Error::Proxy { .. }
+            | Error::Keychain { .. }
+            | Error::CloudLogin { .. }
+            | Error::Transport { .. }
+            | Error::ListTags { .. }
+            | Error::SelectTag { .. }
+            | Error::ResolveDigest { .. }
+            | Error::Pull { .. }
+            | Error::NoLayers
+            | Error::NoLayerWithMediaType { .. }
+            | Error::OpenLayer { .. }
+            | Error::Extract { .. }
+            | Error::CopyLayer { .. } => Some(types::FETCH_FAILED),
+            Error::TempDir { .. }
+            | Error::CreateDir { .. }
+            | Error::StatSource { .. }
+            | Error::SourceNotDir { .. }
+            | Error::StoreCopy { .. }
+            | Error::Archive { .. } => Some(types::STORAGE_OPERATION_FAILED),
+            Error::FeatureGateDisabled
+            | Error::Verify { .. }
+            | Error::Lock { .. }
+            | Error::SourceIgnore { .. }
+            | Error::RemoveCorrupt { .. }
+            | Error::Task { .. } => None,
         }
     }
 }

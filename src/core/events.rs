@@ -40,6 +40,13 @@ pub struct Event {
 }
 
 impl Event {
+    /// Whether the adapter records it (a Kubernetes Event, forwarded as [`Severity`] says) or
+    /// only logs it. `ArtifactUpToDate`, which every unchanged reconcile emits, is only logged,
+    /// so that an unchanged source costs no API write (Flux records it, rate-limited).
+    pub fn is_recorded(&self) -> bool {
+        self.reason != reasons::ARTIFACT_UP_TO_DATE
+    }
+
     /// A trace event (Kubernetes only).
     pub fn trace(reason: &str, message: impl Into<String>) -> Event {
         Event {
@@ -199,6 +206,25 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn only_the_up_to_date_trace_is_logged_instead_of_recorded() {
+        let up_to_date = Event::trace(reasons::ARTIFACT_UP_TO_DATE, "artifact up-to-date");
+        assert!(!up_to_date.is_recorded());
+        assert!(Event::trace(reasons::GARBAGE_COLLECTION_SUCCEEDED, "gc").is_recorded());
+        assert!(Event::trace(reasons::AUTHENTICATION_FAILED, "auth").is_recorded());
+        let ending = Ending::Failed {
+            reason: reasons::OCI_ARTIFACT_PULL_FAILED,
+            message: "failed to pull".into(),
+        };
+        let warnings = notify(
+            &status(None, false),
+            &status(None, true),
+            "oci://x",
+            &ending,
+        );
+        assert!(warnings.iter().all(Event::is_recorded));
     }
 
     #[test]

@@ -1,14 +1,39 @@
-//! The Kubernetes-free reconcile core: reference resolution, the reconcile steps and the pure
-//! status summary. It takes values and ports (traits) and returns an outcome; it never holds a
-//! `kube::Client` and never reads the clock.
+//! The Kubernetes-free reconcile core: the reconcile steps, how the source step reaches the
+//! registry ([`connect`]) and resolves the reference ([`resolve`]), and the pure status summary.
+//! It takes values and ports (traits) and returns an outcome; it never holds a `kube::Client`
+//! and never reads the clock.
 
 pub mod access;
 pub mod conditions;
+pub mod connect;
 pub mod error;
 pub mod events;
 pub mod message;
 pub mod ports;
 pub mod reconcile;
+pub mod resolve;
 pub mod semver;
 pub mod summary;
 pub mod verification;
+
+use crate::cloud::TokenCache;
+use crate::storage::{ExtractLimits, Storage};
+
+/// Process-wide settings of the reconciler, made once by the process (controller manager or
+/// standalone run) and handed to every reconcile.
+#[derive(Debug)]
+pub struct Settings {
+    /// The artifact store.
+    pub storage: Storage,
+    /// Extraction limits.
+    pub limits: ExtractLimits,
+    /// Feature gate `ObjectLevelWorkloadIdentity`.
+    pub object_level_workload_identity: bool,
+    /// `--default-service-account` (RFC-0010 lockdown): the service account of the object's
+    /// namespace that cloud login uses when the object names none. Only consulted for a cloud
+    /// provider without static credentials; needs the gate.
+    pub default_service_account: Option<String>,
+    /// The cloud registry credentials of this process (`--token-cache-max-size`,
+    /// `--token-cache-max-duration`), shared by every object's cloud login.
+    pub cloud_tokens: TokenCache,
+}

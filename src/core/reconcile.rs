@@ -1,55 +1,38 @@
 //! One reconcile of an OCIRepository, as Flux's reconciler runs it: storage step (GC, integrity,
-//! host rewrite), source step (credentials, reference, revision, verification, the unchanged-source
-//! short-circuit, pull by digest, extract or copy), artifact step (archive, store, record), then
-//! the pure summary. Used alike by the controller and by standalone mode.
+//! host rewrite), source step (credentials and transport from [`super::connect`], the reference
+//! from [`super::resolve`], revision, verification, the unchanged-source short-circuit, pull by
+//! digest, extract or copy), artifact step (archive, store, record), then the pure summary. Used
+//! alike by the controller and by standalone mode.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
-use super::access;
 use super::conditions::Conditions;
+use super::connect::{self, Connection};
 use super::error::{Class, Error};
 use super::events::{self, Event};
 use super::message;
 use super::ports::{ProgressSink, SecretSource, Verification, Verifier, VerifyRequest};
-use super::semver;
+use super::resolve::{self, Resolved};
 use super::summary::{self, Ending, Next};
 use crate::api::conditions::{reasons, types};
 use crate::api::v1::{
     Artifact, LayerOperation, OciLayerSelector, OciRepository, OciRepositorySpec,
-    OciRepositoryStatus, Provider, VerificationProvider,
+    OciRepositoryStatus, VerificationProvider,
 };
 use crate::api::{RECONCILE_REQUESTED_AT, duration};
-use crate::cloud;
-use crate::registry::{
-    ClientPool, Credential, Descriptor, Digest, Keychain, Manifest, Repository, TransportConfig,
-};
-use crate::storage::{self, Deadline, ExtractLimits, IntegrityError, Storage};
+use crate::registry::{ClientPool, Descriptor, Manifest, Repository};
+use crate::storage::{self, Deadline, Storage};
 
-/// Media type of the layer `helm push` writes; selecting it turns on Helm's `_`/`+` tag mapping.
-pub const HELM_CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+pub use super::Settings;
+pub use super::resolve::HELM_CHART_MEDIA_TYPE;
 
 /// Default of `spec.timeout`.
 const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Process-wide settings of the reconciler.
-#[derive(Debug)]
-pub struct Settings {
-    /// The artifact store.
-    pub storage: Storage,
-    /// Extraction limits.
-    pub limits: ExtractLimits,
-    /// Feature gate `ObjectLevelWorkloadIdentity`.
-    pub object_level_workload_identity: bool,
-    /// `--default-service-account` (RFC-0010 lockdown): the service account of the object's
-    /// namespace that cloud login uses when the object names none. Only consulted for a cloud
-    /// provider without static credentials; needs the gate.
-    pub default_service_account: Option<String>,
-}
 
 /// The outside world as the reconcile sees it.
 pub struct Ports<'a, S, V, P> {
@@ -158,93 +141,6 @@ struct Source {
 enum Content {
     Extracted,
     Copied(storage::Staged),
-}
-
-/// Why [`cloud_login`] failed.
-enum CloudLoginError {
-    /// `spec.serviceAccountName` with the gate off: stalls.
-    Gate,
-    /// The login failed.
-    Cloud(cloud::CloudError),
-}
-
-/// Cloud login for an object without static credentials, as fluxcd/pkg `auth` decides it: as
-/// the object's `spec.serviceAccountName` (needs the gate), else as the controller's
-/// `--default-service-account` of the object's namespace (RFC-0010 lockdown), else as the
-/// controller itself.
-async fn cloud_login<S: SecretSource>(
-    settings: &Settings,
-    secrets: &S,
-    namespace: &str,
-    spec: &OciRepositorySpec,
-    access: &access::Access,
-    registry: &str,
-    deadline: Instant,
-) -> Result<Credential, CloudLoginError> {
-    let provider = spec.provider.unwrap_or_default();
-    let named = spec
-        .service_account_name
-        .as_deref()
-        .filter(|s| !s.is_empty());
-    let (name, annotations) = match (named, &settings.default_service_account) {
-        (Some(name), _) => {
-            if !settings.object_level_workload_identity {
-                return Err(CloudLoginError::Gate);
-            }
-            // `access::gather` has read it (and failed if it does not exist).
-            let annotations = access
-                .service_account
-                .as_ref()
-                .map(|sa| sa.annotations.clone())
-                .unwrap_or_default();
-            (name.to_string(), annotations)
-        }
-        (None, Some(default)) => {
-            // Unreachable from the command line, which refuses the flag without the gate.
-            if !settings.object_level_workload_identity {
-                return Err(CloudLoginError::Cloud(
-                    cloud::CloudError::ObjectLevelWorkloadIdentityNotEnabled,
-                ));
-            }
-            let sa = secrets
-                .service_account(namespace, default)
-                .await
-                .map_err(|e| {
-                    CloudLoginError::Cloud(cloud::CloudError::GetServiceAccount {
-                        namespace: namespace.to_string(),
-                        name: default.clone(),
-                        source: Box::new(e),
-                    })
-                })?
-                .ok_or_else(|| {
-                    CloudLoginError::Cloud(cloud::CloudError::DefaultServiceAccountNotFound {
-                        namespace: namespace.to_string(),
-                        name: default.clone(),
-                    })
-                })?;
-            (default.clone(), sa.metadata.annotations.unwrap_or_default())
-        }
-        (None, None) => {
-            return cloud::login(provider, registry, deadline)
-                .await
-                .map_err(CloudLoginError::Cloud);
-        }
-    };
-    let name = name.as_str();
-    let account = cloud::Account {
-        namespace,
-        name,
-        annotations: &annotations,
-    };
-    let issue = |audiences: Vec<String>| async move {
-        secrets
-            .service_account_token(namespace, name, &audiences)
-            .await
-            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-    };
-    cloud::login_as(provider, registry, &account, issue, deadline)
-        .await
-        .map_err(CloudLoginError::Cloud)
 }
 
 struct Run<'a> {
@@ -364,9 +260,7 @@ impl Run<'_> {
                 artifact.digest.as_deref().unwrap_or_default(),
             ) {
                 Ok(()) => {}
-                Err(IntegrityError::Missing { .. } | IntegrityError::NotRegularFile { .. }) => {
-                    disappeared = true;
-                }
+                Err(e) if e.is_missing() => disappeared = true,
                 Err(e) => {
                     let e = message::render(&e);
                     self.events.push(Event {
@@ -407,6 +301,8 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// The source step: reach the registry ([`connect`]), resolve the reference ([`resolve`]),
+    /// verify the digest, stop there when the stored artifact is current, else pull by digest.
     async fn reconcile_source<S, V, P>(
         &mut self,
         ports: &Ports<'_, S, V, P>,
@@ -427,90 +323,35 @@ impl Run<'_> {
             url: url.clone(),
             source,
         })?;
-
-        let access = match access::gather(ports.secrets, &namespace, &spec).await {
-            Ok(access) => access,
-            Err(e) => {
-                if let Some(name) = e.auth_secret() {
-                    self.events.push(Event::trace(
-                        reasons::AUTHENTICATION_FAILED,
-                        format!("auth secret '{name}' not found"),
-                    ));
-                }
-                return Err(if e.is_proxy() {
-                    Error::Proxy { source: e }
-                } else if e.is_tls() {
-                    Error::Transport {
-                        url: url.clone(),
-                        source: Box::new(e),
-                    }
-                } else {
-                    Error::Credentials { source: e }
-                });
-            }
-        };
-        let mut keychain = Keychain::new();
-        for secret in &access.credentials {
-            keychain
-                .add_secret(&secret.type_, &secret.data)
-                .map_err(|source| Error::Keychain { source })?;
-        }
         let timeout = spec
             .timeout
             .as_deref()
             .and_then(|t| duration::parse(t).ok())
             .unwrap_or(DEFAULT_TIMEOUT);
         let deadline = self.start_deadline(timeout);
-        // Cloud login only without static credentials (Flux: the keychain is anonymous).
-        let provider = spec.provider.unwrap_or_default();
-        let credential = if access.credentials.is_empty() && provider != Provider::Generic {
-            cloud_login(
-                self.settings,
-                ports.secrets,
-                &namespace,
-                &spec,
-                &access,
-                repo.registry(),
-                deadline.at(),
-            )
-            .await
-            .map_err(|e| match e {
-                CloudLoginError::Gate => Error::FeatureGateDisabled,
-                CloudLoginError::Cloud(source) => Error::CloudLogin {
-                    provider: cloud::provider_name(provider).to_string(),
-                    source: Box::new(source),
-                },
-            })?
-        } else {
-            keychain.resolve(&repo)
-        };
-        let config = TransportConfig {
-            tls: access.tls.unwrap_or_default(),
-            insecure: access.insecure,
-            proxy: access.proxy,
-            ..TransportConfig::default()
-        };
-        let client = ports
-            .registries
-            .client(&config)
-            .map_err(|e| Error::Transport {
-                url: url.clone(),
-                source: Box::new(e),
-            })?
-            .with_deadline(Some(deadline.at()));
 
-        let (tag, digest) = self.resolve(&spec, &repo, &client, &credential).await?;
-        let revision = match &tag {
-            Some(t) => format!("{t}@{digest}"),
-            None => digest.to_string(),
-        };
-        let reference = match &tag {
-            Some(t) => format!("{repo}:{t}"),
-            None => format!("{repo}@{digest}"),
-        };
+        let connection = connect::connect(
+            self.settings,
+            ports.secrets,
+            ports.registries,
+            &namespace,
+            &spec,
+            &repo,
+            deadline.at(),
+        )
+        .await
+        .inspect_err(|e| self.events.extend(connect::failure_event(e)))?;
+
+        let resolved =
+            resolve::resolve(&spec, &repo, &connection.client, &connection.credential).await?;
+        let revision = resolved.revision();
         let stored = self.status.artifact.as_ref().map(|a| a.revision.clone());
-        if stored.as_deref() != Some(revision.as_str()) {
-            let msg = format!("new revision '{revision}' for '{reference}'");
+        let changed = stored.as_deref() != Some(revision.as_str());
+        if changed {
+            let msg = format!(
+                "new revision '{revision}' for '{}'",
+                resolved.reference(&repo)
+            );
             if self.status.artifact.is_some() {
                 self.conds
                     .mark_true(types::ARTIFACT_OUTDATED, reasons::NEW_REVISION, &msg);
@@ -520,56 +361,10 @@ impl Run<'_> {
             self.patch(ports.progress).await;
         }
 
-        match &spec.verify {
-            None => self.conds.delete(types::SOURCE_VERIFIED),
-            Some(verify) => {
-                let generation = self.obj.metadata.generation.unwrap_or(0);
-                let verified_at = self
-                    .conds
-                    .get(types::SOURCE_VERIFIED)
-                    .and_then(|c| c.observed_generation)
-                    .unwrap_or(0);
-                if stored.as_deref() != Some(revision.as_str()) || verified_at != generation {
-                    let label = match (verify.provider, &verify.secret_ref) {
-                        (VerificationProvider::Cosign, Some(_)) => "cosign",
-                        (VerificationProvider::Cosign, None) => "cosign keyless",
-                        (VerificationProvider::Notation, _) => "notation",
-                    };
-                    let request = VerifyRequest {
-                        namespace: &namespace,
-                        spec: verify,
-                        repository: &repo,
-                        digest: &digest,
-                        client: &client,
-                        credential: &credential,
-                    };
-                    match ports.verifier.verify(request).await {
-                        Verification::Verified => self.conds.mark_true(
-                            types::SOURCE_VERIFIED,
-                            reasons::SUCCEEDED,
-                            &format!("verified signature of revision {revision}"),
-                        ),
-                        Verification::Ignored => {}
-                        Verification::Failed(source) => {
-                            let e = Error::Verify {
-                                provider: label.to_string(),
-                                source,
-                            };
-                            self.conds.mark_false(
-                                types::SOURCE_VERIFIED,
-                                reasons::VERIFICATION_ERROR,
-                                &message::render_for_url(&e, &self.obj.spec.url),
-                            );
-                            return Err(e);
-                        }
-                    }
-                }
-            }
-        }
+        self.verify(ports.verifier, &repo, &resolved, &connection, changed)
+            .await?;
 
-        if stored.as_deref() == Some(revision.as_str())
-            && content_config_unchanged(&spec, &self.status)
-        {
+        if !changed && content_config_unchanged(&spec, &self.status) {
             self.conds.delete(types::FETCH_FAILED);
             return Ok(Source {
                 revision,
@@ -578,11 +373,32 @@ impl Run<'_> {
             });
         }
 
+        let (content, metadata) = self.pull(&repo, &resolved, &connection, tmp).await?;
+        self.conds.delete(types::FETCH_FAILED);
+        Ok(Source {
+            revision,
+            metadata,
+            content: Some(content),
+        })
+    }
+
+    /// The pull by digest: the manifest, the selected layer streamed and verified, then
+    /// extracted into `tmp` or (copy mode) staged beside its artifact. Returns the content and the
+    /// manifest's annotations.
+    async fn pull(
+        &self,
+        repo: &Repository,
+        resolved: &Resolved,
+        connection: &Connection,
+        tmp: &Path,
+    ) -> Result<(Content, Option<BTreeMap<String, String>>), Error> {
+        let Connection { client, credential } = connection;
+        let spec = self.spec();
         let manifest = client
-            .fetch_manifest(&repo, &digest, &credential)
+            .fetch_manifest(repo, &resolved.digest, credential)
             .await
             .map_err(|source| Error::Pull {
-                url: url.clone(),
+                url: spec.url.clone(),
                 source,
             })?;
         let layer = select_layer(&manifest, spec.layer_selector.as_ref())?.clone();
@@ -605,7 +421,7 @@ impl Run<'_> {
             });
         }
         let blob = client
-            .blob_stream(&repo, &layer, &credential)
+            .blob_stream(repo, &layer, credential)
             .await
             .map_err(|source| Error::OpenLayer { source })?;
         let reader = blob
@@ -623,7 +439,11 @@ impl Run<'_> {
             LayerOperation::Copy => {
                 let storage = self.settings.storage.clone();
                 let path = storage
-                    .artifact_path(&namespace, &self.obj.name_any(), &revision)
+                    .artifact_path(
+                        &self.obj.namespace().unwrap_or_default(),
+                        &self.obj.name_any(),
+                        &resolved.revision(),
+                    )
                     .map_err(|source| Error::CreateDir { source })?;
                 let deadline = self.deadline;
                 let staged = tokio::task::spawn_blocking(move || {
@@ -644,58 +464,72 @@ impl Run<'_> {
                 Content::Copied(staged)
             }
         };
-        self.conds.delete(types::FETCH_FAILED);
-        Ok(Source {
-            revision,
-            metadata: Some(manifest.annotations).filter(|m| !m.is_empty()),
-            content: Some(content),
-        })
+        Ok((
+            content,
+            Some(manifest.annotations).filter(|m| !m.is_empty()),
+        ))
     }
 
-    async fn resolve(
-        &self,
-        spec: &OciRepositorySpec,
+    /// Signature verification of the resolved digest through the [`Verifier`] port, with the
+    /// object's own client and credential; only with `spec.verify`, and only for a new revision
+    /// or a generation not verified yet. A failure sets `SourceVerified=False` and stops the
+    /// reconcile before anything is pulled.
+    async fn verify<V: Verifier>(
+        &mut self,
+        verifier: &V,
         repo: &Repository,
-        client: &crate::registry::Client,
-        credential: &Credential,
-    ) -> Result<(Option<String>, Digest), Error> {
-        let reference = spec.reference.clone().unwrap_or_default();
-        let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
-        if let Some(digest) = non_empty(reference.digest) {
-            let digest = digest
-                .parse::<Digest>()
-                .map_err(|source| Error::ResolveDigest { source })?;
-            return Ok((None, digest));
+        resolved: &Resolved,
+        connection: &Connection,
+        changed: bool,
+    ) -> Result<(), Error> {
+        let Some(verify) = &self.obj.spec.verify else {
+            self.conds.delete(types::SOURCE_VERIFIED);
+            return Ok(());
+        };
+        let generation = self.obj.metadata.generation.unwrap_or(0);
+        let verified_at = self
+            .conds
+            .get(types::SOURCE_VERIFIED)
+            .and_then(|c| c.observed_generation)
+            .unwrap_or(0);
+        if !changed && verified_at == generation {
+            return Ok(());
         }
-        let tag =
-            match non_empty(reference.semver) {
-                Some(constraint) => {
-                    let tags = client.list_tags(repo, credential).await.map_err(|source| {
-                        Error::ListTags {
-                            url: spec.url.clone(),
-                            source,
-                        }
-                    })?;
-                    let helm = spec
-                        .layer_selector
-                        .as_ref()
-                        .and_then(|s| s.media_type.as_deref())
-                        == Some(HELM_CHART_MEDIA_TYPE);
-                    let filter = non_empty(reference.semver_filter);
-                    semver::select_tag(&tags, &constraint, filter.as_deref(), helm).map_err(
-                        |source| Error::SelectTag {
-                            url: spec.url.clone(),
-                            source,
-                        },
-                    )?
-                }
-                None => non_empty(reference.tag).unwrap_or_else(|| "latest".to_string()),
-            };
-        let digest = client
-            .resolve_digest(repo, &tag, credential)
-            .await
-            .map_err(|source| Error::ResolveDigest { source })?;
-        Ok((Some(tag), digest))
+        let namespace = self.obj.namespace().unwrap_or_default();
+        let request = VerifyRequest {
+            namespace: &namespace,
+            spec: verify,
+            repository: repo,
+            digest: &resolved.digest,
+            client: &connection.client,
+            credential: &connection.credential,
+        };
+        match verifier.verify(request).await {
+            Verification::Verified => self.conds.mark_true(
+                types::SOURCE_VERIFIED,
+                reasons::SUCCEEDED,
+                &format!("verified signature of revision {}", resolved.revision()),
+            ),
+            Verification::Ignored => {}
+            Verification::Failed(source) => {
+                let provider = match (verify.provider, &verify.secret_ref) {
+                    (VerificationProvider::Cosign, Some(_)) => "cosign",
+                    (VerificationProvider::Cosign, None) => "cosign keyless",
+                    (VerificationProvider::Notation, _) => "notation",
+                };
+                let e = Error::Verify {
+                    provider: provider.to_string(),
+                    source,
+                };
+                self.conds.mark_false(
+                    types::SOURCE_VERIFIED,
+                    reasons::VERIFICATION_ERROR,
+                    &message::render_for_url(&e, &self.obj.spec.url),
+                );
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     async fn reconcile_artifact(&mut self, mut source: Source, tmp: &Path) -> Result<(), Error> {
@@ -829,191 +663,5 @@ fn select_layer<'m>(
                 media_type: media_type.to_string(),
             }),
         None => Ok(first),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-
-    use crate::core::ports::LookupError;
-
-    /// Service accounts by name; tokens are refused (and counted).
-    #[derive(Default)]
-    struct Accounts {
-        accounts: BTreeMap<String, ServiceAccount>,
-        asked: std::sync::Mutex<Vec<(String, String, Vec<String>)>>,
-    }
-
-    impl SecretSource for Accounts {
-        async fn secret(&self, _: &str, _: &str) -> Result<Option<Secret>, LookupError> {
-            Ok(None)
-        }
-
-        async fn service_account(
-            &self,
-            _namespace: &str,
-            name: &str,
-        ) -> Result<Option<ServiceAccount>, LookupError> {
-            Ok(self.accounts.get(name).cloned())
-        }
-
-        async fn service_account_token(
-            &self,
-            namespace: &str,
-            name: &str,
-            audiences: &[String],
-        ) -> Result<String, LookupError> {
-            self.asked.lock().unwrap().push((
-                namespace.to_string(),
-                name.to_string(),
-                audiences.to_vec(),
-            ));
-            Err(LookupError::CreateToken {
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-                source: "refused".into(),
-            })
-        }
-    }
-
-    fn settings(dir: &Path, gate: bool, default: Option<&str>) -> Settings {
-        Settings {
-            storage: Storage::new(dir, "localhost:9090").unwrap(),
-            limits: ExtractLimits::default(),
-            object_level_workload_identity: gate,
-            default_service_account: default.map(str::to_string),
-        }
-    }
-
-    fn spec(json: serde_json::Value) -> OciRepositorySpec {
-        serde_json::from_value(json).unwrap()
-    }
-
-    const ECR: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
-
-    async fn login(
-        settings: &Settings,
-        secrets: &Accounts,
-        spec: &OciRepositorySpec,
-    ) -> Result<Credential, CloudLoginError> {
-        let access = access::gather(secrets, "apps", spec)
-            .await
-            .unwrap_or_default();
-        let deadline = Instant::now() + std::time::Duration::from_secs(5);
-        cloud_login(settings, secrets, "apps", spec, &access, ECR, deadline).await
-    }
-
-    fn text(e: CloudLoginError) -> String {
-        match e {
-            CloudLoginError::Gate => "gate".into(),
-            CloudLoginError::Cloud(e) => message::render(&e),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_named_service_account_needs_the_gate() {
-        let dir = tempfile::tempdir().unwrap();
-        let secrets = Accounts::default();
-        let spec = spec(serde_json::json!({
-            "url": format!("oci://{ECR}/app"), "interval": "1m", "provider": "aws",
-            "serviceAccountName": "puller"
-        }));
-        let err = login(&settings(dir.path(), false, None), &secrets, &spec)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, CloudLoginError::Gate));
-        // The gate on: object-level login (which fails here without annotations or the aws
-        // feature), never the controller's identity.
-        let err = login(&settings(dir.path(), true, None), &secrets, &spec)
-            .await
-            .unwrap_err();
-        let got = text(err);
-        assert!(
-            got.starts_with("cloud login for aws is not compiled")
-                || got.starts_with(
-                    "failed to get provider identity from service account 'apps/puller' annotations"
-                ),
-            "{got}"
-        );
-    }
-
-    /// RFC-0010 lockdown: without `serviceAccountName`, the default service account of the
-    /// object's namespace is used, and its absence is Flux's lockdown error.
-    #[tokio::test]
-    async fn the_default_service_account_stands_in_when_none_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let spec = spec(serde_json::json!({
-            "url": format!("oci://{ECR}/app"), "interval": "1m", "provider": "aws"
-        }));
-        let secrets = Accounts::default();
-        let err = login(&settings(dir.path(), true, Some("tenant")), &secrets, &spec)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            text(err),
-            "failed to get service account 'apps/tenant': the specified default service account does not exist in the object namespace. your cluster is subject to multi-tenant workload identity lockdown, reach out to your cluster administrator for help"
-        );
-        // Present: used as the identity (its annotations are read).
-        let mut secrets = Accounts::default();
-        secrets.accounts.insert(
-            "tenant".into(),
-            serde_json::from_value(serde_json::json!({"metadata": {"name": "tenant"}})).unwrap(),
-        );
-        let err = login(&settings(dir.path(), true, Some("tenant")), &secrets, &spec)
-            .await
-            .unwrap_err();
-        let got = text(err);
-        assert!(
-            got.starts_with("cloud login for aws is not compiled")
-                || got.starts_with(
-                    "failed to get provider identity from service account 'apps/tenant' annotations: invalid eks.amazonaws.com/role-arn annotation: ''"
-                ),
-            "{got}"
-        );
-        // Annotated: a token for the default account with the provider's audience is asked for
-        // (with the aws feature; without it the login stops at the feature check).
-        secrets.accounts.insert(
-            "tenant".into(),
-            serde_json::from_value(serde_json::json!({"metadata": {
-                "name": "tenant",
-                "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/tenant"}
-            }}))
-            .unwrap(),
-        );
-        let err = login(&settings(dir.path(), true, Some("tenant")), &secrets, &spec)
-            .await
-            .unwrap_err();
-        if cfg!(feature = "aws") {
-            assert_eq!(
-                text(err),
-                "failed to create kubernetes token for service account 'apps/tenant': refused"
-            );
-            assert_eq!(
-                secrets.asked.lock().unwrap().as_slice(),
-                [(
-                    "apps".to_string(),
-                    "tenant".to_string(),
-                    vec!["sts.amazonaws.com".to_string()]
-                )]
-            );
-            secrets.asked.lock().unwrap().clear();
-        } else {
-            assert!(text(err).starts_with("cloud login for aws is not compiled"));
-        }
-        // The gate off (refused at start by the CLI): Flux's error, no lookup.
-        let err = login(
-            &settings(dir.path(), false, Some("tenant")),
-            &secrets,
-            &spec,
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(
-            text(err),
-            "ObjectLevelWorkloadIdentity feature gate is not enabled"
-        );
-        assert!(secrets.asked.lock().unwrap().is_empty());
     }
 }

@@ -34,7 +34,7 @@ use crate::core::reconcile::{self, Ports, Settings};
 use crate::core::summary::Next;
 use crate::core::verification::SignatureVerifier;
 use crate::metrics::Metrics;
-use crate::registry::{ClientPool, RequestCounts};
+use crate::registry::ClientPool;
 
 /// Field manager of every write, as Flux's controller names itself.
 pub const FIELD_MANAGER: &str = "source-controller";
@@ -137,8 +137,6 @@ pub struct Context {
     pub backoff: Backoff,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    /// Registry request totals already exported to the metrics.
-    pub exported_requests: Mutex<RequestCounts>,
     /// The work queue as observed from outside kube's scheduler, for the workqueue metrics.
     pub queue: Arc<Queue<ObjectRef<OciRepository>>>,
 }
@@ -175,6 +173,9 @@ pub async fn run(
         concurrency,
         Box::new(move || queue.sample(Instant::now(), |key| store.get(key).is_some())),
     );
+    let registries = ctx.registries.clone();
+    ctx.metrics
+        .observe_registries(Box::new(move || registries.request_counts()));
     let queue = ctx.queue.clone();
     let mut triggers = Triggers::new(ctx.settings.storage.clone());
     let stream = watcher(api, config)
@@ -270,12 +271,11 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
         write_status(&api, &name, &outcome.status).await?;
     }
     for event in &outcome.events {
-        // Recording this one would cost an API write on every unchanged reconcile; it is logged.
-        if event.reason == reasons::ARTIFACT_UP_TO_DATE {
-            tracing::debug!(name = %name, namespace = %namespace, "{}", event.message);
-            continue;
+        if event.is_recorded() {
+            ctx.events.publish(&obj, event).await;
+        } else {
+            tracing::debug!(name = %name, namespace = %namespace, reason = %event.reason, "{}", event.message);
         }
-        ctx.events.publish(&obj, event).await;
     }
     tracing::info!(
         name = %name,
@@ -302,15 +302,6 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
     };
     ctx.metrics
         .reconciled(&namespace, &name, started.elapsed().as_secs_f64(), result);
-    {
-        let now = ctx.registries.request_counts();
-        let mut exported = ctx
-            .exported_requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        ctx.metrics.registry_requests(&(now - *exported));
-        *exported = now;
-    }
     Ok(match after {
         Some(after) => ctx.requeue(&obj, after),
         None => Action::await_change(),

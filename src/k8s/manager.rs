@@ -11,7 +11,8 @@ use super::events::EventPublisher;
 use super::secrets::KubeSecrets;
 use crate::api::v1::OciRepository;
 use crate::cli::{ControllerArgs, DigestAlgo, bind_addr};
-use crate::core::reconcile::Settings;
+use crate::cloud::TokenCache;
+use crate::core::Settings;
 use crate::metrics::Metrics;
 use crate::registry::ClientPool;
 use crate::server;
@@ -98,10 +99,6 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     if args.runtime.inconsistent_object_level_configuration() {
         return Err(Error::InconsistentObjectLevelConfiguration);
     }
-    crate::cloud::configure_cache(
-        args.runtime.token_cache_max_size,
-        args.runtime.token_cache_max_duration,
-    );
     let client = client().await.map_err(Error::Client)?;
     let hostname = std::env::var("HOSTNAME").ok();
     let instance = hostname.clone().unwrap_or_else(|| "ocisource".to_string());
@@ -180,12 +177,15 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
             ),
             object_level_workload_identity: args.runtime.object_level_workload_identity(),
             default_service_account: args.runtime.default_service_account(),
+            cloud_tokens: TokenCache::with_limits(
+                args.runtime.token_cache_max_size,
+                args.runtime.token_cache_max_duration,
+            ),
         },
         registries: ClientPool::new(),
         jitter_percent: args.runtime.interval_jitter_percentage,
         backoff: Backoff::new(args.runtime.min_retry_delay, args.runtime.max_retry_delay),
         metrics,
-        exported_requests: Default::default(),
         queue: Default::default(),
     });
     let concurrency = u16::try_from(args.runtime.concurrent).unwrap_or(u16::MAX);

@@ -13,8 +13,10 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::api::conditions::types;
 use crate::api::{v1, v1beta2};
+use crate::cloud::TokenCache;
+use crate::core::Settings;
 use crate::core::ports::NoProgress;
-use crate::core::reconcile::{self, Outcome, Ports, Settings};
+use crate::core::reconcile::{self, Outcome, Ports};
 use crate::core::verification::SignatureVerifier;
 use crate::registry::ClientPool;
 use crate::storage::{ExtractLimits, Storage};
@@ -202,6 +204,7 @@ pub async fn run(args: &ReconcileArgs) -> Result<Reconciled, InputError> {
         // Off, as the controller's gate defaults (and no API server could issue tokens).
         object_level_workload_identity: false,
         default_service_account: None,
+        cloud_tokens: TokenCache::new(),
     };
     let registries = ClientPool::new();
     let verifier = SignatureVerifier::new(&secrets);

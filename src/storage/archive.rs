@@ -702,7 +702,7 @@ mod tests {
             DigestAlgorithm::Sha256,
             None,
         );
-        assert_eq!(missing.unwrap_err().reason(), "StatOperationFailed");
+        assert!(matches!(missing, Err(Error::Stat { .. })), "{missing:?}");
         fs::write(store.path().join("file"), b"").unwrap();
         let not_dir = archive_dir(
             &store.path().join("file"),
@@ -711,7 +711,10 @@ mod tests {
             DigestAlgorithm::Sha256,
             None,
         );
-        assert_eq!(not_dir.unwrap_err().reason(), "InvalidPath");
+        assert!(
+            matches!(not_dir, Err(Error::NotADirectory { .. })),
+            "{not_dir:?}"
+        );
         assert!(!dest.exists());
     }
 

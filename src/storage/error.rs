@@ -1,14 +1,12 @@
-//! The storage error enum, its integrity sub-enum and the categories the core maps to Flux
-//! reasons. Display texts never repeat their source: the reporter joins the chain with `: `.
+//! The storage error enum and its integrity sub-enum. Which Flux reason and condition a failure
+//! gets is decided once, by the core's error (`core::error`), from the action that failed.
+//! Display texts never repeat their source: the reporter joins the chain with `: `.
 
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::api::conditions::reasons;
-
 use super::digest::DigestParseError;
-use super::extract::ExtractError;
 
 /// What went wrong in the artifact store.
 #[derive(Debug, thiserror::Error)]
@@ -140,83 +138,6 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// Extracting a layer failed.
-    #[error(transparent)]
-    Extract(#[from] ExtractError),
-    /// A stored artifact is missing or does not match its digest.
-    #[error(transparent)]
-    Integrity(#[from] IntegrityError),
-}
-
-/// The kind of failure, which decides the Flux reason and condition the core reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Category {
-    /// `InvalidPath` (StorageOperationFailed).
-    InvalidPath,
-    /// `StatOperationFailed` (StorageOperationFailed).
-    Stat,
-    /// `DirectoryCreationFailed` (StorageOperationFailed).
-    DirectoryCreation,
-    /// Lock failure: Flux's generic `Failed`, no condition.
-    Lock,
-    /// `SourceIgnoreError`, no condition.
-    SourceIgnore,
-    /// `ArchiveOperationFailed` (StorageOperationFailed); also copy mode and symlink updates.
-    Archive,
-    /// `OCIArtifactLayerOperationFailed` (FetchFailed).
-    Extraction,
-    /// Stored artifact missing or corrupt: `ArtifactVerificationFailed` event, then rebuilt.
-    Integrity,
-    /// Removal or listing during garbage collection or deletion: `GarbageCollectionFailed`.
-    Remove,
-}
-
-impl Error {
-    /// The category of this error.
-    #[must_use]
-    pub fn category(&self) -> Category {
-        match self {
-            Self::InvalidPath { .. } | Self::NotADirectory { .. } => Category::InvalidPath,
-            Self::Stat { .. } => Category::Stat,
-            Self::CreateDir { .. } => Category::DirectoryCreation,
-            Self::Lock { .. } => Category::Lock,
-            Self::LoadIgnore { .. }
-            | Self::IgnoreTooLarge { .. }
-            | Self::TooManyIgnorePatterns { .. } => Category::SourceIgnore,
-            Self::Archive { .. }
-            | Self::Copy { .. }
-            | Self::Symlink { .. }
-            | Self::DeadlineExceeded { .. } => Category::Archive,
-            Self::LayerTooLarge { .. } => Category::Extraction,
-            Self::Remove { .. } | Self::ReadDir { .. } => Category::Remove,
-            Self::Extract(_) => Category::Extraction,
-            Self::Integrity(_) => Category::Integrity,
-        }
-    }
-
-    /// The Flux reason string for this error's category.
-    #[must_use]
-    pub fn reason(&self) -> &'static str {
-        self.category().reason()
-    }
-}
-
-impl Category {
-    /// The Flux reason string (`api::conditions::reasons`).
-    #[must_use]
-    pub fn reason(self) -> &'static str {
-        match self {
-            Self::InvalidPath => reasons::INVALID_PATH,
-            Self::Stat => reasons::STAT_OPERATION_FAILED,
-            Self::DirectoryCreation => reasons::DIRECTORY_CREATION_FAILED,
-            Self::Lock => reasons::FAILED,
-            Self::SourceIgnore => reasons::SOURCE_IGNORE_ERROR,
-            Self::Archive => reasons::ARCHIVE_OPERATION_FAILED,
-            Self::Extraction => reasons::OCI_ARTIFACT_LAYER_OPERATION_FAILED,
-            Self::Integrity => reasons::ARTIFACT_VERIFICATION_FAILED,
-            Self::Remove => reasons::GARBAGE_COLLECTION_FAILED,
-        }
-    }
 }
 
 /// Why a stored artifact failed the integrity check of the storage step (§4.4).
@@ -292,24 +213,6 @@ impl IntegrityError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn categories_map_to_flux_reasons() {
-        let e = Error::CreateDir {
-            path: "/x".into(),
-            source: io::Error::other("boom"),
-        };
-        assert_eq!(e.reason(), "DirectoryCreationFailed");
-        let e = Error::NotADirectory { path: "/x".into() };
-        assert_eq!(e.reason(), "InvalidPath");
-        assert_eq!(Category::Stat.reason(), "StatOperationFailed");
-        assert_eq!(Category::Archive.reason(), "ArchiveOperationFailed");
-        assert_eq!(Category::Lock.reason(), "Failed");
-        assert_eq!(
-            Category::Extraction.reason(),
-            "OCIArtifactLayerOperationFailed"
-        );
-    }
 
     #[test]
     fn display_does_not_repeat_the_source() {

@@ -129,6 +129,5 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = ArtifactLock::acquire(&dir.path().join("no/such/dir.lock")).unwrap_err();
         assert!(matches!(err, Error::Lock { .. }));
-        assert_eq!(err.reason(), "Failed");
     }
 }

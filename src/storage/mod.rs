@@ -27,7 +27,7 @@ use std::time::SystemTime;
 pub use archive::{Staged, Stored};
 pub use deadline::Deadline;
 pub use digest::{Digest, DigestAlgorithm};
-pub use error::{Category, Error, IntegrityError};
+pub use error::{Error, IntegrityError};
 pub use extract::{ExtractError, ExtractLimits, Extracted, extract};
 pub use gc::Retention;
 pub use ignore::IgnoreMatcher;

@@ -43,6 +43,7 @@ impl InProcess {
                 limits: ExtractLimits::default(),
                 object_level_workload_identity: false,
                 default_service_account: None,
+                cloud_tokens: Default::default(),
             },
             secrets: DirSecrets::load(secrets.path()).unwrap(),
             pool: ClientPool::new(),
