@@ -505,6 +505,138 @@ fn keyless_and_notation_fail_closed_saying_so_and_pull_nothing() {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Sigstore bundles (`cosign sign --new-bundle-format`), found through the OCI referrers
+
+fn keyless_message() -> &'static str {
+    "failed to verify the signature using provider 'cosign keyless': keyless verification is \
+     not supported yet: only cosign public keys from 'verify.secretRef' are"
+}
+
+#[test]
+fn a_key_signed_bundle_verifies_through_the_referrers_api_and_the_tag_fallback() {
+    for flavor in [Flavor::Referrers, Flavor::Distribution] {
+        let reg = Registry::start(flavor, Security::Http);
+        let digest = push(&reg, "app", "v1", "kind: Bundled\n");
+        let work = tempfile::tempdir().unwrap();
+        let signer = tools::cosign_generate_key_pair(&work.path().join("signer"));
+        let other = tools::cosign_generate_key_pair(&work.path().join("other"));
+        tools::cosign_sign_bundle(&reg, &format!("app@{digest}"), &signer);
+        // Only a bundle: no `.sig` tag; on the registry without the referrers API, cosign
+        // kept the bundle in the fallback index tag.
+        let tags = tools::crane_ls(&reg, "app");
+        assert!(
+            !tags.iter().any(|t| t.ends_with(".sig")),
+            "{flavor:?}: {tags:?}"
+        );
+        let fallback = digest.replacen(':', "-", 1);
+        assert_eq!(
+            tags.contains(&fallback),
+            flavor == Flavor::Distribution,
+            "{flavor:?}: {tags:?}"
+        );
+        let url = format!("oci://{}/app", reg.host());
+
+        let storage = tempfile::tempdir().unwrap();
+        let secrets = keys_dir(&[("cosign.pub", public_key(&signer))]);
+        let run = reconcile(
+            &manifest("bundled", &url, "v1", json!({})),
+            storage.path(),
+            secrets.path(),
+        );
+        assert_verified(&run, &format!("v1@{digest}"));
+
+        // The bundle of another key verifies nothing.
+        let storage = tempfile::tempdir().unwrap();
+        let secrets = keys_dir(&[("cosign.pub", public_key(&other))]);
+        let run = reconcile(
+            &manifest("other", &url, "v1", json!({})),
+            storage.path(),
+            secrets.path(),
+        );
+        assert_refused(&run, &no_match(&reg, "app", &digest), storage.path());
+
+        // Keyless still fails closed, bundle or not.
+        let run = reconcile(
+            &manifest(
+                "keyless",
+                &url,
+                "v1",
+                json!({"verify": {"provider": "cosign"}}),
+            ),
+            storage.path(),
+            secrets.path(),
+        );
+        assert_refused(&run, keyless_message(), storage.path());
+    }
+}
+
+#[test]
+fn a_bundle_never_vouches_for_another_digest() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let first = push(&reg, "app", "v1", "kind: First\n");
+    let work = tempfile::tempdir().unwrap();
+    let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
+    tools::cosign_sign_bundle(&reg, &format!("app@{first}"), &keys);
+    let secrets = keys_dir(&[("cosign.pub", public_key(&keys))]);
+    let url = format!("oci://{}/app", reg.host());
+
+    // The tag moves; the first digest's fallback index (its valid bundle) is copied to where
+    // the new digest's would be: its statement names the first digest, so it is refused.
+    let moved = push(&reg, "app", "v1", "kind: Moved\n");
+    let fallback = |d: &str| d.replacen(':', "-", 1);
+    tools::crane_tag(
+        &reg,
+        &format!("app:{}", fallback(&first)),
+        &fallback(&moved),
+    );
+    assert!(tools::crane_ls(&reg, "app").contains(&fallback(&moved)));
+    let storage = tempfile::tempdir().unwrap();
+    let run = reconcile(
+        &manifest("replayed", &url, "v1", json!({})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_refused(&run, &no_match(&reg, "app", &moved), storage.path());
+
+    let run = reconcile(
+        &manifest("first", &url, "v1", json!({"ref": {"digest": first}})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_verified(&run, &first);
+}
+
+/// Bundles are looked at first, then the `.sig` layout: an artifact signed both ways verifies,
+/// and so does one whose bundle is another key's while its `.sig` signature is the trusted
+/// key's.
+#[test]
+fn an_artifact_with_a_bundle_and_a_sig_signature_verifies() {
+    let reg = Registry::start(Flavor::Referrers, Security::Http);
+    let work = tempfile::tempdir().unwrap();
+    let signer = tools::cosign_generate_key_pair(&work.path().join("signer"));
+    let other = tools::cosign_generate_key_pair(&work.path().join("other"));
+    let secrets = keys_dir(&[("cosign.pub", public_key(&signer))]);
+    let url = format!("oci://{}/app", reg.host());
+    for (tag, bundle_key) in [("both", &signer), ("mixed", &other)] {
+        let digest = push(&reg, "app", tag, &format!("kind: {tag}\n"));
+        tools::cosign_sign_key(&reg, &format!("app@{digest}"), &signer);
+        tools::cosign_sign_bundle(&reg, &format!("app@{digest}"), bundle_key);
+        assert!(
+            tools::crane_ls(&reg, "app")
+                .iter()
+                .any(|t| t.ends_with(".sig"))
+        );
+        let storage = tempfile::tempdir().unwrap();
+        let run = reconcile(
+            &manifest(tag, &url, tag, json!({})),
+            storage.path(),
+            secrets.path(),
+        );
+        assert_verified(&run, &format!("{tag}@{digest}"));
+    }
+}
+
 #[test]
 fn the_verifier_uses_the_object_s_credentials() {
     for security in [Security::Basic, Security::Bearer] {
@@ -592,8 +724,10 @@ fn the_verifier_uses_the_object_s_tls_and_client_certificate() {
     assert_verified(&run, &format!("{}@{}", chart.version, chart.digest));
 }
 
-/// What a verification costs: one `GET` of the signature manifest and one payload blob per
-/// signature looked at, stopping at the first that verifies; every signature layer is tried.
+/// What a verification costs on a registry without the referrers API and without bundles: the
+/// referrers API (404) and the fallback tag (404), then one `GET` of the signature manifest and
+/// one payload blob per signature looked at, stopping at the first that verifies; every
+/// signature layer is tried.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_verification_reads_the_signature_manifest_once_and_payloads_until_one_verifies() {
     use ocisource::registry::{Client, Credential, Digest, Repository, TransportConfig};
@@ -628,7 +762,7 @@ async fn a_verification_reads_the_signature_manifest_once_and_payloads_until_one
         let counts = client.request_counts();
         assert_eq!(
             (counts.manifest_get, counts.blob, counts.manifest_head),
-            (1, payloads, 0),
+            (3, payloads, 0),
             "{counts:?}"
         );
     }

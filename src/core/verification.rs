@@ -2,10 +2,9 @@
 //! through its [`SecretSource`] and checks signatures with [`crate::verify`], through the
 //! object's own registry client.
 //!
-//! Supported: `provider: cosign` with `secretRef` (public keys). Everything else fails closed
-//! with a message saying so: keyless cosign and notation are not built yet, and a Sigstore
-//! bundle (cosign v3) is not looked for, so an artifact signed only that way has no matching
-//! signature.
+//! Supported: `provider: cosign` with `secretRef` (public keys), on Sigstore bundles (cosign
+//! v3, found through the OCI referrers) and the cosign v2 `.sig` layout. Everything else fails
+//! closed with a message saying so: keyless cosign and notation are not built yet.
 
 use super::ports::{SecretSource, Verification, Verifier, VerifyRequest};
 use crate::api::v1::VerificationProvider;
@@ -108,6 +107,7 @@ impl<S: SecretSource> SignatureVerifier<'_, S> {
                     digest = %request.digest,
                     key = %verified.key,
                     payload = %verified.payload,
+                    layout = verified.layout.as_str(),
                     "cosign signature verified"
                 );
                 Ok(())

@@ -14,6 +14,8 @@
 //! - [`manifest`], [`blob`]: manifests and indexes; verified blob streams.
 //! - [`push`](mod@push): writes for `ocisource push` (blob existence, monolithic uploads streamed
 //!   from disk, manifest `PUT`s) with `push,pull` token scopes.
+//! - [`referrers`](mod@referrers): the OCI 1.1 referrers of a subject (the API, else the
+//!   `<alg>-<hex>` fallback tag) and referrer manifests read as raw, verified bytes.
 //! - `go_text`: texts as Go prints them (dial errors, `%v` of error details).
 //! - [`error`]: the error categories.
 //!
@@ -32,6 +34,7 @@ pub mod manifest;
 mod pull;
 pub mod push;
 pub mod reference;
+pub mod referrers;
 mod request;
 mod response;
 pub mod retry;
@@ -48,6 +51,7 @@ pub use manifest::{Descriptor, Manifest};
 pub(crate) use pull::check_tag;
 pub use push::BlobSource;
 pub use reference::{Algorithm, Digest, Repository};
+pub use referrers::{Referrer, Referrers, ReferrersSource};
 pub use retry::RetryPolicy;
 pub use tags::{DEFAULT_PAGE_SIZE, MAX_TAG_LIST_BYTES, MAX_TAG_PAGES, MAX_TAGS};
 pub use transport::{ProxyConfig, TlsMaterial, TransportConfig};

@@ -9,6 +9,9 @@
 //! - a signature counts when one of the keys verifies it over the payload bytes; one such
 //!   signature verifies the digest.
 //!
+//! Sigstore bundles ([`super::bundle`]) are looked for first, as Flux v1.8+ does; when none
+//! verifies, the v2 layout is checked.
+//!
 //! Every registry request goes through the object's own [`Client`] (its credentials, TLS, proxy
 //! and deadline); payloads are read whole, bounded and checked against their digests.
 
@@ -119,22 +122,44 @@ pub fn check_payload(payload: &[u8], digest: &Digest) -> Result<(), PayloadError
     }
 }
 
+/// Where a verified signature was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// A Sigstore bundle among the digest's referrers ([`super::bundle`]).
+    Bundle,
+    /// A layer of the `sha256-<hex>.sig` manifest (cosign v2).
+    SignatureTag,
+}
+
+impl Layout {
+    /// A short name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Bundle => "bundle",
+            Layout::SignatureTag => "signature-tag",
+        }
+    }
+}
+
 /// Which key verified which signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     /// The Secret entry of the key that verified.
     pub key: String,
-    /// The payload blob of the verified signature.
+    /// The blob that was verified: the simple-signing payload, or the bundle.
     pub payload: Digest,
+    /// Where it was found.
+    pub layout: Layout,
 }
 
 /// Verifies `repo@digest` with `keys` (Secret entry name, key), in order: the first key with a
-/// valid signature wins.
+/// valid signature wins. Sigstore bundles among the digest's referrers are looked at first
+/// ([`super::bundle::verify`]), then the cosign v2 `.sig` layout.
 ///
 /// # Errors
-/// [`NoMatchingSignatures`] when there is no key, no signature manifest, no signature layer,
-/// or no signature that one of the keys verifies over a payload naming `digest` (registry
-/// failures included, as in Flux: the details go to the error's `detail`).
+/// [`NoMatchingSignatures`] when there is no key, or neither a bundle nor a `.sig` signature
+/// that one of the keys verifies and that names `digest` (registry failures included, as in
+/// Flux: the details go to the error's `detail`).
 pub async fn verify(
     client: &Client,
     credential: &Credential,
@@ -149,16 +174,29 @@ pub async fn verify(
     if keys.is_empty() {
         return Err(fail("no '.pub' entry in the verification Secret".into()));
     }
+    let mut problems = match super::bundle::verify(client, credential, repo, digest, keys).await {
+        Ok(v) => {
+            return Ok(Verified {
+                key: v.key,
+                payload: v.bundle,
+                layout: Layout::Bundle,
+            });
+        }
+        Err(problems) => problems,
+    };
     let tag = signature_tag(digest);
-    let manifest = client
-        .image_manifest_by_tag(repo, &tag, credential)
-        .await
-        .map_err(|e| fail(format!("no signatures: {}", super::chain(&e))))?;
+    let manifest = match client.image_manifest_by_tag(repo, &tag, credential).await {
+        Ok(m) => m,
+        Err(e) => {
+            problems.push(format!("no signatures: {}", super::chain(&e)));
+            return Err(fail(problems.join("; ")));
+        }
+    };
     let layers = signature_layers(&manifest);
     if layers.is_empty() {
-        return Err(fail(format!("{repo}:{tag} has no signature layer")));
+        problems.push(format!("{repo}:{tag} has no signature layer"));
+        return Err(fail(problems.join("; ")));
     }
-    let mut problems = Vec::new();
     for layer in &layers {
         let payload = match client
             .read_blob(repo, &layer.payload, credential, MAX_PAYLOAD_SIZE)
@@ -185,6 +223,7 @@ pub async fn verify(
             return Ok(Verified {
                 key: name.clone(),
                 payload: layer.payload.digest.clone(),
+                layout: Layout::SignatureTag,
             });
         }
         problems.push(format!(

@@ -3,12 +3,14 @@
 //! core reaches it through [`crate::core::ports::Verifier`].
 //!
 //! - [`keys`]: public keys as a cosign verification Secret holds them (PEM; ECDSA, RSA, Ed25519).
-//! - [`cosign`]: cosign's v2 signature layout (`sha256-<hex>.sig`, simple-signing payloads),
-//!   checked with those keys.
+//! - [`cosign`]: cosign signatures checked with those keys: Sigstore bundles first, then
+//!   cosign's v2 signature layout (`sha256-<hex>.sig`, simple-signing payloads).
+//! - [`bundle`]: Sigstore bundles (cosign v3) found among the digest's OCI referrers, DSSE
+//!   envelopes checked with the keys.
 //!
-//! Not here yet (they fail closed in the port adapter): cosign keyless, Sigstore bundles, and
-//! notation.
+//! Not here yet (they fail closed in the port adapter): cosign keyless and notation.
 
+pub mod bundle;
 pub mod cosign;
 pub mod keys;
 

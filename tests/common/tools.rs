@@ -431,6 +431,22 @@ pub fn cosign_sign_key(reg: &Registry, reference: &str, keys: &CosignKeys) -> St
     all_output(&run(&mut cmd))
 }
 
+/// `cosign sign --key <key> --new-bundle-format --tlog-upload=false --yes <host>/<reference>`:
+/// a Sigstore bundle (DSSE envelope) stored as an OCI referrer of the digest, through the
+/// referrers API when the registry has one, else in the `sha256-<hex>` fallback index.
+pub fn cosign_sign_bundle(reg: &Registry, reference: &str, keys: &CosignKeys) -> String {
+    let home = ToolHome::new(reg);
+    let mut cmd = home.command("cosign");
+    cmd.arg("sign")
+        .arg("--key")
+        .arg(&keys.private_key)
+        .args(["--new-bundle-format", "--tlog-upload=false", "--yes"])
+        .env("COSIGN_PASSWORD", COSIGN_PASSWORD);
+    cosign_registry_flags(&home, &mut cmd);
+    cmd.arg(format!("{}/{reference}", home.host()));
+    all_output(&run(&mut cmd))
+}
+
 /// `cosign import-key-pair --key <private_pem> --output-key-prefix <prefix>` in `dir`: an
 /// existing PEM private key (RSA, ECDSA, Ed25519) turned into a cosign key pair,
 /// `<prefix>.key` (encrypted with [`COSIGN_PASSWORD`]) and `<prefix>.pub`.
