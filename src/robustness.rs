@@ -1,4 +1,4 @@
-//! No panic on any input: every parser of untrusted text (object specs, Secrets, registry
+//! No panic on any input: every parser of untrusted text (object specs, Secrets, signature keys and Sigstore bundles, registry
 //! answers, artifact ignore files, cloud token responses) is fed thousands of random and mutated
 //! inputs from a fixed seed, and must answer with a value or an error.
 
@@ -355,4 +355,50 @@ fn mutated_layers_never_panic_nor_write_outside_their_directory() {
         .filter(|p| p.components().count() == 1)
         .collect();
     assert_eq!(top, ["outside", "work"].map(std::path::PathBuf::from));
+}
+
+#[test]
+fn sigstore_bundles_and_referrers_never_panic() {
+    use crate::registry::referrers::parse_referrers;
+    use crate::verify::{PublicKey, bundle};
+    use base64::Engine as _;
+    let mut rng = Rng(0xBB67_AE85_84CA_A73B);
+    // A real bundle of `cosign sign --key --new-bundle-format` (v2.6.5), with its key.
+    let key = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEYaAELKqoaAJFEM4yRuK7qkvKExQJ\n\
+               ehyZcZcObb/Wj7pK6/xyDDn8ei2j75GBJ7Qwpmd1k+yQ+//1YNnHznS5xw==\n-----END PUBLIC KEY-----\n";
+    let bundles = [
+        r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{"hint":"MHdKEwro6xgAK/LjtDoPxaMw2JYkrvAYxMi2gG1clpM="}},"dsseEnvelope":{"payload":"eyJfdHlwZSI6Imh0dHBzOi8vaW4tdG90by5pby9TdGF0ZW1lbnQvdjEiLCJzdWJqZWN0IjpbeyJkaWdlc3QiOnsic2hhMjU2IjoiYjA5OTA3OGFjNGVjY2U0MDM1ZDhiNTI0ZDM1ZjM4YWQ5ZDg3NzkzM2ExMDA3MzA2NThiNmQ2MjkxNjA4Y2IzNiJ9fV0sInByZWRpY2F0ZVR5cGUiOiJodHRwczovL3NpZ3N0b3JlLmRldi9jb3NpZ24vc2lnbi92MSJ9","payloadType":"application/vnd.in-toto+json","signatures":[{"sig":"MEQCIGNLNaY+5Fq/gQtnIErgdr6KtgBRBjzLr4jjnmnIvRKYAiBKG1W48KnZvly52E6RmkVRkq/CcYuAfTiWn6Oj2rmfIw=="}]}}"#,
+        r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","messageSignature":{"messageDigest":{"algorithm":"SHA2_256","digest":"AA=="},"signature":"AA=="}}"#,
+    ];
+    let statements = [
+        r#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"b099078ac4ecce4035d8b524d35f38ad9d877933a100730658b6d6291608cb36"}}],"predicateType":"https://sigstore.dev/cosign/sign/v1"}"#,
+    ];
+    let manifests = [
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json"},"layers":[{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","size":615,"digest":"sha256:2027ff9323a270aa3981809f9e96652865e4bc4f8676cf7105d41451b4647531"}],"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json"}"#,
+    ];
+    let indexes = [
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":887,"digest":"sha256:444008604d32bb292ca8efa8b3918dd0e762cc3d6873dc8245e02ff9b9b698be","artifactType":"application/vnd.oci.empty.v1+json","annotations":{"a":"b"}}]}"#,
+    ];
+    let keys = match PublicKey::from_pem(key.as_bytes()) {
+        Ok(k) => vec![("cosign.pub".to_string(), k)],
+        Err(e) => panic!("{e}"),
+    };
+    let digest: Digest = "sha256:b099078ac4ecce4035d8b524d35f38ad9d877933a100730658b6d6291608cb36"
+        .parse()
+        .unwrap_or_else(|_| Digest::sha256_of(b""));
+    assert!(bundle::check_bundle(bundles[0].as_bytes(), &digest, &keys).is_ok());
+    for _ in 0..ROUNDS {
+        let (bytes, _) = rng.mutant(&bundles);
+        let _ = bundle::check_bundle(&bytes, &digest, &keys);
+        let (statement, _) = rng.mutant(&statements);
+        let wrapped = format!(
+            r#"{{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","dsseEnvelope":{{"payload":"{}","payloadType":"application/vnd.in-toto+json","signatures":[{{"sig":"MEQCIGNLNaY+5Fq/gQtnIErgdr6KtgBRBjzLr4jjnmnIvRKYAiBKG1W48KnZvly52E6RmkVRkq/CcYuAfTiWn6Oj2rmfIw=="}}]}}}}"#,
+            base64::engine::general_purpose::STANDARD.encode(&statement)
+        );
+        let _ = bundle::check_bundle(wrapped.as_bytes(), &digest, &keys);
+        let (bytes, _) = rng.mutant(&manifests);
+        let _ = bundle::bundle_layer(&bytes);
+        let (bytes, _) = rng.mutant(&indexes);
+        let _ = parse_referrers(&bytes);
+    }
 }
