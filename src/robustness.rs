@@ -1,6 +1,7 @@
-//! No panic on any input: every parser of untrusted text (object specs, Secrets, signature keys and Sigstore bundles, registry
-//! answers, artifact ignore files, cloud token responses) is fed thousands of random and mutated
-//! inputs from a fixed seed, and must answer with a value or an error.
+//! No panic on any input: every parser of untrusted text (object specs, Secrets, signature keys
+//! and Sigstore bundles, registry answers, artifact ignore files, cloud token responses) is fed
+//! thousands of random and mutated inputs from a fixed seed, and must answer with a value or an
+//! error.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

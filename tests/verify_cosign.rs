@@ -768,6 +768,41 @@ async fn a_verification_reads_the_signature_manifest_once_and_payloads_until_one
     }
 }
 
+/// What a bundle verification costs: the referrers (one `GET` of the API, or its 404 and the
+/// fallback tag), the referrer manifest and the bundle blob; the `.sig` layout is not read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_verification_reads_the_referrers_the_referrer_manifest_and_the_bundle() {
+    use ocisource::registry::{Client, Credential, Digest, Repository, TransportConfig};
+    use ocisource::verify::{PublicKey, cosign};
+
+    for (flavor, manifest_gets) in [(Flavor::Referrers, 2), (Flavor::Distribution, 3)] {
+        let reg = Registry::start(flavor, Security::Http);
+        let digest = push(&reg, "app", "v1", "kind: Bundled\n");
+        let work = tempfile::tempdir().unwrap();
+        let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
+        tools::cosign_sign_bundle(&reg, &format!("app@{digest}"), &keys);
+        let repo = Repository::parse(&format!("{}/app", reg.host())).unwrap();
+        let digest: Digest = digest.parse().unwrap();
+        let pem = std::fs::read(&keys.public_key).unwrap();
+        let keys = vec![("cosign.pub".to_string(), PublicKey::from_pem(&pem).unwrap())];
+        let client = Client::new(&TransportConfig {
+            insecure: true,
+            ..TransportConfig::default()
+        })
+        .unwrap();
+        let verified = cosign::verify(&client, &Credential::Anonymous, &repo, &digest, &keys)
+            .await
+            .unwrap();
+        assert_eq!(verified.layout, cosign::Layout::Bundle, "{flavor:?}");
+        let counts = client.request_counts();
+        assert_eq!(
+            (counts.manifest_get, counts.blob, counts.manifest_head),
+            (manifest_gets, 1, 0),
+            "{flavor:?}: {counts:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The controller
 
