@@ -19,6 +19,7 @@
 //!   metrics under Flux's names; [`cli`]: the controller's flags.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 pub mod api;
+pub mod body;
 pub mod cli;
 pub mod cloud;
 pub mod core;

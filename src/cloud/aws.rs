@@ -117,9 +117,9 @@ pub fn parse_assume_role_response(body: &[u8]) -> Result<SessionCredentials, Clo
     };
     let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
     let credentials =
-        super::xml_text(text, "Credentials").ok_or_else(|| bad("credentials are nil"))?;
+        super::http::xml_text(text, "Credentials").ok_or_else(|| bad("credentials are nil"))?;
     let field = |tag, reason| {
-        super::xml_text(&credentials, tag)
+        super::http::xml_text(&credentials, tag)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
             .ok_or_else(|| bad(reason))
@@ -151,14 +151,14 @@ pub async fn assume_role_with_web_identity(
     session_name: &str,
     web_identity_token: &str,
 ) -> Result<SessionCredentials, CloudError> {
-    let response = super::post_form(
+    let response = super::http::post_form(
         http,
         sts,
         assume_role_body(role_arn, session_name, web_identity_token),
         "send the AssumeRoleWithWebIdentity request",
     )
     .await?;
-    let body = super::read_token_response(
+    let body = super::http::read_token_response(
         response,
         "AWS STS AssumeRoleWithWebIdentity",
         MAX_RESPONSE,

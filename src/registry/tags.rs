@@ -13,6 +13,7 @@ use super::keychain::Credential;
 use super::reference::Repository;
 use super::request::{Request, Target};
 use super::response::{check, request_error};
+use crate::body::BodyError;
 
 /// Flux's page size for tag listings.
 pub const DEFAULT_PAGE_SIZE: usize = 1000;
@@ -31,30 +32,20 @@ pub const MAX_TAGS: usize = 200_000;
 /// Reads one tag-list page, charging its bytes to `budget` (what is left of
 /// [`MAX_TAG_LIST_BYTES`]); past it, the listing fails naming the bound.
 pub(super) async fn read_tag_page(
-    mut resp: Response,
+    resp: Response,
     budget: &mut usize,
     url: &Url,
 ) -> Result<Vec<u8>, Error> {
-    // Sized once from the announced length: growing by doubling would briefly hold 1.5x.
-    let announced = usize::try_from(resp.content_length().unwrap_or(0)).unwrap_or(usize::MAX);
-    let mut out = Vec::with_capacity(announced.min(*budget));
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if chunk.len() > *budget {
-                    return Err(Error::protocol(format!(
-                        "GET {}: tag list larger than {MAX_TAG_LIST_BYTES} bytes (the limit of one \
-                         listing, all pages together)",
-                        redact_url(url)
-                    )));
-                }
-                *budget -= chunk.len();
-                out.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(request_error(e, &Method::GET, url)),
-        }
-    }
+    crate::body::read_bounded(resp, budget)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => Error::protocol(format!(
+                "GET {}: tag list larger than {MAX_TAG_LIST_BYTES} bytes (the limit of one \
+                 listing, all pages together)",
+                redact_url(url)
+            )),
+            BodyError::Read(e) => request_error(e, &Method::GET, url),
+        })
 }
 
 /// Appends the `tags` of one tag-list page to `tags`, decoding straight into it (no JSON tree),
