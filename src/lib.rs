@@ -23,12 +23,14 @@ pub mod body;
 pub mod cli;
 pub mod cloud;
 pub mod core;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod k8s;
 pub mod metrics;
+#[cfg(test)]
+mod mutation;
 pub mod push;
 pub mod registry;
-#[cfg(test)]
-mod robustness;
 pub mod server;
 pub mod standalone;
 pub mod storage;

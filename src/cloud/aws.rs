@@ -437,3 +437,41 @@ mod tests {
         assert!(text.contains("not authorized"), "{text}");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated, mutated_text};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn mutated_sts_answers_never_panic(body in mutated(&[
+            "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>AKIA</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2026-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>",
+        ])) {
+            let _ = parse_assume_role_response(&body);
+        }
+
+        #[test]
+        fn mutated_ecr_tokens_never_panic(token in mutated_text(&["QVdTOnBhc3N3b3Jk", "dXNlcg=="])) {
+            let _ = decode_authorization_token(&token);
+        }
+
+        /// An ECR token is `base64(user:password)`, with exactly one colon (as Flux).
+        #[test]
+        fn an_ecr_token_decodes_to_its_user_and_password(
+            user in "[A-Za-z0-9]{1,12}",
+            password in "[ -9;-~]{0,40}",
+        ) {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let decoded = decode_authorization_token(&token);
+            prop_assert!(
+                matches!(&decoded, Ok(Credential::Basic { username, password: p }) if *username == user && *p == password),
+                "{:?}", decoded.map(|_| ())
+            );
+        }
+    }
+}

@@ -515,3 +515,44 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated, mutated_text};
+
+    const JSONS: &[&str] = &[
+        r#"{"access_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE4MDAwMDAwMDB9.","expires_in":3600,"token_type":"Bearer"}"#,
+        r#"{"refresh_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE4MDAwMDAwMDB9."}"#,
+        r#"{"error":"invalid_client","error_description":"AADSTS700016: no such app"}"#,
+    ];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn mutated_answers_never_panic(body in mutated(JSONS)) {
+            let _ = parse_token_response(&body);
+            let _ = parse_exchange_response(&body);
+            let _ = super::super::error_detail(&body, &["s3cr3t-assertion"]);
+        }
+
+        #[test]
+        fn mutated_jwts_never_panic(jwt in mutated_text(&["eyJhbGciOiJub25lIn0.eyJleHAiOjE4MDAwMDAwMDB9.", "a.b.c"])) {
+            let _ = jwt_expiry(&jwt);
+        }
+
+        /// The expiry of a refresh token is its `exp` claim, whatever the other claims.
+        #[test]
+        fn a_jwt_expires_at_its_exp_claim(exp in 0u64..4_000_000_000, sub in "[a-z]{0,12}") {
+            let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            let jwt = format!("{}.{}.sig", e("{}"), e(&format!(r#"{{"sub":"{sub}","exp":{exp}}}"#)));
+            prop_assert_eq!(
+                jwt_expiry(&jwt).ok(),
+                Some(SystemTime::UNIX_EPOCH + Duration::from_secs(exp))
+            );
+        }
+    }
+}

@@ -656,3 +656,43 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated};
+
+    const JSONS: &[&str] = &[
+        r#"{"access_token":"ya29.a","expires_in":3600,"token_type":"Bearer"}"#,
+        r#"{"accessToken":"ya29","expireTime":"2026-01-01T00:00:00Z"}"#,
+        r#"{"error":{"code":403,"status":"PERMISSION_DENIED","message":"denied"}}"#,
+    ];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn mutated_answers_never_panic(body in mutated(JSONS)) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+            let _ = parse_token_response(&body, now);
+            let _ = parse_generate_access_token_response(&body);
+            let _ = super::super::error_detail(&body, &[]);
+        }
+
+        /// Any `expires_in` gives a token expiring that much later, or a parse error.
+        #[test]
+        fn any_lifetime_is_added_or_refused(expires_in in any::<u64>()) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+            let body = format!(r#"{{"access_token":"t","expires_in":{expires_in}}}"#);
+            match parse_token_response(body.as_bytes(), now) {
+                Ok(token) => prop_assert_eq!(token.expires_at, now + Duration::from_secs(expires_in)),
+                Err(e) => prop_assert!(
+                    matches!(e, CloudError::Parse { reason: "expires_in out of range", .. }),
+                    "{}", e
+                ),
+            }
+        }
+    }
+}

@@ -256,3 +256,36 @@ mod tests {
         assert_eq!(next_link(&HeaderMap::new()), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated_text};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn mutated_link_headers_never_panic(link in mutated_text(&[
+            r#"</v2/a/tags/list?n=100&last=b>; rel="next""#,
+            r#"<https://other.example.com/v2/a/tags/list?last=c>; rel=next, <x>; rel="prev""#,
+        ])) {
+            if let Ok(value) = reqwest::header::HeaderValue::from_str(&link) {
+                let mut headers = HeaderMap::new();
+                headers.insert("link", value);
+                let _ = next_link(&headers);
+            }
+        }
+
+        /// A tag-list page is decoded or refused.
+        #[test]
+        fn mutated_tag_pages_never_panic(body in crate::mutation::mutated(&[
+            r#"{"name":"a/b","tags":["1.0.0","latest"]}"#,
+        ])) {
+            let mut tags = vec![];
+            let _ = parse_tag_page(&body, &mut tags);
+        }
+    }
+}
