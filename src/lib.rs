@@ -20,15 +20,18 @@
 //!   metrics under Flux's names; [`cli`]: the controller's flags.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 pub mod api;
+pub mod body;
 pub mod cli;
 pub mod cloud;
 pub mod core;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod k8s;
 pub mod metrics;
+#[cfg(test)]
+mod mutation;
 pub mod push;
 pub mod registry;
-#[cfg(test)]
-mod robustness;
 pub mod server;
 pub mod standalone;
 pub mod storage;

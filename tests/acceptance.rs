@@ -23,6 +23,7 @@
 mod common;
 
 use common::fake_registry::{Fake, Reply, Req, status};
+use common::object::OciRepo;
 use common::tarball::Tar;
 
 use std::collections::BTreeMap;
@@ -379,18 +380,13 @@ fn later(secs: i64) -> Time {
 
 /// A new object as the API server stores it: generation 1, observedGeneration -1.
 fn repository(name: &str, spec: Value) -> OciRepository {
-    let mut spec_obj = json!({"interval": "10m"});
-    for (k, v) in spec.as_object().unwrap() {
-        spec_obj[k] = v.clone();
-    }
-    serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": name, "namespace": NS, "generation": 1},
-        "spec": spec_obj,
-        "status": {"observedGeneration": -1},
-    }))
-    .unwrap()
+    OciRepo::new(name)
+        .namespace(NS)
+        .meta("generation", json!(1))
+        .interval("10m")
+        .spec_fields(spec)
+        .status(json!({"observedGeneration": -1}))
+        .object()
 }
 
 /// A spec change (JSON merge, `null` removes): the API server bumps the generation.

@@ -24,6 +24,7 @@ use std::time::Duration;
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
 use common::flux_controller::{self, FluxController, Kind, UPSTREAM_OCIREPOSITORY_CRD};
+use common::object::OciRepo;
 use common::registry::{Flavor, Registry, Security};
 use common::{crd, tools};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -86,14 +87,17 @@ async fn create_namespace(client: &Client, name: &str) {
 
 /// An OCIRepository following `url:v1`, labelled for `shard` when given.
 fn oci_repository(name: &str, url: &str, shard: Option<&str>) -> OciRepository {
-    let labels = shard.map(|s| json!({ KEY: s })).unwrap_or(json!({}));
-    serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": name, "namespace": NS, "labels": labels},
-        "spec": {"url": url, "interval": "10m", "insecure": true, "ref": {"tag": "v1"}}
-    }))
-    .unwrap()
+    let obj = OciRepo::new(name)
+        .namespace(NS)
+        .url(url)
+        .interval("10m")
+        .insecure()
+        .tag("v1");
+    match shard {
+        Some(shard) => obj.label(KEY, shard),
+        None => obj,
+    }
+    .object()
 }
 
 /// The namespaced API of one of source-controller's other kinds.

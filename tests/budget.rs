@@ -14,6 +14,7 @@ use std::time::Duration;
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
 use common::in_process::{InProcess, object};
+use common::object::OciRepo;
 use common::registry::{Flavor, Registry, Security};
 use common::{eventually, tools, wait_until};
 use futures::StreamExt;
@@ -218,18 +219,12 @@ async fn an_unchanged_reconcile_writes_nothing_to_the_api() {
     let ctl = Controller::start(cp, Path::new(env!("CARGO_BIN_EXE_ocisource")), NS, &[]);
 
     let api: Api<OciRepository> = Api::namespaced(client.clone(), NS);
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "web"},
-        "spec": {
-            "url": format!("oci://{}/apps/web", reg.host()),
-            "interval": "2s",
-            "insecure": true,
-            "ref": {"tag": "stable"},
-        },
-    }))
-    .unwrap();
+    let obj = OciRepo::new("web")
+        .url(format!("oci://{}/apps/web", reg.host()))
+        .interval("2s")
+        .insecure()
+        .tag("stable")
+        .object();
     // Every write to the object, from its creation on.
     let writes = Arc::new(AtomicUsize::new(0));
     let mut stream = api

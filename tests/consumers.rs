@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
 use common::flux_controller::{self, FluxController, Kind};
+use common::object::OciRepo;
 use common::registry::{Flavor, Registry, Security};
 use common::tools;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -336,18 +337,13 @@ async fn kustomize_controller_applies_and_follows_our_artifact() {
     };
 
     let repos: Api<OciRepository> = Api::namespaced(client.clone(), NS);
-    let repo: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "config", "namespace": NS},
-        "spec": {
-            "url": format!("oci://{}/apps/config", reg.host()),
-            "interval": "10m",
-            "insecure": true,
-            "ref": {"tag": "latest"}
-        }
-    }))
-    .unwrap();
+    let repo = OciRepo::new("config")
+        .namespace(NS)
+        .url(format!("oci://{}/apps/config", reg.host()))
+        .interval("10m")
+        .insecure()
+        .tag("latest")
+        .object();
     repos.create(&PostParams::default(), &repo).await.unwrap();
 
     let ks_api = kustomizations(&client);
@@ -481,22 +477,20 @@ async fn helm_controller_installs_and_upgrades_our_chart_artifact() {
 
     // Our OCIRepository follows the newest 0.x chart and stores the chart layer as pushed.
     let repos: Api<OciRepository> = Api::namespaced(client.clone(), HELM_NS);
-    let repo: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "greeter", "namespace": HELM_NS},
-        "spec": {
-            "url": format!("oci://{}/{}", reg.host(), first.repository),
-            "interval": "10m",
-            "insecure": true,
-            "ref": {"semver": ">=0.1.0 <1.0.0"},
-            "layerSelector": {
+    let repo = OciRepo::new("greeter")
+        .namespace(HELM_NS)
+        .url(format!("oci://{}/{}", reg.host(), first.repository))
+        .interval("10m")
+        .insecure()
+        .semver(">=0.1.0 <1.0.0")
+        .spec(
+            "layerSelector",
+            json!({
                 "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
                 "operation": "copy"
-            }
-        }
-    }))
-    .unwrap();
+            }),
+        )
+        .object();
     repos.create(&PostParams::default(), &repo).await.unwrap();
 
     let hr_api = helm_releases(&client);

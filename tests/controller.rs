@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
+use common::object::{OciRepo, is_ready, ready};
 use common::registry::{Flavor, Registry, Security};
 use common::{eventually, tools, wait_until};
 use k8s_openapi::api::core::v1::Namespace;
@@ -50,17 +51,6 @@ async fn wait_for(
         "timed out waiting for {what}; last: {:#?}",
         last.map(|o| o.status)
     );
-}
-
-fn ready(obj: &OciRepository) -> Option<(String, String, String)> {
-    let status = obj.status.as_ref()?;
-    let c = status.conditions.iter().find(|c| c.type_ == "Ready")?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-fn is_ready(obj: &OciRepository) -> bool {
-    ready(obj).is_some_and(|r| r.0 == "True")
-        && obj.status.as_ref().and_then(|s| s.observed_generation) == obj.metadata.generation
 }
 
 async fn namespace(client: &Client, name: &str) {
@@ -127,13 +117,13 @@ async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
     let ctl = Controller::start(cp, binary(), "ctl", &["--concurrent=3"]);
 
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl");
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "web", "namespace": "ctl"},
-        "spec": {"url": format!("oci://{}/apps/web", reg.host()), "interval": "10m", "insecure": true, "ref": {"tag": "stable"}}
-    }))
-    .unwrap();
+    let obj = OciRepo::new("web")
+        .namespace("ctl")
+        .url(format!("oci://{}/apps/web", reg.host()))
+        .interval("10m")
+        .insecure()
+        .tag("stable")
+        .object();
     api.create(&PostParams::default(), &obj).await.unwrap();
 
     let obj = wait_for(&api, "web", "Ready", is_ready).await;
@@ -355,13 +345,12 @@ async fn an_invalid_url_stalls_and_a_missing_tag_retries() {
         ("tagged", "oci://127.0.0.1:1/app:v1"),
         ("unreachable", "oci://127.0.0.1:1/app"),
     ] {
-        let obj: OciRepository = serde_json::from_value(json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "OCIRepository",
-            "metadata": {"name": name},
-            "spec": {"url": url, "interval": "1m", "insecure": true, "timeout": "2s"}
-        }))
-        .unwrap();
+        let obj = OciRepo::new(name)
+            .url(url)
+            .interval("1m")
+            .insecure()
+            .timeout("2s")
+            .object();
         api.create(&PostParams::default(), &obj).await.unwrap();
     }
     let stalled = wait_for(&api, "tagged", "Stalled", |o| {
@@ -440,13 +429,12 @@ async fn one_leader_reconciles_and_serves_and_a_follower_takes_over() {
     );
 
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-le");
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "app"},
-        "spec": {"url": format!("oci://{}/le/app", reg.host()), "interval": "10m", "insecure": true, "ref": {"tag": "v1"}}
-    }))
-    .unwrap();
+    let obj = OciRepo::new("app")
+        .url(format!("oci://{}/le/app", reg.host()))
+        .interval("10m")
+        .insecure()
+        .tag("v1")
+        .object();
     api.create(&PostParams::default(), &obj).await.unwrap();
     wait_for(&api, "app", "Ready", is_ready).await;
     assert!(leader.serves_artifacts(), "the leader serves artifacts");
@@ -496,13 +484,12 @@ async fn the_controller_recovers_from_an_api_server_restart() {
         tools::flux_push_artifact(&reg, "restart/app", "v1", content.path(), "s", "r", &[]);
     let ctl = start_controller(&cp, "ctl-restart");
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-restart");
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "app"},
-        "spec": {"url": format!("oci://{}/restart/app", reg.host()), "interval": "10m", "insecure": true, "ref": {"tag": "v1"}}
-    }))
-    .unwrap();
+    let obj = OciRepo::new("app")
+        .url(format!("oci://{}/restart/app", reg.host()))
+        .interval("10m")
+        .insecure()
+        .tag("v1")
+        .object();
     api.create(&PostParams::default(), &obj).await.unwrap();
     wait_for(&api, "app", "Ready", is_ready).await;
 
@@ -548,13 +535,12 @@ async fn a_conflicting_status_writer_does_not_stop_the_status_write() {
         tools::flux_push_artifact(&reg, "conflict/app", "v1", content.path(), "s", "r", &[]);
     let _ctl = start_controller(cp, "ctl-conflict");
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-conflict");
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "app"},
-        "spec": {"url": format!("oci://{}/conflict/app", reg.host()), "interval": "10m", "insecure": true, "ref": {"tag": "v1"}}
-    }))
-    .unwrap();
+    let obj = OciRepo::new("app")
+        .url(format!("oci://{}/conflict/app", reg.host()))
+        .interval("10m")
+        .insecure()
+        .tag("v1")
+        .object();
     api.create(&PostParams::default(), &obj).await.unwrap();
     let ready = wait_for(&api, "app", "Ready", is_ready).await;
 
@@ -631,13 +617,13 @@ async fn a_zero_interval_reconciles_once_and_then_only_when_asked() {
     );
     let ctl = start_controller(cp, "ctl-zero");
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-zero");
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "zero", "namespace": "ctl-zero"},
-        "spec": {"url": format!("oci://{}/apps/zero", reg.host()), "interval": "0s", "insecure": true, "ref": {"tag": "stable"}}
-    }))
-    .unwrap();
+    let obj = OciRepo::new("zero")
+        .namespace("ctl-zero")
+        .url(format!("oci://{}/apps/zero", reg.host()))
+        .interval("0s")
+        .insecure()
+        .tag("stable")
+        .object();
     api.create(&PostParams::default(), &obj).await.unwrap();
     wait_for(&api, "zero", "Ready", is_ready).await;
 
@@ -709,13 +695,12 @@ async fn a_new_failing_object_backs_off_as_flux_and_records_the_missing_secret_e
     namespace(&client, "ctl-backoff").await;
     let ctl = start_controller(cp, "ctl-backoff");
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-backoff");
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "locked", "namespace": "ctl-backoff"},
-        "spec": {"url": "oci://127.0.0.1:1/app", "interval": "10m", "secretRef": {"name": "absent"}}
-    }))
-    .unwrap();
+    let obj = OciRepo::new("locked")
+        .namespace("ctl-backoff")
+        .url("oci://127.0.0.1:1/app")
+        .interval("10m")
+        .secret("absent")
+        .object();
     let created = std::time::Instant::now();
     api.create(&PostParams::default(), &obj).await.unwrap();
     tokio::time::sleep(Duration::from_secs(15).saturating_sub(created.elapsed())).await;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use common::controlplane::ControlPlane;
+use common::object::OciRepo;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::{Api, Client};
@@ -174,12 +175,13 @@ async fn dynamic_reads_of_both_versions_see_the_same_object() {
 async fn an_explicit_null_is_pruned_and_defaulted_as_in_flux() {
     let client = client_with_crd().await;
     let ns = namespace(&client, "crd-null").await;
-    let obj = json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "nulls", "namespace": ns},
-        "spec": {"url": "oci://example.com/app", "interval": "1m", "provider": null, "timeout": null}
-    });
+    let obj = OciRepo::new("nulls")
+        .namespace(&ns)
+        .url("oci://example.com/app")
+        .interval("1m")
+        .spec("provider", Value::Null)
+        .spec("timeout", Value::Null)
+        .build();
     let (code, _, body) = raw_create(&client, "v1", &ns, &obj).await;
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["spec"]["provider"], "generic");
@@ -294,12 +296,11 @@ async fn status_validations_are_fluxs() {
         let (code, _, body) = raw_create(&client, version, &ns, &bare).await;
         assert_eq!(code, 422, "an object without spec via {version}: {body}");
     }
-    let obj = json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "status", "namespace": ns},
-        "spec": {"url": "oci://example.com/app", "interval": "5m"},
-    });
+    let obj = OciRepo::new("status")
+        .namespace(&ns)
+        .url("oci://example.com/app")
+        .interval("5m")
+        .build();
     let (code, _, body) = raw_create(&client, "v1", &ns, &obj).await;
     assert_eq!(code, 201, "{body}");
     let condition = json!({

@@ -5,6 +5,7 @@
 mod common;
 
 use common::controlplane::ControlPlane;
+use common::object::OciRepo;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::Api;
 use kube::api::PostParams;
@@ -131,13 +132,11 @@ async fn service_account_tokens_are_issued_by_the_api_server() {
 async fn events_are_recorded_for_the_object() {
     let client = ControlPlane::shared().client().await;
     common::crd::install(&client).await;
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "evented", "namespace": "default"},
-        "spec": {"url": "oci://r/a", "interval": "1m"}
-    }))
-    .unwrap();
+    let obj = OciRepo::new("evented")
+        .namespace("default")
+        .url("oci://r/a")
+        .interval("1m")
+        .object();
     let obj = Api::<OciRepository>::namespaced(client.clone(), "default")
         .create(&PostParams::default(), &obj)
         .await

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
+use common::object::{OciRepo, is_ready, ready};
 use common::registry::{Flavor, Registry, Security};
 use common::tools;
 use k8s_openapi::api::core::v1::Namespace;
@@ -34,26 +35,13 @@ async fn namespace(client: &Client, name: &str) {
 }
 
 fn object(name: &str, url: &str) -> OciRepository {
-    serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": name, "labels": {"role": name.split('-').next().unwrap()}},
-        "spec": {"url": url, "interval": "10m", "insecure": true, "ref": {"tag": "v1"}},
-    }))
-    .unwrap()
-}
-
-/// The Ready condition's status and message.
-fn ready(obj: &OciRepository) -> Option<(String, String)> {
-    let status = obj.status.as_ref()?;
-    let c = status.conditions.iter().find(|c| c.type_ == "Ready")?;
-    Some((c.status.clone(), c.message.clone()))
-}
-
-/// Ready=True for the current generation.
-fn is_ready(obj: &OciRepository) -> bool {
-    ready(obj).is_some_and(|r| r.0 == "True")
-        && obj.status.as_ref().and_then(|s| s.observed_generation) == obj.metadata.generation
+    OciRepo::new(name)
+        .label("role", name.split('-').next().unwrap())
+        .url(url)
+        .interval("10m")
+        .insecure()
+        .tag("v1")
+        .object()
 }
 
 /// A port nothing listens on (bound, then released).
@@ -110,7 +98,7 @@ async fn time_to_ready(cp: &ControlPlane, reg: &Registry, ns: &str, failing: usi
     // The dead neighbours failed, with Flux's text, and stay with the per-object backoff.
     let dead_only = ListParams::default().labels("role=dead");
     for obj in api.list(&dead_only).await.unwrap().items {
-        let (status, message) = ready(&obj).unwrap_or_default();
+        let (status, _, message) = ready(&obj).unwrap_or_default();
         assert_eq!(status, "False", "{message}");
         assert!(
             message.starts_with("failed to determine artifact digest: Get \"https://127.0.0.1:")

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
+use common::object::OciRepo;
 use common::registry::{Flavor, PASSWORD, Registry, Security, USER};
 use common::tools;
 use ocisource::push::{OutputFormat, PushArgs, PushError, Pushed, push_artifact};
@@ -582,17 +583,13 @@ async fn our_reconciler_reports_the_revision_push_printed() {
 
     let storage = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let manifest = json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "podinfo", "namespace": "apps"},
-        "spec": {
-            "url": format!("oci://{}/apps/podinfo", reg.host()),
-            "interval": "1m",
-            "insecure": true,
-            "ref": {"tag": "6.1.4"},
-        },
-    });
+    let manifest = OciRepo::new("podinfo")
+        .namespace("apps")
+        .url(format!("oci://{}/apps/podinfo", reg.host()))
+        .interval("1m")
+        .insecure()
+        .tag("6.1.4")
+        .build();
     let file = dir.path().join("ocirepository.json");
     std::fs::write(&file, manifest.to_string()).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ocisource"))

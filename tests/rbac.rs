@@ -11,6 +11,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
+use common::object::OciRepo;
 use common::registry::{Flavor, PASSWORD, Registry, Security, USER};
 use common::tools;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
@@ -93,22 +94,13 @@ fn push(reg: &Registry, repo: &str) -> String {
 
 /// The object with `spec` (url made from `reg` and `repo`, tag v1) as created in `api`.
 async fn create(api: &Api<OciRepository>, name: &str, reg: &Registry, repo: &str, extra: Value) {
-    let mut spec = json!({
-        "url": format!("oci://{}/{repo}", reg.host()),
-        "interval": "10m",
-        "insecure": true,
-        "ref": {"tag": "v1"},
-    });
-    spec.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": name},
-        "spec": spec,
-    }))
-    .unwrap();
+    let obj = OciRepo::new(name)
+        .url(format!("oci://{}/{repo}", reg.host()))
+        .interval("10m")
+        .insecure()
+        .tag("v1")
+        .spec_fields(extra)
+        .object();
     api.create(&PostParams::default(), &obj).await.unwrap();
 }
 

@@ -10,6 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use common::fake_registry::{Fake, Reply, ok, outbound_ip, status};
+use common::object::{OciRepo, json_ready_message as ready_message};
 use common::rss::DEPLOYMENT_MEMORY_LIMIT;
 use common::standalone::reconcile_measured;
 use ocisource::registry::{
@@ -535,31 +536,18 @@ fn reconcile_semver(host: &str, timeout: &str) -> (common::rss::Measured, Value)
 
 /// Runs `ocisource reconcile` of an object with `reference` against `host`, measured.
 fn reconcile_ref(host: &str, timeout: &str, reference: Value) -> (common::rss::Measured, Value) {
-    let manifest = json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "hostile", "namespace": "apps"},
-        "spec": {
-            "url": format!("oci://{host}/app"),
-            "interval": "1m",
-            "timeout": timeout,
-            "insecure": true,
-            "ref": reference,
-        },
-    });
+    let manifest = OciRepo::new("hostile")
+        .namespace("apps")
+        .url(format!("oci://{host}/app"))
+        .interval("1m")
+        .timeout(timeout)
+        .insecure()
+        .spec("ref", reference)
+        .build();
     let store = tempfile::tempdir().unwrap();
     let (m, obj) = reconcile_measured(&manifest, store.path(), &[]);
     assert!(!obj.is_null(), "no object printed; stderr:\n{}", m.stderr);
     (m, obj)
-}
-
-fn ready_message(obj: &Value) -> String {
-    obj["status"]["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
-        .and_then(|c| c["message"].as_str())
-        .unwrap_or_default()
-        .to_string()
 }
 
 const MIB: u64 = 1 << 20;

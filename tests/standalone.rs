@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::fake_image::{FLUX_LAYER, Image, sha256};
 use common::fake_registry::{Fake, Reply};
+use common::object::{OciRepo, json_condition as condition};
 use common::registry::{Flavor, Registry, Security};
 use common::rss::DEPLOYMENT_MEMORY_LIMIT;
 use common::standalone::{reconcile_command, reconcile_measured};
@@ -46,30 +47,13 @@ fn reconcile(manifest: &Value, storage: &Path, secrets: Option<&Path>) -> Run {
 }
 
 fn manifest(name: &str, url: &str, extra: Value) -> Value {
-    let mut spec = json!({"url": url, "interval": "1m", "insecure": true});
-    for (k, v) in extra.as_object().unwrap() {
-        spec[k] = v.clone();
-    }
-    json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": name, "namespace": "apps"},
-        "spec": spec,
-    })
-}
-
-fn condition(obj: &Value, t: &str) -> Option<(String, String, String)> {
-    obj["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == t)
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap().to_string(),
-                c["reason"].as_str().unwrap().to_string(),
-                c["message"].as_str().unwrap().to_string(),
-            )
-        })
+    OciRepo::new(name)
+        .namespace("apps")
+        .url(url)
+        .interval("1m")
+        .insecure()
+        .spec_fields(extra)
+        .build()
 }
 
 fn content_dir() -> tempfile::TempDir {

@@ -216,3 +216,33 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated_text};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn mutated_durations_parse_or_fail_without_panic(
+            text in mutated_text(&["1m", "1h30m", "10s", "1.5h", "300ms", "-1s", "0", "2h45m0.5s"])
+        ) {
+            let _ = parse(&text);
+        }
+
+        /// A duration written as Go prints one (`1h2m3.004s`) parses to its value.
+        #[test]
+        fn a_formatted_duration_parses_to_its_value(
+            h in 0u64..10_000, m in 0u64..60, s in 0u64..60, ms in 0u64..1000,
+        ) {
+            let text = format!("{h}h{m}m{s}.{ms:03}s");
+            let want = Duration::from_millis(((h * 60 + m) * 60 + s) * 1000 + ms);
+            prop_assert_eq!(parse(&text).ok(), Some(want));
+            prop_assert_eq!(parse(&format!("{}ms", want.as_millis())).ok(), Some(want));
+        }
+    }
+}

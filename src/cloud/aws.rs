@@ -117,9 +117,9 @@ pub fn parse_assume_role_response(body: &[u8]) -> Result<SessionCredentials, Clo
     };
     let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
     let credentials =
-        super::xml_text(text, "Credentials").ok_or_else(|| bad("credentials are nil"))?;
+        super::http::xml_text(text, "Credentials").ok_or_else(|| bad("credentials are nil"))?;
     let field = |tag, reason| {
-        super::xml_text(&credentials, tag)
+        super::http::xml_text(&credentials, tag)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
             .ok_or_else(|| bad(reason))
@@ -151,14 +151,14 @@ pub async fn assume_role_with_web_identity(
     session_name: &str,
     web_identity_token: &str,
 ) -> Result<SessionCredentials, CloudError> {
-    let response = super::post_form(
+    let response = super::http::post_form(
         http,
         sts,
         assume_role_body(role_arn, session_name, web_identity_token),
         "send the AssumeRoleWithWebIdentity request",
     )
     .await?;
-    let body = super::read_token_response(
+    let body = super::http::read_token_response(
         response,
         "AWS STS AssumeRoleWithWebIdentity",
         MAX_RESPONSE,
@@ -435,5 +435,43 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("not authorized"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated, mutated_text};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn mutated_sts_answers_never_panic(body in mutated(&[
+            "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>AKIA</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2026-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>",
+        ])) {
+            let _ = parse_assume_role_response(&body);
+        }
+
+        #[test]
+        fn mutated_ecr_tokens_never_panic(token in mutated_text(&["QVdTOnBhc3N3b3Jk", "dXNlcg=="])) {
+            let _ = decode_authorization_token(&token);
+        }
+
+        /// An ECR token is `base64(user:password)`, with exactly one colon (as Flux).
+        #[test]
+        fn an_ecr_token_decodes_to_its_user_and_password(
+            user in "[A-Za-z0-9]{1,12}",
+            password in "[ -9;-~]{0,40}",
+        ) {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let decoded = decode_authorization_token(&token);
+            prop_assert!(
+                matches!(&decoded, Ok(Credential::Basic { username, password: p }) if *username == user && *p == password),
+                "{:?}", decoded.map(|_| ())
+            );
+        }
     }
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use url::Url;
 
+use super::http::{Lenient, parse_json};
 use super::{CloudError, Token};
 use crate::registry::Credential;
 
@@ -121,13 +122,19 @@ pub fn parse_token_response(body: &[u8]) -> Result<String, CloudError> {
         what: "the Entra ID token response",
         reason,
     };
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
-    value
-        .get("access_token")
-        .and_then(serde_json::Value::as_str)
+    let answer: TokenResponse = parse_json(body, "not JSON", "no access_token").map_err(bad)?;
+    answer
+        .access_token
+        .into_option()
         .filter(|t| !t.is_empty())
-        .map(str::to_string)
         .ok_or_else(|| bad("no access_token"))
+}
+
+/// An Entra ID token response: only the token is read (its lifetime comes from the exchange).
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    access_token: Lenient<String>,
 }
 
 /// An Entra ID access token for `scope` as the application `client_id` of `tenant`, proving
@@ -146,14 +153,14 @@ pub async fn token_with_assertion(
     assertion: &str,
     scope: &str,
 ) -> Result<String, CloudError> {
-    let response = super::post_form(
+    let response = super::http::post_form(
         http,
         token_url(authority, tenant),
         client_assertion_body(client_id, assertion, scope),
         "send the Entra ID token request",
     )
     .await?;
-    let body = super::read_token_response(
+    let body = super::http::read_token_response(
         response,
         "Entra ID token request",
         MAX_RESPONSE,
@@ -204,19 +211,26 @@ pub fn parse_exchange_response(body: &[u8]) -> Result<Token, CloudError> {
         what: "the ACR exchange response",
         reason,
     };
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
-    let refresh = value
-        .get("refresh_token")
-        .and_then(serde_json::Value::as_str)
+    let answer: ExchangeResponse = parse_json(body, "not JSON", "no refresh_token").map_err(bad)?;
+    let refresh = answer
+        .refresh_token
+        .into_option()
         .filter(|t| !t.is_empty())
         .ok_or_else(|| bad("no refresh_token"))?;
     Ok(Token {
-        expires_at: jwt_expiry(refresh)?,
+        expires_at: jwt_expiry(&refresh)?,
         credential: Credential::Basic {
             username: USERNAME.to_string(),
-            password: refresh.to_string(),
+            password: refresh,
         },
     })
+}
+
+/// ACR's exchange answer: the refresh token is the registry password.
+#[derive(serde::Deserialize)]
+struct ExchangeResponse {
+    #[serde(default)]
+    refresh_token: Lenient<String>,
 }
 
 /// The `exp` claim of a JWT, read without verifying it (as Flux does: the registry verifies).
@@ -237,16 +251,23 @@ pub fn jwt_expiry(jwt: &str) -> Result<SystemTime, CloudError> {
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| bad("payload is not base64url"))?;
-    let claims: serde_json::Value =
-        serde_json::from_slice(&payload).map_err(|_| bad("payload is not JSON"))?;
+    let claims: Claims =
+        parse_json(&payload, "payload is not JSON", "no exp claim").map_err(bad)?;
     let exp = claims
-        .get("exp")
-        .and_then(serde_json::Value::as_f64)
+        .exp
+        .into_option()
         .ok_or_else(|| bad("no exp claim"))?;
     let exp = Duration::try_from_secs_f64(exp).map_err(|_| bad("exp claim out of range"))?;
     SystemTime::UNIX_EPOCH
         .checked_add(exp)
         .ok_or_else(|| bad("exp claim out of range"))
+}
+
+/// The one claim read from the ACR refresh token.
+#[derive(serde::Deserialize)]
+struct Claims {
+    #[serde(default)]
+    exp: Lenient<f64>,
 }
 
 /// Exchanges `access_token` (Entra ID) at `registry_url` (`https://<registry>`; the `service`
@@ -263,14 +284,14 @@ pub async fn exchange(
     access_token: &str,
 ) -> Result<Token, CloudError> {
     let service = registry_url.host_str().unwrap_or_default();
-    let response = super::post_form(
+    let response = super::http::post_form(
         http,
         exchange_url(registry_url),
         exchange_body(service, access_token),
         "send the ACR exchange request",
     )
     .await?;
-    let body = super::read_body(response, "ACR exchange request", MAX_RESPONSE).await?;
+    let body = super::http::read_body(response, "ACR exchange request", MAX_RESPONSE).await?;
     parse_exchange_response(&body)
 }
 
@@ -282,7 +303,7 @@ pub(super) async fn login(registry: &str) -> Result<Token, CloudError> {
         what: "the registry host",
         reason: "not a valid URL authority",
     })?;
-    exchange(&super::http_client(true)?, &url, &access_token).await
+    exchange(&super::http::http_client(true)?, &url, &access_token).await
 }
 
 /// Without the `azure` feature: [`CloudError::NotCompiled`].
@@ -492,5 +513,46 @@ mod tests {
             err.to_string(),
             "unexpected status from ACR exchange request: 401"
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated, mutated_text};
+
+    const JSONS: &[&str] = &[
+        r#"{"access_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE4MDAwMDAwMDB9.","expires_in":3600,"token_type":"Bearer"}"#,
+        r#"{"refresh_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE4MDAwMDAwMDB9."}"#,
+        r#"{"error":"invalid_client","error_description":"AADSTS700016: no such app"}"#,
+    ];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn mutated_answers_never_panic(body in mutated(JSONS)) {
+            let _ = parse_token_response(&body);
+            let _ = parse_exchange_response(&body);
+            let _ = super::super::error_detail(&body, &["s3cr3t-assertion"]);
+        }
+
+        #[test]
+        fn mutated_jwts_never_panic(jwt in mutated_text(&["eyJhbGciOiJub25lIn0.eyJleHAiOjE4MDAwMDAwMDB9.", "a.b.c"])) {
+            let _ = jwt_expiry(&jwt);
+        }
+
+        /// The expiry of a refresh token is its `exp` claim, whatever the other claims.
+        #[test]
+        fn a_jwt_expires_at_its_exp_claim(exp in 0u64..4_000_000_000, sub in "[a-z]{0,12}") {
+            let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            let jwt = format!("{}.{}.sig", e("{}"), e(&format!(r#"{{"sub":"{sub}","exp":{exp}}}"#)));
+            prop_assert_eq!(
+                jwt_expiry(&jwt).ok(),
+                Some(SystemTime::UNIX_EPOCH + Duration::from_secs(exp))
+            );
+        }
     }
 }

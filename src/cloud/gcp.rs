@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
+use super::http::{Lenient, parse_json};
 use super::{CloudError, Token};
 use crate::registry::Credential;
 
@@ -185,7 +186,7 @@ pub async fn gke_cluster(http: &reqwest::Client, base: &str) -> Result<GkeCluste
                     source,
                 })
             })?;
-        let body = super::read_body(response, "the GCP metadata server", MAX_RESPONSE)
+        let body = super::http::read_body(response, "the GCP metadata server", MAX_RESPONSE)
             .await
             .map_err(failed)?;
         let value = String::from_utf8_lossy(&body).trim().to_string();
@@ -241,7 +242,7 @@ pub async fn sts_exchange(
     subject_token: &str,
     scopes: &[&str],
 ) -> Result<Token, CloudError> {
-    let response = super::post_form(
+    let response = super::http::post_form(
         http,
         format!("{}/v1/token", sts.trim_end_matches('/')),
         sts_body(audience, subject_token, scopes),
@@ -249,7 +250,8 @@ pub async fn sts_exchange(
     )
     .await?;
     let body =
-        super::read_token_response(response, "GCP STS", MAX_RESPONSE, &[subject_token]).await?;
+        super::http::read_token_response(response, "GCP STS", MAX_RESPONSE, &[subject_token])
+            .await?;
     parse_token_response(&body, SystemTime::now())
 }
 
@@ -277,21 +279,33 @@ pub fn parse_generate_access_token_response(body: &[u8]) -> Result<Token, CloudE
         what: "the generateAccessToken response",
         reason,
     };
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
-    let token = value
-        .get("accessToken")
-        .and_then(serde_json::Value::as_str)
+    let answer: GeneratedAccessToken =
+        parse_json(body, "not JSON", "no accessToken").map_err(bad)?;
+    let token = answer
+        .access_token
+        .into_option()
         .filter(|t| !t.is_empty())
         .ok_or_else(|| bad("no accessToken"))?;
-    let expires_at = value
-        .get("expireTime")
-        .and_then(serde_json::Value::as_str)
+    let expires_at = answer
+        .expire_time
+        .into_option()
         .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
         .ok_or_else(|| bad("no valid expireTime"))?;
     Ok(Token {
-        credential: credential(token),
+        credential: credential(&token),
         expires_at: SystemTime::from(expires_at),
     })
+}
+
+/// IAM Credentials' `generateAccessToken` answer.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GeneratedAccessToken {
+    #[serde(default)]
+    access_token: Lenient<String>,
+    /// RFC 3339.
+    #[serde(default)]
+    expire_time: Lenient<String>,
 }
 
 /// Impersonates the Google service account `email` with the federated `access_token` through
@@ -317,7 +331,7 @@ pub async fn impersonate(
             what: "send the GCP generateAccessToken request",
             source,
         })?;
-    let body = super::read_token_response(
+    let body = super::http::read_token_response(
         response,
         "GCP IAM generateAccessToken",
         MAX_RESPONSE,
@@ -381,26 +395,38 @@ pub fn metadata_token_url(host: &str) -> String {
 /// # Errors
 ///
 /// [`CloudError::Parse`] when the body lacks a non-empty `access_token` or a numeric
-/// `expires_in`.
+/// `expires_in` (or one too large to add to `now`).
 pub fn parse_token_response(body: &[u8], now: SystemTime) -> Result<Token, CloudError> {
     let bad = |reason| CloudError::Parse {
         what: "the GCP token response",
         reason,
     };
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
-    let token = value
-        .get("access_token")
-        .and_then(serde_json::Value::as_str)
+    let answer: TokenResponse = parse_json(body, "not JSON", "no access_token").map_err(bad)?;
+    let token = answer
+        .access_token
+        .into_option()
         .filter(|t| !t.is_empty())
         .ok_or_else(|| bad("no access_token"))?;
-    let expires_in = value
-        .get("expires_in")
-        .and_then(serde_json::Value::as_u64)
+    let expires_in = answer
+        .expires_in
+        .into_option()
         .ok_or_else(|| bad("no expires_in"))?;
+    let expires_at = now
+        .checked_add(Duration::from_secs(expires_in))
+        .ok_or_else(|| bad("expires_in out of range"))?;
     Ok(Token {
-        credential: credential(token),
-        expires_at: now + Duration::from_secs(expires_in),
+        credential: credential(&token),
+        expires_at,
     })
+}
+
+/// An OAuth2 token answer (metadata server, Google STS): the token and its lifetime in seconds.
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    access_token: Lenient<String>,
+    #[serde(default)]
+    expires_in: Lenient<u64>,
 }
 
 /// An access token from the metadata server at `host` (`Metadata-Flavor: Google`).
@@ -419,7 +445,7 @@ pub async fn metadata_token(http: &reqwest::Client, host: &str) -> Result<Token,
             what: "reach the GCP metadata server",
             source,
         })?;
-    let body = super::read_body(response, "the GCP metadata server", MAX_RESPONSE).await?;
+    let body = super::http::read_body(response, "the GCP metadata server", MAX_RESPONSE).await?;
     parse_token_response(&body, SystemTime::now())
 }
 
@@ -450,7 +476,7 @@ pub(super) async fn login() -> Result<Token, CloudError> {
             })?;
         return provider_token(&provider).await;
     }
-    metadata_token(&super::http_client(false)?, &metadata_host()).await
+    metadata_token(&super::http::http_client(false)?, &metadata_host()).await
 }
 
 /// Without the `gcp` feature: [`CloudError::NotCompiled`].
@@ -522,6 +548,17 @@ mod tests {
             (&b"s3cr3t"[..], "not JSON"),
             (br#"{"access_token":"","expires_in":1}"#, "no access_token"),
             (br#"{"access_token":"s3cr3t"}"#, "no expires_in"),
+            // A field of another type is as good as absent; JSON of another shape too.
+            (
+                br#"{"access_token":"s3cr3t","expires_in":"60"}"#,
+                "no expires_in",
+            ),
+            (br#"{"access_token":7,"expires_in":60}"#, "no access_token"),
+            (br#"["s3cr3t",60]"#, "no access_token"),
+            (
+                br#"{"access_token":"s3cr3t","expires_in":18446744073709551615}"#,
+                "expires_in out of range",
+            ),
         ] {
             let err = parse_token_response(body, now).unwrap_err();
             assert_eq!(
@@ -617,5 +654,45 @@ mod tests {
                 .starts_with("failed to read the GOOGLE_APPLICATION_CREDENTIALS key file"),
             "{err}"
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated};
+
+    const JSONS: &[&str] = &[
+        r#"{"access_token":"ya29.a","expires_in":3600,"token_type":"Bearer"}"#,
+        r#"{"accessToken":"ya29","expireTime":"2026-01-01T00:00:00Z"}"#,
+        r#"{"error":{"code":403,"status":"PERMISSION_DENIED","message":"denied"}}"#,
+    ];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn mutated_answers_never_panic(body in mutated(JSONS)) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+            let _ = parse_token_response(&body, now);
+            let _ = parse_generate_access_token_response(&body);
+            let _ = super::super::error_detail(&body, &[]);
+        }
+
+        /// Any `expires_in` gives a token expiring that much later, or a parse error.
+        #[test]
+        fn any_lifetime_is_added_or_refused(expires_in in any::<u64>()) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+            let body = format!(r#"{{"access_token":"t","expires_in":{expires_in}}}"#);
+            match parse_token_response(body.as_bytes(), now) {
+                Ok(token) => prop_assert_eq!(token.expires_at, now + Duration::from_secs(expires_in)),
+                Err(e) => prop_assert!(
+                    matches!(e, CloudError::Parse { reason: "expires_in out of range", .. }),
+                    "{}", e
+                ),
+            }
+        }
     }
 }

@@ -35,8 +35,10 @@
 pub mod aws;
 pub mod azure;
 pub mod cache;
+mod error;
 pub mod gcp;
 pub mod host;
+mod http;
 pub mod workload;
 
 #[cfg(test)]
@@ -45,11 +47,14 @@ mod fake;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use cache::TokenCache;
+pub use error::CloudError;
 pub use host::Target;
+pub use http::error_detail;
 pub use workload::{Account, Endpoints};
 
 use crate::api::v1::Provider;
 use crate::registry::Credential;
+use http::http_client;
 
 /// A registry credential and when it expires.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,173 +63,6 @@ pub struct Token {
     pub credential: Credential,
     /// When the registry stops accepting it.
     pub expires_at: SystemTime,
-}
-
-/// Why a cloud login failed. Messages never contain a credential.
-#[derive(Debug, thiserror::Error)]
-pub enum CloudError {
-    /// The registry host does not match the provider's pattern (Flux's wording).
-    #[error("invalid {provider} registry: '{registry}'. must match {pattern}")]
-    InvalidRegistry {
-        /// `AWS`, `Azure` or `GCP`.
-        provider: &'static str,
-        /// The registry host.
-        registry: String,
-        /// The pattern it must match.
-        pattern: &'static str,
-    },
-    /// The provider's SDK is not compiled into this build.
-    #[error(
-        "cloud login for {provider} is not compiled into this build of ocisource: rebuild it with `cargo build --features {provider}`"
-    )]
-    NotCompiled {
-        /// `aws`, `azure` or `gcp`: also the cargo feature's name.
-        provider: &'static str,
-    },
-    /// A service account was to be used (`--default-service-account`) with the feature gate off
-    /// (Flux's wording).
-    #[error("ObjectLevelWorkloadIdentity feature gate is not enabled")]
-    ObjectLevelWorkloadIdentityNotEnabled,
-    /// The service account named by `--default-service-account` is not in the object's
-    /// namespace (Flux's wording).
-    #[error(
-        "failed to get service account '{namespace}/{name}': the specified default service account does not exist in the object namespace. your cluster is subject to multi-tenant workload identity lockdown, reach out to your cluster administrator for help"
-    )]
-    DefaultServiceAccountNotFound {
-        /// The object's namespace.
-        namespace: String,
-        /// The default service account.
-        name: String,
-    },
-    /// The service account could not be read.
-    #[error("failed to get service account '{namespace}/{name}'")]
-    GetServiceAccount {
-        /// Its namespace.
-        namespace: String,
-        /// Its name.
-        name: String,
-        /// The store's error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The service account's annotations do not name a usable cloud identity.
-    #[error(
-        "failed to get provider identity from service account '{namespace}/{name}' annotations"
-    )]
-    ServiceAccountIdentity {
-        /// Its namespace.
-        namespace: String,
-        /// Its name.
-        name: String,
-        /// Which annotation is wrong.
-        #[source]
-        source: Box<CloudError>,
-    },
-    /// A required service-account annotation is absent (Flux's wording).
-    #[error("{what} is not set in the service account annotation {key}")]
-    MissingAnnotation {
-        /// What it holds (`azure tenant ID`).
-        what: &'static str,
-        /// The annotation.
-        key: &'static str,
-    },
-    /// A service-account annotation does not match its pattern (Flux's wording).
-    #[error("invalid {key} annotation: '{value}'. must match {pattern}")]
-    InvalidAnnotation {
-        /// The annotation.
-        key: &'static str,
-        /// Its value (an identifier, never a secret).
-        value: String,
-        /// The pattern it must match.
-        pattern: &'static str,
-    },
-    /// The token audience could not be determined (GKE: the metadata server failed).
-    #[error("failed to get provider audience")]
-    Audience {
-        /// Why.
-        #[source]
-        source: Box<CloudError>,
-    },
-    /// The Kubernetes TokenRequest for the service account failed; the error comes from the
-    /// caller's token issuer and says what failed.
-    #[error(transparent)]
-    ServiceAccountToken(Box<dyn std::error::Error + Send + Sync>),
-    /// The service account token could not be exchanged for a cloud access token.
-    #[error("failed to create provider access token for service account '{namespace}/{name}'")]
-    ServiceAccountExchange {
-        /// Its namespace.
-        namespace: String,
-        /// Its name.
-        name: String,
-        /// Why.
-        #[source]
-        source: Box<CloudError>,
-    },
-    /// The cloud access token could not be turned into a registry credential.
-    #[error("failed to create artifact registry credentials")]
-    RegistryCredentials {
-        /// Why.
-        #[source]
-        source: Box<CloudError>,
-    },
-    /// A GKE metadata-server value could not be read (Flux's wording).
-    #[error("failed to get {what} from the metadata service")]
-    Metadata {
-        /// What (`GKE cluster project ID`).
-        what: &'static str,
-        /// Why.
-        #[source]
-        source: Box<CloudError>,
-    },
-    /// The deadline (`spec.timeout`) passed.
-    #[error("failed to get a token within the timeout (spec.timeout)")]
-    Timeout,
-    /// The SDK or identity endpoint failed.
-    #[error("failed to {what}")]
-    Provider {
-        /// What was being done (`get an ECR authorization token`).
-        what: &'static str,
-        /// The SDK's error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// An HTTP request of ours failed.
-    #[error("failed to {what}")]
-    Http {
-        /// What was being done.
-        what: &'static str,
-        /// The client's error.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// An endpoint answered with a non-success status (the body is not shown: it may hold a
-    /// token).
-    #[error("unexpected status from {what}: {status}")]
-    Status {
-        /// The endpoint (`ACR exchange request`, Flux's wording).
-        what: &'static str,
-        /// The HTTP status code.
-        status: u16,
-    },
-    /// A token endpoint refused a request and said why: its error code and description, with
-    /// anything token-like removed.
-    #[error("unexpected status from {what}: {status}: {detail}")]
-    Refused {
-        /// The endpoint.
-        what: &'static str,
-        /// The HTTP status code.
-        status: u16,
-        /// The endpoint's error code and description, redacted.
-        detail: String,
-    },
-    /// A token or token response could not be read (the content is not shown).
-    #[error("failed to parse {what}: {reason}")]
-    Parse {
-        /// What was parsed.
-        what: &'static str,
-        /// Why it is unusable.
-        reason: &'static str,
-    },
 }
 
 /// The name of `provider` as in `spec.provider` (`generic`, `aws`, `azure`, `gcp`).
@@ -455,185 +293,6 @@ async fn fetch(target: &Target) -> Result<Token, CloudError> {
         Target::Acr { registry } => azure::login(registry).await,
         Target::Gcp => gcp::login().await,
     }
-}
-
-/// An HTTP client for the requests made here (token exchanges, GCP metadata server). `proxy`:
-/// honour the `HTTPS_PROXY`/`NO_PROXY` environment (never for link-local metadata servers).
-fn http_client(proxy: bool) -> Result<reqwest::Client, CloudError> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("ocisource/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10));
-    if !proxy {
-        builder = builder.no_proxy();
-    }
-    builder.build().map_err(|source| CloudError::Http {
-        what: "build an HTTP client",
-        source,
-    })
-}
-
-/// Reads a response of at most `limit` bytes; a non-success status is [`CloudError::Status`].
-async fn read_body(
-    response: reqwest::Response,
-    what: &'static str,
-    limit: usize,
-) -> Result<Vec<u8>, CloudError> {
-    let status = response.status();
-    if !status.is_success() {
-        return Err(CloudError::Status {
-            what,
-            status: status.as_u16(),
-        });
-    }
-    read_all(response, what, limit).await
-}
-
-/// POSTs a URL-encoded form; `what` names the request in the error.
-async fn post_form(
-    http: &reqwest::Client,
-    url: impl reqwest::IntoUrl,
-    body: String,
-    what: &'static str,
-) -> Result<reqwest::Response, CloudError> {
-    http.post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .map_err(|source| CloudError::Http { what, source })
-}
-
-/// Reads a token endpoint's response of at most `limit` bytes. A non-success status is
-/// [`CloudError::Refused`] when the body carries an OAuth2, Google or AWS error (its code and
-/// description, with `secrets` and anything token-like removed), else [`CloudError::Status`].
-async fn read_token_response(
-    response: reqwest::Response,
-    what: &'static str,
-    limit: usize,
-    secrets: &[&str],
-) -> Result<Vec<u8>, CloudError> {
-    let status = response.status();
-    if status.is_success() {
-        return read_all(response, what, limit).await;
-    }
-    let status = status.as_u16();
-    // The body only feeds the error; a failure reading it leaves the bare status.
-    let body = read_all(response, what, limit).await.unwrap_or_default();
-    Err(match error_detail(&body, secrets) {
-        Some(detail) => CloudError::Refused {
-            what,
-            status,
-            detail,
-        },
-        None => CloudError::Status { what, status },
-    })
-}
-
-/// The error code and description in a failed token response: OAuth2
-/// (`{"error", "error_description"}`, Entra ID and Google STS), Google APIs
-/// (`{"error": {"status", "message"}}`) or AWS query APIs (`<Error><Code>…<Message>…`).
-/// Any of `secrets`, and any word long enough to be a token, is replaced by `<redacted>`; the
-/// result is at most 300 characters. `None` when the body is none of these.
-pub fn error_detail(body: &[u8], secrets: &[&str]) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
-    let parts: Vec<String> = if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
-        let str_at = |v: &serde_json::Value, key: &str| {
-            v.get(key)
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_string)
-        };
-        match value.get("error") {
-            Some(serde_json::Value::String(code)) => {
-                [Some(code.clone()), str_at(&value, "error_description")]
-                    .into_iter()
-                    .flatten()
-                    .collect()
-            }
-            Some(inner @ serde_json::Value::Object(_)) => {
-                [str_at(inner, "status"), str_at(inner, "message")]
-                    .into_iter()
-                    .flatten()
-                    .collect()
-            }
-            _ => vec![],
-        }
-    } else {
-        [xml_text(&text, "Code"), xml_text(&text, "Message")]
-            .into_iter()
-            .flatten()
-            .collect()
-    };
-    let joined = parts
-        .into_iter()
-        .filter(|p| !p.trim().is_empty())
-        .collect::<Vec<_>>()
-        .join(": ");
-    (!joined.is_empty()).then(|| redact(&joined, secrets))
-}
-
-/// The text of the first `<tag>…</tag>` element in `xml`, entities decoded (enough for the
-/// flat answers of AWS query APIs).
-pub(crate) fn xml_text(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let len = xml[start..].find(&close)?;
-    let raw = &xml[start..start + len];
-    Some(
-        raw.replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&"),
-    )
-}
-
-/// `text` on one line, without `secrets` or token-like words, at most 300 characters.
-fn redact(text: &str, secrets: &[&str]) -> String {
-    let mut text = text.to_string();
-    for secret in secrets.iter().filter(|s| s.len() >= 8) {
-        text = text.replace(secret, "<redacted>");
-    }
-    // JWTs, access keys and signatures are long runs of base64/URL-safe characters; the words
-    // of an error description are not.
-    let tokenish = |w: &str| {
-        w.len() >= 40
-            && w.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '/' | '=')
-            })
-    };
-    let words: Vec<&str> = text
-        .split_whitespace()
-        .map(|w| if tokenish(w) { "<redacted>" } else { w })
-        .collect();
-    let line = words.join(" ");
-    match line.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line,
-    }
-}
-
-/// Reads all of a response, at most `limit` bytes.
-async fn read_all(
-    response: reqwest::Response,
-    what: &'static str,
-    limit: usize,
-) -> Result<Vec<u8>, CloudError> {
-    let mut response = response;
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|source| CloudError::Http {
-        what: "read the token response",
-        source,
-    })? {
-        if body.len() + chunk.len() > limit {
-            return Err(CloudError::Parse {
-                what,
-                reason: "response too large",
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[cfg(test)]

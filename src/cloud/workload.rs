@@ -192,7 +192,8 @@ impl Request<'_> {
                     Some(c) => c,
                     None => {
                         // Link-local: never through a proxy.
-                        let cluster = gcp::gke_cluster(&super::http_client(false)?, &base).await?;
+                        let cluster =
+                            gcp::gke_cluster(&super::http::http_client(false)?, &base).await?;
                         GKE.lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .insert(base, cluster.clone());
@@ -1067,16 +1068,16 @@ mod tests {
         let body = format!(
             r#"{{"error":{{"code":403,"status":"PERMISSION_DENIED","message":"{long}"}}}}"#
         );
-        let detail = super::super::error_detail(body.as_bytes(), &[]).unwrap();
+        let detail = super::super::http::error_detail(body.as_bytes(), &[]).unwrap();
         assert!(detail.starts_with("PERMISSION_DENIED: "), "{detail}");
         assert!(detail.ends_with("...") && detail.len() <= 303, "{detail}");
         assert_eq!(
-            super::super::error_detail(b"plain words s3cr3t-value", &["s3cr3t-value"]),
+            super::super::http::error_detail(b"plain words s3cr3t-value", &["s3cr3t-value"]),
             None,
             "no recognised error shape"
         );
         assert_eq!(
-            super::super::error_detail(
+            super::super::http::error_detail(
                 br#"{"error":"invalid_request","error_description":"bad s3cr3t-value"}"#,
                 &["s3cr3t-value"]
             )

@@ -436,3 +436,31 @@ mod tests {
         assert_eq!(cache.get(&key(&alice), now), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated, mutated_text};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn mutated_challenges_never_panic(header in mutated_text(&[
+            r#"Bearer realm="https://auth.example.com/token",service="registry",scope="repository:a/b:pull""#,
+            r#"Basic realm="registry", Bearer realm="x",error="invalid_token""#,
+        ])) {
+            let _ = parse_challenges(&header);
+        }
+
+        #[test]
+        fn mutated_token_responses_never_panic(body in mutated(&[
+            r#"{"token":"abc","expires_in":300,"issued_at":"2026-01-01T00:00:00Z"}"#,
+            r#"{"access_token":"abc"}"#,
+        ])) {
+            let _ = parse_token_response(&body);
+        }
+    }
+}

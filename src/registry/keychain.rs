@@ -668,3 +668,41 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated};
+
+    const CONFIGS: &[&str] = &[
+        r#"{"auths":{"ghcr.io":{"auth":"dXNlcjpwYXNz"}}}"#,
+        r#"{"auths":{"https://index.docker.io/v1/":{"username":"u","password":"p"}}}"#,
+        r#"{"r.example.com:5000":{"auth":"dTpw","email":"e"}}"#,
+    ];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// A pull Secret's content is read or refused, and a read one resolves, never panics.
+        #[test]
+        fn mutated_docker_configs_never_panic(bytes in mutated(CONFIGS)) {
+            let repo = Repository::parse_oci_url("oci://ghcr.io/a/b").ok();
+            for (type_, key) in [
+                ("kubernetes.io/dockerconfigjson", ".dockerconfigjson"),
+                ("kubernetes.io/dockercfg", ".dockercfg"),
+            ] {
+                let mut keychain = Keychain::new();
+                let data = BTreeMap::from([(key.to_string(), bytes.clone())]);
+                if keychain.add_secret(type_, &data).is_ok()
+                    && let Some(repo) = &repo
+                {
+                    let _ = keychain.resolve(repo);
+                }
+            }
+        }
+    }
+}

@@ -287,3 +287,38 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated};
+
+    const DOCUMENTS: &[&str] = &[
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[{"mediaType":"application/vnd.cncf.flux.content.v1.tar+gzip","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}],"annotations":{"a":"b"}}"#,
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"platform":{"architecture":"amd64","os":"linux"}}]}"#,
+    ];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// A manifest or index from the registry is read or refused, whatever its content type.
+        #[test]
+        fn mutated_documents_never_panic(bytes in mutated(DOCUMENTS)) {
+            for content_type in [
+                None,
+                Some("application/vnd.oci.image.manifest.v1+json"),
+                Some("application/vnd.docker.distribution.manifest.list.v2+json"),
+            ] {
+                let _ = parse_document(&bytes, content_type);
+            }
+        }
+
+        /// Any bytes at all.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse_document(&bytes, None);
+        }
+    }
+}

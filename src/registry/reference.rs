@@ -495,3 +495,62 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated_text};
+
+    const URLS: &[&str] = &[
+        "oci://ghcr.io/stefanprodan/manifests/podinfo",
+        "oci://localhost:5000/a/b",
+        "oci://[::1]:5000/x",
+        "oci://r.example.com/a@sha256:0123",
+    ];
+    const DIGESTS: &[&str] = &[
+        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "sha512:00",
+        "blake3:ab",
+    ];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn mutated_urls_parse_or_fail_without_panic(url in mutated_text(URLS)) {
+            if let Ok(repo) = Repository::parse_oci_url(&url) {
+                let _ = (repo.registry(), repo.repository(), repo.to_string());
+            }
+            let _ = Repository::parse(url.trim_start_matches("oci://"));
+        }
+
+        #[test]
+        fn a_parsed_digest_formats_and_parses_back(text in mutated_text(DIGESTS)) {
+            if let Ok(digest) = text.parse::<Digest>() {
+                prop_assert_eq!(digest.to_string().parse::<Digest>().ok(), Some(digest));
+            }
+        }
+
+        /// A well-formed `oci://host[:port]/path` formats back to itself without the scheme.
+        #[test]
+        fn a_repository_url_formats_back_to_itself(
+            host in "[a-z][a-z0-9]{0,8}(\\.[a-z][a-z0-9]{0,8}){1,2}",
+            port in proptest::option::of(1u16..),
+            path in "[a-z0-9]{2,8}(/[a-z0-9]{1,8}([._-][a-z0-9]{1,4})?){0,3}",
+        ) {
+            prop_assume!(!host.contains("docker"));
+            let registry = match port {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            };
+            let repo = Repository::parse_oci_url(&format!("oci://{registry}/{path}"));
+            prop_assert!(repo.is_ok(), "{:?}", repo);
+            let repo = repo.unwrap();
+            prop_assert_eq!(repo.registry(), registry.as_str());
+            prop_assert_eq!(repo.repository(), path.as_str());
+            prop_assert_eq!(repo.to_string(), format!("{registry}/{path}"));
+        }
+    }
+}

@@ -252,4 +252,24 @@ mod tests {
             MAX_REFERRERS
         );
     }
+
+    mod properties {
+        use super::super::parse_referrers;
+        use crate::mutation::{config, mutated};
+        use proptest::prelude::*;
+
+        const INDEXES: &[&str] = &[
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":887,"digest":"sha256:444008604d32bb292ca8efa8b3918dd0e762cc3d6873dc8245e02ff9b9b698be","artifactType":"application/vnd.oci.empty.v1+json","annotations":{"a":"b"}}]}"#,
+        ];
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// A mutated referrers index (API answer or fallback tag) is read or refused.
+            #[test]
+            fn mutated_indexes_never_panic(bytes in mutated(INDEXES)) {
+                let _ = parse_referrers(&bytes);
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ use url::Url;
 use super::error::{Error, redact_url, rustls_cause};
 use super::go_text::{dial_error, go_op, go_value};
 use super::retry::parse_retry_after;
+use crate::body::BodyError;
 
 /// The most of an error body read for its message.
 pub(super) const MAX_ERROR_BODY: usize = 64 << 10;
@@ -135,27 +136,20 @@ pub(super) fn truncate(s: &str, max: usize) -> String {
 
 /// Reads the body up to `limit` bytes; more is a protocol error.
 pub(super) async fn read_body(
-    mut resp: Response,
+    resp: Response,
     limit: usize,
     method: &Method,
     url: &Url,
 ) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if out.len() + chunk.len() > limit {
-                    return Err(Error::protocol(format!(
-                        "{method} {}: response larger than {limit} bytes",
-                        redact_url(url)
-                    )));
-                }
-                out.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(request_error(e, method, url)),
-        }
-    }
+    crate::body::read_limited(resp, limit)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => Error::protocol(format!(
+                "{method} {}: response larger than {limit} bytes",
+                redact_url(url)
+            )),
+            BodyError::Read(e) => request_error(e, method, url),
+        })
 }
 
 pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {

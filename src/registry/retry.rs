@@ -228,3 +228,33 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated_text};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn mutated_retry_after_values_never_panic(
+            value in mutated_text(&["120", "Wed, 21 Oct 2015 07:28:00 GMT", "-1", "1e9"])
+        ) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+            let _ = parse_retry_after(&value, now);
+        }
+
+        /// A number of seconds is that many seconds.
+        #[test]
+        fn seconds_are_read_as_seconds(seconds in 0u64..1_000_000) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+            prop_assert_eq!(
+                parse_retry_after(&seconds.to_string(), now),
+                Some(Duration::from_secs(seconds))
+            );
+        }
+    }
+}

@@ -13,6 +13,7 @@ use super::keychain::Credential;
 use super::reference::Repository;
 use super::request::{Request, Target};
 use super::response::{check, request_error};
+use crate::body::BodyError;
 
 /// Flux's page size for tag listings.
 pub const DEFAULT_PAGE_SIZE: usize = 1000;
@@ -31,30 +32,20 @@ pub const MAX_TAGS: usize = 200_000;
 /// Reads one tag-list page, charging its bytes to `budget` (what is left of
 /// [`MAX_TAG_LIST_BYTES`]); past it, the listing fails naming the bound.
 pub(super) async fn read_tag_page(
-    mut resp: Response,
+    resp: Response,
     budget: &mut usize,
     url: &Url,
 ) -> Result<Vec<u8>, Error> {
-    // Sized once from the announced length: growing by doubling would briefly hold 1.5x.
-    let announced = usize::try_from(resp.content_length().unwrap_or(0)).unwrap_or(usize::MAX);
-    let mut out = Vec::with_capacity(announced.min(*budget));
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if chunk.len() > *budget {
-                    return Err(Error::protocol(format!(
-                        "GET {}: tag list larger than {MAX_TAG_LIST_BYTES} bytes (the limit of one \
-                         listing, all pages together)",
-                        redact_url(url)
-                    )));
-                }
-                *budget -= chunk.len();
-                out.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(request_error(e, &Method::GET, url)),
-        }
-    }
+    crate::body::read_bounded(resp, budget)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => Error::protocol(format!(
+                "GET {}: tag list larger than {MAX_TAG_LIST_BYTES} bytes (the limit of one \
+                 listing, all pages together)",
+                redact_url(url)
+            )),
+            BodyError::Read(e) => request_error(e, &Method::GET, url),
+        })
 }
 
 /// Appends the `tags` of one tag-list page to `tags`, decoding straight into it (no JSON tree),
@@ -263,5 +254,38 @@ mod tests {
         );
         assert_eq!(next_link(&h).as_deref(), Some("/y"));
         assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated_text};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn mutated_link_headers_never_panic(link in mutated_text(&[
+            r#"</v2/a/tags/list?n=100&last=b>; rel="next""#,
+            r#"<https://other.example.com/v2/a/tags/list?last=c>; rel=next, <x>; rel="prev""#,
+        ])) {
+            if let Ok(value) = reqwest::header::HeaderValue::from_str(&link) {
+                let mut headers = HeaderMap::new();
+                headers.insert("link", value);
+                let _ = next_link(&headers);
+            }
+        }
+
+        /// A tag-list page is decoded or refused.
+        #[test]
+        fn mutated_tag_pages_never_panic(body in crate::mutation::mutated(&[
+            r#"{"name":"a/b","tags":["1.0.0","latest"]}"#,
+        ])) {
+            let mut tags = vec![];
+            let _ = parse_tag_page(&body, &mut tags);
+        }
     }
 }

@@ -912,3 +912,95 @@ mod tests {
         assert!(matches!(err, ExtractError::NotADirectory { .. }));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use std::path::PathBuf;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::{config, mutated_bytes};
+
+    /// A small tar with a directory, files, a symlink and a hard link, as raw tar bytes.
+    fn sample_tar() -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, kind: tar::EntryType, link: Option<&str>, body: &[u8]| {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(kind);
+            header.set_size(body.len() as u64);
+            header.set_mode(0o644);
+            if let Some(target) = link {
+                header.set_link_name(target).unwrap();
+            }
+            builder.append_data(&mut header, name, body).unwrap();
+        };
+        add("dir/", tar::EntryType::Directory, None, b"");
+        add("dir/a.yaml", tar::EntryType::Regular, None, b"kind: A\n");
+        add("b.yaml", tar::EntryType::Regular, None, &[b'x'; 700]);
+        add("dir/link", tar::EntryType::Symlink, Some("../b.yaml"), b"");
+        add("hard", tar::EntryType::Link, Some("b.yaml"), b"");
+        builder.into_inner().unwrap()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    }
+
+    /// Every path below `root`, relative to it.
+    fn tree(root: &Path) -> Vec<PathBuf> {
+        let mut out = vec![];
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.symlink_metadata().unwrap().is_dir() {
+                    stack.push(path.clone());
+                }
+                out.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// A layer: the sample's tar stream mutated under a valid gzip, or its gzip bytes mutated.
+    fn layer() -> impl Strategy<Value = Vec<u8>> {
+        let tar = sample_tar();
+        prop_oneof![
+            mutated_bytes(vec![tar.clone()]).prop_map(|t| gzip(&t)),
+            mutated_bytes(vec![gzip(&tar)]),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..config() })]
+
+        /// A hostile layer is extracted or refused; nothing lands outside its directory and no
+        /// symlink is extracted.
+        #[test]
+        fn mutated_layers_never_panic_nor_write_outside_their_directory(layer in layer()) {
+            let base = tempfile::tempdir().unwrap();
+            let outside = base.path().join("outside");
+            fs::create_dir(&outside).unwrap();
+            let dir = base.path().join("work").join("layer");
+            let limits = ExtractLimits {
+                max_size: Some(1 << 20),
+                max_entries: Some(1000),
+            };
+            let _ = extract(layer.as_slice(), &dir, &limits);
+            prop_assert!(tree(&outside).is_empty());
+            for path in tree(&dir) {
+                let meta = dir.join(&path).symlink_metadata().unwrap();
+                prop_assert!(!meta.file_type().is_symlink(), "symlink {:?} extracted", path);
+            }
+            let top: Vec<_> = tree(base.path())
+                .into_iter()
+                .filter(|p| p.components().count() == 1)
+                .collect();
+            prop_assert_eq!(top, ["outside", "work"].map(PathBuf::from));
+        }
+    }
+}

@@ -874,3 +874,56 @@ mod tests {
         assert!(m.has_inclusion());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::config;
+
+    /// Text over the characters that mean something to gitignore patterns.
+    fn pattern_text(max: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            proptest::sample::select("ab/*?[]!^\\-#. \t\u{e9}".chars().collect::<Vec<_>>()),
+            0..=max,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// Any ignore file and any single pattern compile and match without panicking.
+        #[test]
+        fn arbitrary_ignore_rules_never_panic(
+            lines in proptest::collection::vec(pattern_text(12), 1..5),
+            domain in pattern_text(4),
+            single in pattern_text(16),
+            is_dir in any::<bool>(),
+        ) {
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            let matcher = IgnoreMatcher::with_defaults(read_patterns(&text, &[domain]));
+            let single = Pattern::parse(&single, &[]);
+            let paths: [&[&str]; 4] = [&["a"], &["a", "b"], &["dir", "x.yaml"], &[".git"]];
+            for path in paths {
+                let _ = matcher.is_excluded(path, is_dir);
+                let _ = single.matches(path, false);
+            }
+        }
+
+        /// A plain name excludes that name at any depth, and a negation after it brings it back.
+        #[test]
+        fn a_plain_name_is_excluded_and_negation_restores_it(
+            name in "[a-z][a-z0-9]{0,7}",
+            parent in "[a-z][a-z0-9]{0,7}",
+        ) {
+            prop_assume!(name != "git");
+            let matcher = IgnoreMatcher::with_defaults(read_patterns(&format!("{name}\n"), &[]));
+            prop_assert!(matcher.is_excluded(&[&name], false));
+            prop_assert!(matcher.is_excluded(&[&parent, &name], false));
+            let back = IgnoreMatcher::with_defaults(read_patterns(&format!("{name}\n!{name}\n"), &[]));
+            prop_assert!(!back.is_excluded(&[&name], false));
+        }
+    }
+}

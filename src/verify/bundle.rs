@@ -570,4 +570,72 @@ ehyZcZcObb/Wj7pK6/xyDDn8ei2j75GBJ7Qwpmd1k+yQ+//1YNnHznS5xw==
             "application/vnd.cncf.notary.signature"
         )));
     }
+
+    mod properties {
+        use super::super::{bundle_layer, check_bundle};
+        use crate::mutation::{config, mutated};
+        use crate::registry::Digest;
+        use crate::verify::PublicKey;
+        use base64::Engine as _;
+        use proptest::prelude::*;
+
+        /// A real bundle of `cosign sign --key --new-bundle-format` (v2.6.5), with its key.
+        const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEYaAELKqoaAJFEM4yRuK7qkvKExQJ\n\
+                           ehyZcZcObb/Wj7pK6/xyDDn8ei2j75GBJ7Qwpmd1k+yQ+//1YNnHznS5xw==\n-----END PUBLIC KEY-----\n";
+        const BUNDLES: &[&str] = &[
+            r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{"hint":"MHdKEwro6xgAK/LjtDoPxaMw2JYkrvAYxMi2gG1clpM="}},"dsseEnvelope":{"payload":"eyJfdHlwZSI6Imh0dHBzOi8vaW4tdG90by5pby9TdGF0ZW1lbnQvdjEiLCJzdWJqZWN0IjpbeyJkaWdlc3QiOnsic2hhMjU2IjoiYjA5OTA3OGFjNGVjY2U0MDM1ZDhiNTI0ZDM1ZjM4YWQ5ZDg3NzkzM2ExMDA3MzA2NThiNmQ2MjkxNjA4Y2IzNiJ9fV0sInByZWRpY2F0ZVR5cGUiOiJodHRwczovL3NpZ3N0b3JlLmRldi9jb3NpZ24vc2lnbi92MSJ9","payloadType":"application/vnd.in-toto+json","signatures":[{"sig":"MEQCIGNLNaY+5Fq/gQtnIErgdr6KtgBRBjzLr4jjnmnIvRKYAiBKG1W48KnZvly52E6RmkVRkq/CcYuAfTiWn6Oj2rmfIw=="}]}}"#,
+            r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","messageSignature":{"messageDigest":{"algorithm":"SHA2_256","digest":"AA=="},"signature":"AA=="}}"#,
+        ];
+        const STATEMENTS: &[&str] = &[
+            r#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"b099078ac4ecce4035d8b524d35f38ad9d877933a100730658b6d6291608cb36"}}],"predicateType":"https://sigstore.dev/cosign/sign/v1"}"#,
+        ];
+        const MANIFESTS: &[&str] = &[
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json"},"layers":[{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","size":615,"digest":"sha256:2027ff9323a270aa3981809f9e96652865e4bc4f8676cf7105d41451b4647531"}],"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json"}"#,
+        ];
+
+        fn keys() -> Vec<(String, PublicKey)> {
+            vec![(
+                "cosign.pub".to_string(),
+                PublicKey::from_pem(KEY.as_bytes()).unwrap(),
+            )]
+        }
+
+        fn digest() -> Digest {
+            "sha256:b099078ac4ecce4035d8b524d35f38ad9d877933a100730658b6d6291608cb36"
+                .parse()
+                .unwrap()
+        }
+
+        #[test]
+        fn the_seed_bundle_verifies() {
+            assert!(check_bundle(BUNDLES[0].as_bytes(), &digest(), &keys()).is_ok());
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// A mutated bundle is verified or refused.
+            #[test]
+            fn mutated_bundles_never_panic(bytes in mutated(BUNDLES)) {
+                let _ = check_bundle(&bytes, &digest(), &keys());
+            }
+
+            /// A mutated in-toto statement inside a well-formed envelope is refused, never a
+            /// panic (the signature no longer covers it).
+            #[test]
+            fn mutated_statements_never_panic(statement in mutated(STATEMENTS)) {
+                let wrapped = format!(
+                    r#"{{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","dsseEnvelope":{{"payload":"{}","payloadType":"application/vnd.in-toto+json","signatures":[{{"sig":"MEQCIGNLNaY+5Fq/gQtnIErgdr6KtgBRBjzLr4jjnmnIvRKYAiBKG1W48KnZvly52E6RmkVRkq/CcYuAfTiWn6Oj2rmfIw=="}}]}}}}"#,
+                    base64::engine::general_purpose::STANDARD.encode(&statement)
+                );
+                let _ = check_bundle(wrapped.as_bytes(), &digest(), &keys());
+            }
+
+            /// A mutated referrer manifest names its bundle layer or is refused.
+            #[test]
+            fn mutated_bundle_manifests_never_panic(bytes in mutated(MANIFESTS)) {
+                let _ = bundle_layer(&bytes);
+            }
+        }
+    }
 }

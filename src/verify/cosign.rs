@@ -343,4 +343,46 @@ mod tests {
             format!("no matching signatures were found for 'r.example/app@{D}'")
         );
     }
+
+    mod properties {
+        use super::digest;
+        use crate::mutation::{config, mutated};
+        use crate::registry::manifest::{Document, parse_document};
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        const PAYLOADS: &[&str] = &[
+            r#"{"critical":{"identity":{"docker-reference":"r/app"},"image":{"docker-manifest-digest":"sha256:4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a"},"type":"cosign container image signature"},"optional":null}"#,
+            r#"{"critical":{"image":{"docker-manifest-digest":""}}}"#,
+        ];
+        const SIGNATURE_MANIFESTS: &[&str] = &[
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"annotations":{"dev.cosignproject.cosign/signature":"MEUCIQDx"}}]}"#,
+        ];
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// A mutated simple-signing payload is accepted or refused for the digest.
+            #[test]
+            fn mutated_payloads_never_panic(payload in mutated(PAYLOADS)) {
+                let _ = super::super::check_payload(&payload, &digest());
+            }
+
+            /// The signature layers of any signature manifest the registry parser accepts.
+            #[test]
+            fn mutated_signature_manifests_never_panic(body in mutated(SIGNATURE_MANIFESTS)) {
+                if let Ok(Document::Image { layers, .. }) = parse_document(&body, None) {
+                    let manifest = crate::registry::Manifest {
+                        digest: digest(),
+                        manifest_digest: digest(),
+                        media_type: String::new(),
+                        config: None,
+                        layers,
+                        annotations: BTreeMap::new(),
+                    };
+                    let _ = super::super::signature_layers(&manifest);
+                }
+            }
+        }
+    }
 }

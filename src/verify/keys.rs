@@ -408,4 +408,51 @@ Mz9uCxfKYh6Tq7m3a3nC9yR9aFl9P+aZ
             (&[7u8][..], &[9u8][..])
         );
     }
+
+    mod properties {
+        use super::super::PublicKey;
+        use crate::mutation::{config, mutated};
+        use proptest::prelude::*;
+
+        /// Real keys of each kind (P-256, P-384, Ed25519, RSA in PKCS#1 form) and a private key.
+        const KEYS: &[&str] = &[
+            "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfqc5kcyrRldipzGbZMB+VY9qqp9e\n\
+             8N7Xgjc89o1lEuUnkkeaWwh8CkIgyPI1ZYIvi8crfW+YwpIOw5l7kcjBVw==\n-----END PUBLIC KEY-----\n",
+            "-----BEGIN PUBLIC KEY-----\nMHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEOsy/SaUx1r6OaP2DO/ZWuLJqWFrjSWLb\n\
+             z1Tg1iV8Kd4d8V0k2i4JIU0tzQUSSO7AkLzrtTAleIlwqd7N3JUd3CPRlzIPayji\n\
+             Mz9uCxfKYh6Tq7m3a3nC9yR9aFl9P+aZ\n-----END PUBLIC KEY-----\n",
+            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAmOm0q/84de1ywCnSVAHqftZknyPwwGG3dACIVwwQSD0=\n\
+             -----END PUBLIC KEY-----\n",
+            "-----BEGIN RSA PUBLIC KEY-----\nMIGJAoGBAL7rgPW+yV11uWE1fTRXfBi78M6F1NH9elVXHveDbHECzw9rq0j5GJHF\n\
+             VTiQ2m4dKvAGmQ7HKJC/IEO2ZnQ2r9f0CSwdU+o0R9TE61xlvNOVLdZdlkYq+ipd\n\
+             rtD9zrAbrUmzL1vzjlEkmGKZokdsvdVKTReIq+lARex2UCoFSriRAgMBAAE=\n-----END RSA PUBLIC KEY-----\n",
+            "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+        ];
+
+        #[test]
+        fn the_seed_keys_parse() {
+            for seed in &KEYS[..4] {
+                assert!(PublicKey::from_pem(seed.as_bytes()).is_ok(), "{seed}");
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// A mutated PEM key is read or refused; a key read checks any signature without
+            /// panicking.
+            #[test]
+            fn mutated_keys_never_panic(bytes in mutated(KEYS), message in any::<Vec<u8>>()) {
+                if let Ok(key) = PublicKey::from_pem(&bytes) {
+                    let _ = key.verifies(&message, &bytes);
+                }
+            }
+
+            /// Any DER at all.
+            #[test]
+            fn arbitrary_der_never_panics(der in proptest::collection::vec(any::<u8>(), 0..160)) {
+                let _ = PublicKey::from_spki_der(&der);
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod fake_image;
 pub mod fake_registry;
 pub mod flux_controller;
 pub mod in_process;
+pub mod object;
 pub mod registry;
 pub mod rss;
 pub mod standalone;

@@ -332,61 +332,6 @@ mod tests {
     }
 
     #[test]
-    fn random_inputs_never_panic_and_keep_invariants() {
-        use crate::robustness::Rng;
-        let constraint_chars: Vec<char> = "0123456789.xX*|-+ ,<>=!~^vab\t\u{e9}".chars().collect();
-        let regex_chars: Vec<char> = "()[]{}*+?|\\^$.-:,019aAbBdDpPQExz<>=!'_ \u{e9}"
-            .chars()
-            .collect();
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for _ in 0..5000 {
-            let text = rng.string(&constraint_chars, 30);
-            if let Some(version) = Version::parse(&text) {
-                let again = Version::parse(&version.to_string());
-                assert!(
-                    again.is_some_and(|a| a.cmp_precedence(&version) == Ordering::Equal
-                        && a.build() == version.build()),
-                    "{text:?}"
-                );
-            }
-            if parse_tag(&text).is_some() {
-                assert!(Version::parse(&text).is_some(), "{text:?}");
-            }
-            match Constraints::parse(&text) {
-                Ok(constraints) => {
-                    for probe in [
-                        "0.0.0",
-                        "1.2.3",
-                        "1.2.3-rc.1",
-                        "v2.0.0+b",
-                        "18446744073709551615.0.0",
-                    ] {
-                        let _ = constraints.matches(&v(probe));
-                    }
-                }
-                Err(e) => assert!(matches!(e, SemverError::InvalidConstraint { .. }), "{e:?}"),
-            }
-        }
-        let tags = strings(&[
-            "1.0.0",
-            "v1.2.3",
-            "1.2.3-rc.1",
-            "2.0.0_b",
-            "latest",
-            "0.1.0",
-        ]);
-        for _ in 0..3000 {
-            let filter = rng.string(&regex_chars, 16);
-            let constraint = rng.string(&constraint_chars, 12);
-            let helm = rng.next().is_multiple_of(2);
-            match select_tag(&tags, &constraint, Some(&filter), helm) {
-                Ok(tag) => assert!(tags.contains(&tag), "{tag:?}"),
-                Err(e) => assert!(!render(&e).is_empty()),
-            }
-        }
-    }
-
-    #[test]
     fn pathological_inputs_are_refused_or_handled_quickly() {
         let many_ors = vec!["1.2.3"; 5000].join(" || ");
         let constraints = Constraints::parse(&many_ors).map_err(|e| render(&e));
@@ -428,5 +373,88 @@ mod tests {
             select_tag(&tags, "^6", Some("^6\\."), false),
             Ok("6.12.19928".into())
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use std::cmp::Ordering;
+
+    use proptest::prelude::*;
+
+    use super::testing::{render, strings, v};
+    use super::*;
+    use crate::mutation::config;
+
+    /// Up to `max` characters of `alphabet`.
+    fn text(alphabet: &str, max: usize) -> impl Strategy<Value = String> + use<> {
+        proptest::collection::vec(
+            proptest::sample::select(alphabet.chars().collect::<Vec<_>>()),
+            0..=max,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    const CONSTRAINT_CHARS: &str = "0123456789.xX*|-+ ,<>=!~^vab\t\u{e9}";
+    const REGEX_CHARS: &str = "()[]{}*+?|\\^$.-:,019aAbBdDpPQExz<>=!'_ \u{e9}";
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..config() })]
+
+        /// Versions, tags and constraints are parsed or refused; a parsed version prints and
+        /// parses back to an equal one, and a tag is also a version.
+        #[test]
+        fn random_inputs_never_panic_and_keep_invariants(text in text(CONSTRAINT_CHARS, 30)) {
+            if let Some(version) = Version::parse(&text) {
+                let again = Version::parse(&version.to_string());
+                prop_assert!(
+                    again.is_some_and(|a| a.cmp_precedence(&version) == Ordering::Equal
+                        && a.build() == version.build()),
+                    "{:?}", text
+                );
+            }
+            if parse_tag(&text).is_some() {
+                prop_assert!(Version::parse(&text).is_some(), "{:?}", text);
+            }
+            match Constraints::parse(&text) {
+                Ok(constraints) => {
+                    for probe in [
+                        "0.0.0",
+                        "1.2.3",
+                        "1.2.3-rc.1",
+                        "v2.0.0+b",
+                        "18446744073709551615.0.0",
+                    ] {
+                        let _ = constraints.matches(&v(probe));
+                    }
+                }
+                Err(e) => prop_assert!(matches!(e, SemverError::InvalidConstraint { .. }), "{:?}", e),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// Tag selection with any filter and constraint picks one of the tags or explains why not.
+        #[test]
+        fn selection_picks_a_listed_tag_or_says_why(
+            filter in text(REGEX_CHARS, 16),
+            constraint in text(CONSTRAINT_CHARS, 12),
+            helm in any::<bool>(),
+        ) {
+            let tags = strings(&[
+                "1.0.0",
+                "v1.2.3",
+                "1.2.3-rc.1",
+                "2.0.0_b",
+                "latest",
+                "0.1.0",
+            ]);
+            match select_tag(&tags, &constraint, Some(&filter), helm) {
+                Ok(tag) => prop_assert!(tags.contains(&tag), "{:?}", tag),
+                Err(e) => prop_assert!(!render(&e).is_empty()),
+            }
+        }
     }
 }

@@ -358,3 +358,49 @@ mod tests {
         assert_ne!(v("1.0.0+a"), v("1.0.0+b"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mutation::config;
+
+    /// A dot-separated list of identifiers (pre-release or build metadata), numbers without
+    /// leading zeros.
+    fn identifiers() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof!["[a-zA-Z-][a-zA-Z0-9-]{0,6}", "0|[1-9][0-9]{0,5}"],
+            1..4,
+        )
+        .prop_map(|ids| ids.join("."))
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// A strict semantic version parses, and prints back as the same text (without `v`).
+        #[test]
+        fn a_version_prints_as_it_was_written(
+            major in any::<u64>(),
+            minor in 0u64..1000,
+            patch in 0u64..1000,
+            pre in proptest::option::of(identifiers()),
+            build in proptest::option::of(identifiers()),
+            prefix in any::<bool>(),
+        ) {
+            let mut text = format!("{major}.{minor}.{patch}");
+            if let Some(pre) = &pre {
+                text = format!("{text}-{pre}");
+            }
+            if let Some(build) = &build {
+                text = format!("{text}+{build}");
+            }
+            let written = if prefix { format!("v{text}") } else { text.clone() };
+            let version = Version::parse(&written);
+            prop_assert!(version.is_some(), "{:?}", written);
+            prop_assert_eq!(version.unwrap().to_string(), text.clone());
+            prop_assert!(parse_tag(&written).is_some(), "{:?}", written);
+        }
+    }
+}
