@@ -185,3 +185,62 @@ fn find(dir: &Path, pick: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
     }
     found
 }
+
+/// The Dockerfile and scripts/image.sh build the same image: same cargo command and features,
+/// user, entrypoint, command, label keys, and the Dockerfile's version is the crate's.
+#[test]
+fn dockerfile_and_image_script_agree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let script = std::fs::read_to_string(root.join("scripts/image.sh")).unwrap();
+
+    let build = "cargo build --release --locked --features aws,azure,gcp";
+    assert!(dockerfile.contains(build), "Dockerfile: {build}");
+    assert!(script.contains(build), "image.sh: {build}");
+    assert!(dockerfile.contains("OCISOURCE_COMMIT=\"$REVISION\""));
+
+    assert!(dockerfile.contains("\nUSER 65532:65532\n"));
+    assert!(script.contains("--user 65532:65532"));
+    assert!(dockerfile.contains("\nENTRYPOINT [\"/usr/local/bin/ocisource\"]\n"));
+    assert!(script.contains("--entrypoint /usr/local/bin/ocisource"));
+    assert!(dockerfile.contains("\nCMD [\"controller\"]\n"));
+    assert!(script.contains("--cmd controller"));
+    assert!(
+        dockerfile.contains(":nonroot\n"),
+        "a nonroot distroless base"
+    );
+
+    assert!(
+        dockerfile.contains(&format!("ARG VERSION={}\n", env!("CARGO_PKG_VERSION"))),
+        "the Dockerfile's ARG VERSION is Cargo.toml's version"
+    );
+    let label_keys = |text: &str| -> Vec<String> {
+        let mut keys: Vec<String> = text
+            .match_indices("org.opencontainers.image.")
+            .map(|(i, _)| {
+                text[i..]
+                    .split(['=', ' ', '"', '*'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            // The header comments' `org.opencontainers.image.*` is no key.
+            .filter(|k| k.len() > "org.opencontainers.image.".len())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    };
+    let keys = label_keys(&dockerfile);
+    assert_eq!(keys, label_keys(&script));
+    for key in ["source", "revision", "version", "licenses"] {
+        assert!(
+            keys.contains(&format!("org.opencontainers.image.{key}")),
+            "{keys:?}"
+        );
+    }
+    assert!(
+        dockerfile.contains("linux/amd64") && dockerfile.contains("linux/arm64"),
+        "both platforms"
+    );
+}
