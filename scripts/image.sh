@@ -83,7 +83,7 @@ chmod 0755 "$app/usr/local/bin/ocisource"
 epoch="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
 layer() {
   tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" -C "$1" -cf - . \
-    | gzip -n -9 > "$2"
+    | gzip -n > "$2"
 }
 layer "$base" "$work/base.tar.gz"
 layer "$app" "$work/app.tar.gz"
