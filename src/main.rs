@@ -7,9 +7,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// The version line: the crate version and the commit (build.rs; "unknown" without git).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("OCISOURCE_COMMIT"),
+    ")"
+);
+
 /// A drop-in, Rust implementation of Flux's OCIRepository source.
 #[derive(Parser)]
-#[command(name = "ocisource", version, about)]
+#[command(name = "ocisource", version = VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
