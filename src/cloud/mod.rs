@@ -516,26 +516,40 @@ mod tests {
         assert!(cache.get("azure", registry, Instant::now()).is_none());
     }
 
-    #[tokio::test]
-    async fn service_account_login_failures_say_which_step_failed() {
-        let cache = TokenCache::new();
-        let endpoints = Endpoints::default();
+    /// A login as `apps/puller` without annotations, whose token issuer must not be asked.
+    async fn unannotated(
+        cache: &TokenCache,
+        endpoints: &Endpoints,
+        provider: Provider,
+        registry: &str,
+    ) -> Result<Credential, CloudError> {
         let none = std::collections::BTreeMap::new();
         let never = |_: Vec<String>| async {
             Err::<String, Box<dyn std::error::Error + Send + Sync>>("must not be asked".into())
         };
-        // Missing annotations: before any network or token.
-        let err = login_as_with(
-            &cache,
-            &endpoints,
-            Provider::Aws,
-            ECR,
+        login_as_with(
+            cache,
+            endpoints,
+            provider,
+            registry,
             &account("apps", "puller", &none),
             never,
             soon(),
         )
         .await
-        .unwrap_err();
+    }
+
+    #[tokio::test]
+    async fn service_account_login_failures_say_which_step_failed() {
+        let cache = TokenCache::new();
+        let endpoints = Endpoints::default();
+        let never = |_: Vec<String>| async {
+            Err::<String, Box<dyn std::error::Error + Send + Sync>>("must not be asked".into())
+        };
+        // Missing annotations: before any network or token.
+        let err = unannotated(&cache, &endpoints, Provider::Aws, ECR)
+            .await
+            .unwrap_err();
         assert_eq!(
             crate::core::message::render(&err),
             format!(
@@ -544,29 +558,13 @@ mod tests {
             )
         );
         // A foreign registry, and the generic provider.
-        let err = login_as_with(
-            &cache,
-            &endpoints,
-            Provider::Gcp,
-            ECR,
-            &account("apps", "puller", &none),
-            never,
-            soon(),
-        )
-        .await
-        .unwrap_err();
+        let err = unannotated(&cache, &endpoints, Provider::Gcp, ECR)
+            .await
+            .unwrap_err();
         assert!(matches!(err, CloudError::InvalidRegistry { .. }), "{err}");
-        let anonymous = login_as_with(
-            &cache,
-            &endpoints,
-            Provider::Generic,
-            "ghcr.io",
-            &account("apps", "puller", &none),
-            never,
-            soon(),
-        )
-        .await
-        .unwrap();
+        let anonymous = unannotated(&cache, &endpoints, Provider::Generic, "ghcr.io")
+            .await
+            .unwrap();
         assert!(anonymous.is_anonymous());
 
         // The token issuer's error is shown as is.
