@@ -111,13 +111,7 @@ pub async fn login(
     if now >= deadline {
         return Err(CloudError::Timeout);
     }
-    let token = tokio::time::timeout_at(deadline.into(), fetch(&target))
-        .await
-        .map_err(|_| CloudError::Timeout)??;
-    let valid_for = token
-        .expires_at
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
+    let (token, valid_for) = obtain_before(deadline, fetch(&target)).await?;
     tracing::debug!(
         provider = name,
         registry,
@@ -244,13 +238,7 @@ where
             .exchange(&audiences, &subject, &http_client(true)?)
             .await
     };
-    let token = tokio::time::timeout_at(deadline.into(), run)
-        .await
-        .map_err(|_| CloudError::Timeout)??;
-    let valid_for = token
-        .expires_at
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
+    let (token, valid_for) = obtain_before(deadline, run).await?;
     tracing::debug!(
         provider = name,
         registry,
@@ -267,6 +255,21 @@ where
         SystemTime::now(),
     );
     Ok(token.credential)
+}
+
+/// The token `fetch` obtains, given up at `deadline`, and how long it stays valid from now.
+async fn obtain_before(
+    deadline: Instant,
+    fetch: impl Future<Output = Result<Token, CloudError>>,
+) -> Result<(Token, Duration), CloudError> {
+    let token = tokio::time::timeout_at(deadline.into(), fetch)
+        .await
+        .map_err(|_| CloudError::Timeout)??;
+    let valid_for = token
+        .expires_at
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Ok((token, valid_for))
 }
 
 /// [`CloudError::NotCompiled`] when `provider`'s cargo feature is off.
