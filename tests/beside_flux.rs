@@ -22,13 +22,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::controller::Controller;
-use common::controlplane::ControlPlane;
+use common::controlplane::{ControlPlane, create_namespace};
 use common::flux_controller::{self, FluxController, Kind, UPSTREAM_OCIREPOSITORY_CRD};
-use common::object::OciRepo;
+use common::object::{OciRepo, is_ready_with_artifact};
 use common::registry::{Flavor, Registry, Security};
 use common::{crd, tools};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray,
 };
@@ -75,14 +74,6 @@ impl Drop for Controllers {
             }
         }
     }
-}
-
-async fn create_namespace(client: &Client, name: &str) {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
 }
 
 /// An OCIRepository following `url:v1`, labelled for `shard` when given.
@@ -155,17 +146,7 @@ async fn wait_served_by(api: &Api<OciRepository>, name: &str, port: u16) -> OciR
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
         let obj = api.get(name).await.unwrap();
-        if let Some(status) = &obj.status
-            && status.observed_generation == obj.metadata.generation
-            && status
-                .conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-            && status
-                .artifact
-                .as_ref()
-                .is_some_and(|a| a.url.starts_with(&prefix))
-        {
+        if is_ready_with_artifact(&obj, |a| a.url.starts_with(&prefix)) {
             return obj;
         }
         if tokio::time::Instant::now() > deadline {

@@ -14,12 +14,12 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::controller::Controller;
-use common::controlplane::ControlPlane;
+use common::controlplane::{ControlPlane, create_namespace};
 use common::flux_controller::{self, FluxController, Kind};
-use common::object::OciRepo;
+use common::object::{OciRepo, is_ready_with_artifact};
 use common::registry::{Flavor, Registry, Security};
 use common::tools;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use ocisource::api::v1::OciRepository;
@@ -143,17 +143,7 @@ async fn wait_artifact(api: &Api<OciRepository>, name: &str, revision: &str) -> 
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
         let obj = api.get(name).await.unwrap();
-        if let Some(status) = &obj.status
-            && status.observed_generation == obj.metadata.generation
-            && status
-                .conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-            && status
-                .artifact
-                .as_ref()
-                .is_some_and(|a| a.revision == revision)
-        {
+        if is_ready_with_artifact(&obj, |a| a.revision == revision) {
             return obj;
         }
         if tokio::time::Instant::now() > deadline {
@@ -300,14 +290,6 @@ fn write_chart(parent: &Path, version: &str) -> std::path::PathBuf {
     )
     .unwrap();
     dir
-}
-
-async fn create_namespace(client: &Client, name: &str) {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,11 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::controller::Controller;
-use common::controlplane::ControlPlane;
-use common::object::{OciRepo, is_ready, ready};
+use common::controlplane::{ControlPlane, create_namespace};
+use common::object::{OciRepo, is_ready, ready, wait_for};
 use common::registry::{Flavor, Registry, Security};
 use common::{eventually, tools, wait_until};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use ocisource::api::v1::OciRepository;
@@ -30,35 +29,6 @@ fn start_controller(cp: &ControlPlane, namespace: &str) -> Controller {
 
 fn spawn_controller(cp: &ControlPlane, namespace: &str, extra: &[&str], name: &str) -> Controller {
     Controller::spawn(cp, binary(), namespace, extra, name)
-}
-
-async fn wait_for(
-    api: &Api<OciRepository>,
-    name: &str,
-    what: &str,
-    mut done: impl FnMut(&OciRepository) -> bool,
-) -> OciRepository {
-    for _ in 0..600 {
-        if let Some(obj) = api.get_opt(name).await.unwrap()
-            && done(&obj)
-        {
-            return obj;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let last = api.get_opt(name).await.unwrap();
-    panic!(
-        "timed out waiting for {what}; last: {:#?}",
-        last.map(|o| o.status)
-    );
-}
-
-async fn namespace(client: &Client, name: &str) {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -96,12 +66,22 @@ fn write_content(dir: &Path, text: &str) {
     std::fs::write(dir.join("deploy.yaml"), text).unwrap();
 }
 
+/// A Distribution registry over HTTP holding `repo:v1`, a one-file artifact pushed with
+/// `flux push artifact`; the registry and the pushed digest.
+fn registry_with_v1(repo: &str) -> (Registry, String) {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = tempfile::tempdir().unwrap();
+    write_content(content.path(), "kind: ConfigMap\n");
+    let digest = tools::flux_push_artifact(&reg, repo, "v1", content.path(), "s", "r", &[]);
+    (reg, digest)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     common::crd::install(&client).await;
-    namespace(&client, "ctl").await;
+    create_namespace(&client, "ctl").await;
     let reg = Registry::start(Flavor::Distribution, Security::Http);
     let content = tempfile::tempdir().unwrap();
     write_content(content.path(), "kind: ConfigMap\n");
@@ -338,7 +318,7 @@ async fn an_invalid_url_stalls_and_a_missing_tag_retries() {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     common::crd::install(&client).await;
-    namespace(&client, "ctl-bad").await;
+    create_namespace(&client, "ctl-bad").await;
     let _ctl = start_controller(cp, "ctl-bad");
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-bad");
     for (name, url) in [
@@ -396,11 +376,8 @@ async fn one_leader_reconciles_and_serves_and_a_follower_takes_over() {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     common::crd::install(&client).await;
-    namespace(&client, "ctl-le").await;
-    let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = tempfile::tempdir().unwrap();
-    write_content(content.path(), "kind: ConfigMap\n");
-    tools::flux_push_artifact(&reg, "le/app", "v1", content.path(), "s", "r", &[]);
+    create_namespace(&client, "ctl-le").await;
+    let (reg, _) = registry_with_v1("le/app");
 
     let election = [
         "--enable-leader-election",
@@ -476,12 +453,8 @@ async fn the_controller_recovers_from_an_api_server_restart() {
     let cp = ControlPlane::start();
     let client = cp.client().await;
     common::crd::install(&client).await;
-    namespace(&client, "ctl-restart").await;
-    let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = tempfile::tempdir().unwrap();
-    write_content(content.path(), "kind: ConfigMap\n");
-    let digest =
-        tools::flux_push_artifact(&reg, "restart/app", "v1", content.path(), "s", "r", &[]);
+    create_namespace(&client, "ctl-restart").await;
+    let (reg, digest) = registry_with_v1("restart/app");
     let ctl = start_controller(&cp, "ctl-restart");
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-restart");
     let obj = OciRepo::new("app")
@@ -527,12 +500,8 @@ async fn a_conflicting_status_writer_does_not_stop_the_status_write() {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     common::crd::install(&client).await;
-    namespace(&client, "ctl-conflict").await;
-    let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = tempfile::tempdir().unwrap();
-    write_content(content.path(), "kind: ConfigMap\n");
-    let digest =
-        tools::flux_push_artifact(&reg, "conflict/app", "v1", content.path(), "s", "r", &[]);
+    create_namespace(&client, "ctl-conflict").await;
+    let (reg, digest) = registry_with_v1("conflict/app");
     let _ctl = start_controller(cp, "ctl-conflict");
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-conflict");
     let obj = OciRepo::new("app")
@@ -602,7 +571,7 @@ async fn a_zero_interval_reconciles_once_and_then_only_when_asked() {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     common::crd::install(&client).await;
-    namespace(&client, "ctl-zero").await;
+    create_namespace(&client, "ctl-zero").await;
     let reg = Registry::start(Flavor::Distribution, Security::Http);
     let content = tempfile::tempdir().unwrap();
     write_content(content.path(), "kind: ConfigMap\n");
@@ -692,7 +661,7 @@ async fn a_new_failing_object_backs_off_as_flux_and_records_the_missing_secret_e
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     common::crd::install(&client).await;
-    namespace(&client, "ctl-backoff").await;
+    create_namespace(&client, "ctl-backoff").await;
     let ctl = start_controller(cp, "ctl-backoff");
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-backoff");
     let obj = OciRepo::new("locked")
@@ -821,7 +790,7 @@ async fn leftovers_of_a_killed_run_are_swept_at_start_up() {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     common::crd::install(&client).await;
-    namespace(&client, "ctl-sweep").await;
+    create_namespace(&client, "ctl-sweep").await;
     let storage = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = storage.path().join("ocirepository/ctl-sweep/app");

@@ -10,29 +10,19 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::controller::Controller;
-use common::controlplane::ControlPlane;
+use common::controlplane::{ControlPlane, create_namespace};
 use common::object::{OciRepo, is_ready, ready};
 use common::registry::{Flavor, Registry, Security};
 use common::tools;
-use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
 use kube::api::{ListParams, PostParams};
-use kube::{Api, Client};
 use ocisource::api::v1::OciRepository;
-use serde_json::json;
 
 /// Healthy objects: enough for a steady stream through two workers, quick on two cores.
 const HEALTHY: usize = 40;
 /// Objects whose registry is a closed loopback port, created first so they reach the workers
 /// first.
 const FAILING: usize = 4;
-
-async fn namespace(client: &Client, name: &str) {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-}
 
 fn object(name: &str, url: &str) -> OciRepository {
     OciRepo::new(name)
@@ -54,7 +44,7 @@ fn closed_port() -> u16 {
 /// ones, and returns the time from the first healthy creation to all healthy Ready.
 async fn time_to_ready(cp: &ControlPlane, reg: &Registry, ns: &str, failing: usize) -> Duration {
     let client = cp.client().await;
-    namespace(&client, ns).await;
+    create_namespace(&client, ns).await;
     let ctl = Controller::start(
         cp,
         Path::new(env!("CARGO_BIN_EXE_ocisource")),

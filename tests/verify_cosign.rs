@@ -12,15 +12,15 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use base64::Engine as _;
 use common::controller::Controller;
-use common::controlplane::ControlPlane;
+use common::controlplane::{ControlPlane, create_namespace};
+use common::object::wait_for;
 use common::registry::{Flavor, Registry, Security};
 use common::standalone::reconcile_command;
 use common::tools::{self, CosignKeys};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use ocisource::api::v1::OciRepository;
@@ -806,27 +806,6 @@ async fn a_bundle_verification_reads_the_referrers_the_referrer_manifest_and_the
 // ---------------------------------------------------------------------------------------------
 // The controller
 
-async fn wait_for(
-    api: &Api<OciRepository>,
-    name: &str,
-    what: &str,
-    mut done: impl FnMut(&OciRepository) -> bool,
-) -> OciRepository {
-    for _ in 0..600 {
-        if let Some(obj) = api.get_opt(name).await.unwrap()
-            && done(&obj)
-        {
-            return obj;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let last = api.get_opt(name).await.unwrap();
-    panic!(
-        "timed out waiting for {what}; last: {:#?}",
-        last.map(|o| o.status)
-    );
-}
-
 fn cond(obj: &OciRepository, t: &str) -> Option<(String, String, String)> {
     let status = obj.status.as_ref()?;
     let c = status.conditions.iter().find(|c| c.type_ == t)?;
@@ -843,11 +822,7 @@ async fn the_controller_verifies_before_it_pulls_and_keeps_the_verified_artifact
     let client = cp.client().await;
     common::crd::install(&client).await;
     let ns = "verify-cosign";
-    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .unwrap();
+    create_namespace(&client, ns).await;
     let reg = Registry::start(Flavor::Referrers, Security::Http);
     let first = push(&reg, "app", "stable", "kind: First\n");
     let work = tempfile::tempdir().unwrap();

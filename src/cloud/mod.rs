@@ -111,13 +111,7 @@ pub async fn login(
     if now >= deadline {
         return Err(CloudError::Timeout);
     }
-    let token = tokio::time::timeout_at(deadline.into(), fetch(&target))
-        .await
-        .map_err(|_| CloudError::Timeout)??;
-    let valid_for = token
-        .expires_at
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
+    let (token, valid_for) = obtain_before(deadline, fetch(&target)).await?;
     tracing::debug!(
         provider = name,
         registry,
@@ -244,13 +238,7 @@ where
             .exchange(&audiences, &subject, &http_client(true)?)
             .await
     };
-    let token = tokio::time::timeout_at(deadline.into(), run)
-        .await
-        .map_err(|_| CloudError::Timeout)??;
-    let valid_for = token
-        .expires_at
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
+    let (token, valid_for) = obtain_before(deadline, run).await?;
     tracing::debug!(
         provider = name,
         registry,
@@ -267,6 +255,21 @@ where
         SystemTime::now(),
     );
     Ok(token.credential)
+}
+
+/// The token `fetch` obtains, given up at `deadline`, and how long it stays valid from now.
+async fn obtain_before(
+    deadline: Instant,
+    fetch: impl Future<Output = Result<Token, CloudError>>,
+) -> Result<(Token, Duration), CloudError> {
+    let token = tokio::time::timeout_at(deadline.into(), fetch)
+        .await
+        .map_err(|_| CloudError::Timeout)??;
+    let valid_for = token
+        .expires_at
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Ok((token, valid_for))
 }
 
 /// [`CloudError::NotCompiled`] when `provider`'s cargo feature is off.
@@ -516,26 +519,40 @@ mod tests {
         assert!(cache.get("azure", registry, Instant::now()).is_none());
     }
 
-    #[tokio::test]
-    async fn service_account_login_failures_say_which_step_failed() {
-        let cache = TokenCache::new();
-        let endpoints = Endpoints::default();
+    /// A login as `apps/puller` without annotations, whose token issuer must not be asked.
+    async fn unannotated(
+        cache: &TokenCache,
+        endpoints: &Endpoints,
+        provider: Provider,
+        registry: &str,
+    ) -> Result<Credential, CloudError> {
         let none = std::collections::BTreeMap::new();
         let never = |_: Vec<String>| async {
             Err::<String, Box<dyn std::error::Error + Send + Sync>>("must not be asked".into())
         };
-        // Missing annotations: before any network or token.
-        let err = login_as_with(
-            &cache,
-            &endpoints,
-            Provider::Aws,
-            ECR,
+        login_as_with(
+            cache,
+            endpoints,
+            provider,
+            registry,
             &account("apps", "puller", &none),
             never,
             soon(),
         )
         .await
-        .unwrap_err();
+    }
+
+    #[tokio::test]
+    async fn service_account_login_failures_say_which_step_failed() {
+        let cache = TokenCache::new();
+        let endpoints = Endpoints::default();
+        let never = |_: Vec<String>| async {
+            Err::<String, Box<dyn std::error::Error + Send + Sync>>("must not be asked".into())
+        };
+        // Missing annotations: before any network or token.
+        let err = unannotated(&cache, &endpoints, Provider::Aws, ECR)
+            .await
+            .unwrap_err();
         assert_eq!(
             crate::core::message::render(&err),
             format!(
@@ -544,29 +561,13 @@ mod tests {
             )
         );
         // A foreign registry, and the generic provider.
-        let err = login_as_with(
-            &cache,
-            &endpoints,
-            Provider::Gcp,
-            ECR,
-            &account("apps", "puller", &none),
-            never,
-            soon(),
-        )
-        .await
-        .unwrap_err();
+        let err = unannotated(&cache, &endpoints, Provider::Gcp, ECR)
+            .await
+            .unwrap_err();
         assert!(matches!(err, CloudError::InvalidRegistry { .. }), "{err}");
-        let anonymous = login_as_with(
-            &cache,
-            &endpoints,
-            Provider::Generic,
-            "ghcr.io",
-            &account("apps", "puller", &none),
-            never,
-            soon(),
-        )
-        .await
-        .unwrap();
+        let anonymous = unannotated(&cache, &endpoints, Provider::Generic, "ghcr.io")
+            .await
+            .unwrap();
         assert!(anonymous.is_anonymous());
 
         // The token issuer's error is shown as is.

@@ -295,6 +295,18 @@ mod tests {
         cloud_login(settings, secrets, "apps", spec, &access, ECR, deadline).await
     }
 
+    /// Asserts that an object-level aws login stopped at the feature check (without the aws
+    /// feature) or at reading the service account's annotations, whose message starts with
+    /// `identity_error`.
+    fn assert_identity_read_or_not_compiled(err: CloudLoginError, identity_error: &str) {
+        let got = text(err);
+        assert!(
+            got.starts_with("cloud login for aws is not compiled")
+                || got.starts_with(identity_error),
+            "{got}"
+        );
+    }
+
     fn text(e: CloudLoginError) -> String {
         match e {
             CloudLoginError::Gate => "gate".into(),
@@ -319,13 +331,9 @@ mod tests {
         let err = login(&settings(dir.path(), true, None), &secrets, &spec)
             .await
             .unwrap_err();
-        let got = text(err);
-        assert!(
-            got.starts_with("cloud login for aws is not compiled")
-                || got.starts_with(
-                    "failed to get provider identity from service account 'apps/puller' annotations"
-                ),
-            "{got}"
+        assert_identity_read_or_not_compiled(
+            err,
+            "failed to get provider identity from service account 'apps/puller' annotations",
         );
     }
 
@@ -354,13 +362,9 @@ mod tests {
         let err = login(&settings(dir.path(), true, Some("tenant")), &secrets, &spec)
             .await
             .unwrap_err();
-        let got = text(err);
-        assert!(
-            got.starts_with("cloud login for aws is not compiled")
-                || got.starts_with(
-                    "failed to get provider identity from service account 'apps/tenant' annotations: invalid eks.amazonaws.com/role-arn annotation: ''"
-                ),
-            "{got}"
+        assert_identity_read_or_not_compiled(
+            err,
+            "failed to get provider identity from service account 'apps/tenant' annotations: invalid eks.amazonaws.com/role-arn annotation: ''",
         );
         // Annotated: a token for the default account with the provider's audience is asked for
         // (with the aws feature; without it the login stops at the feature check).

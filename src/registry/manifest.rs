@@ -121,6 +121,29 @@ pub(crate) enum Document {
     Index { linux_amd64: Option<Digest> },
 }
 
+impl Document {
+    /// The [`Manifest`] of an image manifest document, fetched as `digest` and stored at
+    /// `manifest_digest`; `None` for an index.
+    pub(crate) fn into_manifest(self, digest: Digest, manifest_digest: Digest) -> Option<Manifest> {
+        match self {
+            Document::Image {
+                media_type,
+                config,
+                layers,
+                annotations,
+            } => Some(Manifest {
+                digest,
+                manifest_digest,
+                media_type,
+                config,
+                layers,
+                annotations,
+            }),
+            Document::Index { .. } => None,
+        }
+    }
+}
+
 fn descriptor(raw: RawDescriptor) -> Result<Descriptor, Error> {
     let digest: Digest = raw
         .digest

@@ -104,24 +104,11 @@ impl Client {
                 }
                 image => (digest.clone(), image),
             };
-            match document {
-                Document::Image {
-                    media_type,
-                    config,
-                    layers,
-                    annotations,
-                } => Ok(Manifest {
-                    digest: digest.clone(),
-                    manifest_digest,
-                    media_type,
-                    config,
-                    layers,
-                    annotations,
-                }),
-                Document::Index { .. } => Err(Error::protocol(format!(
-                    "index {repo}@{digest} points to another index"
-                ))),
-            }
+            document
+                .into_manifest(digest.clone(), manifest_digest)
+                .ok_or_else(|| {
+                    Error::protocol(format!("index {repo}@{digest} points to another index"))
+                })
         })
         .await
     }
@@ -196,24 +183,11 @@ impl Client {
         self.bounded(&what, async {
             let (body, content_type) = self.get_manifest(repo, tag, cred).await?;
             let digest = Digest::sha256_of(&body);
-            match parse_document(&body, content_type.as_deref())? {
-                Document::Image {
-                    media_type,
-                    config,
-                    layers,
-                    annotations,
-                } => Ok(Manifest {
-                    digest: digest.clone(),
-                    manifest_digest: digest,
-                    media_type,
-                    config,
-                    layers,
-                    annotations,
-                }),
-                Document::Index { .. } => Err(Error::protocol(format!(
-                    "{repo}:{tag} is an index, not an image manifest"
-                ))),
-            }
+            parse_document(&body, content_type.as_deref())?
+                .into_manifest(digest.clone(), digest)
+                .ok_or_else(|| {
+                    Error::protocol(format!("{repo}:{tag} is an index, not an image manifest"))
+                })
         })
         .await
     }

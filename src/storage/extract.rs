@@ -397,7 +397,7 @@ impl Extractor<'_> {
             kind
         };
         match kind {
-            b'0' | b'\0' | b'7' => {
+            b'0' | b'\0' | b'7' | b'1' => {
                 if segments.is_empty() {
                     return Err(ExtractError::InvalidName { name });
                 }
@@ -405,29 +405,23 @@ impl Extractor<'_> {
                     .mode()
                     .map_err(|source| ExtractError::Read { source })?;
                 let mtime = pax.mtime.or_else(|| header.mtime().ok());
-                self.file(entry, &segments, mode, mtime)?;
-                self.stats.files += 1;
+                if kind == b'1' {
+                    // As Flux (Go's tar reader gives a hard link no file-type bits, so
+                    // fluxcd/pkg's Untar writes it as an empty regular file): the target is
+                    // never read, so N links to a large file cost nothing to extract or to
+                    // archive.
+                    self.file(&mut io::empty(), &segments, mode, mtime)?;
+                    self.stats.hard_links += 1;
+                } else {
+                    self.file(entry, &segments, mode, mtime)?;
+                    self.stats.files += 1;
+                }
                 Ok(())
             }
             b'5' => {
                 self.stats.dirs += 1;
                 let path = join(self.dir, &segments);
                 mkdir_all(&path)
-            }
-            b'1' => {
-                // As Flux (Go's tar reader gives a hard link no file-type bits, so fluxcd/pkg's
-                // Untar writes it as an empty regular file): the target is never read, so N
-                // links to a large file cost nothing to extract or to archive.
-                if segments.is_empty() {
-                    return Err(ExtractError::InvalidName { name });
-                }
-                let mode = header
-                    .mode()
-                    .map_err(|source| ExtractError::Read { source })?;
-                let mtime = pax.mtime.or_else(|| header.mtime().ok());
-                self.file(&mut io::empty(), &segments, mode, mtime)?;
-                self.stats.hard_links += 1;
-                Ok(())
             }
             b'2' => {
                 self.stats.skipped_symlinks += 1;

@@ -14,6 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
+use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use tempfile::TempDir;
@@ -515,4 +516,14 @@ fn write_service_account_key(dir: &Path) {
         .expect("write service-account key");
     std::fs::write(dir.join("service-account.pub"), key.public_key_pem())
         .expect("write service-account public key");
+}
+
+/// Creates the namespace `name`, which must not exist yet.
+pub async fn create_namespace(client: &Client, name: &str) {
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
 }

@@ -3,7 +3,10 @@
 //! condition helpers read the status of a typed object or of the JSON `ocisource reconcile`
 //! prints.
 
-use ocisource::api::v1::OciRepository;
+use std::time::Duration;
+
+use kube::Api;
+use ocisource::api::v1::{Artifact, OciRepository};
 use serde_json::{Map, Value, json};
 
 /// An OCIRepository under construction; [`OciRepo::build`] gives its JSON, [`OciRepo::object`]
@@ -160,6 +163,21 @@ pub fn is_ready(obj: &OciRepository) -> bool {
         && obj.status.as_ref().and_then(|s| s.observed_generation) == obj.metadata.generation
 }
 
+/// Ready=True for the current generation, with an artifact for which `artifact` holds.
+pub fn is_ready_with_artifact(
+    obj: &OciRepository,
+    artifact: impl FnOnce(&Artifact) -> bool,
+) -> bool {
+    obj.status.as_ref().is_some_and(|status| {
+        status.observed_generation == obj.metadata.generation
+            && status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+            && status.artifact.as_ref().is_some_and(artifact)
+    })
+}
+
 /// The condition `type_` of an object printed as JSON: (status, reason, message).
 pub fn json_condition(obj: &Value, type_: &str) -> Option<(String, String, String)> {
     let c = obj["status"]["conditions"]
@@ -186,5 +204,28 @@ pub fn assert_condition(obj: &OciRepository, type_: &str, status: &str, reason: 
         Some((status, reason)),
         "{type_} of {:?}: {got:?}",
         obj.metadata.name
+    );
+}
+
+/// Polls the object `name` every 100 ms until `done` holds for it, for at most a minute;
+/// panics with `what` and the last status when it never does.
+pub async fn wait_for(
+    api: &Api<OciRepository>,
+    name: &str,
+    what: &str,
+    mut done: impl FnMut(&OciRepository) -> bool,
+) -> OciRepository {
+    for _ in 0..600 {
+        if let Some(obj) = api.get_opt(name).await.unwrap()
+            && done(&obj)
+        {
+            return obj;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = api.get_opt(name).await.unwrap();
+    panic!(
+        "timed out waiting for {what}; last: {:#?}",
+        last.map(|o| o.status)
     );
 }
