@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -458,19 +458,6 @@ fn a_helm_chart_is_stored_as_pushed_in_copy_mode() {
     );
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[test]
 fn cloud_providers_need_the_gate_for_service_accounts_and_static_secrets_win() {
     let storage = tempfile::tempdir().unwrap();
@@ -795,7 +782,7 @@ fn fake_manifest(fake: &Fake, name: &str, extra: Value) -> Value {
 
 /// Every file below `dir` (recursively), relative names.
 fn files_below(dir: &Path) -> Vec<String> {
-    walk(dir)
+    common::files_under(dir)
         .into_iter()
         .filter(|p| std::fs::symlink_metadata(p).unwrap().is_file())
         .map(|p| p.strip_prefix(dir).unwrap().display().to_string())

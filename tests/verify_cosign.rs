@@ -128,17 +128,31 @@ fn push(reg: &Registry, repo: &str, tag: &str, text: &str) -> String {
     tools::flux_push_artifact(reg, repo, tag, content.path(), "src", "rev", &[])
 }
 
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files_in(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
+/// `first`'s signature tag (`tag_of(digest)`) copied to where `moved`'s would be: what it holds
+/// names `first`, so `moved` is refused, while `first` itself still verifies.
+fn replay_is_refused(
+    reg: &Registry,
+    secrets: &tempfile::TempDir,
+    storage: &tempfile::TempDir,
+    first: &str,
+    moved: &str,
+    tag_of: impl Fn(&str) -> String,
+) {
+    let url = format!("oci://{}/app", reg.host());
+    tools::crane_tag(reg, &format!("app:{}", tag_of(first)), &tag_of(moved));
+    assert!(tools::crane_ls(reg, "app").contains(&tag_of(moved)));
+    let run = reconcile(
+        &manifest("replayed", &url, "v1", json!({})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_refused(&run, &no_match(reg, "app", moved), storage.path());
+    let run = reconcile(
+        &manifest("first", &url, "v1", json!({"ref": {"digest": first}})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_verified(&run, first);
 }
 
 fn no_match(reg: &Registry, repo: &str, digest: &str) -> String {
@@ -158,7 +172,11 @@ fn assert_refused(run: &Run, message: &str, storage: &Path) {
     assert_eq!(condition(&run.obj, "Ready"), expected);
     assert!(condition(&run.obj, "FetchFailed").is_none());
     assert!(run.obj["status"].get("artifact").is_none());
-    assert_eq!(files_in(storage), Vec::<PathBuf>::new(), "nothing stored");
+    assert_eq!(
+        common::files_under(storage),
+        Vec::<PathBuf>::new(),
+        "nothing stored"
+    );
     assert_kstatus_sound(&run.obj);
 }
 
@@ -297,23 +315,9 @@ fn a_signature_never_vouches_for_another_digest() {
 
     // The first digest's valid signature placed where the new digest's would be: its payload
     // names the first digest, so it verifies nothing for the new one.
-    let sig_tag = |d: &str| format!("{}.sig", d.replacen(':', "-", 1));
-    tools::crane_tag(&reg, &format!("app:{}", sig_tag(&first)), &sig_tag(&moved));
-    assert!(tools::crane_ls(&reg, "app").contains(&sig_tag(&moved)));
-    let run = reconcile(
-        &manifest("replayed", &url, "v1", json!({})),
-        storage.path(),
-        secrets.path(),
-    );
-    assert_refused(&run, &no_match(&reg, "app", &moved), storage.path());
-
-    // The first digest itself still verifies.
-    let run = reconcile(
-        &manifest("first", &url, "v1", json!({"ref": {"digest": first}})),
-        storage.path(),
-        secrets.path(),
-    );
-    assert_verified(&run, &first);
+    replay_is_refused(&reg, &secrets, &storage, &first, &moved, |d| {
+        format!("{}.sig", d.replacen(':', "-", 1))
+    });
 }
 
 #[test]
@@ -579,32 +583,14 @@ fn a_bundle_never_vouches_for_another_digest() {
     let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
     tools::cosign_sign_bundle(&reg, &format!("app@{first}"), &keys);
     let secrets = keys_dir(&[("cosign.pub", public_key(&keys))]);
-    let url = format!("oci://{}/app", reg.host());
 
     // The tag moves; the first digest's fallback index (its valid bundle) is copied to where
     // the new digest's would be: its statement names the first digest, so it is refused.
     let moved = push(&reg, "app", "v1", "kind: Moved\n");
-    let fallback = |d: &str| d.replacen(':', "-", 1);
-    tools::crane_tag(
-        &reg,
-        &format!("app:{}", fallback(&first)),
-        &fallback(&moved),
-    );
-    assert!(tools::crane_ls(&reg, "app").contains(&fallback(&moved)));
     let storage = tempfile::tempdir().unwrap();
-    let run = reconcile(
-        &manifest("replayed", &url, "v1", json!({})),
-        storage.path(),
-        secrets.path(),
-    );
-    assert_refused(&run, &no_match(&reg, "app", &moved), storage.path());
-
-    let run = reconcile(
-        &manifest("first", &url, "v1", json!({"ref": {"digest": first}})),
-        storage.path(),
-        secrets.path(),
-    );
-    assert_verified(&run, &first);
+    replay_is_refused(&reg, &secrets, &storage, &first, &moved, |d| {
+        d.replacen(':', "-", 1)
+    });
 }
 
 /// Bundles are looked at first, then the `.sig` layout: an artifact signed both ways verifies,

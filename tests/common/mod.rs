@@ -267,3 +267,17 @@ impl std::fmt::Debug for Proc {
             .finish()
     }
 }
+
+/// Every file below `dir`, recursively (directories are descended, not listed).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
