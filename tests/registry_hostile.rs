@@ -552,6 +552,37 @@ fn reconcile_ref(host: &str, timeout: &str, reference: Value) -> (common::rss::M
 
 const MIB: u64 = 1 << 20;
 
+/// A standalone semver reconcile with `timeout` against a registry serving `pages` (the last
+/// linking back to `loop_to`), measured; the fake (for its request counts) and the Ready message.
+async fn reconcile_listing(
+    label: &str,
+    pages: Vec<Vec<u8>>,
+    loop_to: Option<usize>,
+    timeout: &'static str,
+) -> (common::rss::Measured, String, Fake) {
+    let fake = tag_registry(pages, loop_to).await;
+    let host = fake.host();
+    let (m, obj) = tokio::task::spawn_blocking(move || reconcile_semver(&host, timeout))
+        .await
+        .unwrap();
+    let message = ready_message(&obj);
+    eprintln!(
+        "{label}: peak RSS {} MiB, {:?}: {message}",
+        m.peak_rss / MIB,
+        m.elapsed
+    );
+    (m, message, fake)
+}
+
+/// Far inside the Deployment's memory limit: under half of it.
+fn assert_under_half_the_limit(m: &common::rss::Measured, label: &str) {
+    assert!(
+        m.peak_rss < DEPLOYMENT_MEMORY_LIMIT / 2,
+        "{label}: peak RSS {} MiB",
+        m.peak_rss / MIB
+    );
+}
+
 /// A standalone reconcile against hostile tag listings stays far inside the Deployment's memory
 /// limit, fails naming the bound, and a `Link` loop fails at once instead of at the deadline.
 #[tokio::test(flavor = "multi_thread")]
@@ -560,84 +591,36 @@ async fn hostile_tag_listings_stay_inside_the_memory_limit() {
     // (265 MiB before the bound).
     let short = page((0..2_400_000).map(|i| format!("0.0.{i}")));
     assert!(short.len() > 20 * MIB as usize, "{}", short.len());
-    let fake = tag_registry(vec![short], None).await;
-    let host = fake.host();
-    let (single, obj) = tokio::task::spawn_blocking(move || reconcile_semver(&host, "60s"))
-        .await
-        .unwrap();
-    let message = ready_message(&obj);
-    eprintln!(
-        "one 20 MiB page of short tags: peak RSS {} MiB, {:?}: {message}",
-        single.peak_rss / MIB,
-        single.elapsed
-    );
+    let label = "one 20 MiB page of short tags";
+    let (single, message, _) = reconcile_listing(label, vec![short], None, "60s").await;
     assert!(message.contains("more than 200000 tags"), "{message}");
-    assert!(
-        single.peak_rss < DEPLOYMENT_MEMORY_LIMIT / 2,
-        "one 20 MiB page: peak RSS {} MiB",
-        single.peak_rss / MIB
-    );
+    assert_under_half_the_limit(&single, label);
 
     // One 20 MiB page of 160,000 long (valid, non-matching) tags: inside the bounds, read and
     // matched.
     let long = |p: usize| page((0..160_000).map(|i| format!("0.{p}.{i}-{}", "x".repeat(118))));
     let one = long(0);
     assert!(one.len() > 20 * MIB as usize, "{}", one.len());
-    let fake = tag_registry(vec![one], None).await;
-    let host = fake.host();
-    let (large, obj) = tokio::task::spawn_blocking(move || reconcile_semver(&host, "60s"))
-        .await
-        .unwrap();
-    let message = ready_message(&obj);
-    eprintln!(
-        "one 20 MiB page of long tags: peak RSS {} MiB, {:?}: {message}",
-        large.peak_rss / MIB,
-        large.elapsed
-    );
+    let label = "one 20 MiB page of long tags";
+    let (large, message, _) = reconcile_listing(label, vec![one], None, "60s").await;
     assert!(message.contains("no match found for semver"), "{message}");
-    assert!(
-        large.peak_rss < DEPLOYMENT_MEMORY_LIMIT / 2,
-        "one 20 MiB page: peak RSS {} MiB",
-        large.peak_rss / MIB
-    );
+    assert_under_half_the_limit(&large, label);
 
     // 16 such pages: refused at the byte bound, one page held at a time.
     let pages: Vec<Vec<u8>> = (0..16).map(long).collect();
-    let fake = tag_registry(pages, None).await;
-    let host = fake.host();
-    let (many, obj) = tokio::task::spawn_blocking(move || reconcile_semver(&host, "60s"))
-        .await
-        .unwrap();
-    let message = ready_message(&obj);
-    eprintln!(
-        "16 pages of 20 MiB: peak RSS {} MiB, {:?}: {message}",
-        many.peak_rss / MIB,
-        many.elapsed
-    );
+    let label = "16 pages of 20 MiB";
+    let (many, message, fake) = reconcile_listing(label, pages, None, "60s").await;
     assert!(
         message.contains("tag list larger than 33554432 bytes"),
         "{message}"
     );
-    assert!(
-        many.peak_rss < DEPLOYMENT_MEMORY_LIMIT / 2,
-        "16 pages: peak RSS {} MiB",
-        many.peak_rss / MIB
-    );
+    assert_under_half_the_limit(&many, label);
     assert!(fake.count("GET", "/v2/app/tags/list") <= 2);
 
     // A -> B -> A: fails at once, not at the 30 s deadline.
     let small = |from: usize| page((from..from + 3).map(|i| format!("0.0.{i}")));
-    let fake = tag_registry(vec![small(0), small(3)], Some(0)).await;
-    let host = fake.host();
-    let (looped, obj) = tokio::task::spawn_blocking(move || reconcile_semver(&host, "30s"))
-        .await
-        .unwrap();
-    let message = ready_message(&obj);
-    eprintln!(
-        "Link loop: peak RSS {} MiB, {:?}: {message}",
-        looped.peak_rss / MIB,
-        looped.elapsed
-    );
+    let (looped, message, _) =
+        reconcile_listing("Link loop", vec![small(0), small(3)], Some(0), "30s").await;
     assert!(message.contains("loops back"), "{message}");
     assert!(
         looped.elapsed.as_secs_f64() < 0.1 * 30.0,
