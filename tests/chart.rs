@@ -856,16 +856,14 @@ async fn kubectl_apply_k_is_accepted_by_the_api_server() {
 
 /// Pushes a one-file artifact to `reg` as `<repo>:v1` with the real flux CLI; its digest.
 fn push(reg: &Registry, repo: &str) -> String {
-    let content = tempfile::tempdir().unwrap();
-    std::fs::write(content.path().join("app.yaml"), "kind: ConfigMap\n").unwrap();
-    tools::flux_push_artifact(
+    let file = ("app.yaml", "kind: ConfigMap\n");
+    tools::flux_push_file(
         reg,
         repo,
         "v1",
-        content.path(),
+        file,
         "https://example.com/app",
         "main@sha1:3333",
-        &[],
     )
 }
 

@@ -123,9 +123,7 @@ fn public_key(keys: &CosignKeys) -> String {
 
 /// Pushes a one-file artifact with `flux push artifact`; its digest.
 fn push(reg: &Registry, repo: &str, tag: &str, text: &str) -> String {
-    let content = tempfile::tempdir().unwrap();
-    std::fs::write(content.path().join("deploy.yaml"), text).unwrap();
-    tools::flux_push_artifact(reg, repo, tag, content.path(), "src", "rev", &[])
+    tools::flux_push_file(reg, repo, tag, ("deploy.yaml", text), "src", "rev")
 }
 
 /// `first`'s signature tag (`tag_of(digest)`) copied to where `moved`'s would be: what it holds

@@ -191,6 +191,20 @@ pub fn flux_push_artifact(
     flux_push_artifact_in(&home, repo, tag, path, source, revision, extra_args)
 }
 
+/// [`flux_push_artifact`] of a directory holding one file, `name` with `text`; the digest.
+pub fn flux_push_file(
+    reg: &Registry,
+    repo: &str,
+    tag: &str,
+    (name, text): (&str, &str),
+    source: &str,
+    revision: &str,
+) -> String {
+    let content = tempfile::tempdir().unwrap();
+    std::fs::write(content.path().join(name), text).unwrap();
+    flux_push_artifact(reg, repo, tag, content.path(), source, revision, &[])
+}
+
 /// [`flux_push_artifact`] within an existing [`ToolHome`].
 pub fn flux_push_artifact_in(
     home: &ToolHome,
