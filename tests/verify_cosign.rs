@@ -922,3 +922,86 @@ async fn the_controller_verifies_before_it_pulls_and_keeps_the_verified_artifact
     .await;
     assert_eq!(cond(&obj, "Ready").map(|c| c.0).as_deref(), Some("True"));
 }
+
+/// The value of `series` in a `/metrics` text (0 when absent).
+fn counter(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Objects that follow one signed artifact with the same keys share one verification, even
+/// when their Secrets have other names (the material counts, not the name); other keys are
+/// another verification, and each object still records its own SourceVerified.
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_on_one_signed_artifact_with_the_same_keys_verify_it_once() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    common::crd::install(&client).await;
+    let ns = "verify-shared";
+    create_namespace(&client, ns).await;
+    let reg = Registry::start(Flavor::Referrers, Security::Http);
+    let digest = push(&reg, "app", "stable", "kind: Shared\n");
+    let work = tempfile::tempdir().unwrap();
+    let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
+    let other = tools::cosign_generate_key_pair(&work.path().join("other"));
+    tools::cosign_sign_key(&reg, &format!("app@{digest}"), &keys);
+    tools::cosign_sign_key(&reg, &format!("app@{digest}"), &other);
+    let secrets = Api::<Secret>::namespaced(client.clone(), ns);
+    for (name, key) in [("keys-a", &keys), ("keys-b", &keys), ("keys-other", &other)] {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": ns},
+            "stringData": {"cosign.pub": public_key(key)},
+        }))
+        .unwrap();
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    let ctl = Controller::start(cp, Path::new(env!("CARGO_BIN_EXE_ocisource")), ns, &[]);
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), ns);
+    let names: Vec<String> = (0..12).map(|i| format!("app-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let secret = match i {
+            0 => "keys-other",
+            i if i % 2 == 0 => "keys-a",
+            _ => "keys-b",
+        };
+        let obj: OciRepository = serde_json::from_value(json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "url": format!("oci://{}/app", reg.host()), "interval": "10m", "insecure": true,
+                "ref": {"tag": "stable"},
+                "verify": {"provider": "cosign", "secretRef": {"name": secret}},
+            }
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &obj).await.unwrap();
+    }
+    let verified = format!("verified signature of revision stable@{digest}");
+    for name in &names {
+        let obj = wait_for(&api, name, "verified and Ready", |o| {
+            cond(o, "Ready").is_some_and(|c| c.0 == "True")
+        })
+        .await;
+        assert_eq!(
+            cond(&obj, "SourceVerified"),
+            Some(("True".into(), "Succeeded".into(), verified.clone())),
+            "{name}"
+        );
+    }
+    let metrics = ctl.metrics().await;
+    let series = "ocisource_signature_verifications_total";
+    assert_eq!(
+        (
+            counter(&metrics, &format!("{series}{{kind=\"run\"}}")),
+            counter(&metrics, &format!("{series}{{kind=\"shared\"}}"))
+        ),
+        (2, 10),
+        "one verification per key material:\n{metrics}"
+    );
+}

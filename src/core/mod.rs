@@ -15,6 +15,7 @@ pub mod resolve;
 pub mod semver;
 pub mod summary;
 pub mod verification;
+pub mod verification_cache;
 
 use crate::cloud::TokenCache;
 use crate::storage::{ExtractLimits, Storage};

@@ -33,6 +33,7 @@ use crate::core::message;
 use crate::core::reconcile::{self, Ports, Settings};
 use crate::core::summary::Next;
 use crate::core::verification::SignatureVerifier;
+use crate::core::verification_cache::{SharedVerifier, VerificationCache};
 use crate::metrics::Metrics;
 use crate::registry::ClientPool;
 
@@ -139,6 +140,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The work queue as observed from outside kube's scheduler, for the workqueue metrics.
     pub queue: Arc<Queue<ObjectRef<OciRepository>>>,
+    /// Signature verifications shared by objects on the same artifact and material.
+    pub verifications: Arc<VerificationCache>,
 }
 
 impl Context {
@@ -176,6 +179,10 @@ pub async fn run(
     let registries = ctx.registries.clone();
     ctx.metrics
         .observe_registries(Box::new(move || registries.request_counts()));
+    let verifications = ctx.verifications.clone();
+    ctx.metrics.observe_verifications(Box::new(move || {
+        (verifications.misses(), verifications.hits())
+    }));
     let queue = ctx.queue.clone();
     let mut triggers = Triggers::new(ctx.settings.storage.clone());
     let stream = watcher(api, config)
@@ -258,7 +265,11 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
         api: api.clone(),
         name: name.clone(),
     });
-    let verifier = SignatureVerifier::new(&ctx.secrets);
+    let verifier = SharedVerifier::new(
+        SignatureVerifier::new(&ctx.secrets),
+        &ctx.secrets,
+        &ctx.verifications,
+    );
     let ports = Ports {
         secrets: &ctx.secrets,
         verifier: &verifier,

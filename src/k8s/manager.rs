@@ -187,6 +187,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         backoff: Backoff::new(args.runtime.min_retry_delay, args.runtime.max_retry_delay),
         metrics,
         queue: Default::default(),
+        verifications: Default::default(),
     });
     let concurrency = u16::try_from(args.runtime.concurrent).unwrap_or(u16::MAX);
     tracing::info!(storage = %ctx.settings.storage.root().display(), "starting controller");

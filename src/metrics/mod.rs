@@ -104,6 +104,18 @@ pub type QueueSampler = Box<dyn Fn() -> QueueSample + Send + Sync>;
 /// Reads the registry request counters at scrape time.
 pub type RequestSampler = Box<dyn Fn() -> RequestCounts + Send + Sync>;
 
+/// Reads the signature verification counters at scrape time: verifications that ran and
+/// verifications shared with an earlier one.
+pub type VerificationSampler = Box<dyn Fn() -> (u64, u64) + Send + Sync>;
+
+/// Labels of the signature verification counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerificationLabels {
+    /// `run` (checked against the registry) or `shared` (an earlier identical verification's
+    /// outcome).
+    pub kind: String,
+}
+
 /// Labels of `leader_election_master_status`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LeaseLabels {
@@ -125,6 +137,7 @@ pub struct Metrics {
     reconciles: Family<ResultLabels, Counter>,
     errors: Family<ControllerLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
+    verifications: Family<VerificationLabels, Counter>,
     queue: QueueMetrics,
     max_concurrent: Family<ControllerLabels, Gauge>,
     active_workers: Family<ControllerLabels, Gauge>,
@@ -152,6 +165,8 @@ struct Sampled {
     retries: u64,
     requests: Option<RequestSampler>,
     exported_requests: RequestCounts,
+    verifications: Option<VerificationSampler>,
+    exported_verifications: (u64, u64),
 }
 
 fn queue_labels() -> QueueLabels {
@@ -220,6 +235,12 @@ impl Metrics {
             "Requests sent to OCI registries, by kind",
             requests.clone(),
         );
+        let verifications = Family::<VerificationLabels, Counter>::default();
+        registry.register(
+            "ocisource_signature_verifications",
+            "Signature verifications, by whether they ran or were shared with an earlier one",
+            verifications.clone(),
+        );
         let max_concurrent = Family::<ControllerLabels, Gauge>::default();
         registry.register(
             "controller_runtime_max_concurrent_reconciles",
@@ -257,6 +278,7 @@ impl Metrics {
             reconciles,
             errors,
             requests,
+            verifications,
             queue,
             max_concurrent,
             active_workers,
@@ -282,6 +304,14 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .requests = Some(sampler);
+    }
+
+    /// Exports the signature verification counters, read from `sampler` at each scrape.
+    pub fn observe_verifications(&self, sampler: VerificationSampler) {
+        self.sampler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .verifications = Some(sampler);
     }
 
     /// Whether this replica holds the Lease `name` (client-go's leader election gauge).
@@ -401,10 +431,34 @@ impl Metrics {
         sampled.exported_requests = now;
     }
 
+    // Brings the signature verification counters up to date; a no-op until
+    // `observe_verifications`.
+    fn refresh_verifications(&self) {
+        let mut sampled = self.sampler.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((run, shared)) = sampled.verifications.as_ref().map(|f| f()) else {
+            return;
+        };
+        let (was_run, was_shared) = sampled.exported_verifications;
+        for (kind, n) in [
+            ("run", run.saturating_sub(was_run)),
+            ("shared", shared.saturating_sub(was_shared)),
+        ] {
+            if n > 0 {
+                self.verifications
+                    .get_or_create(&VerificationLabels {
+                        kind: kind.to_string(),
+                    })
+                    .inc_by(n);
+            }
+        }
+        sampled.exported_verifications = (run.max(was_run), shared.max(was_shared));
+    }
+
     /// The metrics in the OpenMetrics text format.
     pub fn render(&self) -> String {
         self.refresh_queue();
         self.refresh_requests();
+        self.refresh_verifications();
         self.process.refresh();
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -622,6 +676,38 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("workqueue_depth{controller=\"ocirepository\",name=\"ocirepository\",priority=\"\"} 0\n"), "{text}");
+    }
+
+    #[test]
+    fn signature_verifications_are_read_at_scrape_time() {
+        let m = Metrics::new();
+        let counts = Arc::new(Mutex::new((0u64, 0u64)));
+        let source = counts.clone();
+        m.observe_verifications(Box::new(move || *source.lock().unwrap()));
+        assert!(
+            !m.render()
+                .contains("ocisource_signature_verifications_total{")
+        );
+        *counts.lock().unwrap() = (1, 99);
+        let text = m.render();
+        assert!(
+            text.contains("ocisource_signature_verifications_total{kind=\"run\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ocisource_signature_verifications_total{kind=\"shared\"} 99\n"),
+            "{text}"
+        );
+        counts.lock().unwrap().0 = 2;
+        let text = m.render();
+        assert!(
+            text.contains("ocisource_signature_verifications_total{kind=\"run\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ocisource_signature_verifications_total{kind=\"shared\"} 99\n"),
+            "{text}"
+        );
     }
 
     #[test]

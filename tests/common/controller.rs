@@ -133,6 +133,12 @@ impl Controller {
         loopback_get_ok(self.health_port, "/readyz")
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
+        reqwest::get(url).await.unwrap().text().await.unwrap()
+    }
+
     /// Whether the artifact server accepts connections.
     pub fn serves_artifacts(&self) -> bool {
         std::net::TcpStream::connect(("127.0.0.1", self.artifact_port)).is_ok()

@@ -1,0 +1,416 @@
+//! One verification per (repository, digest, verification material), shared by every object
+//! of the process: N objects that follow the same signed artifact with the same keys or trust
+//! policy verify it once per revision (a difference from Flux, which verifies per object).
+//!
+//! The material is what decides the outcome: `spec.verify` itself (provider, identities) and
+//! the data of the Secrets it names. A changed Secret hashes differently, so an edit never
+//! reuses an outcome reached with the old material. Only successful verifications are kept: a
+//! failure is retried by the next reconcile, as without the cache. Objects that ask for the same
+//! verification at the same time wait for the first one instead of repeating it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest as _, Sha256};
+
+use super::ports::{SecretSource, Verification, Verifier, VerifyRequest};
+
+/// How many outcomes are kept; the oldest is forgotten first.
+pub const DEFAULT_CAPACITY: usize = 4096;
+
+type Key = [u8; 32];
+type Slot = Arc<tokio::sync::Mutex<bool>>;
+
+/// The process's shared verification outcomes, bounded.
+#[derive(Debug)]
+pub struct VerificationCache {
+    capacity: usize,
+    slots: Mutex<Slots>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    by_key: HashMap<Key, Slot>,
+    order: VecDeque<Key>,
+}
+
+impl Default for VerificationCache {
+    fn default() -> Self {
+        VerificationCache::new(DEFAULT_CAPACITY)
+    }
+}
+
+impl VerificationCache {
+    /// A cache keeping at most `capacity` outcomes (at least one).
+    pub fn new(capacity: usize) -> VerificationCache {
+        VerificationCache {
+            capacity: capacity.max(1),
+            slots: Mutex::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Verifications answered from the cache.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Verifications that ran (no outcome was shared).
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+
+    /// How many outcomes are held.
+    pub fn len(&self) -> usize {
+        self.lock().by_key.len()
+    }
+
+    /// Whether no outcome is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        // A panic while holding the lock leaves consistent data (no multi-step update).
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn slot(&self, key: Key) -> Slot {
+        let mut slots = self.lock();
+        if let Some(slot) = slots.by_key.get(&key) {
+            return slot.clone();
+        }
+        while slots.by_key.len() >= self.capacity {
+            let Some(oldest) = slots.order.pop_front() else {
+                break;
+            };
+            slots.by_key.remove(&oldest);
+        }
+        let slot = Slot::default();
+        slots.by_key.insert(key, slot.clone());
+        slots.order.push_back(key);
+        slot
+    }
+}
+
+/// A [`Verifier`] that shares the outcomes of `inner` through a [`VerificationCache`].
+#[derive(Debug)]
+pub struct SharedVerifier<'a, V, S> {
+    inner: V,
+    secrets: &'a S,
+    cache: &'a VerificationCache,
+}
+
+impl<'a, V, S> SharedVerifier<'a, V, S> {
+    /// Shares `inner`'s outcomes in `cache`; `secrets` is read for the verification material.
+    pub fn new(inner: V, secrets: &'a S, cache: &'a VerificationCache) -> SharedVerifier<'a, V, S> {
+        SharedVerifier {
+            inner,
+            secrets,
+            cache,
+        }
+    }
+}
+
+impl<V: Verifier, S: SecretSource> Verifier for SharedVerifier<'_, V, S> {
+    async fn verify(&self, request: VerifyRequest<'_>) -> Verification {
+        // Material that cannot be read is the inner verifier's to report, in its own words.
+        let Some(key) = self.key(&request).await else {
+            return self.inner.verify(request).await;
+        };
+        let slot = self.cache.slot(key);
+        let mut verified = slot.lock().await;
+        if *verified {
+            self.cache.hits.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                namespace = request.namespace,
+                repository = %request.repository,
+                digest = %request.digest,
+                "signature verification shared with an earlier one"
+            );
+            return Verification::Verified;
+        }
+        self.cache.misses.fetch_add(1, Ordering::Relaxed);
+        let outcome = self.inner.verify(request).await;
+        *verified = matches!(outcome, Verification::Verified);
+        outcome
+    }
+}
+
+impl<V, S: SecretSource> SharedVerifier<'_, V, S> {
+    async fn key(&self, request: &VerifyRequest<'_>) -> Option<Key> {
+        let spec = request.spec;
+        let mut hash = Sha256::new();
+        let mut part = |bytes: &[u8]| {
+            hash.update((bytes.len() as u64).to_be_bytes());
+            hash.update(bytes);
+        };
+        part(request.repository.to_string().as_bytes());
+        part(request.digest.to_string().as_bytes());
+        // The Secrets count by their data, not their names, so that objects in different
+        // namespaces with the same keys share.
+        let mut material = spec.clone();
+        material.secret_ref = None;
+        material.trusted_root_secret_ref = None;
+        part(&serde_json::to_vec(&material).ok()?);
+        for (role, secret_ref) in [
+            ("secretRef", &spec.secret_ref),
+            ("trustedRootSecretRef", &spec.trusted_root_secret_ref),
+        ] {
+            part(role.as_bytes());
+            let Some(secret_ref) = secret_ref else {
+                continue;
+            };
+            let secret = self
+                .secrets
+                .secret(request.namespace, &secret_ref.name)
+                .await
+                .ok()??;
+            let data = secret.data.unwrap_or_default();
+            part(&(data.len() as u64).to_be_bytes());
+            for (name, value) in &data {
+                part(name.as_bytes());
+                part(&value.0);
+            }
+        }
+        Some(hash.finalize().into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::AtomicUsize;
+
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+    use crate::api::v1::OciRepositoryVerification;
+    use crate::core::ports::LookupError;
+    use crate::registry::{Client, Credential, Digest, Repository, TransportConfig};
+
+    type Entries = Vec<(String, Vec<u8>)>;
+
+    /// Secrets by (namespace, name), editable between verifications.
+    #[derive(Default)]
+    struct Secrets(Mutex<BTreeMap<(String, String), Entries>>);
+
+    impl Secrets {
+        fn put(&self, namespace: &str, name: &str, data: &[(&str, &[u8])]) {
+            self.0.lock().unwrap().insert(
+                (namespace.into(), name.into()),
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_vec()))
+                    .collect(),
+            );
+        }
+    }
+
+    impl SecretSource for Secrets {
+        async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, LookupError> {
+            let all = self.0.lock().unwrap();
+            Ok(all
+                .get(&(namespace.into(), name.into()))
+                .map(|data| Secret {
+                    metadata: ObjectMeta {
+                        name: Some(name.into()),
+                        ..Default::default()
+                    },
+                    data: Some(
+                        data.iter()
+                            .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+                            .collect(),
+                    ),
+                    ..Default::default()
+                }))
+        }
+
+        async fn service_account(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<ServiceAccount>, LookupError> {
+            Ok(None)
+        }
+
+        async fn service_account_token(
+            &self,
+            namespace: &str,
+            name: &str,
+            _: &[String],
+        ) -> Result<String, LookupError> {
+            Err(LookupError::CreateToken {
+                namespace: namespace.into(),
+                name: name.into(),
+                source: "no tokens here".into(),
+            })
+        }
+    }
+
+    /// Counts its calls; verifies while `ok` says so, after a short pause so that concurrent
+    /// callers overlap.
+    #[derive(Default)]
+    struct Counting {
+        calls: AtomicUsize,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    impl Verifier for &Counting {
+        async fn verify(&self, _: VerifyRequest<'_>) -> Verification {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if self.fail.load(Ordering::SeqCst) {
+                Verification::Failed("no matching signatures".into())
+            } else {
+                Verification::Verified
+            }
+        }
+    }
+
+    struct Target {
+        client: Client,
+        repository: Repository,
+        digest: Digest,
+    }
+
+    fn target(repository: &str, content: &[u8]) -> Target {
+        Target {
+            client: Client::new(&TransportConfig::default()).unwrap(),
+            repository: Repository::parse(repository).unwrap(),
+            digest: Digest::sha256_of(content),
+        }
+    }
+
+    fn spec(value: serde_json::Value) -> OciRepositoryVerification {
+        serde_json::from_value(value).unwrap()
+    }
+
+    async fn verify(
+        verifier: &SharedVerifier<'_, &Counting, Secrets>,
+        namespace: &str,
+        spec: &OciRepositoryVerification,
+        target: &Target,
+    ) -> bool {
+        let request = VerifyRequest {
+            namespace,
+            spec,
+            repository: &target.repository,
+            digest: &target.digest,
+            client: &target.client,
+            credential: &Credential::Anonymous,
+        };
+        matches!(verifier.verify(request).await, Verification::Verified)
+    }
+
+    #[tokio::test]
+    async fn same_digest_and_material_verify_once_across_namespaces() {
+        let secrets = Secrets::default();
+        secrets.put("a", "keys", &[("cosign.pub", b"key one")]);
+        secrets.put("b", "other-name", &[("cosign.pub", b"key one")]);
+        let cache = VerificationCache::default();
+        let inner = Counting::default();
+        let verifier = SharedVerifier::new(&inner, &secrets, &cache);
+        let app = target("registry.example/app", b"v1");
+        let keys_a = spec(serde_json::json!({"provider": "cosign", "secretRef": {"name": "keys"}}));
+        let keys_b =
+            spec(serde_json::json!({"provider": "cosign", "secretRef": {"name": "other-name"}}));
+
+        assert!(verify(&verifier, "a", &keys_a, &app).await);
+        assert!(verify(&verifier, "a", &keys_a, &app).await);
+        assert!(verify(&verifier, "b", &keys_b, &app).await);
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 1);
+        assert_eq!((cache.hits(), cache.misses()), (2, 1));
+
+        // Another digest, another repository or another spec is another verification.
+        assert!(
+            verify(
+                &verifier,
+                "a",
+                &keys_a,
+                &target("registry.example/app", b"v2")
+            )
+            .await
+        );
+        assert!(
+            verify(
+                &verifier,
+                "a",
+                &keys_a,
+                &target("registry.example/other", b"v1")
+            )
+            .await
+        );
+        let keyless = spec(serde_json::json!({"provider": "cosign"}));
+        assert!(verify(&verifier, "a", &keyless, &app).await);
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_changed_secret_verifies_again_and_failures_are_not_kept() {
+        let secrets = Secrets::default();
+        secrets.put("a", "keys", &[("cosign.pub", b"key one")]);
+        let cache = VerificationCache::default();
+        let inner = Counting::default();
+        let verifier = SharedVerifier::new(&inner, &secrets, &cache);
+        let app = target("registry.example/app", b"v1");
+        let keys = spec(serde_json::json!({"provider": "cosign", "secretRef": {"name": "keys"}}));
+
+        assert!(verify(&verifier, "a", &keys, &app).await);
+        secrets.put("a", "keys", &[("cosign.pub", b"key two")]);
+        inner.fail.store(true, Ordering::SeqCst);
+        assert!(!verify(&verifier, "a", &keys, &app).await);
+        assert!(!verify(&verifier, "a", &keys, &app).await);
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 3);
+
+        // A missing Secret is left to the inner verifier, every time.
+        let missing =
+            spec(serde_json::json!({"provider": "cosign", "secretRef": {"name": "gone"}}));
+        assert!(!verify(&verifier, "a", &missing, &app).await);
+        assert!(!verify(&verifier, "a", &missing, &app).await);
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn concurrent_objects_wait_for_the_first_verification() {
+        let secrets = Secrets::default();
+        secrets.put("a", "keys", &[("cosign.pub", b"key one")]);
+        let cache = VerificationCache::default();
+        let inner = Counting::default();
+        let verifier = SharedVerifier::new(&inner, &secrets, &cache);
+        let app = target("registry.example/app", b"v1");
+        let keys = spec(serde_json::json!({"provider": "cosign", "secretRef": {"name": "keys"}}));
+
+        let all =
+            futures::future::join_all((0..20).map(|_| verify(&verifier, "a", &keys, &app))).await;
+        assert!(all.into_iter().all(|v| v));
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_oldest_outcome_is_forgotten_beyond_the_capacity() {
+        let secrets = Secrets::default();
+        let cache = VerificationCache::new(2);
+        let inner = Counting::default();
+        let verifier = SharedVerifier::new(&inner, &secrets, &cache);
+        let keyless = spec(serde_json::json!({"provider": "cosign"}));
+        let (one, two, three) = (
+            target("r.example/app", b"1"),
+            target("r.example/app", b"2"),
+            target("r.example/app", b"3"),
+        );
+        for t in [&one, &two, &three] {
+            assert!(verify(&verifier, "a", &keyless, t).await);
+        }
+        assert_eq!(cache.len(), 2);
+        assert!(verify(&verifier, "a", &keyless, &three).await);
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 3);
+        assert!(verify(&verifier, "a", &keyless, &one).await);
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 4);
+    }
+}
