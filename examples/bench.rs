@@ -15,16 +15,22 @@
 //! (d) failing neighbours: healthy objects' time to all Ready at `--concurrent=2` (source-
 //!     controller's default) alone, then with objects on dead registries (a closed loopback port,
 //!     an unresolvable host) created just before them, side by side.
+//! (e) signature verification: objects on one cosign-signed artifact with and without `verify`,
+//!     with one shared verification and with one each, and an unchanged verified source
+//!     (`examples/bench/verification.rs`).
 //!
 //! Environment: `OCISOURCE_BIN` (the release `ocisource`; default: next to this example's
 //! directory), `OCISOURCE_BENCH_1G=0` skips the ~1 GiB run, `OCISOURCE_BENCH_OBJECTS` (1000),
 //! `OCISOURCE_BENCH_CONCURRENT` (the controller's `--concurrent`, 16), `OCISOURCE_BENCH_RUNS`
 //! (back-to-back pipeline pairs for ~200 MiB; 5), `OCISOURCE_BENCH_SECTIONS` (which of a, b, c,
-//! d to run; `abcd`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
-//! `OCISOURCE_BENCH_FAILING` (failing objects of (d), 4).
+//! d, e to run; `abcde`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
+//! `OCISOURCE_BENCH_FAILING` (failing objects of (d), 4), `OCISOURCE_BENCH_VERIFIED` (objects of
+//! (e), 100).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "bench/verification.rs"]
+mod verification;
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -78,6 +84,9 @@ async fn main() -> anyhow::Result<()> {
     if cfg.sections.contains('d') {
         failing_neighbours(&cfg, &cp, &client, &mut table).await?;
     }
+    if cfg.sections.contains('e') {
+        verification::verification(&cfg, &cp, &client, &mut table).await?;
+    }
 
     print_report(&cfg, &table, &load_start, started.elapsed());
     Ok(())
@@ -95,6 +104,7 @@ struct Config {
     sections: String,
     healthy: usize,
     failing: usize,
+    verified: usize,
 }
 
 impl Config {
@@ -121,9 +131,10 @@ impl Config {
             objects: num("OCISOURCE_BENCH_OBJECTS", 1000)?,
             concurrent: num("OCISOURCE_BENCH_CONCURRENT", 16)?,
             runs: num("OCISOURCE_BENCH_RUNS", 5)?.max(1),
-            sections: std::env::var("OCISOURCE_BENCH_SECTIONS").unwrap_or_else(|_| "abcd".into()),
+            sections: std::env::var("OCISOURCE_BENCH_SECTIONS").unwrap_or_else(|_| "abcde".into()),
             healthy: num("OCISOURCE_BENCH_HEALTHY", 200)?.max(1),
             failing: num("OCISOURCE_BENCH_FAILING", 4)?,
+            verified: num("OCISOURCE_BENCH_VERIFIED", 100)?.max(2),
         })
     }
 }
@@ -1421,8 +1432,13 @@ fn print_report(cfg: &Config, table: &Table, load_start: &str, elapsed: Duration
         secs(elapsed)
     );
     println!(
-        "binary: {} (release); controller --concurrent={}",
+        "binary: {} ({}); controller --concurrent={}",
         cfg.bin.display(),
+        if cfg.bin.components().any(|c| c.as_os_str() == "release") {
+            "release"
+        } else {
+            "NOT a release build"
+        },
         cfg.concurrent
     );
     let w1 = table
@@ -1457,7 +1473,8 @@ fn print_report(cfg: &Config, table: &Table, load_start: &str, elapsed: Duration
                 "a" => "(a) unchanged source",
                 "b" => "(b) artifact pipeline",
                 "c" => "(c) controller with many objects",
-                _ => "(d) failing neighbours",
+                "d" => "(d) failing neighbours",
+                _ => "(e) signature verification",
             };
             println!("{title}");
         }

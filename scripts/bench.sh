@@ -5,8 +5,9 @@
 #
 # Environment (see examples/bench.rs): OCISOURCE_BENCH_1G=0 skips the ~1 GiB artifact,
 # OCISOURCE_BENCH_OBJECTS (1000), OCISOURCE_BENCH_CONCURRENT (controller --concurrent, 16),
-# OCISOURCE_BENCH_RUNS (back-to-back pipeline pairs, 5), OCISOURCE_BENCH_SECTIONS (abcd),
-# OCISOURCE_BENCH_HEALTHY (200) and OCISOURCE_BENCH_FAILING (4) for the failing-neighbours section.
+# OCISOURCE_BENCH_RUNS (back-to-back pipeline pairs, 5), OCISOURCE_BENCH_SECTIONS (abcde),
+# OCISOURCE_BENCH_HEALTHY (200) and OCISOURCE_BENCH_FAILING (4) for the failing-neighbours section,
+# OCISOURCE_BENCH_VERIFIED (100) for the verification section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OCISOURCE_CACHE="${OCISOURCE_CACHE:-$HOME/.cache/ocisource}"

@@ -1,0 +1,274 @@
+//! (e) Signature verification: what `spec.verify` (cosign public keys, the v2 `.sig` layout)
+//! adds per object, on one signed artifact followed by many objects, measured against the same
+//! objects without `verify` in the same run:
+//! - time from create to all Ready and registry requests, with and without verification;
+//! - the shared verification: the same objects with one key Secret (one verification for all)
+//!   against objects whose Secrets differ by an unrelated entry (one verification each);
+//! - requests of an unchanged source: a reconcile requested on every verified object after all
+//!   are Ready sends manifest `HEAD`s only (verification is not repeated).
+
+use super::*;
+
+/// One phase: a fresh controller on a fresh namespace, `objects` objects on `url`; `verify`
+/// names the Secret of object `i` (None: no verification).
+struct Phase<'a> {
+    name: &'a str,
+    verify: Option<&'a dyn Fn(usize) -> String>,
+}
+
+struct Measured {
+    ready: Duration,
+    requests: usize,
+    runs: u64,
+    shared: u64,
+    unchanged_requests: Vec<(String, String)>,
+}
+
+pub(super) async fn verification(
+    cfg: &Config,
+    cp: &ControlPlane,
+    client: &Client,
+    table: &mut Table,
+) -> anyhow::Result<()> {
+    let objects = cfg.verified;
+    progress(&format!(
+        "(e) {objects} objects on one cosign-signed artifact, with and without verification"
+    ));
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let content = tempfile::tempdir()?;
+    std::fs::write(content.path().join("deploy.yaml"), "kind: ConfigMap\n")?;
+    let digest = push(&reg, "bench/signed", "v1", content.path());
+    let keys = tools::cosign_generate_key_pair(&content.path().join("keys"));
+    tools::cosign_sign_key(&reg, &format!("bench/signed@{digest}"), &keys);
+    let public_key = std::fs::read_to_string(&keys.public_key)?;
+    let url = format!("oci://{}/bench/signed", reg.host());
+
+    let same = |_: usize| "cosign-keys".to_string();
+    let distinct = |i: usize| format!("cosign-keys-{i:03}");
+    let plain = run_phase(
+        cfg,
+        cp,
+        client,
+        &reg,
+        &url,
+        objects,
+        &public_key,
+        Phase {
+            name: "bench-e-plain",
+            verify: None,
+        },
+    )
+    .await?;
+    let shared = run_phase(
+        cfg,
+        cp,
+        client,
+        &reg,
+        &url,
+        objects,
+        &public_key,
+        Phase {
+            name: "bench-e-shared",
+            verify: Some(&same),
+        },
+    )
+    .await?;
+    let each = run_phase(
+        cfg,
+        cp,
+        client,
+        &reg,
+        &url,
+        objects,
+        &public_key,
+        Phase {
+            name: "bench-e-each",
+            verify: Some(&distinct),
+        },
+    )
+    .await?;
+
+    let per_object = |m: &Measured| m.requests as f64 / objects as f64;
+    table.row(
+        "e",
+        format!(
+            "{objects} objects on one artifact: create -> all Ready, no verify / cosign key \
+             (one Secret, shared) / cosign key (a Secret each, {} verifications)",
+            each.runs
+        ),
+        format!(
+            "{:.1} s / {:.1} s / {:.1} s: {:.2}x / {:.2}x",
+            secs(plain.ready),
+            secs(shared.ready),
+            secs(each.ready),
+            secs(shared.ready) / secs(plain.ready),
+            secs(each.ready) / secs(plain.ready)
+        ),
+        "info",
+        Verdict::Info,
+    );
+    table.row(
+        "e",
+        format!(
+            "registry requests per object to Ready: no verify / shared verification / one \
+             verification each (verifications run/shared: {}/{} and {}/{})",
+            shared.runs, shared.shared, each.runs, each.shared
+        ),
+        format!(
+            "{:.2} / {:.2} / {:.2}: a verification costs {:.1} requests, {:.2} per object shared",
+            per_object(&plain),
+            per_object(&shared),
+            per_object(&each),
+            (each.requests as f64 - plain.requests as f64) / each.runs.max(1) as f64,
+            (shared.requests as f64 - plain.requests as f64) / objects as f64
+        ),
+        "1 verification for all",
+        verdict(shared.runs == 1 && shared.shared as usize == objects - 1),
+    );
+    let extra = shared
+        .unchanged_requests
+        .iter()
+        .filter(|(method, _)| method != "HEAD")
+        .count();
+    table.row(
+        "e",
+        format!(
+            "requested reconcile of {objects} verified, unchanged objects: registry requests \
+             beyond the tag HEAD"
+        ),
+        format!(
+            "{extra} ({} requests in all)",
+            shared.unchanged_requests.len()
+        ),
+        "0",
+        verdict(extra == 0),
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_phase(
+    cfg: &Config,
+    cp: &ControlPlane,
+    client: &Client,
+    reg: &Registry,
+    url: &str,
+    objects: usize,
+    public_key: &str,
+    phase: Phase<'_>,
+) -> anyhow::Result<Measured> {
+    let ns = phase.name;
+    namespace(client, ns).await?;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+    if let Some(name_of) = phase.verify {
+        let names: std::collections::BTreeSet<String> = (0..objects).map(name_of).collect();
+        for name in names {
+            // The unrelated entry makes each Secret distinct material for the shared cache.
+            let secret = serde_json::from_value(json!({
+                "metadata": {"name": name},
+                "stringData": {"cosign.pub": public_key, "owner": name},
+            }))?;
+            secrets.create(&PostParams::default(), &secret).await?;
+        }
+    }
+    let (ctl, _) = start_controller(cfg, cp, ns)?;
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), ns);
+    let before = registry_requests(reg)?.len();
+    let t0 = Instant::now();
+    futures::stream::iter(0..objects)
+        .map(|i| {
+            let api = api.clone();
+            let mut spec =
+                json!({"url": url, "interval": "1h", "insecure": true, "ref": {"tag": "v1"}});
+            if let Some(name_of) = phase.verify {
+                spec["verify"] = json!({"provider": "cosign", "secretRef": {"name": name_of(i)}});
+            }
+            async move {
+                let obj: OciRepository = serde_json::from_value(json!({
+                    "apiVersion": "source.toolkit.fluxcd.io/v1",
+                    "kind": "OCIRepository",
+                    "metadata": {"name": format!("app-{i:03}")},
+                    "spec": spec,
+                }))?;
+                api.create(&PostParams::default(), &obj).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let ready = all_ready(&ctl, &api, objects, t0).await?;
+    let requests = registry_requests(reg)?.len() - before;
+    let metrics = ctl.metrics().await;
+    let counter = |kind: &str| {
+        let series = format!("ocisource_signature_verifications_total{{kind=\"{kind}\"}}");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str())?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+
+    // A requested reconcile of every (unchanged) object.
+    let handled = |o: &OciRepository| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            == Some("bench")
+    };
+    let before = registry_requests(reg)?.len();
+    for i in 0..objects {
+        let patch =
+            json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "bench"}}});
+        api.patch(
+            &format!("app-{i:03}"),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await?;
+    }
+    let t1 = Instant::now();
+    loop {
+        let list = api.list(&ListParams::default()).await?;
+        if list.items.iter().filter(|o| handled(o)).count() == objects {
+            break;
+        }
+        ensure!(
+            t1.elapsed() < Duration::from_secs(300),
+            "(e) requested reconciles not handled after 5 min"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let unchanged_requests = registry_requests(reg)?.split_off(before);
+    Ok(Measured {
+        ready,
+        requests,
+        runs: counter("run"),
+        shared: counter("shared"),
+        unchanged_requests,
+    })
+}
+
+async fn all_ready(
+    ctl: &Controller,
+    api: &Api<OciRepository>,
+    objects: usize,
+    t0: Instant,
+) -> anyhow::Result<Duration> {
+    loop {
+        ensure!(
+            ctl.proc.is_running(),
+            "controller exited:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        let list = api.list(&ListParams::default()).await?;
+        let ready = list.items.iter().filter(|o| object_ready(o)).count();
+        if ready == objects {
+            return Ok(t0.elapsed());
+        }
+        ensure!(
+            t0.elapsed() < Duration::from_secs(600),
+            "(e) only {ready}/{objects} objects Ready after 10 min"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
