@@ -996,64 +996,31 @@ async fn many_objects(
     let api: Api<OciRepository> = Api::namespaced(client.clone(), NS);
     let url = format!("oci://{}/bench/app", reg.host());
     let t0 = Instant::now();
-    futures::stream::iter(0..cfg.objects)
-        .map(|i| {
-            let api = api.clone();
-            let url = url.clone();
-            async move {
-                let obj: OciRepository = serde_json::from_value(json!({
-                    "apiVersion": "source.toolkit.fluxcd.io/v1",
-                    "kind": "OCIRepository",
-                    "metadata": {"name": format!("app-{i:04}")},
-                    "spec": {
-                        "url": url,
-                        "interval": "10m",
-                        "insecure": true,
-                        "ref": {"tag": format!("v{}", i as u64 % TAGS + 1)},
-                    },
-                }))?;
-                api.create(&PostParams::default(), &obj).await?;
-                anyhow::Ok(())
-            }
+    create_objects(&api, "app-", cfg.objects, |i| {
+        json!({
+            "url": url,
+            "interval": "10m",
+            "insecure": true,
+            "ref": {"tag": format!("v{}", i as u64 % TAGS + 1)},
         })
-        .buffer_unordered(16)
-        .try_collect::<Vec<()>>()
-        .await?;
+    })
+    .await?;
     let created = t0.elapsed();
     progress(&format!(
         "(c) created {} objects in {:.1} s",
         cfg.objects,
         secs(created)
     ));
-    let deadline = t0 + Duration::from_secs(1800);
-    let mut last_report = Instant::now();
-    let all_ready = loop {
-        ensure!(
-            ctl.proc.is_running(),
-            "controller exited:\n{}",
-            ctl.proc.log_tail(4000)
-        );
-        let list = api.list(&ListParams::default()).await?;
-        let ready = list.items.iter().filter(|o| object_ready(o)).count();
-        if ready == cfg.objects {
-            break t0.elapsed();
-        }
-        if last_report.elapsed() > Duration::from_secs(15) {
-            progress(&format!(
-                "(c) {ready}/{} Ready after {:.0} s",
-                cfg.objects,
-                secs(t0.elapsed())
-            ));
-            last_report = Instant::now();
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "(c) only {ready}/{} objects Ready after 30 min",
-                cfg.objects
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let all_ready = all_ready(
+        &ctl,
+        &api,
+        "app-",
+        cfg.objects,
+        t0,
+        "(c)",
+        Duration::from_secs(1800),
+    )
+    .await?;
     let (rss, hwm) = proc_memory(ctl.proc.pid())?;
     let requests = registry_requests(&reg)?;
     let requests = &requests[requests_before..];
@@ -1252,40 +1219,23 @@ async fn healthy_ready_time(
     }
     let url = format!("oci://{}/bench/healthy", reg.host());
     let t0 = Instant::now();
-    futures::stream::iter(0..cfg.healthy)
-        .map(|i| {
-            let api = api.clone();
-            let obj = object(format!("healthy-{i:04}"), &url, "v1");
-            async move {
-                api.create(&PostParams::default(), &obj?).await?;
-                anyhow::Ok(())
-            }
-        })
-        .buffer_unordered(16)
-        .try_collect::<Vec<()>>()
-        .await?;
-    loop {
-        ensure!(
-            ctl.proc.is_running(),
-            "controller exited:\n{}",
-            ctl.proc.log_tail(4000)
-        );
-        let list = api.list(&ListParams::default()).await?;
-        let ready = list
-            .items
-            .iter()
-            .filter(|o| o.name_any().starts_with("healthy-") && object_ready(o))
-            .count();
-        if ready == cfg.healthy {
-            return Ok(t0.elapsed());
-        }
-        ensure!(
-            t0.elapsed() < Duration::from_secs(900),
-            "(d) only {ready}/{} healthy objects Ready after 15 min",
-            cfg.healthy
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    create_objects(
+        &api,
+        "healthy-",
+        cfg.healthy,
+        |_| json!({"url": url, "interval": "10m", "insecure": true, "ref": {"tag": "v1"}}),
+    )
+    .await?;
+    all_ready(
+        &ctl,
+        &api,
+        "healthy-",
+        cfg.healthy,
+        t0,
+        "(d)",
+        Duration::from_secs(900),
+    )
+    .await
 }
 
 fn proc_memory(pid: u32) -> anyhow::Result<(u64, u64)> {
@@ -1326,6 +1276,77 @@ fn start_controller(
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok((ctl, t.elapsed()))
+}
+
+/// Creates `count` OCIRepository objects `{prefix}{i:04}` in `api`'s namespace, 16 at a time,
+/// with `spec(i)` as their spec.
+async fn create_objects(
+    api: &Api<OciRepository>,
+    prefix: &str,
+    count: usize,
+    spec: impl Fn(usize) -> serde_json::Value,
+) -> anyhow::Result<()> {
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let api = api.clone();
+            let obj = serde_json::from_value::<OciRepository>(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "OCIRepository",
+                "metadata": {"name": format!("{prefix}{i:04}")},
+                "spec": spec(i),
+            }));
+            async move {
+                api.create(&PostParams::default(), &obj?).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+/// Waits until `objects` objects of `api` named `{prefix}...` are Ready, reporting progress
+/// every 15 s; returns the time since `t0`.
+async fn all_ready(
+    ctl: &Controller,
+    api: &Api<OciRepository>,
+    prefix: &str,
+    objects: usize,
+    t0: Instant,
+    section: &str,
+    timeout: Duration,
+) -> anyhow::Result<Duration> {
+    let mut last_report = Instant::now();
+    loop {
+        ensure!(
+            ctl.proc.is_running(),
+            "controller exited:\n{}",
+            ctl.proc.log_tail(4000)
+        );
+        let list = api.list(&ListParams::default()).await?;
+        let ready = list
+            .items
+            .iter()
+            .filter(|o| o.name_any().starts_with(prefix) && object_ready(o))
+            .count();
+        if ready == objects {
+            return Ok(t0.elapsed());
+        }
+        if last_report.elapsed() > Duration::from_secs(15) {
+            progress(&format!(
+                "{section} {ready}/{objects} Ready after {:.0} s",
+                secs(t0.elapsed())
+            ));
+            last_report = Instant::now();
+        }
+        ensure!(
+            t0.elapsed() < timeout,
+            "{section} only {ready}/{objects} objects Ready after {:.0} s",
+            secs(timeout)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn namespace(client: &Client, name: &str) -> anyhow::Result<()> {

@@ -45,48 +45,25 @@ pub(super) async fn verification(
 
     let same = |_: usize| "cosign-keys".to_string();
     let distinct = |i: usize| format!("cosign-keys-{i:03}");
-    let plain = run_phase(
-        cfg,
-        cp,
-        client,
-        &reg,
-        &url,
-        objects,
-        &public_key,
+    let mut measured = Vec::new();
+    for phase in [
         Phase {
             name: "bench-e-plain",
             verify: None,
         },
-    )
-    .await?;
-    let shared = run_phase(
-        cfg,
-        cp,
-        client,
-        &reg,
-        &url,
-        objects,
-        &public_key,
         Phase {
             name: "bench-e-shared",
             verify: Some(&same),
         },
-    )
-    .await?;
-    let each = run_phase(
-        cfg,
-        cp,
-        client,
-        &reg,
-        &url,
-        objects,
-        &public_key,
         Phase {
             name: "bench-e-each",
             verify: Some(&distinct),
         },
-    )
-    .await?;
+    ] {
+        measured.push(run_phase(cfg, cp, client, &reg, &url, objects, &public_key, phase).await?);
+    }
+    let [plain, shared, each] = <[Measured; 3]>::try_from(measured)
+        .map_err(|_| anyhow::anyhow!("three phases measured"))?;
 
     let per_object = |m: &Measured| m.requests as f64 / objects as f64;
     table.row(
@@ -175,29 +152,25 @@ async fn run_phase(
     let api: Api<OciRepository> = Api::namespaced(client.clone(), ns);
     let before = registry_requests(reg)?.len();
     let t0 = Instant::now();
-    futures::stream::iter(0..objects)
-        .map(|i| {
-            let api = api.clone();
-            let mut spec =
-                json!({"url": url, "interval": "1h", "insecure": true, "ref": {"tag": "v1"}});
-            if let Some(name_of) = phase.verify {
-                spec["verify"] = json!({"provider": "cosign", "secretRef": {"name": name_of(i)}});
-            }
-            async move {
-                let obj: OciRepository = serde_json::from_value(json!({
-                    "apiVersion": "source.toolkit.fluxcd.io/v1",
-                    "kind": "OCIRepository",
-                    "metadata": {"name": format!("app-{i:03}")},
-                    "spec": spec,
-                }))?;
-                api.create(&PostParams::default(), &obj).await?;
-                anyhow::Ok(())
-            }
-        })
-        .buffer_unordered(16)
-        .try_collect::<Vec<()>>()
-        .await?;
-    let ready = all_ready(&ctl, &api, objects, t0).await?;
+    create_objects(&api, "app-", objects, |i| {
+        let mut spec =
+            json!({"url": url, "interval": "1h", "insecure": true, "ref": {"tag": "v1"}});
+        if let Some(name_of) = phase.verify {
+            spec["verify"] = json!({"provider": "cosign", "secretRef": {"name": name_of(i)}});
+        }
+        spec
+    })
+    .await?;
+    let ready = all_ready(
+        &ctl,
+        &api,
+        "app-",
+        objects,
+        t0,
+        "(e)",
+        Duration::from_secs(600),
+    )
+    .await?;
     let requests = registry_requests(reg)?.len() - before;
     let metrics = ctl.metrics().await;
     let counter = |kind: &str| {
@@ -220,7 +193,7 @@ async fn run_phase(
         let patch =
             json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "bench"}}});
         api.patch(
-            &format!("app-{i:03}"),
+            &format!("app-{i:04}"),
             &kube::api::PatchParams::default(),
             &kube::api::Patch::Merge(&patch),
         )
@@ -246,29 +219,4 @@ async fn run_phase(
         shared: counter("shared"),
         unchanged_requests,
     })
-}
-
-async fn all_ready(
-    ctl: &Controller,
-    api: &Api<OciRepository>,
-    objects: usize,
-    t0: Instant,
-) -> anyhow::Result<Duration> {
-    loop {
-        ensure!(
-            ctl.proc.is_running(),
-            "controller exited:\n{}",
-            ctl.proc.log_tail(4000)
-        );
-        let list = api.list(&ListParams::default()).await?;
-        let ready = list.items.iter().filter(|o| object_ready(o)).count();
-        if ready == objects {
-            return Ok(t0.elapsed());
-        }
-        ensure!(
-            t0.elapsed() < Duration::from_secs(600),
-            "(e) only {ready}/{objects} objects Ready after 10 min"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -291,6 +291,21 @@ mod tests {
         serde_json::from_value(value).unwrap()
     }
 
+    fn keys_spec(secret: &str) -> OciRepositoryVerification {
+        spec(serde_json::json!({"provider": "cosign", "secretRef": {"name": secret}}))
+    }
+
+    /// Secrets holding `a/keys`, a cache of `capacity` and a counting inner verifier.
+    fn with_keys(capacity: usize) -> (Secrets, VerificationCache, Counting) {
+        let secrets = Secrets::default();
+        secrets.put("a", "keys", &[("cosign.pub", b"key one")]);
+        (
+            secrets,
+            VerificationCache::new(capacity),
+            Counting::default(),
+        )
+    }
+
     async fn verify(
         verifier: &SharedVerifier<'_, &Counting, Secrets>,
         namespace: &str,
@@ -310,16 +325,12 @@ mod tests {
 
     #[tokio::test]
     async fn same_digest_and_material_verify_once_across_namespaces() {
-        let secrets = Secrets::default();
-        secrets.put("a", "keys", &[("cosign.pub", b"key one")]);
+        let (secrets, cache, inner) = with_keys(DEFAULT_CAPACITY);
         secrets.put("b", "other-name", &[("cosign.pub", b"key one")]);
-        let cache = VerificationCache::default();
-        let inner = Counting::default();
         let verifier = SharedVerifier::new(&inner, &secrets, &cache);
         let app = target("registry.example/app", b"v1");
-        let keys_a = spec(serde_json::json!({"provider": "cosign", "secretRef": {"name": "keys"}}));
-        let keys_b =
-            spec(serde_json::json!({"provider": "cosign", "secretRef": {"name": "other-name"}}));
+        let keys_a = keys_spec("keys");
+        let keys_b = keys_spec("other-name");
 
         assert!(verify(&verifier, "a", &keys_a, &app).await);
         assert!(verify(&verifier, "a", &keys_a, &app).await);
@@ -353,13 +364,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_changed_secret_verifies_again_and_failures_are_not_kept() {
-        let secrets = Secrets::default();
-        secrets.put("a", "keys", &[("cosign.pub", b"key one")]);
-        let cache = VerificationCache::default();
-        let inner = Counting::default();
+        let (secrets, cache, inner) = with_keys(DEFAULT_CAPACITY);
         let verifier = SharedVerifier::new(&inner, &secrets, &cache);
-        let app = target("registry.example/app", b"v1");
-        let keys = spec(serde_json::json!({"provider": "cosign", "secretRef": {"name": "keys"}}));
+        let (app, keys) = (target("registry.example/app", b"v1"), keys_spec("keys"));
 
         assert!(verify(&verifier, "a", &keys, &app).await);
         secrets.put("a", "keys", &[("cosign.pub", b"key two")]);
@@ -369,8 +376,7 @@ mod tests {
         assert_eq!(inner.calls.load(Ordering::SeqCst), 3);
 
         // A missing Secret is left to the inner verifier, every time.
-        let missing =
-            spec(serde_json::json!({"provider": "cosign", "secretRef": {"name": "gone"}}));
+        let missing = keys_spec("gone");
         assert!(!verify(&verifier, "a", &missing, &app).await);
         assert!(!verify(&verifier, "a", &missing, &app).await);
         assert_eq!(inner.calls.load(Ordering::SeqCst), 5);
@@ -378,13 +384,9 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_objects_wait_for_the_first_verification() {
-        let secrets = Secrets::default();
-        secrets.put("a", "keys", &[("cosign.pub", b"key one")]);
-        let cache = VerificationCache::default();
-        let inner = Counting::default();
+        let (secrets, cache, inner) = with_keys(DEFAULT_CAPACITY);
         let verifier = SharedVerifier::new(&inner, &secrets, &cache);
-        let app = target("registry.example/app", b"v1");
-        let keys = spec(serde_json::json!({"provider": "cosign", "secretRef": {"name": "keys"}}));
+        let (app, keys) = (target("registry.example/app", b"v1"), keys_spec("keys"));
 
         let all =
             futures::future::join_all((0..20).map(|_| verify(&verifier, "a", &keys, &app))).await;
@@ -394,9 +396,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_oldest_outcome_is_forgotten_beyond_the_capacity() {
-        let secrets = Secrets::default();
-        let cache = VerificationCache::new(2);
-        let inner = Counting::default();
+        let (secrets, cache, inner) = with_keys(2);
         let verifier = SharedVerifier::new(&inner, &secrets, &cache);
         let keyless = spec(serde_json::json!({"provider": "cosign"}));
         let (one, two, three) = (
