@@ -43,6 +43,7 @@ use anyhow::{Context as _, bail, ensure};
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
 use common::in_process::{self, InProcess};
+use common::object::handled;
 use common::registry::{Flavor, Registry, Security};
 use common::tools;
 use futures::{StreamExt as _, TryStreamExt as _};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::controller::Controller;
 use common::controlplane::{ControlPlane, create_namespace};
-use common::object::{OciRepo, is_ready, ready, wait_for};
+use common::object::{OciRepo, is_ready, ready, request_and_wait, wait_for};
 use common::registry::{Flavor, Registry, Security};
 use common::{eventually, tools, wait_until};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -260,17 +260,7 @@ async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
         &[],
     );
     assert_ne!(first_digest, second_digest);
-    let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "first"}}});
-    api.patch("web", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
-    let obj = wait_for(&api, "web", "requestedAt handled", |o| {
-        o.status
-            .as_ref()
-            .and_then(|s| s.last_handled_reconcile_at.as_deref())
-            == Some("first")
-    })
-    .await;
+    let obj = request_and_wait(&api, "web", "first").await;
     let artifact2 = obj.status.clone().unwrap().artifact.unwrap();
     assert_eq!(artifact2.revision, format!("stable@{second_digest}"));
     assert_eq!(
@@ -433,18 +423,7 @@ async fn one_leader_reconciles_and_serves_and_a_follower_takes_over() {
     leader.proc.stop();
     wait_until("takeover", Duration::from_secs(30), || follower.ready());
     assert!(follower.serves_artifacts());
-    let patch =
-        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "after-takeover"}}});
-    api.patch("app", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
-    wait_for(&api, "app", "handled by the new leader", |o| {
-        o.status
-            .as_ref()
-            .and_then(|s| s.last_handled_reconcile_at.as_deref())
-            == Some("after-takeover")
-    })
-    .await;
+    request_and_wait(&api, "app", "after-takeover").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -474,18 +453,7 @@ async fn the_controller_recovers_from_an_api_server_restart() {
     );
     let client = cp.client().await;
     let api: Api<OciRepository> = Api::namespaced(client, "ctl-restart");
-    let patch =
-        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "after-restart"}}});
-    api.patch("app", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
-    let obj = wait_for(&api, "app", "requestedAt handled after the restart", |o| {
-        o.status
-            .as_ref()
-            .and_then(|s| s.last_handled_reconcile_at.as_deref())
-            == Some("after-restart")
-    })
-    .await;
+    let obj = request_and_wait(&api, "app", "after-restart").await;
     let artifact = obj.status.unwrap().artifact.unwrap();
     assert_eq!(
         artifact.revision,
@@ -526,18 +494,7 @@ async fn a_conflicting_status_writer_does_not_stop_the_status_write() {
     )
     .await
     .unwrap();
-    let patch =
-        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "after-conflict"}}});
-    api.patch("app", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
-    let obj = wait_for(&api, "app", "status rewritten", |o| {
-        o.status
-            .as_ref()
-            .and_then(|s| s.last_handled_reconcile_at.as_deref())
-            == Some("after-conflict")
-    })
-    .await;
+    let obj = request_and_wait(&api, "app", "after-conflict").await;
     let status = obj.status.unwrap();
     assert_eq!(
         status.observed_generation, obj.metadata.generation,
@@ -610,17 +567,7 @@ async fn a_zero_interval_reconciles_once_and_then_only_when_asked() {
     );
 
     // A reconcile request still works, once.
-    let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "now-1"}}});
-    api.patch("zero", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
-    wait_for(&api, "zero", "requestedAt handled", |o| {
-        o.status
-            .as_ref()
-            .and_then(|s| s.last_handled_reconcile_at.as_deref())
-            == Some("now-1")
-    })
-    .await;
+    request_and_wait(&api, "zero", "now-1").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after_request = registry_requests(&ctl).await;
     assert!(

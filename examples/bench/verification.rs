@@ -182,12 +182,6 @@ async fn run_phase(
     };
 
     // A requested reconcile of every (unchanged) object.
-    let handled = |o: &OciRepository| {
-        o.status
-            .as_ref()
-            .and_then(|s| s.last_handled_reconcile_at.as_deref())
-            == Some("bench")
-    };
     let before = registry_requests(reg)?.len();
     for i in 0..objects {
         let patch =
@@ -202,7 +196,7 @@ async fn run_phase(
     let t1 = Instant::now();
     loop {
         let list = api.list(&ListParams::default()).await?;
-        if list.items.iter().filter(|o| handled(o)).count() == objects {
+        if list.items.iter().filter(|o| handled(o, "bench")).count() == objects {
             break;
         }
         ensure!(

@@ -229,3 +229,30 @@ pub async fn wait_for(
         last.map(|o| o.status)
     );
 }
+
+/// Asks for a reconcile of `name` as `flux reconcile` does (`reconcile.fluxcd.io/requestedAt`
+/// set to `token`) and waits until the controller has handled it; returns the object then.
+pub async fn request_and_wait(api: &Api<OciRepository>, name: &str, token: &str) -> OciRepository {
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}
+    });
+    api.patch(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .unwrap();
+    wait_for(api, name, &format!("requestedAt {token} handled"), |o| {
+        handled(o, token)
+    })
+    .await
+}
+
+/// Whether the object's status says the reconcile request `token` was handled.
+pub fn handled(obj: &OciRepository, token: &str) -> bool {
+    obj.status
+        .as_ref()
+        .and_then(|s| s.last_handled_reconcile_at.as_deref())
+        == Some(token)
+}
