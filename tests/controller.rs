@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::controller::Controller;
-use common::controlplane::{ControlPlane, create_namespace};
+use common::controlplane::{ControlPlane, create_namespace, shared_with_namespace};
 use common::object::{OciRepo, is_ready, ready, request_and_wait, wait_for};
 use common::registry::{Flavor, Registry, Security};
 use common::{eventually, tools, wait_until};
@@ -62,37 +62,32 @@ fn metric(text: &str, series: &str) -> Option<f64> {
     })
 }
 
-fn write_content(dir: &Path, text: &str) {
-    std::fs::write(dir.join("deploy.yaml"), text).unwrap();
-}
-
 /// A Distribution registry over HTTP holding `repo:v1`, a one-file artifact pushed with
 /// `flux push artifact`; the registry and the pushed digest.
 fn registry_with_v1(repo: &str) -> (Registry, String) {
     let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = tempfile::tempdir().unwrap();
-    write_content(content.path(), "kind: ConfigMap\n");
-    let digest = tools::flux_push_artifact(&reg, repo, "v1", content.path(), "s", "r", &[]);
+    let digest = tools::flux_push_file(
+        &reg,
+        repo,
+        "v1",
+        ("deploy.yaml", "kind: ConfigMap\n"),
+        "s",
+        "r",
+    );
     (reg, digest)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
-    create_namespace(&client, "ctl").await;
+    let (cp, client) = shared_with_namespace("ctl").await;
     let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = tempfile::tempdir().unwrap();
-    write_content(content.path(), "kind: ConfigMap\n");
-    let first_digest = tools::flux_push_artifact(
+    let first_digest = tools::flux_push_file(
         &reg,
         "apps/web",
         "stable",
-        content.path(),
+        ("deploy.yaml", "kind: ConfigMap\n"),
         "https://example.com/web",
         "main@sha1:1111",
-        &[],
     );
     let ctl = Controller::start(cp, binary(), "ctl", &["--concurrent=3"]);
 
@@ -249,15 +244,13 @@ async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
     );
 
     // A moved tag is picked up on request; requestedAt is acknowledged.
-    write_content(content.path(), "kind: Secret\n");
-    let second_digest = tools::flux_push_artifact(
+    let second_digest = tools::flux_push_file(
         &reg,
         "apps/web",
         "stable",
-        content.path(),
+        ("deploy.yaml", "kind: Secret\n"),
         "https://example.com/web",
         "main@sha1:2222",
-        &[],
     );
     assert_ne!(first_digest, second_digest);
     let obj = request_and_wait(&api, "web", "first").await;
@@ -305,10 +298,7 @@ async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_url_stalls_and_a_missing_tag_retries() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
-    create_namespace(&client, "ctl-bad").await;
+    let (cp, client) = shared_with_namespace("ctl-bad").await;
     let _ctl = start_controller(cp, "ctl-bad");
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-bad");
     for (name, url) in [
@@ -363,10 +353,7 @@ async fn an_invalid_url_stalls_and_a_missing_tag_retries() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_leader_reconciles_and_serves_and_a_follower_takes_over() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
-    create_namespace(&client, "ctl-le").await;
+    let (cp, client) = shared_with_namespace("ctl-le").await;
     let (reg, _) = registry_with_v1("le/app");
 
     let election = [
@@ -465,10 +452,7 @@ async fn the_controller_recovers_from_an_api_server_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_conflicting_status_writer_does_not_stop_the_status_write() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
-    create_namespace(&client, "ctl-conflict").await;
+    let (cp, client) = shared_with_namespace("ctl-conflict").await;
     let (reg, digest) = registry_with_v1("conflict/app");
     let _ctl = start_controller(cp, "ctl-conflict");
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-conflict");
@@ -525,21 +509,15 @@ async fn registry_requests(ctl: &Controller) -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_zero_interval_reconciles_once_and_then_only_when_asked() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
-    create_namespace(&client, "ctl-zero").await;
+    let (cp, client) = shared_with_namespace("ctl-zero").await;
     let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = tempfile::tempdir().unwrap();
-    write_content(content.path(), "kind: ConfigMap\n");
-    tools::flux_push_artifact(
+    tools::flux_push_file(
         &reg,
         "apps/zero",
         "stable",
-        content.path(),
+        ("deploy.yaml", "kind: ConfigMap\n"),
         "https://example.com/zero",
         "main@sha1:1111",
-        &[],
     );
     let ctl = start_controller(cp, "ctl-zero");
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-zero");
@@ -605,10 +583,7 @@ async fn core_events(client: &Client, ns: &str, name: &str) -> Vec<(String, Stri
 /// missing secret and the Warning.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_failing_object_backs_off_as_flux_and_records_the_missing_secret_each_time() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
-    create_namespace(&client, "ctl-backoff").await;
+    let (cp, client) = shared_with_namespace("ctl-backoff").await;
     let ctl = start_controller(cp, "ctl-backoff");
     let api: Api<OciRepository> = Api::namespaced(client.clone(), "ctl-backoff");
     let obj = OciRepo::new("locked")
@@ -734,10 +709,7 @@ async fn the_controller_names_itself_to_the_api_server() {
 /// as ocisource names its own are kept.
 #[tokio::test(flavor = "multi_thread")]
 async fn leftovers_of_a_killed_run_are_swept_at_start_up() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
-    create_namespace(&client, "ctl-sweep").await;
+    let (cp, _) = shared_with_namespace("ctl-sweep").await;
     let storage = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = storage.path().join("ocirepository/ctl-sweep/app");

@@ -518,6 +518,16 @@ fn write_service_account_key(dir: &Path) {
         .expect("write service-account public key");
 }
 
+/// The shared control plane with the CRD installed and a new `namespace`; returns it and an
+/// admin client.
+pub async fn shared_with_namespace(namespace: &str) -> (&'static ControlPlane, Client) {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    crate::common::crd::install(&client).await;
+    create_namespace(&client, namespace).await;
+    (cp, client)
+}
+
 /// Creates the namespace `name`, which must not exist yet.
 pub async fn create_namespace(client: &Client, name: &str) {
     let ns: Namespace =
