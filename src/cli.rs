@@ -89,6 +89,11 @@ pub struct ArtifactArgs {
     /// Largest number of entries a layer may hold; -1 disables the limit.
     #[arg(long, default_value_t = 100_000, allow_negative_numbers = true)]
     pub artifact_max_extract_entries: i64,
+
+    /// Platform an image index resolves to (`os/arch[/variant]`) unless the object's
+    /// `ocisource.io/platform` annotation names another; Flux always takes linux/amd64.
+    #[arg(long, default_value = "linux/amd64")]
+    pub default_platform: crate::registry::Platform,
 }
 
 impl ArtifactArgs {

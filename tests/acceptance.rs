@@ -39,6 +39,7 @@ use common::registry::{Flavor, PASSWORD, Registry, Security, USER};
 use common::{free_port, tools};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use ocisource::api::PLATFORM_ANNOTATION;
 use ocisource::api::v1::{OciRepository, OciRepositoryStatus};
 use ocisource::core::events::{Event, Severity};
 use ocisource::core::ports::{NoVerifier, ProgressSink, Verification, Verifier, VerifyRequest};
@@ -98,6 +99,7 @@ impl Bed {
                 object_level_workload_identity: false,
                 default_service_account: None,
                 cloud_tokens: Default::default(),
+                default_platform: Default::default(),
             },
             root,
             pool: ClientPool::new(),
@@ -117,6 +119,7 @@ impl Bed {
             object_level_workload_identity: gate,
             default_service_account: None,
             cloud_tokens: Default::default(),
+            default_platform: Default::default(),
         }
     }
 
@@ -1971,15 +1974,12 @@ async fn put_manifest(
     sha256(body)
 }
 
-/// §4.5.13: an OCI index is pulled through its linux/amd64 child; the revision keeps the index
-/// digest.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_index_is_served_from_its_linux_amd64_child() {
-    let reg = Registry::start(Flavor::Distribution, Security::Http);
+/// An index of a linux/arm64 and a linux/amd64 child, tagged `multi` in `app`; its digest.
+async fn push_two_platform_index(reg: &Registry) -> String {
     let mut children = vec![];
     for (arch, text) in [("arm64", "arch: arm64\n"), ("amd64", "arch: amd64\n")] {
         let layer = Tar::default().file("arch.yaml", text.as_bytes()).gz();
-        let digest = push_layer(&reg, "app", &format!("only-{arch}"), &layer).await;
+        let digest = push_layer(reg, "app", &format!("only-{arch}"), &layer).await;
         let size = flux_manifest(b"{}", &layer).len();
         children.push(
             json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size,
@@ -1992,25 +1992,20 @@ async fn an_index_is_served_from_its_linux_amd64_child() {
         "manifests": children,
     }))
     .unwrap();
-    let index_digest = put_manifest(
-        &reg,
+    put_manifest(
+        reg,
         "app",
         "multi",
         "application/vnd.oci.image.index.v1+json",
         &index,
     )
-    .await;
-    let bed = Bed::new();
-    let mut obj = repository(
-        "multi",
-        json!({"url": format!("oci://{}/app", reg.host()), "insecure": true, "ref": {"tag": "multi"}}),
-    );
-    let r = bed.run(&mut obj).await;
-    r.assert_ready();
-    assert_eq!(r.revision(), format!("multi@{index_digest}"));
-    let stored = bed.stored(&r);
+    .await
+}
+
+/// The `arch.yaml` the stored artifact of `r` holds.
+fn stored_arch(bed: &Bed, r: &Round) -> String {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
-        std::fs::File::open(stored).unwrap(),
+        std::fs::File::open(bed.stored(r)).unwrap(),
     ));
     let mut text = String::new();
     for entry in archive.entries().unwrap() {
@@ -2019,7 +2014,109 @@ async fn an_index_is_served_from_its_linux_amd64_child() {
             entry.read_to_string(&mut text).unwrap();
         }
     }
-    assert_eq!(text, "arch: amd64\n");
+    text
+}
+
+fn annotate(obj: &mut OciRepository, platform: Option<&str>) {
+    let annotations = obj.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    match platform {
+        Some(p) => annotations.insert(PLATFORM_ANNOTATION.to_string(), p.to_string()),
+        None => annotations.remove(PLATFORM_ANNOTATION),
+    };
+}
+
+/// §4.5.13: an OCI index is pulled through its linux/amd64 child; the revision keeps the index
+/// digest.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_index_is_served_from_its_linux_amd64_child() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let index_digest = push_two_platform_index(&reg).await;
+    let bed = Bed::new();
+    let mut obj = repository(
+        "multi",
+        json!({"url": format!("oci://{}/app", reg.host()), "insecure": true, "ref": {"tag": "multi"}}),
+    );
+    let r = bed.run(&mut obj).await;
+    r.assert_ready();
+    assert_eq!(r.revision(), format!("multi@{index_digest}"));
+    assert_eq!(stored_arch(&bed, &r), "arch: amd64\n");
+    assert!(
+        r.artifact()
+            .metadata
+            .as_ref()
+            .is_none_or(|m| !m.contains_key(PLATFORM_ANNOTATION)),
+        "linux/amd64 is not recorded, as Flux's artifact has no such key"
+    );
+}
+
+/// An ocisource extension: the `ocisource.io/platform` annotation (or `--default-platform`)
+/// picks another child; the artifact records it, a change of platform pulls again under the
+/// same revision, an index without that platform fails the pull, a malformed value stalls.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_platform_annotation_or_default_picks_another_index_child() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let index_digest = push_two_platform_index(&reg).await;
+    let bed = Bed::new();
+    let mut obj = repository(
+        "multi",
+        json!({"url": format!("oci://{}/app", reg.host()), "insecure": true, "ref": {"tag": "multi"}}),
+    );
+    annotate(&mut obj, Some("linux/arm64"));
+    let r = bed.run(&mut obj).await;
+    r.assert_ready();
+    assert_eq!(r.revision(), format!("multi@{index_digest}"));
+    assert_eq!(stored_arch(&bed, &r), "arch: arm64\n");
+    assert_eq!(
+        r.artifact().metadata.as_ref().unwrap()[PLATFORM_ANNOTATION],
+        "linux/arm64"
+    );
+
+    // Unchanged: nothing pulled again.
+    let r = bed.run(&mut obj).await;
+    r.assert_ready();
+    assert_eq!((r.requests.manifest_get, r.requests.blob), (0, 0));
+
+    // Back to the default: same revision, pulled again for linux/amd64.
+    annotate(&mut obj, None);
+    let r = bed.run(&mut obj).await;
+    r.assert_ready();
+    assert_eq!(stored_arch(&bed, &r), "arch: amd64\n");
+    assert!(r.requests.blob > 0);
+
+    // The controller's default.
+    let mut arm_default = bed.settings(ADV, false);
+    arm_default.default_platform = "linux/arm64".parse().unwrap();
+    let r = bed
+        .run_with(&mut obj, &arm_default, &NoVerifier, now())
+        .await;
+    r.assert_ready();
+    assert_eq!(stored_arch(&bed, &r), "arch: arm64\n");
+
+    annotate(&mut obj, Some("linux/s390x"));
+    let r = bed.run(&mut obj).await;
+    let message = r.fetch_failed_with("OCIArtifactPullFailed", "failed to pull artifact");
+    assert!(
+        message.contains(&format!(
+            "no child with platform linux/s390x in index {}/app@{index_digest}",
+            reg.host()
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        stored_arch(&bed, &r),
+        "arch: arm64\n",
+        "the previous artifact is kept"
+    );
+
+    annotate(&mut obj, Some("arm64"));
+    let r = bed.run(&mut obj).await;
+    let (_, reason, message) = r.cond("Stalled").unwrap();
+    assert_eq!(reason, "InvalidPlatform");
+    assert_eq!(
+        message,
+        "invalid annotation 'ocisource.io/platform': invalid platform 'arm64': want \
+         os/architecture[/variant], e.g. linux/arm64"
+    );
 }
 
 /// §4.7: default excludes, `.sourceignore` in the artifact and `spec.ignore` (either disables the

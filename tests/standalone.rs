@@ -751,6 +751,7 @@ async fn reconcile_in_process(manifest: &Value, storage: &Path) -> reconcile::Ou
         object_level_workload_identity: false,
         default_service_account: None,
         cloud_tokens: Default::default(),
+        default_platform: Default::default(),
     };
     let pool = ocisource::registry::ClientPool::new();
     let ports = reconcile::Ports {

@@ -46,6 +46,9 @@ pub mod reasons {
     pub const PROGRESSING_WITH_RETRY: &str = "ProgressingWithRetry";
     /// The spec.url cannot be parsed or carries a tag.
     pub const URL_INVALID: &str = "URLInvalid";
+    /// The `ocisource.io/platform` annotation is not `os/arch[/variant]` (an ocisource
+    /// extension; Flux has no platform choice).
+    pub const INVALID_PLATFORM: &str = "InvalidPlatform";
     /// A feature gate needed by the spec is off.
     pub const FEATURE_GATE_DISABLED: &str = "FeatureGateDisabled";
     /// ArtifactOutdated=True: a new revision was resolved.

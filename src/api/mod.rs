@@ -21,6 +21,11 @@ pub const KIND: &str = "OCIRepository";
 pub const FINALIZER: &str = "finalizers.fluxcd.io";
 /// Annotation a user (or `flux reconcile`) sets to request a reconcile now.
 pub const RECONCILE_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+/// Object annotation choosing the platform an image index resolves to (`os/arch[/variant]`),
+/// over the controller's `--default-platform`; an ocisource extension (Flux always takes
+/// `linux/amd64`). The same key in `status.artifact.metadata` records a platform other than
+/// `linux/amd64` that the artifact was pulled for.
+pub const PLATFORM_ANNOTATION: &str = "ocisource.io/platform";
 /// Event metadata key carrying the artifact revision.
 pub const EVENT_REVISION_KEY: &str = "source.toolkit.fluxcd.io/revision";
 /// Event metadata key carrying the artifact digest.

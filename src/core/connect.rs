@@ -274,6 +274,7 @@ mod tests {
             object_level_workload_identity: gate,
             default_service_account: default.map(str::to_string),
             cloud_tokens: cloud::TokenCache::new(),
+            default_platform: Default::default(),
         }
     }
 

@@ -32,6 +32,13 @@ pub enum Error {
         #[source]
         source: registry::Error,
     },
+    /// The object's platform annotation is not `os/arch[/variant]`.
+    #[error("invalid annotation '{}'", crate::api::PLATFORM_ANNOTATION)]
+    InvalidPlatform {
+        /// Why.
+        #[source]
+        source: registry::InvalidPlatform,
+    },
     /// `serviceAccountName` with a cloud provider needs a feature gate.
     #[error(
         "to use spec.serviceAccountName for provider authentication please enable the ObjectLevelWorkloadIdentity feature gate in the controller"
@@ -224,7 +231,9 @@ impl Error {
     /// Whether it stalls, is retried with a reason, or is a plain retry.
     pub fn class(&self) -> Class {
         match self {
-            Error::InvalidUrl { .. } | Error::FeatureGateDisabled => Class::Stalled,
+            Error::InvalidUrl { .. }
+            | Error::InvalidPlatform { .. }
+            | Error::FeatureGateDisabled => Class::Stalled,
             Error::RemoveCorrupt { .. } | Error::Task { .. } => Class::Plain,
             _ => Class::Transient,
         }
@@ -234,6 +243,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::InvalidUrl { .. } => reasons::URL_INVALID,
+            Error::InvalidPlatform { .. } => reasons::INVALID_PLATFORM,
             Error::FeatureGateDisabled => reasons::FEATURE_GATE_DISABLED,
             Error::Credentials { .. }
             | Error::Proxy { .. }
@@ -264,6 +274,7 @@ impl Error {
     pub fn condition(&self) -> Option<&'static str> {
         match self {
             Error::InvalidUrl { .. }
+            | Error::InvalidPlatform { .. }
             | Error::Credentials { .. }
             | Error::Proxy { .. }
             | Error::Keychain { .. }

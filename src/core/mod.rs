@@ -18,6 +18,7 @@ pub mod verification;
 pub mod verification_cache;
 
 use crate::cloud::TokenCache;
+use crate::registry::Platform;
 use crate::storage::{ExtractLimits, Storage};
 
 /// Process-wide settings of the reconciler, made once by the process (controller manager or
@@ -37,4 +38,7 @@ pub struct Settings {
     /// The cloud registry credentials of this process (`--token-cache-max-size`,
     /// `--token-cache-max-duration`), shared by every object's cloud login.
     pub cloud_tokens: TokenCache,
+    /// `--default-platform`: what an image index resolves to unless the object's
+    /// [`crate::api::PLATFORM_ANNOTATION`] names another (`linux/amd64`, as Flux).
+    pub default_platform: Platform,
 }

@@ -24,8 +24,8 @@ use crate::api::v1::{
     Artifact, LayerOperation, OciLayerSelector, OciRepository, OciRepositorySpec,
     OciRepositoryStatus, VerificationProvider,
 };
-use crate::api::{RECONCILE_REQUESTED_AT, duration};
-use crate::registry::{ClientPool, Descriptor, Manifest, Repository};
+use crate::api::{PLATFORM_ANNOTATION, RECONCILE_REQUESTED_AT, duration};
+use crate::registry::{ClientPool, Descriptor, Manifest, Platform, Repository};
 use crate::storage::{self, Deadline, Storage};
 
 pub use super::Settings;
@@ -157,6 +157,17 @@ struct Run<'a> {
 impl Run<'_> {
     fn spec(&self) -> &OciRepositorySpec {
         &self.obj.spec
+    }
+
+    /// The platform an index resolves to: the object's annotation, else the controller's.
+    fn platform(&self) -> Result<Platform, Error> {
+        match self.obj.annotations().get(PLATFORM_ANNOTATION) {
+            Some(value) => value
+                .trim()
+                .parse()
+                .map_err(|source| Error::InvalidPlatform { source }),
+            None => Ok(self.settings.default_platform.clone()),
+        }
     }
 
     /// Starts the reconcile deadline (once) and returns it.
@@ -323,6 +334,7 @@ impl Run<'_> {
             url: url.clone(),
             source,
         })?;
+        let platform = self.platform()?;
         let timeout = spec
             .timeout
             .as_deref()
@@ -364,7 +376,7 @@ impl Run<'_> {
         self.verify(ports.verifier, &repo, &resolved, &connection, changed)
             .await?;
 
-        if !changed && content_config_unchanged(&spec, &self.status) {
+        if !changed && content_config_unchanged(&spec, &self.status, &platform) {
             self.conds.delete(types::FETCH_FAILED);
             return Ok(Source {
                 revision,
@@ -373,7 +385,14 @@ impl Run<'_> {
             });
         }
 
-        let (content, metadata) = self.pull(&repo, &resolved, &connection, tmp).await?;
+        let (content, mut metadata) = self
+            .pull(&repo, &resolved, &connection, &platform, tmp)
+            .await?;
+        if platform != Platform::linux_amd64() {
+            metadata
+                .get_or_insert_with(BTreeMap::new)
+                .insert(PLATFORM_ANNOTATION.to_string(), platform.to_string());
+        }
         self.conds.delete(types::FETCH_FAILED);
         Ok(Source {
             revision,
@@ -390,12 +409,13 @@ impl Run<'_> {
         repo: &Repository,
         resolved: &Resolved,
         connection: &Connection,
+        platform: &Platform,
         tmp: &Path,
     ) -> Result<(Content, Option<BTreeMap<String, String>>), Error> {
         let Connection { client, credential } = connection;
         let spec = self.spec();
         let manifest = client
-            .fetch_manifest(repo, &resolved.digest, credential)
+            .fetch_manifest_for(repo, &resolved.digest, credential, platform)
             .await
             .map_err(|source| Error::Pull {
                 url: spec.url.clone(),
@@ -537,7 +557,9 @@ impl Run<'_> {
         let spec = self.spec().clone();
         let current = self.status.artifact.as_ref().map(|a| a.revision.as_str());
         if current == Some(source.revision.as_str())
-            && content_config_unchanged(&spec, &self.status)
+            && self
+                .platform()
+                .is_ok_and(|p| content_config_unchanged(&spec, &self.status, &p))
         {
             self.conds.delete(types::ARTIFACT_OUTDATED);
             self.conds.mark_true(
@@ -640,10 +662,22 @@ impl Run<'_> {
     }
 }
 
-/// Whether the stored artifact was built with the current `ignore` and `layerSelector`
-/// (nil and empty differ, as in Flux).
-fn content_config_unchanged(spec: &OciRepositorySpec, status: &OciRepositoryStatus) -> bool {
-    spec.ignore == status.observed_ignore && spec.layer_selector == status.observed_layer_selector
+/// Whether the stored artifact was built with the current `ignore` and `layerSelector` (nil and
+/// empty differ, as in Flux) and for `platform` (recorded in its metadata unless
+/// `linux/amd64`).
+fn content_config_unchanged(
+    spec: &OciRepositorySpec,
+    status: &OciRepositoryStatus,
+    platform: &Platform,
+) -> bool {
+    let stored_platform = status
+        .artifact
+        .as_ref()
+        .and_then(|a| a.metadata.as_ref()?.get(PLATFORM_ANNOTATION))
+        .map_or_else(|| Ok(Platform::linux_amd64()), |p| p.parse());
+    spec.ignore == status.observed_ignore
+        && spec.layer_selector == status.observed_layer_selector
+        && stored_platform.as_ref() == Ok(platform)
 }
 
 fn select_layer<'m>(

@@ -181,6 +181,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
                 args.runtime.token_cache_max_size,
                 args.runtime.token_cache_max_duration,
             ),
+            default_platform: args.artifact.default_platform.clone(),
         },
         registries: ClientPool::new(),
         jitter_percent: args.runtime.interval_jitter_percentage,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::error::Error;
+use super::platform::Platform;
 use super::reference::Digest;
 
 /// OCI image manifest.
@@ -89,6 +90,8 @@ struct RawPlatform {
     os: String,
     #[serde(default)]
     architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -117,8 +120,38 @@ pub(crate) enum Document {
         layers: Vec<Descriptor>,
         annotations: BTreeMap<String, String>,
     },
-    /// An index; the digest of its `linux/amd64` child, if it has one.
-    Index { linux_amd64: Option<Digest> },
+    /// An index: its children that name a platform, in order.
+    Index { children: Vec<IndexChild> },
+}
+
+/// A child of an index that names its platform.
+pub(crate) struct IndexChild {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+    digest: String,
+}
+
+impl Document {
+    /// For an index, the digest of its first child of `platform` (`Ok(None)` when it has
+    /// none); `Ok(None)` for an image manifest.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] when that child's digest is invalid.
+    pub(crate) fn child(&self, platform: &Platform) -> Result<Option<Digest>, Error> {
+        let Document::Index { children } = self else {
+            return Ok(None);
+        };
+        children
+            .iter()
+            .find(|c| platform.matches(&c.os, &c.architecture, c.variant.as_deref()))
+            .map(|c| {
+                c.digest.parse().map_err(|e| {
+                    Error::protocol(format!("manifest has an invalid descriptor digest: {e}"))
+                })
+            })
+            .transpose()
+    }
 }
 
 impl Document {
@@ -182,18 +215,21 @@ pub(crate) fn parse_document(body: &[u8], content_type: Option<&str>) -> Result<
         || media_type == DOCKER_MANIFEST_LIST
         || (raw.layers.is_none() && raw.manifests.is_some());
     if is_index {
-        let mut child = None;
-        for m in raw.manifests.unwrap_or_default() {
-            let is_target = m
-                .platform
-                .as_ref()
-                .is_some_and(|p| p.os == "linux" && p.architecture == "amd64");
-            if is_target {
-                child = Some(descriptor(m)?.digest);
-                break;
-            }
-        }
-        return Ok(Document::Index { linux_amd64: child });
+        let children = raw
+            .manifests
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let p = m.platform?;
+                Some(IndexChild {
+                    os: p.os,
+                    architecture: p.architecture,
+                    variant: p.variant,
+                    digest: m.digest,
+                })
+            })
+            .collect();
+        return Ok(Document::Index { children });
     }
     if media_type != OCI_MANIFEST && media_type != DOCKER_MANIFEST {
         tracing::warn!(media_type = %media_type, "unknown manifest media type, reading it as an image manifest");
@@ -266,22 +302,30 @@ mod tests {
     }
 
     #[test]
-    fn indexes_pick_linux_amd64() {
+    fn indexes_pick_linux_amd64_or_the_platform_asked_for() {
         let body = format!(
             r#"{{"schemaVersion":2,"manifests":[
               {{"mediaType":"{OCI_MANIFEST}","digest":"{D1}","size":1,"platform":{{"os":"linux","architecture":"arm64"}}}},
               {{"mediaType":"{OCI_MANIFEST}","digest":"{D2}","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#
         );
         match parse_document(body.as_bytes(), Some(DOCKER_MANIFEST_LIST)) {
-            Ok(Document::Index { linux_amd64 }) => {
-                assert_eq!(linux_amd64.map(|d| d.to_string()).as_deref(), Some(D2));
+            Ok(doc @ Document::Index { .. }) => {
+                let child = doc.child(&Platform::linux_amd64()).unwrap();
+                assert_eq!(child.map(|d| d.to_string()).as_deref(), Some(D2));
+                let arm = doc.child(&"linux/arm64".parse().unwrap()).unwrap();
+                assert_eq!(arm.map(|d| d.to_string()).as_deref(), Some(D1));
+                assert!(
+                    doc.child(&"linux/s390x".parse().unwrap())
+                        .unwrap()
+                        .is_none()
+                );
             }
             _ => panic!("not an index"),
         }
         let body = format!(r#"{{"mediaType":"{OCI_INDEX}","manifests":[]}}"#);
         assert!(matches!(
             parse_document(body.as_bytes(), None),
-            Ok(Document::Index { linux_amd64: None })
+            Ok(Document::Index { children }) if children.is_empty()
         ));
     }
 

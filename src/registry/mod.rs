@@ -12,6 +12,8 @@
 //!   `pull` (tag resolution, manifests and blobs by digest), [`tags`](mod@tags) (bounded
 //!   listings) and `response` (statuses, bodies and transport failures read into errors).
 //! - [`manifest`], [`blob`]: manifests and indexes; verified blob streams.
+//! - [`platform`]: the `os/architecture[/variant]` an index resolves to (`linux/amd64` unless
+//!   the object or the controller asks for another).
 //! - [`push`](mod@push): writes for `ocisource push` (blob existence, monolithic uploads streamed
 //!   from disk, manifest `PUT`s) with `push,pull` token scopes.
 //! - [`referrers`](mod@referrers): the OCI 1.1 referrers of a subject (the API, else the
@@ -31,6 +33,7 @@ pub mod error;
 mod go_text;
 pub mod keychain;
 pub mod manifest;
+pub mod platform;
 mod pull;
 pub mod push;
 pub mod reference;
@@ -48,6 +51,7 @@ pub use counters::{RequestCounts, RequestKind};
 pub use error::Error;
 pub use keychain::{Credential, Keychain};
 pub use manifest::{Descriptor, Manifest};
+pub use platform::{InvalidPlatform, Platform};
 pub(crate) use pull::check_tag;
 pub use push::BlobSource;
 pub use reference::{Algorithm, Digest, Repository};

@@ -15,6 +15,7 @@ use super::keychain::Credential;
 use super::manifest::{
     Descriptor, Document, MANIFEST_ACCEPT, MAX_MANIFEST_SIZE, Manifest, parse_document,
 };
+use super::platform::Platform;
 use super::reference::{Algorithm, Digest, Repository};
 use super::request::{Request, Target};
 use super::response::{check, read_body};
@@ -77,30 +78,46 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`], [`Error::Unauthorized`], [`Error::DigestMismatch`] when the content
-    /// does not hash to its digest, [`Error::Protocol`] for schema 1, malformed manifests or an
-    /// index without `linux/amd64`, and the transport categories.
+    /// As [`Client::fetch_manifest_for`].
     pub async fn fetch_manifest(
         &self,
         repo: &Repository,
         digest: &Digest,
         cred: &Credential,
     ) -> Result<Manifest, Error> {
+        self.fetch_manifest_for(repo, digest, cred, &Platform::linux_amd64())
+            .await
+    }
+
+    /// The image manifest at `digest`, verified against it. An OCI index or Docker manifest
+    /// list resolves to its first child of `platform` (also verified); [`Manifest::digest`]
+    /// stays `digest`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::Unauthorized`], [`Error::DigestMismatch`] when the content
+    /// does not hash to its digest, [`Error::Protocol`] for schema 1, malformed manifests or an
+    /// index without a child of `platform`, and the transport categories.
+    pub async fn fetch_manifest_for(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        cred: &Credential,
+        platform: &Platform,
+    ) -> Result<Manifest, Error> {
         let what = format!("fetch manifest {repo}@{digest}");
         self.bounded(&what, async {
             let (body, content_type) = self.manifest_by_digest(repo, digest, cred).await?;
-            let (manifest_digest, document) = match parse_document(&body, content_type.as_deref())?
-            {
-                Document::Index {
-                    linux_amd64: Some(child),
-                } => {
+            let document = parse_document(&body, content_type.as_deref())?;
+            let (manifest_digest, document) = match document {
+                Document::Index { .. } => {
+                    let child = document.child(platform)?.ok_or_else(|| {
+                        Error::protocol(format!(
+                            "no child with platform {platform} in index {repo}@{digest}"
+                        ))
+                    })?;
                     let (body, content_type) = self.manifest_by_digest(repo, &child, cred).await?;
                     (child, parse_document(&body, content_type.as_deref())?)
-                }
-                Document::Index { linux_amd64: None } => {
-                    return Err(Error::protocol(format!(
-                        "no child with platform linux/amd64 in index {repo}@{digest}"
-                    )));
                 }
                 image => (digest.clone(), image),
             };

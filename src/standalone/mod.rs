@@ -63,6 +63,11 @@ pub struct ReconcileArgs {
     /// Largest number of entries a layer may hold; -1 disables the limit.
     #[arg(long, default_value_t = 100_000, allow_negative_numbers = true)]
     pub artifact_max_extract_entries: i64,
+
+    /// Platform an image index resolves to (`os/arch[/variant]`) unless the object's
+    /// `ocisource.io/platform` annotation names another.
+    #[arg(long, default_value = "linux/amd64")]
+    pub default_platform: crate::registry::Platform,
 }
 
 /// Why the input could not be used.
@@ -205,6 +210,7 @@ pub async fn run(args: &ReconcileArgs) -> Result<Reconciled, InputError> {
         object_level_workload_identity: false,
         default_service_account: None,
         cloud_tokens: TokenCache::new(),
+        default_platform: args.default_platform.clone(),
     };
     let registries = ClientPool::new();
     let verifier = SignatureVerifier::new(&secrets);

@@ -44,6 +44,7 @@ impl InProcess {
                 object_level_workload_identity: false,
                 default_service_account: None,
                 cloud_tokens: Default::default(),
+                default_platform: Default::default(),
             },
             secrets: DirSecrets::load(secrets.path()).unwrap(),
             pool: ClientPool::new(),
