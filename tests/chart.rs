@@ -369,6 +369,8 @@ fn matrix() -> Vec<Case> {
                 // A number from JSON (or a values file) arrives as a float.
                 "--set-json",
                 "artifact.maxExtractEntries=2000000",
+                "--set",
+                "artifact.defaultPlatform=linux/arm/v7",
             ],
             check: |objs| {
                 for a in [
@@ -376,6 +378,7 @@ fn matrix() -> Vec<Case> {
                     "--feature-gates=CacheSecretsAndConfigMaps=true",
                     "--concurrent=10",
                     "--artifact-digest-algo=blake3",
+                    "--default-platform=linux/arm/v7",
                     "--artifact-max-extract-size=-1",
                     "--artifact-retention-ttl=5m",
                     "--log-level=debug",
@@ -523,6 +526,10 @@ fn bad_values_are_refused_with_a_clear_message() {
         (
             &["--set", "artifact.maxExtractEntries=-2"],
             "maxExtractEntries",
+        ),
+        (
+            &["--set", "artifact.defaultPlatform=arm64"],
+            "defaultPlatform",
         ),
         (&["--set", "image.digest=latest"], "digest"),
         (&["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
