@@ -8,9 +8,10 @@
 #             module is not served by the Go module proxy here; see that directory)
 #   openssl   Debian's package (key pairs of every type the cosign tests import)
 #   actionlint  actionlint v1.7.12 (lints .github/workflows, their run: steps with shellcheck)
-#   shellcheck  Debian's package (lints scripts/, testbed/, .ci/run)
+#   ShellCheck  Debian's shellcheck package (lints scripts/, testbed/, .ci/run)
 #
 # Usage: testbed/install-tools.sh [NAME...]   (default: all). A cached build links instantly.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 FLUX_VERSION=2.6.4
