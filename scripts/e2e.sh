@@ -286,19 +286,26 @@ kn delete kustomization/e2e-manifests helmrelease/e2e-greeter ocirepository/e2e-
 
 publish 1.0.0
 
-kn apply -f - >/dev/null <<EOF
+# manifests_source NAME LABELS: an OCIRepository following the manifests at 1.0.0.
+manifests_source() {
+  cat <<EOF
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: OCIRepository
 metadata:
-  name: e2e-manifests
-  labels:
-    $shard_key: ocisource
+  name: $1
+  labels: $2
 spec:
   url: oci://$cluster_registry/$repo_prefix/manifests
   ref:
     tag: "1.0.0"
   insecure: true
   interval: 10m
+EOF
+}
+
+{
+  manifests_source e2e-manifests "{$shard_key: ocisource}"
+  cat <<EOF
 ---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
@@ -341,17 +348,9 @@ spec:
     greeting: hello from values
   interval: 10m
 ---
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: OCIRepository
-metadata:
-  name: e2e-flux
-spec:
-  url: oci://$cluster_registry/$repo_prefix/manifests
-  ref:
-    tag: "1.0.0"
-  insecure: true
-  interval: 10m
 EOF
+  manifests_source e2e-flux "{}"
+} | kn apply -f - >/dev/null || fail "kubectl apply of the e2e objects failed"
 say "applied OCIRepositories e2e-manifests, e2e-chart (labelled $shard_key=ocisource) and e2e-flux," \
   "Kustomization e2e-manifests, HelmRelease e2e-greeter"
 

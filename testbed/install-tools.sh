@@ -69,14 +69,19 @@ install_notation() {
   go_build notation "$NOTATION_GO_VERSION-$h" "$moddir" .
 }
 
-install_openssl() {
-  if ! command -v openssl >/dev/null; then
-    log "openssl: installing Debian's package"
+# debian_tool NAME: links the command NAME of Debian's package NAME, installed when missing.
+debian_tool() {
+  if ! command -v "$1" >/dev/null; then
+    log "$1: installing Debian's package"
     export DEBIAN_FRONTEND=noninteractive
-    apt-cache policy openssl 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq
-    apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends openssl >/dev/null
+    apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq
+    apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "$1" >/dev/null
   fi
-  link_bin openssl "$(command -v openssl)"
+  link_bin "$1" "$(command -v "$1")"
+}
+
+install_openssl() {
+  debian_tool openssl
   log "openssl $(openssl version | cut -d' ' -f2): installed"
 }
 
@@ -86,13 +91,7 @@ install_actionlint() {
 }
 
 install_shellcheck() {
-  if ! command -v shellcheck >/dev/null; then
-    log "shellcheck: installing Debian's package"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-cache policy shellcheck 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq
-    apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends shellcheck >/dev/null
-  fi
-  link_bin shellcheck "$(command -v shellcheck)"
+  debian_tool shellcheck
   log "shellcheck $(shellcheck --version | sed -n 's/^version: //p'): installed"
 }
 

@@ -132,44 +132,60 @@ async fn the_e2e_script_passes_with_ocisource_beside_the_real_flux_controllers()
     assert!(again.status.success(), "{}", report(&again, &procs));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_e2e_script_fails_when_ocisource_is_not_running() {
-    const NS: &str = "e2e-no-ocisource";
+/// Runs the script in `namespace`, where ocisource does not run but source-controller does (with
+/// `source_flags`), each wait bounded by `timeout`; checks that it exits 1 with `reason` and the
+/// failure dump of the namespace's objects. Returns how long it took.
+async fn fails_without_ocisource(
+    namespace: &str,
+    source_flags: &[&str],
+    timeout: Duration,
+    reason: &str,
+) -> Duration {
     let cp = ControlPlane::shared();
-    prepare(cp, NS).await;
+    prepare(cp, namespace).await;
     let reg = Registry::start(Flavor::Distribution, Security::Http);
-    // Flux's controllers run as the beside-Flux setup has them; ocisource does not.
-    let source = FluxController::start_with(cp, Kind::Source, NS, &[THEIRS]);
+    let source = FluxController::start_with(cp, Kind::Source, namespace, source_flags);
 
-    let (out, took) = run_script(cp, &reg, NS, None, Duration::from_secs(10)).await;
+    let (out, took) = run_script(cp, &reg, namespace, None, timeout).await;
     let text = report(&out, &[&source.proc]);
     assert_eq!(out.status.code(), Some(1), "{text}");
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let failed = stderr
+        .lines()
+        .find(|l| l.starts_with("e2e: FAILED after"))
+        .unwrap_or_else(|| panic!("no failure line in:\n{text}"));
+    assert!(failed.contains(reason), "no `{reason}` in:\n{text}");
+    eprintln!("{namespace}: {failed}");
     assert!(
-        stderr.contains("e2e: FAILED")
-            && stderr.contains("the labelled OCIRepositories did not become Ready"),
+        stderr.contains(&format!("---- objects in {namespace} ----"))
+            && stderr.contains("---- describe ----"),
         "{text}"
     );
-    // The failure dump shows the objects.
-    assert!(stderr.contains("e2e-manifests"), "{text}");
-    assert!(took < Duration::from_secs(60), "took {took:?}:\n{text}");
+    took
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_e2e_script_fails_when_ocisource_is_not_running() {
+    // Flux's source-controller as the beside-Flux setup has it: nobody reconciles the labelled
+    // objects, and the first wait gives up after its timeout.
+    let took = fails_without_ocisource(
+        "e2e-no-ocisource",
+        &[THEIRS],
+        Duration::from_secs(10),
+        "the labelled OCIRepositories did not become Ready",
+    )
+    .await;
+    assert!(took < Duration::from_secs(60), "took {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_e2e_script_fails_when_source_controller_reconciles_the_labelled_objects() {
-    const NS: &str = "e2e-unsharded";
-    let cp = ControlPlane::shared();
-    prepare(cp, NS).await;
-    let reg = Registry::start(Flavor::Distribution, Security::Http);
-    // source-controller without the beside-Flux patch: every object is its, and Ready.
-    let source = FluxController::start(cp, Kind::Source, NS);
-
-    let (out, _) = run_script(cp, &reg, NS, None, Duration::from_secs(60)).await;
-    let text = report(&out, &[&source.proc]);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("e2e-manifests was reconciled by Flux's source-controller"),
-        "{text}"
-    );
+    // source-controller without the beside-Flux patch: every object is its own, and Ready.
+    fails_without_ocisource(
+        "e2e-unsharded",
+        &[],
+        Duration::from_secs(60),
+        "e2e-manifests was reconciled by Flux's source-controller",
+    )
+    .await;
 }
