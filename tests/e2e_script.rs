@@ -3,7 +3,8 @@
 //! local process with the beside-Flux selector, and Flux's real source-controller (sharded with
 //! `!sharding.fluxcd.io/key`), kustomize-controller and helm-controller. The script passes with
 //! all of them, and fails with its reason when ocisource is missing (nothing reconciles the
-//! labelled objects) or when source-controller is not sharded (it reconciles them instead).
+//! labelled objects) or when source-controller is not sharded (it reconciles them instead), and
+//! refuses incomplete arguments (the `--install chart` ones included) before touching a cluster.
 
 mod common;
 
@@ -188,4 +189,53 @@ async fn the_e2e_script_fails_when_source_controller_reconciles_the_labelled_obj
         "e2e-manifests was reconciled by Flux's source-controller",
     )
     .await;
+}
+
+#[test]
+fn the_e2e_script_refuses_incomplete_arguments_before_touching_a_cluster() {
+    // Exit 2 and the reason, with no kubeconfig: nothing is contacted.
+    for (args, reason) in [
+        (&[][..], "--registry (E2E_REGISTRY) is required"),
+        (
+            &["--registry", "127.0.0.1:1", "--install", "chart"][..],
+            "--install chart needs --image REPO:TAG",
+        ),
+        (
+            &[
+                "--registry",
+                "127.0.0.1:1",
+                "--install",
+                "chart",
+                "--image",
+                "localhost:5000/ocisource",
+            ][..],
+            "--image needs a tag: localhost:5000/ocisource",
+        ),
+        (
+            &["--registry", "127.0.0.1:1", "--install", "kind"][..],
+            "--install must be none or chart, not kind",
+        ),
+        (
+            &["--registry", "127.0.0.1:1", "--timeout", "3m"][..],
+            "--timeout must be whole seconds",
+        ),
+        (&["--bogus"][..], "unknown argument --bogus"),
+    ] {
+        let out = Command::new(script())
+            .args(args)
+            .env_remove("E2E_REGISTRY")
+            .env_remove("E2E_INSTALL")
+            .env_remove("E2E_IMAGE")
+            .env_remove("E2E_TIMEOUT")
+            .env("KUBECONFIG", "/nonexistent")
+            .output()
+            .expect("start scripts/e2e.sh");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("scripts/e2e.sh --registry"),
+            "usage: {stderr}"
+        );
+    }
 }
