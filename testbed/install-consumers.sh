@@ -15,6 +15,7 @@
 # OCIRepository is ours: tests install crds/ocirepository.yaml of this repository.
 #
 # Usage: testbed/install-consumers.sh [NAME...]   (default: all). A cached build links instantly.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 KUSTOMIZE_CONTROLLER_VERSION=1.6.0
@@ -34,7 +35,10 @@ install_crds() {
   local mine sc
   mine=$(mod_dir "github.com/fluxcd/$name@v$version")
   sc=$(mod_dir "github.com/fluxcd/source-controller@v$SOURCE_CRDS_VERSION")
-  [ -n "$mine" ] && [ -n "$sc" ] || { log "$name CRDs: go mod download failed"; return 1; }
+  if [ -z "$mine" ] || [ -z "$sc" ]; then
+    log "$name CRDs: go mod download failed"
+    return 1
+  fi
   rm -rf "$crds"
   mkdir -p "$crds"
   cp "$mine/config/crd/bases/$own" "$crds/"

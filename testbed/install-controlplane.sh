@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned control plane of the test bed (kube-apiserver, kubectl and etcd) from the Go
 # pinning modules in testbed/go/ into $OCISOURCE_CACHE. Reruns are instant once cached.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 KUBE_VERSION=v1.37.2

@@ -3,6 +3,7 @@
 #   docker-registry  Debian's distribution 2.8 (no referrers API)
 #   ocitestbed       our Go helper: registry with the referrers API, and the
 #                    Docker token server used by both registries for bearer auth
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 install_docker_registry() {
@@ -44,7 +45,7 @@ install_ocitestbed() {
   # Version by content so that any edit of the module (or a Go update) rebuilds.
   local version
   version=$(
-    cd "$moddir"
+    cd "$moddir" || exit 1
     { go version; find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0 |
         sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-12
   )

@@ -9,6 +9,7 @@
 # upstream's OCIRepository CRD only to compare it with ours.
 #
 # Usage: testbed/install-source-controller.sh   (a cached build links instantly)
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 SOURCE_CONTROLLER_VERSION=1.7.3

@@ -7,8 +7,11 @@
 #   notation  a minimal signer in testbed/go/notation on notation-go v1.3.2 (the notation CLI
 #             module is not served by the Go module proxy here; see that directory)
 #   openssl   Debian's package (key pairs of every type the cosign tests import)
+#   actionlint  actionlint v1.7.12 (lints .github/workflows, their run: steps with shellcheck)
+#   ShellCheck  Debian's shellcheck package (lints scripts/, testbed/, .ci/run)
 #
 # Usage: testbed/install-tools.sh [NAME...]   (default: all). A cached build links instantly.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 FLUX_VERSION=2.6.4
@@ -16,6 +19,7 @@ HELM_VERSION=3.22.0
 COSIGN_VERSION=2.6.5
 CRANE_VERSION=0.22.1
 NOTATION_GO_VERSION=1.3.2
+ACTIONLINT_VERSION=1.7.12
 
 # flux2's cmd/flux embeds manifests/*.yaml, which its release process generates and which are
 # not in the module zip, so neither `go install` nor a wrapper module can build it. Build inside a
@@ -65,21 +69,36 @@ install_notation() {
   go_build notation "$NOTATION_GO_VERSION-$h" "$moddir" .
 }
 
-install_openssl() {
-  if ! command -v openssl >/dev/null; then
-    log "openssl: installing Debian's package"
+# debian_tool NAME: links the command NAME of Debian's package NAME, installed when missing.
+debian_tool() {
+  if ! command -v "$1" >/dev/null; then
+    log "$1: installing Debian's package"
     export DEBIAN_FRONTEND=noninteractive
-    apt-cache policy openssl 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq
-    apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends openssl >/dev/null
+    apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq
+    apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "$1" >/dev/null
   fi
-  link_bin openssl "$(command -v openssl)"
+  link_bin "$1" "$(command -v "$1")"
+}
+
+install_openssl() {
+  debian_tool openssl
   log "openssl $(openssl version | cut -d' ' -f2): installed"
 }
 
-all=(flux helm cosign crane notation openssl)
+install_actionlint() {
+  # `go install MODULE@VERSION` records the version in the build info, where actionlint reads it.
+  GOFLAGS="-buildvcs=false" go_install actionlint "$ACTIONLINT_VERSION" "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
+}
+
+install_shellcheck() {
+  debian_tool shellcheck
+  log "shellcheck $(shellcheck --version | sed -n 's/^version: //p'): installed"
+}
+
+all=(flux helm cosign crane notation openssl actionlint shellcheck)
 for name in "${@:-${all[@]}}"; do
   case $name in
-  flux | helm | cosign | crane | notation | openssl) "install_$name" ;;
+  flux | helm | cosign | crane | notation | openssl | actionlint | shellcheck) "install_$name" ;;
   *)
     log "unknown tool $name (known: ${all[*]})"
     exit 2

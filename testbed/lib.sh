@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the test-bed install scripts. Source it; do not run it.
 #
 # Layout (all outside the repository):
@@ -78,7 +79,10 @@ build_with_api() {
   local dir api
   dir=$(mod_dir "$mod@v$version")
   api=$(mod_dir "$mod/api@v$version")
-  [ -n "$dir" ] && [ -n "$api" ] || { log "$name: go mod download $mod@v$version failed"; return 1; }
+  if [ -z "$dir" ] || [ -z "$api" ]; then
+    log "$name: go mod download $mod@v$version failed"
+    return 1
+  fi
   local src="$TESTBED_DIR/src/$name-v$version"
   rm -rf "$src"
   mkdir -p "$(dirname "$src")"
