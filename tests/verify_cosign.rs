@@ -477,34 +477,18 @@ fn ed25519_keys_verify_plain_ed25519_signatures_only() {
 }
 
 #[test]
-fn keyless_and_notation_fail_closed_saying_so_and_pull_nothing() {
+fn keyless_fails_closed_saying_so_and_pulls_nothing() {
     let reg = Registry::start(Flavor::Distribution, Security::Http);
     push(&reg, "app", "v1", "kind: V\n");
     let url = format!("oci://{}/app", reg.host());
-    let secrets = keys_dir(&[("trustpolicy.json", "{}".into())]);
-    for (name, verify, message) in [
-        (
-            "keyless",
-            json!({"provider": "cosign"}),
-            "failed to verify the signature using provider 'cosign keyless': keyless \
-             verification is not supported yet: only cosign public keys from \
-             'verify.secretRef' are",
-        ),
-        (
-            "notation",
-            json!({"provider": "notation", "secretRef": {"name": "keys"}}),
-            "failed to verify the signature using provider 'notation': notation verification \
-             is not supported yet: only cosign public keys are",
-        ),
-    ] {
-        let storage = tempfile::tempdir().unwrap();
-        let run = reconcile(
-            &manifest(name, &url, "v1", json!({"verify": verify})),
-            storage.path(),
-            secrets.path(),
-        );
-        assert_refused(&run, message, storage.path());
-    }
+    let secrets = keys_dir(&[("cosign.pub", "unused".into())]);
+    let storage = tempfile::tempdir().unwrap();
+    let run = reconcile(
+        &manifest("keyless", &url, "v1", json!({"verify": {"provider": "cosign"}})),
+        storage.path(),
+        secrets.path(),
+    );
+    assert_refused(&run, keyless_message(), storage.path());
 }
 
 // ---------------------------------------------------------------------------------------------
