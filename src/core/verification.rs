@@ -73,6 +73,24 @@ impl<S: SecretSource> Verifier for SignatureVerifier<'_, S> {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl<S: SecretSource> SignatureVerifier<'_, S> {
+    /// The `data` of the verification Secret `namespace/name` (the store's text when it does
+    /// not exist).
+    async fn secret_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, k8s_openapi::ByteString>, BoxError> {
+        let secret = self
+            .secrets
+            .secret(namespace, name)
+            .await?
+            .ok_or_else(|| SecretNotFound {
+                resource: self.secrets.secret_resource(),
+                name: name.to_string(),
+            })?;
+        Ok(secret.data.unwrap_or_default())
+    }
+
     /// Notation with the trust policy and certificates of Secret `name` (Flux's texts for a
     /// missing reference, Secret or entry).
     async fn notation(
@@ -87,15 +105,7 @@ impl<S: SecretSource> SignatureVerifier<'_, S> {
             ))
             .into());
         };
-        let secret = self
-            .secrets
-            .secret(request.namespace, name)
-            .await?
-            .ok_or_else(|| SecretNotFound {
-                resource: self.secrets.secret_resource(),
-                name: name.to_string(),
-            })?;
-        let data = secret.data.unwrap_or_default();
+        let data = self.secret_data(request.namespace, name).await?;
         let material = verify::notation::material(request.namespace, name, &data)?;
         let verdict = verify::notation::verify(
             request.client,
@@ -115,15 +125,7 @@ impl<S: SecretSource> SignatureVerifier<'_, S> {
         request: &VerifyRequest<'_>,
         name: &str,
     ) -> Result<(), BoxError> {
-        let secret = self
-            .secrets
-            .secret(request.namespace, name)
-            .await?
-            .ok_or_else(|| SecretNotFound {
-                resource: self.secrets.secret_resource(),
-                name: name.to_string(),
-            })?;
-        let data = secret.data.unwrap_or_default();
+        let data = self.secret_data(request.namespace, name).await?;
         let keys = verify::public_keys(&data).map_err(|(entry, e): (String, KeyError)| {
             tracing::warn!(
                 namespace = request.namespace,

@@ -32,7 +32,7 @@ pub fn decode_document(data: &[u8]) -> Result<Document, String> {
 }
 
 /// The JSON type name Go's `UnmarshalTypeError` prints.
-fn json_type(v: &Value) -> &'static str {
+pub(crate) fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "bool",

@@ -294,24 +294,8 @@ impl Statement {
                     "trust policy statement {name} has an empty trusted identity"
                 ));
             }
-            if identity == "*" {
-                continue;
-            }
-            let Some((prefix, value)) = identity.split_once(':') else {
-                return Err(format!(
-                    "trust policy statement {name} has trusted identity {} missing separator",
-                    go_quote(identity)
-                ));
-            };
-            if prefix == "x509.subject" {
-                if value.is_empty() {
-                    return Err(format!(
-                        "trust policy statement {name} has trusted identity {} without an \
-                         identity value",
-                        go_quote(identity)
-                    ));
-                }
-                let dn = dn::parse(value).map_err(|e| {
+            if let Some(dn) = x509_identity(name, identity)? {
+                let dn = dn.map_err(|e| {
                     format!(
                         "trust policy statement {name} has trusted identity {} with invalid \
                          identity value: {e}",
@@ -335,6 +319,34 @@ impl Statement {
         }
         Ok(())
     }
+}
+
+/// The DN of an `x509.subject:` trusted identity (`None` for `*` and other prefixes), or why
+/// it is malformed; the inner result is the DN's own parse.
+///
+/// # Errors
+/// notation-go's texts for an identity without `:` or without a value (`name` is the quoted
+/// statement name).
+pub fn x509_identity(name: &str, identity: &str) -> Result<Option<Result<dn::Dn, String>>, String> {
+    if identity == "*" {
+        return Ok(None);
+    }
+    let Some((prefix, value)) = identity.split_once(':') else {
+        return Err(format!(
+            "trust policy statement {name} has trusted identity {} missing separator",
+            go_quote(identity)
+        ));
+    };
+    if prefix != "x509.subject" {
+        return Ok(None);
+    }
+    if value.is_empty() {
+        return Err(format!(
+            "trust policy statement {name} has trusted identity {} without an identity value",
+            go_quote(identity)
+        ));
+    }
+    Ok(Some(dn::parse(value)))
 }
 
 static DOMAIN: LazyLock<Option<Regex>> = LazyLock::new(|| {

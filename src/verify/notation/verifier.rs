@@ -221,21 +221,8 @@ fn identities(
     }
     let mut trusted = Vec::new();
     for identity in &statement.trusted_identities {
-        let Some((prefix, value)) = identity.split_once(':') else {
-            return Err(format!(
-                "trust policy statement {name} has trusted identity {} missing separator",
-                go_quote(identity)
-            ));
-        };
-        if prefix == "x509.subject" {
-            if value.is_empty() {
-                return Err(format!(
-                    "trust policy statement {name} has trusted identity {} without an identity \
-                     value",
-                    go_quote(identity)
-                ));
-            }
-            trusted.push(dn::parse(value)?);
+        if let Some(dn) = super::policy::x509_identity(&name, identity)? {
+            trusted.push(dn?);
         }
     }
     if trusted.is_empty() {

@@ -83,19 +83,8 @@ fn string(header: &BTreeMap<String, Value>, key: &str) -> Result<String, String>
         Some(v) => Err(format!(
             "jws envelope protected header can't be decoded: json: cannot unmarshal {} into Go \
              struct field jwsProtectedHeader.{key} of type string",
-            json_kind(v)
+            crate::verify::notation::gojson::json_type(v)
         )),
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 
