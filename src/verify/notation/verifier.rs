@@ -403,4 +403,101 @@ mod tests {
             "content descriptor mismatch"
         );
     }
+
+    /// A self-signed ECDSA P-256 code-signing certificate (C=US, ST=WA, O=Test), with CRL
+    /// distribution points when `crl`, and a JWS envelope (ES256) it signs for [`target`].
+    fn es256_signature(crl: bool) -> (Vec<u8>, Vec<u8>) {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CountryName, "US");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::StateOrProvinceName, "WA");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Test");
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+        if crl {
+            params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+                uris: vec!["http://crl.example/test.crl".into()],
+            }];
+        }
+        let cert = params.self_signed(&key).unwrap().der().to_vec();
+        let signer =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key.serialize_der())
+                .unwrap();
+        let t = target();
+        let header = URL_SAFE_NO_PAD.encode(
+            serde_json::json!({
+                "alg": "ES256", "cty": envelope::PAYLOAD_MEDIA_TYPE,
+                "crit": ["io.cncf.notary.signingScheme"],
+                "io.cncf.notary.signingScheme": "notary.x509",
+                "io.cncf.notary.signingTime": "2026-01-01T00:00:00Z",
+            })
+            .to_string(),
+        );
+        let payload = URL_SAFE_NO_PAD.encode(
+            serde_json::json!({"targetArtifact": {
+                "mediaType": t.media_type, "digest": t.digest, "size": t.size,
+            }})
+            .to_string(),
+        );
+        let input = format!("{header}.{payload}");
+        let sig = signer
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        let env = serde_json::json!({
+            "protected": header, "payload": payload,
+            "signature": URL_SAFE_NO_PAD.encode(sig.as_ref()),
+            "header": {"x5c": [STANDARD.encode(&cert)]},
+        });
+        (cert, env.to_string().into_bytes())
+    }
+
+    #[test]
+    fn chains_with_revocation_endpoints_fail_where_revocation_is_enforced() {
+        let now: Timestamp = k8s_openapi::jiff::Timestamp::now();
+        let check = |crl: bool, level: &str, overrides: &[(&str, &str)]| {
+            let (cert, envelope) = es256_signature(crl);
+            let mut s = statement(level, &["x509.subject: C=US, ST=WA, O=Test"]);
+            s.signature_verification.override_ = overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let level = s.signature_verification.level().unwrap();
+            verify(
+                envelope::jws::MEDIA_TYPE,
+                &envelope,
+                &target(),
+                &s,
+                &level,
+                &TrustStore::of(vec![cert]),
+                now,
+            )
+        };
+        // Without revocation endpoints, as notation's "non-revokable": verified.
+        assert!(check(false, "strict", &[]).is_ok());
+        let e = check(true, "strict", &[]).unwrap_err();
+        assert_eq!(
+            e,
+            "signing certificate with subject \"O=Test,ST=WA,C=US\" revocation status is \
+             unknown: OCSP and CRL revocation checks are not supported by ocisource"
+        );
+        let logged = check(true, "permissive", &[]).unwrap();
+        assert!(
+            logged
+                .results
+                .iter()
+                .any(|r| r.check == Check::Revocation && r.error.is_some())
+        );
+        assert!(check(true, "strict", &[("revocation", "skip")]).is_ok());
+    }
 }
