@@ -13,6 +13,7 @@ mod common;
 
 use std::path::Path;
 
+use common::fake_registry::{Fake, ok, status};
 use common::object::{condition as cond, json_condition as condition};
 use common::registry::{Flavor, Registry, Security};
 use common::standalone::{Run, assert_kstatus_sound};
@@ -23,6 +24,10 @@ use common::verification::{
     request_until_refused, revision, verified_manifest, wait_verified, write_registry_credentials,
     write_secret,
 };
+use k8s_openapi::ByteString;
+use k8s_openapi::jiff::Timestamp;
+use ocisource::registry::{Client, Credential, Digest, TransportConfig};
+use ocisource::verify::notation::{self, Verdict};
 use serde_json::{Value, json};
 
 const NOTARY_SUBJECT: &str = "x509.subject: C=US, ST=WA, O=Notary";
@@ -379,6 +384,139 @@ fn the_example_manifest_and_trust_policy_verify_a_test_certificate_signature() {
     let storage = tempfile::tempdir().unwrap();
     let run = reconcile(&example, storage.path(), dir.path());
     assert_verified(&run, &format!("6.6.0@{digest}"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounds, against a fake registry
+
+/// A fake registry holding manifest `app@<subject>` and `signatures` notation signature
+/// manifests (through the referrers API), each with a junk JWS envelope whose descriptor
+/// announces `announced` bytes (the real size when `None`).
+async fn signature_server(signatures: usize, announced: Option<u64>) -> (Fake, Digest) {
+    let subject = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#.to_vec();
+    let subject_digest = Digest::sha256_of(&subject);
+    let envelope = br#"{"payload":"","protected":"","header":{},"signature":""}"#.to_vec();
+    let envelope_digest = Digest::sha256_of(&envelope);
+    let size = announced.unwrap_or(envelope.len() as u64);
+    let manifests: Vec<Vec<u8>> = (0..signatures)
+        .map(|i| {
+            json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.cncf.notary.signature",
+                           "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
+                "layers": [{"mediaType": "application/jose+json",
+                            "digest": envelope_digest.to_string(), "size": size}],
+                "annotations": {"n": i.to_string()},
+            })
+            .to_string()
+            .into_bytes()
+        })
+        .collect();
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests.iter().map(|m| json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": Digest::sha256_of(m).to_string(),
+            "size": m.len(),
+            "artifactType": "application/vnd.cncf.notary.signature",
+        })).collect::<Vec<_>>(),
+    })
+    .to_string()
+    .into_bytes();
+    let subject_path = format!("/v2/app/manifests/{subject_digest}");
+    let referrers_path = format!("/v2/app/referrers/{subject_digest}");
+    let blob_path = format!("/v2/app/blobs/{envelope_digest}");
+    let fake = Fake::start(move |req| {
+        let oci = [("Content-Type", "application/vnd.oci.image.manifest.v1+json")];
+        if req.path == "/v2/" {
+            ok(&[], b"")
+        } else if req.path == subject_path {
+            ok(&oci, &subject)
+        } else if req.path.starts_with(&referrers_path) {
+            ok(
+                &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
+                &index,
+            )
+        } else if req.path == blob_path {
+            ok(&[], &envelope)
+        } else if let Some(m) = manifests
+            .iter()
+            .find(|m| req.path == format!("/v2/app/manifests/{}", Digest::sha256_of(m)))
+        {
+            ok(&oci, m)
+        } else {
+            status(404, &[], b"")
+        }
+    })
+    .await;
+    (fake, subject_digest)
+}
+
+async fn verify_at(fake: &Fake, digest: &Digest) -> Result<Verdict, String> {
+    let work = tempfile::tempdir().unwrap();
+    let key = tools::notation_generate_test_cert(work.path(), "flux");
+    let data = [
+        (
+            "trustpolicy.json".to_string(),
+            ByteString(policy("strict", &["*"]).into_bytes()),
+        ),
+        ("flux.crt".to_string(), ByteString(cert(&key).into_bytes())),
+    ]
+    .into_iter()
+    .collect();
+    let material = notation::material("apps", "keys", &data).unwrap();
+    let client = Client::new(&TransportConfig::default()).unwrap();
+    notation::verify(
+        &client,
+        &Credential::Anonymous,
+        &fake.repo("app"),
+        digest,
+        &material,
+        Timestamp::now(),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn at_most_three_envelopes_are_read_and_each_is_bounded() {
+    // Five signatures that do not verify: three are read, then notation's limit text.
+    let (fake, digest) = signature_server(5, None).await;
+    assert_eq!(
+        verify_at(&fake, &digest).await,
+        Err(
+            "signature evaluation stopped. The configured limit of 3 signatures to verify per \
+             artifact exceeded"
+                .into()
+        )
+    );
+    assert_eq!(fake.count("GET", "/v2/app/blobs/"), 3);
+
+    // Two: both failures, each named by its signature manifest.
+    let (fake, digest) = signature_server(2, None).await;
+    let e = verify_at(&fake, &digest).await.unwrap_err();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert_eq!(lines[0], "signature verification failed");
+    for line in &lines[1..] {
+        assert!(
+            line.starts_with("failed to verify signature with digest sha256:")
+                && line.ends_with(", certificate chain is not present"),
+            "{line}"
+        );
+    }
+
+    // An envelope announced above the bound is refused before it is requested.
+    let (fake, digest) = signature_server(1, Some(5 << 20)).await;
+    let e = verify_at(&fake, &digest).await.unwrap_err();
+    assert!(
+        e.starts_with("unable to retrieve digital signature with digest \"sha256:")
+            && e.ends_with("from the Repository, error : signature blob too large: 5242880 bytes"),
+        "{e}"
+    );
+    assert_eq!(fake.count("GET", "/v2/app/blobs/"), 0);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -42,8 +42,10 @@ pub const MAX_SIGNATURE_ATTEMPTS: usize = 3;
 /// The largest signature manifest read (notation's limit).
 pub const MAX_SIGNATURE_MANIFEST_SIZE: u64 = 4 << 20;
 
-/// The largest signature envelope read (notation's limit).
-pub const MAX_SIGNATURE_BLOB_SIZE: u64 = 32 << 20;
+/// The largest signature envelope read. notation allows 32 MiB; an envelope is a few KiB (a
+/// signature and a certificate chain), and a reconcile holds it in memory, so the bound is the
+/// signature manifest's.
+pub const MAX_SIGNATURE_BLOB_SIZE: u64 = 4 << 20;
 
 /// Why notation verification failed: notation-go's or Flux's text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
