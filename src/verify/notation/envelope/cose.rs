@@ -60,7 +60,6 @@ fn time(rest: &[(Label, Value)], name: &str) -> Result<Option<Timestamp>, String
             let secs = match inner.as_ref() {
                 Value::Integer(i) => i64::try_from(*i).ok(),
                 // Fractions of a second are dropped: notation signs whole seconds.
-                #[allow(clippy::cast_possible_truncation)]
                 Value::Float(f) if f.is_finite() => Some(f.trunc() as i64),
                 _ => None,
             };

@@ -53,10 +53,6 @@ struct Unprotected {
     timestamp_signature: Option<String>,
 }
 
-fn invalid(msg: impl std::fmt::Display) -> String {
-    msg.to_string()
-}
-
 fn time(header: &BTreeMap<String, Value>, key: &str) -> Result<Option<Timestamp>, String> {
     match header.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -101,14 +97,14 @@ pub fn open(blob: &[u8]) -> Result<Content, String> {
     })?;
     let chain_b64 = env.header.x5c.unwrap_or_default();
     if chain_b64.is_empty() {
-        return Err(invalid("certificate chain is not present"));
+        return Err("certificate chain is not present".into());
     }
     let chain: Vec<Vec<u8>> = chain_b64
         .iter()
         .map(|c| STANDARD.decode(c))
         .collect::<Result<_, _>>()
         .map_err(|e| format!("unable to parse the digital signature, error : {e}"))?;
-    let leaf = x509::parse(&chain[0]).map_err(|_| invalid("malformed leaf certificate"))?;
+    let leaf = x509::parse(&chain[0]).map_err(|_| "malformed leaf certificate".to_string())?;
 
     // The signature over `protected.payload`, with the algorithm the header declares.
     let raw_header = URL_SAFE_NO_PAD.decode(env.protected.as_bytes()).map_err(|e| {
