@@ -197,6 +197,78 @@ fn unsigned_moved_and_foreign_artifacts_are_refused_and_nothing_is_pulled() {
     );
     assert_refused(&run, &no_signature(&moved), storage.path());
     assert_retried(&run);
+
+    // The signed digest's referrers tag copied to where the moved digest's would be: its
+    // signature names the signed digest, so it vouches for nothing else.
+    tools::crane_tag(
+        &reg,
+        &format!("app:{}", referrers_tag(&signed)),
+        &referrers_tag(&moved),
+    );
+    let run = reconcile(
+        &manifest("replayed", &url, "v1", json!({})),
+        storage.path(),
+        keys.path(),
+    );
+    assert_refused(
+        &run,
+        &failure(&format!(
+            "signature verification failed failed to verify signature with digest {sig}, \
+             content descriptor mismatch"
+        )),
+        storage.path(),
+    );
+}
+
+#[test]
+fn an_expired_signature_fails_where_expiry_is_enforced() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let work = tempfile::tempdir().unwrap();
+    let key = tools::notation_generate_test_cert(work.path(), "flux");
+    let digest = push(&reg, "app", "v1", "kind: Expiring\n");
+    tools::notation_sign(
+        &reg,
+        &format!("app@{digest}"),
+        &key,
+        "jws",
+        &["--expiry", "1s"],
+    );
+    let sig = signature_digests(&reg, "app", &digest).remove(0);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let url = format!("oci://{}/app", reg.host());
+
+    // strict enforces expiry.
+    let storage = tempfile::tempdir().unwrap();
+    let keys = secrets(&policy("strict", &[NOTARY_SUBJECT]), &key);
+    let run = reconcile(
+        &manifest("strict", &url, "v1", json!({})),
+        storage.path(),
+        keys.path(),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let (status, reason, message) = condition(&run.obj, "SourceVerified").unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "VerificationError")
+    );
+    let prefix = failure(&format!(
+        "signature verification failed failed to verify signature with digest {sig}, digital \
+         signature has expired on \""
+    ));
+    assert!(
+        message.starts_with(&prefix) && message.ends_with(" +0000\""),
+        "{message}"
+    );
+    assert!(run.obj["status"].get("artifact").is_none());
+
+    // permissive only logs it: verified.
+    let keys = secrets(&policy("permissive", &[NOTARY_SUBJECT]), &key);
+    let run = reconcile(
+        &manifest("permissive", &url, "v1", json!({})),
+        storage.path(),
+        keys.path(),
+    );
+    assert_verified(&run, &format!("v1@{digest}"));
 }
 
 #[test]
