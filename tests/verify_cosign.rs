@@ -10,120 +10,35 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use base64::Engine as _;
 use common::controller::Controller;
-use common::controlplane::{ControlPlane, create_namespace};
-use common::object::wait_for;
+use common::controlplane::shared_with_namespace;
+use common::object::{OciRepo, condition as cond, wait_for};
 use common::registry::{Flavor, Registry, Security};
-use common::standalone::reconcile_command;
 use common::tools::{self, CosignKeys};
+use common::verification::{
+    assert_refused, assert_retried, assert_tag_and_digest_verify, assert_verified,
+    controller_with_verified_object, keys_dir, push, reconcile, remove_verify,
+    request_until_refused, verified_manifest, wait_verified, write_registry_credentials,
+    write_secret,
+};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use ocisource::api::v1::OciRepository;
-use ocisource::core::summary::kstatus_violations;
 use serde_json::{Value, json};
-
-struct Run {
-    code: i32,
-    obj: Value,
-    stderr: String,
-}
-
-fn reconcile(manifest: &Value, storage: &Path, secrets: &Path) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = reconcile_command(manifest, storage, dir.path());
-    cmd.arg("--secrets-dir").arg(secrets);
-    let out = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let obj = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no object printed ({e}); stderr:\n{stderr}"));
-    Run {
-        code: out.status.code().unwrap(),
-        obj,
-        stderr,
-    }
-}
-
-fn condition(obj: &Value, t: &str) -> Option<(String, String, String)> {
-    obj["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == t)
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap().to_string(),
-                c["reason"].as_str().unwrap().to_string(),
-                c["message"].as_str().unwrap().to_string(),
-            )
-        })
-}
-
-fn assert_kstatus_sound(obj: &Value) {
-    let typed: OciRepository = serde_json::from_value(obj.clone()).unwrap();
-    let status = typed.status.unwrap();
-    let violations = kstatus_violations(
-        &status.conditions,
-        typed.metadata.generation.unwrap(),
-        status.observed_generation,
-    );
-    assert!(violations.is_empty(), "{violations:?}");
-}
 
 /// An OCIRepository in namespace `apps` following `tag` of `url`, verified with the cosign
 /// keys of Secret `keys`, plus `extra` spec fields.
 fn manifest(name: &str, url: &str, tag: &str, extra: Value) -> Value {
-    let mut spec = json!({
-        "url": url, "interval": "1m", "insecure": true, "ref": {"tag": tag},
-        "verify": {"provider": "cosign", "secretRef": {"name": "keys"}},
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        spec[k] = v.clone();
-    }
-    json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": name, "namespace": "apps"},
-        "spec": spec,
-    })
-}
-
-/// A secrets directory holding Secret `apps/<name>` with `entries` (name → content) as
-/// `stringData`.
-fn write_secret(dir: &Path, name: &str, entries: &[(&str, String)]) {
-    let data: serde_json::Map<String, Value> = entries
-        .iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
-        .collect();
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "namespace": "apps"},
-        "stringData": data,
-    });
-    std::fs::write(
-        dir.join(format!("{name}.yaml")),
-        serde_json::to_string(&secret).unwrap(),
-    )
-    .unwrap();
-}
-
-/// A secrets directory with only the verification Secret `keys`.
-fn keys_dir(entries: &[(&str, String)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    write_secret(dir.path(), "keys", entries);
-    dir
+    verified_manifest(name, url, tag, "cosign", extra)
 }
 
 fn public_key(keys: &CosignKeys) -> String {
     std::fs::read_to_string(&keys.public_key).unwrap()
-}
-
-/// Pushes a one-file artifact with `flux push artifact`; its digest.
-fn push(reg: &Registry, repo: &str, tag: &str, text: &str) -> String {
-    tools::flux_push_file(reg, repo, tag, ("deploy.yaml", text), "src", "rev")
 }
 
 /// `first`'s signature tag (`tag_of(digest)`) copied to where `moved`'s would be: what it holds
@@ -159,46 +74,6 @@ fn no_match(reg: &Registry, repo: &str, digest: &str) -> String {
          found for '{}/{repo}@{digest}'",
         reg.host()
     )
-}
-
-/// Asserts a verification failure with `message`: SourceVerified=False and Ready=False with
-/// it, no FetchFailed, nothing pulled or stored.
-fn assert_refused(run: &Run, message: &str, storage: &Path) {
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let expected = Some(("False".into(), "VerificationError".into(), message.into()));
-    assert_eq!(condition(&run.obj, "SourceVerified"), expected);
-    assert_eq!(condition(&run.obj, "Ready"), expected);
-    assert!(condition(&run.obj, "FetchFailed").is_none());
-    assert!(run.obj["status"].get("artifact").is_none());
-    assert_eq!(
-        common::files_under(storage),
-        Vec::<PathBuf>::new(),
-        "nothing stored"
-    );
-    assert_kstatus_sound(&run.obj);
-}
-
-/// Asserts a verified, stored artifact at `revision`.
-fn assert_verified(run: &Run, revision: &str) {
-    assert_eq!(run.code, 0, "{}\n{}", run.obj["status"], run.stderr);
-    assert_eq!(
-        condition(&run.obj, "SourceVerified"),
-        Some((
-            "True".into(),
-            "Succeeded".into(),
-            format!("verified signature of revision {revision}")
-        ))
-    );
-    assert_eq!(
-        condition(&run.obj, "Ready"),
-        Some((
-            "True".into(),
-            "Succeeded".into(),
-            format!("stored artifact for digest '{revision}'")
-        ))
-    );
-    assert_eq!(run.obj["status"]["artifact"]["revision"], revision);
-    assert_kstatus_sound(&run.obj);
 }
 
 /// `openssl <args>` in `dir`, failing loudly.
@@ -237,19 +112,12 @@ fn a_key_signed_artifact_is_verified_then_stored() {
     let storage = tempfile::tempdir().unwrap();
     let url = format!("oci://{}/app", reg.host());
 
-    let run = reconcile(
+    assert_tag_and_digest_verify(
         &manifest("signed", &url, "v1", json!({})),
+        &digest,
         storage.path(),
         secrets.path(),
     );
-    assert_verified(&run, &format!("v1@{digest}"));
-    // A digest reference verifies the same way.
-    let run = reconcile(
-        &manifest("pinned", &url, "v1", json!({"ref": {"digest": digest}})),
-        storage.path(),
-        secrets.path(),
-    );
-    assert_verified(&run, &digest);
 }
 
 #[test]
@@ -279,15 +147,7 @@ fn unsigned_artifacts_and_signatures_of_other_keys_are_refused_and_nothing_is_pu
         secrets.path(),
     );
     assert_refused(&run, &no_match(&reg, "app", &signed), storage.path());
-    assert!(
-        run.obj["status"]["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["type"] == "Reconciling" && c["reason"] == "ProgressingWithRetry"),
-        "retried: {}",
-        run.obj["status"]
-    );
+    assert_retried(&run);
 }
 
 #[test]
@@ -476,37 +336,6 @@ fn ed25519_keys_verify_plain_ed25519_signatures_only() {
     assert_verified(&run, &format!("plain@{plain}"));
 }
 
-#[test]
-fn keyless_and_notation_fail_closed_saying_so_and_pull_nothing() {
-    let reg = Registry::start(Flavor::Distribution, Security::Http);
-    push(&reg, "app", "v1", "kind: V\n");
-    let url = format!("oci://{}/app", reg.host());
-    let secrets = keys_dir(&[("trustpolicy.json", "{}".into())]);
-    for (name, verify, message) in [
-        (
-            "keyless",
-            json!({"provider": "cosign"}),
-            "failed to verify the signature using provider 'cosign keyless': keyless \
-             verification is not supported yet: only cosign public keys from \
-             'verify.secretRef' are",
-        ),
-        (
-            "notation",
-            json!({"provider": "notation", "secretRef": {"name": "keys"}}),
-            "failed to verify the signature using provider 'notation': notation verification \
-             is not supported yet: only cosign public keys are",
-        ),
-    ] {
-        let storage = tempfile::tempdir().unwrap();
-        let run = reconcile(
-            &manifest(name, &url, "v1", json!({"verify": verify})),
-            storage.path(),
-            secrets.path(),
-        );
-        assert_refused(&run, message, storage.path());
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Sigstore bundles (`cosign sign --new-bundle-format`), found through the OCI referrers
 
@@ -635,17 +464,7 @@ fn the_verifier_uses_the_object_s_credentials_on(security: Security) {
     let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
     tools::cosign_sign_key(&reg, &format!("private/app@{digest}"), &keys);
     let secrets = keys_dir(&[("cosign.pub", public_key(&keys))]);
-    let regcred = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "regcred", "namespace": "apps"},
-        "type": "kubernetes.io/dockerconfigjson",
-        "stringData": {".dockerconfigjson": reg.docker_config_json()},
-    });
-    std::fs::write(
-        secrets.path().join("regcred.yaml"),
-        serde_json::to_string(&regcred).unwrap(),
-    )
-    .unwrap();
+    write_registry_credentials(secrets.path(), &reg);
     let storage = tempfile::tempdir().unwrap();
     let url = format!("oci://{}/private/app", reg.host());
     let run = reconcile(
@@ -790,89 +609,29 @@ async fn a_bundle_verification_reads_the_referrers_the_referrer_manifest_and_the
 // ---------------------------------------------------------------------------------------------
 // The controller
 
-fn cond(obj: &OciRepository, t: &str) -> Option<(String, String, String)> {
-    let status = obj.status.as_ref()?;
-    let c = status.conditions.iter().find(|c| c.type_ == t)?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-fn revision(obj: &OciRepository) -> Option<String> {
-    Some(obj.status.as_ref()?.artifact.as_ref()?.revision.clone())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_controller_verifies_before_it_pulls_and_keeps_the_verified_artifact() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
-    let ns = "verify-cosign";
-    create_namespace(&client, ns).await;
     let reg = Registry::start(Flavor::Referrers, Security::Http);
     let first = push(&reg, "app", "stable", "kind: First\n");
     let work = tempfile::tempdir().unwrap();
     let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
     tools::cosign_sign_key(&reg, &format!("app@{first}"), &keys);
-
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "cosign-keys", "namespace": ns},
-        "stringData": {"cosign.pub": public_key(&keys)},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let _ctl = Controller::start(
-        cp,
-        Path::new(env!("CARGO_BIN_EXE_ocisource")),
-        ns,
-        &["--min-retry-delay=200ms", "--max-retry-delay=1s"],
-    );
-    let api: Api<OciRepository> = Api::namespaced(client.clone(), ns);
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "app", "namespace": ns},
-        "spec": {
-            "url": format!("oci://{}/app", reg.host()), "interval": "10m", "insecure": true,
-            "ref": {"tag": "stable"},
-            "verify": {"provider": "cosign", "secretRef": {"name": "cosign-keys"}},
-        }
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap();
+    let (api, _ctl) = controller_with_verified_object(
+        "verify-cosign",
+        ("cosign-keys", json!({"cosign.pub": public_key(&keys)})),
+        &format!("oci://{}/app", reg.host()),
+        json!({"provider": "cosign", "secretRef": {"name": "cosign-keys"}}),
+    )
+    .await;
 
     let verified_first = format!("stable@{first}");
-    let obj = wait_for(&api, "app", "verified and Ready", |o| {
-        cond(o, "Ready").is_some_and(|c| c.0 == "True")
-    })
-    .await;
-    assert_eq!(revision(&obj).as_deref(), Some(verified_first.as_str()));
-    assert_eq!(
-        cond(&obj, "SourceVerified"),
-        Some((
-            "True".into(),
-            "Succeeded".into(),
-            format!("verified signature of revision {verified_first}")
-        ))
-    );
+    let obj = wait_verified(&api, &verified_first).await;
     let stored = obj.status.as_ref().unwrap().artifact.clone().unwrap();
 
     // The tag moves to unsigned content: refused, the verified artifact stays.
     let moved = push(&reg, "app", "stable", "kind: Moved\n");
-    let request = |value: &str| json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": value}}});
-    api.patch(
-        "app",
-        &PatchParams::default(),
-        &Patch::Merge(&request("moved")),
-    )
-    .await
-    .unwrap();
     let failure = no_match(&reg, "app", &moved);
-    let obj = wait_for(&api, "app", "verification failure", |o| {
-        cond(o, "Ready").is_some_and(|c| c.1 == "VerificationError")
-    })
-    .await;
+    let obj = request_until_refused(&api, "moved").await;
     assert_eq!(
         cond(&obj, "Ready"),
         Some(("False".into(), "VerificationError".into(), failure.clone()))
@@ -896,31 +655,10 @@ async fn the_controller_verifies_before_it_pulls_and_keeps_the_verified_artifact
 
     // Once signed, the retries (with backoff, no request needed) pick it up.
     tools::cosign_sign_key(&reg, &format!("app@{moved}"), &keys);
-    let verified_moved = format!("stable@{moved}");
-    let obj = wait_for(&api, "app", "the moved tag verified", |o| {
-        revision(o).as_deref() == Some(verified_moved.as_str())
-            && cond(o, "Ready").is_some_and(|c| c.0 == "True")
-    })
-    .await;
-    assert_eq!(
-        cond(&obj, "SourceVerified").map(|c| c.2),
-        Some(format!("verified signature of revision {verified_moved}"))
-    );
+    wait_verified(&api, &format!("stable@{moved}")).await;
 
     // Without verify the condition goes.
-    api.patch(
-        "app",
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"spec": {"verify": null}})),
-    )
-    .await
-    .unwrap();
-    let obj = wait_for(&api, "app", "SourceVerified removed", |o| {
-        cond(o, "SourceVerified").is_none()
-            && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
-    })
-    .await;
-    assert_eq!(cond(&obj, "Ready").map(|c| c.0).as_deref(), Some("True"));
+    remove_verify(&api).await;
 }
 
 /// The value of `series` in a `/metrics` text (0 when absent).
@@ -936,11 +674,8 @@ fn counter(metrics: &str, series: &str) -> u64 {
 /// another verification, and each object still records its own SourceVerified.
 #[tokio::test(flavor = "multi_thread")]
 async fn objects_on_one_signed_artifact_with_the_same_keys_verify_it_once() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
     let ns = "verify-shared";
-    create_namespace(&client, ns).await;
+    let (cp, client) = shared_with_namespace(ns).await;
     let reg = Registry::start(Flavor::Referrers, Security::Http);
     let digest = push(&reg, "app", "stable", "kind: Shared\n");
     let work = tempfile::tempdir().unwrap();
@@ -969,17 +704,13 @@ async fn objects_on_one_signed_artifact_with_the_same_keys_verify_it_once() {
             i if i % 2 == 0 => "keys-a",
             _ => "keys-b",
         };
-        let obj: OciRepository = serde_json::from_value(json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "OCIRepository",
-            "metadata": {"name": name, "namespace": ns},
-            "spec": {
-                "url": format!("oci://{}/app", reg.host()), "interval": "10m", "insecure": true,
-                "ref": {"tag": "stable"},
-                "verify": {"provider": "cosign", "secretRef": {"name": secret}},
-            }
-        }))
-        .unwrap();
+        let obj = OciRepo::new(name)
+            .url(format!("oci://{}/app", reg.host()))
+            .interval("10m")
+            .insecure()
+            .tag("stable")
+            .verify("cosign", Some(secret))
+            .object();
         api.create(&PostParams::default(), &obj).await.unwrap();
     }
     let verified = format!("verified signature of revision stable@{digest}");

@@ -3,8 +3,9 @@
 //! object's own registry client.
 //!
 //! Supported: `provider: cosign` with `secretRef` (public keys), on Sigstore bundles (cosign
-//! v3, found through the OCI referrers) and the cosign v2 `.sig` layout. Everything else fails
-//! closed with a message saying so: keyless cosign and notation are not built yet.
+//! v3, found through the OCI referrers) and the cosign v2 `.sig` layout; `provider: notation`
+//! (trust policy and certificates of the Secret, see [`crate::verify::notation`]). Keyless
+//! cosign fails closed with a message saying so: it is not built yet.
 
 use super::ports::{SecretSource, Verification, Verifier, VerifyRequest};
 use crate::api::v1::VerificationProvider;
@@ -19,9 +20,6 @@ pub enum Unsupported {
          'verify.secretRef' are"
     )]
     Keyless,
-    /// Notation.
-    #[error("notation verification is not supported yet: only cosign public keys are")]
-    Notation,
 }
 
 /// The verification Secret does not exist (the store's own text, as Flux returns the API
@@ -60,8 +58,13 @@ impl<S: SecretSource> Verifier for SignatureVerifier<'_, S> {
             (VerificationProvider::Cosign, None) => {
                 Verification::Failed(Box::new(Unsupported::Keyless))
             }
-            (VerificationProvider::Notation, _) => {
-                Verification::Failed(Box::new(Unsupported::Notation))
+            (VerificationProvider::Notation, secret_ref) => {
+                let name = secret_ref.as_ref().map(|r| r.name.as_str());
+                match self.notation(&request, name).await {
+                    Ok(verify::notation::Verdict::Verified) => Verification::Verified,
+                    Ok(verify::notation::Verdict::Ignored) => Verification::Ignored,
+                    Err(e) => Verification::Failed(e),
+                }
             }
         }
     }
@@ -70,20 +73,59 @@ impl<S: SecretSource> Verifier for SignatureVerifier<'_, S> {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl<S: SecretSource> SignatureVerifier<'_, S> {
-    async fn cosign_with_keys(
+    /// The `data` of the verification Secret `namespace/name` (the store's text when it does
+    /// not exist).
+    async fn secret_data(
         &self,
-        request: &VerifyRequest<'_>,
+        namespace: &str,
         name: &str,
-    ) -> Result<(), BoxError> {
+    ) -> Result<std::collections::BTreeMap<String, k8s_openapi::ByteString>, BoxError> {
         let secret = self
             .secrets
-            .secret(request.namespace, name)
+            .secret(namespace, name)
             .await?
             .ok_or_else(|| SecretNotFound {
                 resource: self.secrets.secret_resource(),
                 name: name.to_string(),
             })?;
-        let data = secret.data.unwrap_or_default();
+        Ok(secret.data.unwrap_or_default())
+    }
+
+    /// Notation with the trust policy and certificates of Secret `name` (Flux's texts for a
+    /// missing reference, Secret or entry).
+    async fn notation(
+        &self,
+        request: &VerifyRequest<'_>,
+        name: Option<&str>,
+    ) -> Result<verify::notation::Verdict, BoxError> {
+        let reference = format!("{}@{}", request.repository, request.digest);
+        let Some(name) = name else {
+            return Err(verify::notation::Failure(format!(
+                "verification secret cannot be empty: '{reference}'"
+            ))
+            .into());
+        };
+        let data = self.secret_data(request.namespace, name).await?;
+        let material = verify::notation::material(request.namespace, name, &data)?;
+        let verdict = verify::notation::verify(
+            request.client,
+            request.credential,
+            request.repository,
+            request.digest,
+            &material,
+            k8s_openapi::jiff::Timestamp::now(),
+        )
+        .await?;
+        tracing::debug!(digest = %request.digest, ?verdict, "notation verification");
+        Ok(verdict)
+    }
+
+    async fn cosign_with_keys(
+        &self,
+        request: &VerifyRequest<'_>,
+        name: &str,
+    ) -> Result<(), BoxError> {
+        let data = self.secret_data(request.namespace, name).await?;
         let keys = verify::public_keys(&data).map_err(|(entry, e): (String, KeyError)| {
             tracing::warn!(
                 namespace = request.namespace,
@@ -208,20 +250,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn keyless_and_notation_fail_closed_saying_so() {
+    async fn keyless_fails_closed_saying_so() {
         let none = OneSecret(None);
         assert!(
             outcome(&none, serde_json::json!({"provider": "cosign"}))
                 .await
                 .starts_with("keyless verification is not supported yet")
         );
-        assert!(
+    }
+
+    #[tokio::test]
+    async fn notation_needs_a_secret_with_a_policy_and_certificates() {
+        let digest = Digest::sha256_of(b"artifact");
+        assert_eq!(
             outcome(
-                &none,
-                serde_json::json!({"provider": "notation", "secretRef": {"name": "keys"}})
+                &OneSecret(None),
+                serde_json::json!({"provider": "notation"})
             )
-            .await
-            .starts_with("notation verification is not supported yet")
+            .await,
+            format!("verification secret cannot be empty: '127.0.0.1:9/app@{digest}'")
+        );
+        let spec = serde_json::json!({"provider": "notation", "secretRef": {"name": "keys"}});
+        assert_eq!(
+            outcome(&OneSecret(None), spec.clone()).await,
+            "secrets \"keys\" not found"
+        );
+        assert_eq!(
+            outcome(&secret(&[("ca.crt", b"x")]), spec.clone()).await,
+            "'trustpolicy.json' not found in secret 'ns/keys'"
+        );
+        assert_eq!(
+            outcome(
+                &secret(&[("trustpolicy.json", b"{}"), ("ca.crt", b"x")]),
+                spec
+            )
+            .await,
+            "trust policy document has empty version, version must be specified"
         );
     }
 

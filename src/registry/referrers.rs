@@ -193,6 +193,22 @@ impl Client {
         })
         .await
     }
+    /// Like [`Client::manifest_bytes`], with the media type the registry gave it
+    /// (`Content-Type`), as a descriptor of the manifest names it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::manifest_bytes`].
+    pub async fn manifest_with_type(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        cred: &Credential,
+    ) -> Result<(Vec<u8>, Option<String>), Error> {
+        let what = format!("fetch manifest {repo}@{digest}");
+        self.bounded(&what, self.manifest_by_digest(repo, digest, cred))
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -7,12 +7,15 @@
 //!   cosign's v2 signature layout (`sha256-<hex>.sig`, simple-signing payloads).
 //! - [`bundle`]: Sigstore bundles (cosign v3) found among the digest's OCI referrers, DSSE
 //!   envelopes checked with the keys.
+//! - [`notation`]: Notary Project signatures (JWS, COSE) among the digest's referrers, checked
+//!   against a trust policy and the certificates of the verification Secret.
 //!
-//! Not here yet (they fail closed in the port adapter): cosign keyless and notation.
+//! Not here yet (it fails closed in the port adapter): cosign keyless.
 
 pub mod bundle;
 pub mod cosign;
 pub mod keys;
+pub mod notation;
 
 use std::collections::BTreeMap;
 

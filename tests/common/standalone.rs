@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use ocisource::api::v1::OciRepository;
+use ocisource::core::summary::kstatus_violations;
 use serde_json::Value;
 
 use super::rss::{Measured, run_measured};
@@ -35,4 +37,45 @@ pub fn reconcile_measured(manifest: &Value, storage: &Path, args: &[&str]) -> (M
     let m = run_measured(&mut cmd);
     let obj = serde_json::from_str(&m.stdout).unwrap_or(Value::Null);
     (m, obj)
+}
+
+/// What one `ocisource reconcile` did.
+pub struct Run {
+    /// The exit code.
+    pub code: i32,
+    /// The printed object.
+    pub obj: Value,
+    /// Its stderr.
+    pub stderr: String,
+}
+
+/// `ocisource reconcile` of `manifest`, with Secrets from `secrets` when given; fails when it
+/// prints no object.
+pub fn run_reconcile(manifest: &Value, storage: &Path, secrets: Option<&Path>) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = reconcile_command(manifest, storage, dir.path());
+    if let Some(s) = secrets {
+        cmd.arg("--secrets-dir").arg(s);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let obj = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no object printed ({e}); stderr:\n{stderr}"));
+    Run {
+        code: out.status.code().unwrap(),
+        obj,
+        stderr,
+    }
+}
+
+/// Asserts that a printed object's conditions read as kstatus expects.
+pub fn assert_kstatus_sound(obj: &Value) {
+    let typed: OciRepository = serde_json::from_value(obj.clone()).unwrap();
+    let status = typed.status.unwrap();
+    let violations = kstatus_violations(
+        &status.conditions,
+        typed.metadata.generation.unwrap(),
+        status.observed_generation,
+    );
+    assert!(violations.is_empty(), "{violations:?}");
 }
