@@ -82,6 +82,15 @@ pub struct ArtifactArgs {
     #[arg(long, value_enum, default_value = "sha256")]
     pub artifact_digest_algo: DigestAlgo,
 
+    /// Extraction limits and platform.
+    #[command(flatten)]
+    pub content: ContentArgs,
+}
+
+/// How much a layer may unpack to and which platform an index resolves to: flags the
+/// controller and standalone mode share.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct ContentArgs {
     /// Largest uncompressed size a layer may extract to, in bytes; -1 disables the limit.
     #[arg(long, default_value_t = 1 << 30, allow_negative_numbers = true)]
     pub artifact_max_extract_size: i64,
@@ -96,15 +105,13 @@ pub struct ArtifactArgs {
     pub default_platform: crate::registry::Platform,
 }
 
-impl ArtifactArgs {
-    /// The size limit, `None` when disabled.
-    pub fn max_extract_size(&self) -> Option<u64> {
-        u64::try_from(self.artifact_max_extract_size).ok()
-    }
-
-    /// The entry limit, `None` when disabled.
-    pub fn max_extract_entries(&self) -> Option<u64> {
-        u64::try_from(self.artifact_max_extract_entries).ok()
+impl ContentArgs {
+    /// The extraction limits.
+    pub fn limits(&self) -> crate::storage::ExtractLimits {
+        crate::storage::ExtractLimits::from_flags(
+            self.artifact_max_extract_size,
+            self.artifact_max_extract_entries,
+        )
     }
 }
 
@@ -376,7 +383,7 @@ mod tests {
         assert_eq!(a.observability.health_addr, ":9440");
         assert_eq!(a.observability.log_level, LogLevel::Info);
         assert_eq!(a.observability.log_encoding, LogEncoding::Json);
-        assert_eq!(a.artifact.max_extract_size(), Some(1 << 30));
+        assert_eq!(a.artifact.content.limits().max_size, Some(1 << 30));
         assert_eq!(a.runtime.default_service_account(), None);
         assert!(!a.runtime.inconsistent_object_level_configuration());
         assert_eq!(a.runtime.token_cache_max_size, 100);
@@ -467,7 +474,7 @@ mod tests {
         assert_eq!(a.runtime.min_retry_delay, Duration::from_secs(2));
         assert_eq!(a.runtime.max_retry_delay, Duration::from_secs(3600));
         assert_eq!(a.artifact.artifact_digest_algo, DigestAlgo::Blake3);
-        assert_eq!(a.artifact.max_extract_size(), None);
+        assert_eq!(a.artifact.content.limits().max_size, None);
         assert!(
             a.runtime
                 .feature_gates()

@@ -16,7 +16,7 @@ use crate::core::Settings;
 use crate::metrics::Metrics;
 use crate::registry::ClientPool;
 use crate::server;
-use crate::storage::{DigestAlgorithm, ExtractLimits, Retention, Storage};
+use crate::storage::{DigestAlgorithm, Retention, Storage};
 
 /// Why the controller could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -171,17 +171,14 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         client,
         settings: Settings {
             storage,
-            limits: ExtractLimits::from_flags(
-                args.artifact.artifact_max_extract_size,
-                args.artifact.artifact_max_extract_entries,
-            ),
+            limits: args.artifact.content.limits(),
             object_level_workload_identity: args.runtime.object_level_workload_identity(),
             default_service_account: args.runtime.default_service_account(),
             cloud_tokens: TokenCache::with_limits(
                 args.runtime.token_cache_max_size,
                 args.runtime.token_cache_max_duration,
             ),
-            default_platform: args.artifact.default_platform.clone(),
+            default_platform: args.artifact.content.default_platform.clone(),
         },
         registries: ClientPool::new(),
         jitter_percent: args.runtime.interval_jitter_percentage,

@@ -19,7 +19,7 @@ use crate::core::ports::NoProgress;
 use crate::core::reconcile::{self, Outcome, Ports};
 use crate::core::verification::SignatureVerifier;
 use crate::registry::ClientPool;
-use crate::storage::{ExtractLimits, Storage};
+use crate::storage::Storage;
 
 use secrets::DirSecrets;
 
@@ -56,18 +56,9 @@ pub struct ReconcileArgs {
     #[arg(short = 'o', long, value_enum, default_value = "yaml")]
     pub output: Output,
 
-    /// Largest uncompressed size a layer may extract to, in bytes; -1 disables the limit.
-    #[arg(long, default_value_t = 1 << 30, allow_negative_numbers = true)]
-    pub artifact_max_extract_size: i64,
-
-    /// Largest number of entries a layer may hold; -1 disables the limit.
-    #[arg(long, default_value_t = 100_000, allow_negative_numbers = true)]
-    pub artifact_max_extract_entries: i64,
-
-    /// Platform an image index resolves to (`os/arch[/variant]`) unless the object's
-    /// `ocisource.io/platform` annotation names another.
-    #[arg(long, default_value = "linux/amd64")]
-    pub default_platform: crate::registry::Platform,
+    /// Extraction limits and platform, as the controller's.
+    #[command(flatten)]
+    pub content: crate::cli::ContentArgs,
 }
 
 /// Why the input could not be used.
@@ -202,15 +193,12 @@ pub async fn run(args: &ReconcileArgs) -> Result<Reconciled, InputError> {
         .map_err(|e| storage_err(Box::new(e)))?;
     let settings = Settings {
         storage,
-        limits: ExtractLimits::from_flags(
-            args.artifact_max_extract_size,
-            args.artifact_max_extract_entries,
-        ),
+        limits: args.content.limits(),
         // Off, as the controller's gate defaults (and no API server could issue tokens).
         object_level_workload_identity: false,
         default_service_account: None,
         cloud_tokens: TokenCache::new(),
-        default_platform: args.default_platform.clone(),
+        default_platform: args.content.default_platform.clone(),
     };
     let registries = ClientPool::new();
     let verifier = SignatureVerifier::new(&secrets);
