@@ -6,6 +6,9 @@
 #   crane     go-containerregistry v0.22.1
 #   notation  a minimal signer in testbed/go/notation on notation-go v1.3.2 (the notation CLI
 #             module is not served by the Go module proxy here; see that directory)
+#   sigstore-testca  an offline private Sigstore in testbed/go/sigstore-testca on sigstore-go
+#             v1.1.4 and cosign v2.6.5's packages: a Fulcio-like CA, Rekor and CT log keys, their
+#             trusted_root.json, keyless signatures attached as cosign attaches them
 #   openssl   Debian's package (key pairs of every type the cosign tests import)
 #
 # Usage: testbed/install-tools.sh [NAME...]   (default: all). A cached build links instantly.
@@ -16,6 +19,7 @@ HELM_VERSION=3.22.0
 COSIGN_VERSION=2.6.5
 CRANE_VERSION=0.22.1
 NOTATION_GO_VERSION=1.3.2
+SIGSTORE_GO_VERSION=1.1.4
 
 # flux2's cmd/flux embeds manifests/*.yaml, which its release process generates and which are
 # not in the module zip, so neither `go install` nor a wrapper module can build it. Build inside a
@@ -65,6 +69,14 @@ install_notation() {
   go_build notation "$NOTATION_GO_VERSION-$h" "$moddir" .
 }
 
+# Same scheme as notation: a hash of the sources in the version key.
+install_sigstore_testca() {
+  local moddir="$TESTBED_SRC/go/sigstore-testca"
+  local h
+  h=$(cd "$moddir" && cat go.mod go.sum ./*.go | sha256sum | cut -c1-12)
+  go_build sigstore-testca "$SIGSTORE_GO_VERSION-$h" "$moddir" .
+}
+
 install_openssl() {
   if ! command -v openssl >/dev/null; then
     log "openssl: installing Debian's package"
@@ -76,10 +88,11 @@ install_openssl() {
   log "openssl $(openssl version | cut -d' ' -f2): installed"
 }
 
-all=(flux helm cosign crane notation openssl)
+all=(flux helm cosign crane notation sigstore-testca openssl)
 for name in "${@:-${all[@]}}"; do
   case $name in
   flux | helm | cosign | crane | notation | openssl) "install_$name" ;;
+  sigstore-testca) install_sigstore_testca ;;
   *)
     log "unknown tool $name (known: ${all[*]})"
     exit 2
