@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use base64::Engine as _;
@@ -18,60 +18,13 @@ use common::controller::Controller;
 use common::controlplane::{ControlPlane, create_namespace};
 use common::object::wait_for;
 use common::registry::{Flavor, Registry, Security};
-use common::standalone::reconcile_command;
 use common::tools::{self, CosignKeys};
+use common::verify::{assert_refused, assert_verified, cond, reconcile, revision, write_secret};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use ocisource::api::v1::OciRepository;
-use ocisource::core::summary::kstatus_violations;
 use serde_json::{Value, json};
-
-struct Run {
-    code: i32,
-    obj: Value,
-    stderr: String,
-}
-
-fn reconcile(manifest: &Value, storage: &Path, secrets: &Path) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = reconcile_command(manifest, storage, dir.path());
-    cmd.arg("--secrets-dir").arg(secrets);
-    let out = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let obj = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no object printed ({e}); stderr:\n{stderr}"));
-    Run {
-        code: out.status.code().unwrap(),
-        obj,
-        stderr,
-    }
-}
-
-fn condition(obj: &Value, t: &str) -> Option<(String, String, String)> {
-    obj["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == t)
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap().to_string(),
-                c["reason"].as_str().unwrap().to_string(),
-                c["message"].as_str().unwrap().to_string(),
-            )
-        })
-}
-
-fn assert_kstatus_sound(obj: &Value) {
-    let typed: OciRepository = serde_json::from_value(obj.clone()).unwrap();
-    let status = typed.status.unwrap();
-    let violations = kstatus_violations(
-        &status.conditions,
-        typed.metadata.generation.unwrap(),
-        status.observed_generation,
-    );
-    assert!(violations.is_empty(), "{violations:?}");
-}
 
 /// An OCIRepository in namespace `apps` following `tag` of `url`, verified with the cosign
 /// keys of Secret `keys`, plus `extra` spec fields.
@@ -89,25 +42,6 @@ fn manifest(name: &str, url: &str, tag: &str, extra: Value) -> Value {
         "metadata": {"name": name, "namespace": "apps"},
         "spec": spec,
     })
-}
-
-/// A secrets directory holding Secret `apps/<name>` with `entries` (name → content) as
-/// `stringData`.
-fn write_secret(dir: &Path, name: &str, entries: &[(&str, String)]) {
-    let data: serde_json::Map<String, Value> = entries
-        .iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
-        .collect();
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "namespace": "apps"},
-        "stringData": data,
-    });
-    std::fs::write(
-        dir.join(format!("{name}.yaml")),
-        serde_json::to_string(&secret).unwrap(),
-    )
-    .unwrap();
 }
 
 /// A secrets directory with only the verification Secret `keys`.
@@ -159,46 +93,6 @@ fn no_match(reg: &Registry, repo: &str, digest: &str) -> String {
          found for '{}/{repo}@{digest}'",
         reg.host()
     )
-}
-
-/// Asserts a verification failure with `message`: SourceVerified=False and Ready=False with
-/// it, no FetchFailed, nothing pulled or stored.
-fn assert_refused(run: &Run, message: &str, storage: &Path) {
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let expected = Some(("False".into(), "VerificationError".into(), message.into()));
-    assert_eq!(condition(&run.obj, "SourceVerified"), expected);
-    assert_eq!(condition(&run.obj, "Ready"), expected);
-    assert!(condition(&run.obj, "FetchFailed").is_none());
-    assert!(run.obj["status"].get("artifact").is_none());
-    assert_eq!(
-        common::files_under(storage),
-        Vec::<PathBuf>::new(),
-        "nothing stored"
-    );
-    assert_kstatus_sound(&run.obj);
-}
-
-/// Asserts a verified, stored artifact at `revision`.
-fn assert_verified(run: &Run, revision: &str) {
-    assert_eq!(run.code, 0, "{}\n{}", run.obj["status"], run.stderr);
-    assert_eq!(
-        condition(&run.obj, "SourceVerified"),
-        Some((
-            "True".into(),
-            "Succeeded".into(),
-            format!("verified signature of revision {revision}")
-        ))
-    );
-    assert_eq!(
-        condition(&run.obj, "Ready"),
-        Some((
-            "True".into(),
-            "Succeeded".into(),
-            format!("stored artifact for digest '{revision}'")
-        ))
-    );
-    assert_eq!(run.obj["status"]["artifact"]["revision"], revision);
-    assert_kstatus_sound(&run.obj);
 }
 
 /// `openssl <args>` in `dir`, failing loudly.
@@ -483,13 +377,7 @@ fn keyless_and_notation_fail_closed_saying_so_and_pull_nothing() {
     let url = format!("oci://{}/app", reg.host());
     let secrets = keys_dir(&[("trustpolicy.json", "{}".into())]);
     for (name, verify, message) in [
-        (
-            "keyless",
-            json!({"provider": "cosign"}),
-            "failed to verify the signature using provider 'cosign keyless': keyless \
-             verification is not supported yet: only cosign public keys from \
-             'verify.secretRef' are",
-        ),
+        ("keyless", json!({"provider": "cosign"}), keyless_message()),
         (
             "notation",
             json!({"provider": "notation", "secretRef": {"name": "keys"}}),
@@ -511,8 +399,9 @@ fn keyless_and_notation_fail_closed_saying_so_and_pull_nothing() {
 // Sigstore bundles (`cosign sign --new-bundle-format`), found through the OCI referrers
 
 fn keyless_message() -> &'static str {
-    "failed to verify the signature using provider 'cosign keyless': keyless verification is \
-     not supported yet: only cosign public keys from 'verify.secretRef' are"
+    "failed to verify the signature using provider 'cosign keyless': keyless verification \
+     against the public-good Sigstore trusted root (TUF) is not supported yet: set \
+     'verify.trustedRootSecretRef' to a Secret with a 'trusted_root.json'"
 }
 
 #[test]
@@ -789,16 +678,6 @@ async fn a_bundle_verification_reads_the_referrers_the_referrer_manifest_and_the
 
 // ---------------------------------------------------------------------------------------------
 // The controller
-
-fn cond(obj: &OciRepository, t: &str) -> Option<(String, String, String)> {
-    let status = obj.status.as_ref()?;
-    let c = status.conditions.iter().find(|c| c.type_ == t)?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-fn revision(obj: &OciRepository) -> Option<String> {
-    Some(obj.status.as_ref()?.artifact.as_ref()?.revision.clone())
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_controller_verifies_before_it_pulls_and_keeps_the_verified_artifact() {

@@ -19,6 +19,7 @@ pub mod rss;
 pub mod standalone;
 pub mod tarball;
 pub mod tools;
+pub mod verify;
 
 use std::collections::HashSet;
 use std::fs::File;

@@ -6,8 +6,9 @@
 //! 2. the certificate's identity is accepted by `matchOIDCIdentity` ([`identity`]);
 //! 3. a Rekor entry for it ([`tlog`]) is vouched for by a Rekor key of the trusted root: a
 //!    signed entry timestamp (required, it makes the integrated time trustworthy) and the
-//!    inclusion proof with its signed checkpoint when present; the entry's body logs this
-//!    payload, signature and certificate;
+//!    inclusion proof with its signed checkpoint (required in bundles after v0.1, as the
+//!    bundle specification and sigstore-go want; a `.sig` Rekor bundle has none); the entry's
+//!    body logs this payload, signature and certificate;
 //! 4. the certificate chains to a Fulcio authority of the trusted root with the code-signing
 //!    usage, every certificate valid at the integrated time ([`certificate`], webpki);
 //! 5. one of its embedded SCTs is signed by a CT log of the trusted root over the
@@ -187,7 +188,14 @@ fn b64(s: &str, what: &str) -> Result<Vec<u8>, String> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct BundleDoc {
+    media_type: String,
     verification_material: Material,
+}
+
+/// Whether a bundle of `media_type` must carry inclusion proofs: every version after v0.1
+/// (the bundle specification; sigstore-go refuses such a bundle without one).
+fn proof_required(media_type: &str) -> bool {
+    !media_type.ends_with("version=0.1")
 }
 
 #[derive(Deserialize)]
@@ -322,6 +330,9 @@ pub fn check_bundle(bundle: &[u8], digest: &Digest, policy: Policy<'_>) -> Resul
         .take(MAX_TLOG_ENTRIES)
         .map(TlogDoc::entry)
         .collect::<Result<Vec<_>, _>>()?;
+    if proof_required(&doc.media_type) && entries.iter().any(|e| e.proof.is_none()) {
+        return Err("inclusion proof missing in the bundle".into());
+    }
     check_signer(policy, &leaf, &statement.payload, signature, &entries)
 }
 

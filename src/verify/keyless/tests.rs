@@ -50,7 +50,10 @@ fn a_bundle_verifies_for_its_identity_and_any_identity() {
     assert_eq!(signer.identities, ["dev@example.com"]);
     assert_eq!(signer.issuer, "https://issuer.example");
     let exact = m("^https://issuer\\.example$", "^dev@example\\.com$");
-    assert_eq!(check(BUNDLE, &root, std::slice::from_ref(&exact)), Ok(signer.clone()));
+    assert_eq!(
+        check(BUNDLE, &root, std::slice::from_ref(&exact)),
+        Ok(signer.clone())
+    );
     // OR: a wrong entry beside the right one.
     let wrong = m("^https://issuer\\.example$", "^ops@example\\.com$");
     assert_eq!(check(BUNDLE, &root, &[wrong.clone(), exact]), Ok(signer));
@@ -162,11 +165,23 @@ fn every_piece_of_evidence_is_checked() {
         let e = check(&bundle, &root, &[]).unwrap_err();
         assert!(e.contains(why), "{why}: {e}");
     }
-    // Without the inclusion proof the SET alone suffices.
-    let set_only = edit(|b| {
-        entry(b).as_object_mut().unwrap().remove("inclusionProof");
-    });
-    assert!(check(&set_only, &root, &[]).is_ok());
+    // A v0.3 bundle needs the inclusion proof; a v0.1 bundle may do with the SET alone.
+    let set_only = |media_type: &str| {
+        let media_type = media_type.to_string();
+        edit(move |b| {
+            b["mediaType"] = media_type.into();
+            entry(b).as_object_mut().unwrap().remove("inclusionProof");
+        })
+    };
+    let e = check(
+        &set_only(super::super::bundle::BUNDLE_MEDIA_TYPE),
+        &root,
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e, "inclusion proof missing in the bundle");
+    let v01 = "application/vnd.dev.sigstore.bundle+json;version=0.1";
+    assert!(check(&set_only(v01), &root, &[]).is_ok());
 }
 
 #[test]
@@ -181,6 +196,7 @@ fn a_log_entry_for_another_signature_is_refused() {
         e["integratedTime"] = rekor["Payload"]["integratedTime"].to_string().into();
         e["inclusionPromise"]["signedEntryTimestamp"] = rekor["SignedEntryTimestamp"].clone();
         e.as_object_mut().unwrap().remove("inclusionProof");
+        b["mediaType"] = "application/vnd.dev.sigstore.bundle+json;version=0.1".into();
     });
     let e = check(&bundle, &root(), &[]).unwrap_err();
     assert!(e.contains("the log entry is for another payload"), "{e}");

@@ -1,0 +1,134 @@
+//! What the verification tests share: one standalone reconcile with a secrets directory, the
+//! conditions it ends with, and the assertions of a verified or refused artifact.
+
+use std::path::{Path, PathBuf};
+
+use ocisource::api::v1::OciRepository;
+use ocisource::core::summary::kstatus_violations;
+use serde_json::{Value, json};
+
+use super::standalone::reconcile_command;
+
+/// A standalone reconcile: exit code, the printed object, stderr.
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// The object printed.
+    pub obj: Value,
+    /// stderr.
+    pub stderr: String,
+}
+
+/// `ocisource reconcile -f` of `manifest` with Secrets from `secrets`.
+pub fn reconcile(manifest: &Value, storage: &Path, secrets: &Path) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = reconcile_command(manifest, storage, dir.path());
+    cmd.arg("--secrets-dir").arg(secrets);
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let obj = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no object printed ({e}); stderr:\n{stderr}"));
+    Run {
+        code: out.status.code().unwrap(),
+        obj,
+        stderr,
+    }
+}
+
+/// Condition `t` of a printed object: (status, reason, message).
+pub fn condition(obj: &Value, t: &str) -> Option<(String, String, String)> {
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == t)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap().to_string(),
+                c["reason"].as_str().unwrap().to_string(),
+                c["message"].as_str().unwrap().to_string(),
+            )
+        })
+}
+
+/// Asserts the object's conditions follow kstatus.
+pub fn assert_kstatus_sound(obj: &Value) {
+    let typed: OciRepository = serde_json::from_value(obj.clone()).unwrap();
+    let status = typed.status.unwrap();
+    let violations = kstatus_violations(
+        &status.conditions,
+        typed.metadata.generation.unwrap(),
+        status.observed_generation,
+    );
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
+/// A secrets directory holding Secret `apps/<name>` with `entries` (name → content) as
+/// `stringData`.
+pub fn write_secret(dir: &Path, name: &str, entries: &[(&str, String)]) {
+    let data: serde_json::Map<String, Value> = entries
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+        .collect();
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": "apps"},
+        "stringData": data,
+    });
+    std::fs::write(
+        dir.join(format!("{name}.yaml")),
+        serde_json::to_string(&secret).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Asserts a verification failure with `message`: SourceVerified=False and Ready=False with
+/// it, no FetchFailed, nothing pulled or stored.
+pub fn assert_refused(run: &Run, message: &str, storage: &Path) {
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let expected = Some(("False".into(), "VerificationError".into(), message.into()));
+    assert_eq!(condition(&run.obj, "SourceVerified"), expected);
+    assert_eq!(condition(&run.obj, "Ready"), expected);
+    assert!(condition(&run.obj, "FetchFailed").is_none());
+    assert!(run.obj["status"].get("artifact").is_none());
+    assert_eq!(
+        super::files_under(storage),
+        Vec::<PathBuf>::new(),
+        "nothing stored"
+    );
+    assert_kstatus_sound(&run.obj);
+}
+
+/// Asserts a verified, stored artifact at `revision`.
+pub fn assert_verified(run: &Run, revision: &str) {
+    assert_eq!(run.code, 0, "{}\n{}", run.obj["status"], run.stderr);
+    assert_eq!(
+        condition(&run.obj, "SourceVerified"),
+        Some((
+            "True".into(),
+            "Succeeded".into(),
+            format!("verified signature of revision {revision}")
+        ))
+    );
+    assert_eq!(
+        condition(&run.obj, "Ready"),
+        Some((
+            "True".into(),
+            "Succeeded".into(),
+            format!("stored artifact for digest '{revision}'")
+        ))
+    );
+    assert_eq!(run.obj["status"]["artifact"]["revision"], revision);
+    assert_kstatus_sound(&run.obj);
+}
+
+/// Condition `t` of a typed object: (status, reason, message).
+pub fn cond(obj: &OciRepository, t: &str) -> Option<(String, String, String)> {
+    let status = obj.status.as_ref()?;
+    let c = status.conditions.iter().find(|c| c.type_ == t)?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// The stored artifact's revision.
+pub fn revision(obj: &OciRepository) -> Option<String> {
+    Some(obj.status.as_ref()?.artifact.as_ref()?.revision.clone())
+}
