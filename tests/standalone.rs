@@ -14,37 +14,15 @@ use common::fake_registry::{Fake, Reply};
 use common::object::{OciRepo, json_condition as condition};
 use common::registry::{Flavor, Registry, Security};
 use common::rss::DEPLOYMENT_MEMORY_LIMIT;
-use common::standalone::{reconcile_command, reconcile_measured};
+use common::standalone::reconcile_measured;
 use common::tarball::{Tar, noise};
 use common::tools;
+use common::verify::{Run, reconcile_with as reconcile};
 use ocisource::api::v1::OciRepository;
 use ocisource::core::reconcile;
 use ocisource::core::summary::kstatus_violations;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-
-struct Run {
-    code: i32,
-    obj: Value,
-    stderr: String,
-}
-
-fn reconcile(manifest: &Value, storage: &Path, secrets: Option<&Path>) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = reconcile_command(manifest, storage, dir.path());
-    if let Some(s) = secrets {
-        cmd.arg("--secrets-dir").arg(s);
-    }
-    let out = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let obj = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no object printed ({e}); stderr:\n{stderr}"));
-    Run {
-        code: out.status.code().unwrap(),
-        obj,
-        stderr,
-    }
-}
 
 fn manifest(name: &str, url: &str, extra: Value) -> Value {
     OciRepo::new(name)

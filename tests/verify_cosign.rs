@@ -14,16 +14,13 @@ use std::path::Path;
 use std::process::Command;
 
 use base64::Engine as _;
-use common::controller::Controller;
-use common::controlplane::{ControlPlane, create_namespace};
 use common::object::wait_for;
 use common::registry::{Flavor, Registry, Security};
 use common::tools::{self, CosignKeys};
-use common::verify::{assert_refused, assert_verified, cond, reconcile, revision, write_secret};
-use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
-use ocisource::api::v1::OciRepository;
+use common::verify::{
+    assert_refused, assert_verified, cond, controller_verifying, reconcile, revision, write_secret,
+};
+use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
 /// An OCIRepository in namespace `apps` following `tag` of `url`, verified with the cosign
@@ -681,45 +678,18 @@ async fn a_bundle_verification_reads_the_referrers_the_referrer_manifest_and_the
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_controller_verifies_before_it_pulls_and_keeps_the_verified_artifact() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
-    let ns = "verify-cosign";
-    create_namespace(&client, ns).await;
     let reg = Registry::start(Flavor::Referrers, Security::Http);
     let first = push(&reg, "app", "stable", "kind: First\n");
     let work = tempfile::tempdir().unwrap();
     let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
     tools::cosign_sign_key(&reg, &format!("app@{first}"), &keys);
-
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "cosign-keys", "namespace": ns},
-        "stringData": {"cosign.pub": public_key(&keys)},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let _ctl = Controller::start(
-        cp,
-        Path::new(env!("CARGO_BIN_EXE_ocisource")),
-        ns,
-        &["--min-retry-delay=200ms", "--max-retry-delay=1s"],
-    );
-    let api: Api<OciRepository> = Api::namespaced(client.clone(), ns);
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "app", "namespace": ns},
-        "spec": {
-            "url": format!("oci://{}/app", reg.host()), "interval": "10m", "insecure": true,
-            "ref": {"tag": "stable"},
-            "verify": {"provider": "cosign", "secretRef": {"name": "cosign-keys"}},
-        }
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap();
+    let (_ctl, api) = controller_verifying(
+        "verify-cosign",
+        ("cosign-keys", json!({"cosign.pub": public_key(&keys)})),
+        &format!("oci://{}/app", reg.host()),
+        json!({"provider": "cosign", "secretRef": {"name": "cosign-keys"}}),
+    )
+    .await;
 
     let verified_first = format!("stable@{first}");
     let obj = wait_for(&api, "app", "verified and Ready", |o| {

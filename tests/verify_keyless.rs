@@ -11,16 +11,13 @@ mod common;
 
 use std::path::Path;
 
-use common::controller::Controller;
-use common::controlplane::{ControlPlane, create_namespace};
 use common::object::wait_for;
 use common::registry::{Flavor, Registry, Security};
 use common::tools::{self, TestCa};
-use common::verify::{assert_refused, assert_verified, cond, reconcile, revision, write_secret};
-use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
-use ocisource::api::v1::OciRepository;
+use common::verify::{
+    assert_refused, assert_verified, cond, controller_verifying, reconcile, revision, write_secret,
+};
+use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
 const EMAIL: &str = "dev@example.com";
@@ -278,49 +275,25 @@ fn a_missing_trusted_root_secret_or_entry_fails_with_flux_s_texts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_controller_verifies_keyless_with_a_trusted_root_secret() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
-    let ns = "verify-keyless";
-    create_namespace(&client, ns).await;
     let reg = Registry::start(Flavor::Referrers, Security::Http);
     let digest = push(&reg, "app", "stable", "kind: Keyless\n");
     let work = tempfile::tempdir().unwrap();
     let ca = TestCa::init(&work.path().join("ca"));
     ca.sign(&reg, &format!("app@{digest}"), EMAIL, ISSUER, "bundle", &[]);
-
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "sigstore-root", "namespace": ns},
-        "stringData": {"trusted_root.json": ca.trusted_root()},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let _ctl = Controller::start(
-        cp,
-        Path::new(env!("CARGO_BIN_EXE_ocisource")),
-        ns,
-        &["--min-retry-delay=200ms", "--max-retry-delay=1s"],
-    );
-    let api: Api<OciRepository> = Api::namespaced(client.clone(), ns);
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "app", "namespace": ns},
-        "spec": {
-            "url": format!("oci://{}/app", reg.host()), "interval": "10m", "insecure": true,
-            "ref": {"tag": "stable"},
-            "verify": {
-                "provider": "cosign",
-                "trustedRootSecretRef": {"name": "sigstore-root"},
-                "matchOIDCIdentity": [exact(ISSUER, EMAIL)],
-            },
-        }
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap();
+    let (_ctl, api) = controller_verifying(
+        "verify-keyless",
+        (
+            "sigstore-root",
+            json!({"trusted_root.json": ca.trusted_root()}),
+        ),
+        &format!("oci://{}/app", reg.host()),
+        json!({
+            "provider": "cosign",
+            "trustedRootSecretRef": {"name": "sigstore-root"},
+            "matchOIDCIdentity": [exact(ISSUER, EMAIL)],
+        }),
+    )
+    .await;
     let rev = format!("stable@{digest}");
     let obj = wait_for(&api, "app", "verified and Ready", |o| {
         cond(o, "Ready").is_some_and(|c| c.0 == "True")
@@ -360,4 +333,41 @@ async fn the_controller_verifies_keyless_with_a_trusted_root_secret() {
         obj.status.as_ref().unwrap().artifact.as_ref(),
         Some(&stored)
     );
+}
+
+#[test]
+fn the_trusted_root_example_verifies_as_written() {
+    let reg = Registry::start(Flavor::Referrers, Security::Http);
+    let digest = push(&reg, "app", "latest", "kind: Example\n");
+    let work = tempfile::tempdir().unwrap();
+    let ca = TestCa::init(&work.path().join("ca"));
+    ca.sign(
+        &reg,
+        &format!("app@{digest}"),
+        "ci@example.internal",
+        "https://dex.example.internal",
+        "bundle",
+        &[],
+    );
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/ocirepository-cosign-trusted-root.yaml"
+    ))
+    .unwrap();
+    let mut m: Value = serde_saphyr::from_str(&example).unwrap();
+    // Only where it runs changes: this registry, the Secrets' namespace; `verify` as written.
+    m["metadata"]["namespace"] = "apps".into();
+    m["spec"]["url"] = format!("oci://{}/app", reg.host()).into();
+    m["spec"]["insecure"] = true.into();
+    let secrets = tempfile::tempdir().unwrap();
+    let name = m["spec"]["verify"]["trustedRootSecretRef"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    write_secret(
+        secrets.path(),
+        &name,
+        &[("trusted_root.json", ca.trusted_root())],
+    );
+    verified(&m, secrets.path(), &format!("latest@{digest}"));
 }

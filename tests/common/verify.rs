@@ -3,10 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::PostParams;
 use ocisource::api::v1::OciRepository;
 use ocisource::core::summary::kstatus_violations;
 use serde_json::{Value, json};
 
+use super::controller::Controller;
+use super::controlplane::{ControlPlane, create_namespace};
 use super::standalone::reconcile_command;
 
 /// A standalone reconcile: exit code, the printed object, stderr.
@@ -21,9 +26,16 @@ pub struct Run {
 
 /// `ocisource reconcile -f` of `manifest` with Secrets from `secrets`.
 pub fn reconcile(manifest: &Value, storage: &Path, secrets: &Path) -> Run {
+    reconcile_with(manifest, storage, Some(secrets))
+}
+
+/// `ocisource reconcile -f` of `manifest`, with `--secrets-dir` when `secrets` is given.
+pub fn reconcile_with(manifest: &Value, storage: &Path, secrets: Option<&Path>) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = reconcile_command(manifest, storage, dir.path());
-    cmd.arg("--secrets-dir").arg(secrets);
+    if let Some(s) = secrets {
+        cmd.arg("--secrets-dir").arg(s);
+    }
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let obj = serde_json::from_slice(&out.stdout)
@@ -131,4 +143,48 @@ pub fn cond(obj: &OciRepository, t: &str) -> Option<(String, String, String)> {
 /// The stored artifact's revision.
 pub fn revision(obj: &OciRepository) -> Option<String> {
     Some(obj.status.as_ref()?.artifact.as_ref()?.revision.clone())
+}
+
+/// On the shared control plane: namespace `ns` with Secret `secret` (`stringData`), the
+/// controller watching it, and OCIRepository `app` following tag `stable` of `url` with
+/// `verify`. The controller (running while held) and the namespace's OCIRepository API.
+pub async fn controller_verifying(
+    ns: &str,
+    secret: (&str, Value),
+    url: &str,
+    verify: Value,
+) -> (Controller, Api<OciRepository>) {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    super::crd::install(&client).await;
+    create_namespace(&client, ns).await;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": secret.0, "namespace": ns},
+        "stringData": secret.1,
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let ctl = Controller::start(
+        cp,
+        Path::new(env!("CARGO_BIN_EXE_ocisource")),
+        ns,
+        &["--min-retry-delay=200ms", "--max-retry-delay=1s"],
+    );
+    let api: Api<OciRepository> = Api::namespaced(client, ns);
+    let obj: OciRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "app", "namespace": ns},
+        "spec": {
+            "url": url, "interval": "10m", "insecure": true,
+            "ref": {"tag": "stable"},
+            "verify": verify,
+        }
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+    (ctl, api)
 }
