@@ -684,6 +684,7 @@ async fn the_controller_verifies_before_it_pulls_and_keeps_the_verified_artifact
     let keys = tools::cosign_generate_key_pair(&work.path().join("cosign"));
     tools::cosign_sign_key(&reg, &format!("app@{first}"), &keys);
     let (_ctl, api) = controller_verifying(
+        Path::new(env!("CARGO_BIN_EXE_ocisource")),
         "verify-cosign",
         ("cosign-keys", json!({"cosign.pub": public_key(&keys)})),
         &format!("oci://{}/app", reg.host()),

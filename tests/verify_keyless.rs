@@ -281,6 +281,7 @@ async fn the_controller_verifies_keyless_with_a_trusted_root_secret() {
     let ca = TestCa::init(&work.path().join("ca"));
     ca.sign(&reg, &format!("app@{digest}"), EMAIL, ISSUER, "bundle", &[]);
     let (_ctl, api) = controller_verifying(
+        Path::new(env!("CARGO_BIN_EXE_ocisource")),
         "verify-keyless",
         (
             "sigstore-root",

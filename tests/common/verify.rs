@@ -146,9 +146,10 @@ pub fn revision(obj: &OciRepository) -> Option<String> {
 }
 
 /// On the shared control plane: namespace `ns` with Secret `secret` (`stringData`), the
-/// controller watching it, and OCIRepository `app` following tag `stable` of `url` with
-/// `verify`. The controller (running while held) and the namespace's OCIRepository API.
+/// controller (`binary`) watching it, and OCIRepository `app` following tag `stable` of `url`
+/// with `verify`. The controller (running while held) and the namespace's OCIRepository API.
 pub async fn controller_verifying(
+    binary: &Path,
     ns: &str,
     secret: (&str, Value),
     url: &str,
@@ -169,7 +170,7 @@ pub async fn controller_verifying(
         .unwrap();
     let ctl = Controller::start(
         cp,
-        Path::new(env!("CARGO_BIN_EXE_ocisource")),
+        binary,
         ns,
         &["--min-retry-delay=200ms", "--max-retry-delay=1s"],
     );
