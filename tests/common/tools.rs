@@ -511,6 +511,40 @@ impl TestCa {
         }
         run(&mut cmd);
     }
+
+    /// `cosign verify --trusted-root <this CA's> --offline` of `<host>/<reference>` with
+    /// identity and issuer regexps (`--new-bundle-format` for `layout` `bundle`): cosign's
+    /// output, or its error output when it refuses.
+    pub fn cosign_verify(
+        &self,
+        reg: &Registry,
+        reference: &str,
+        identity_regexp: &str,
+        issuer_regexp: &str,
+        layout: &str,
+    ) -> Result<String, String> {
+        let home = ToolHome::new(reg);
+        let mut cmd = home.command("cosign");
+        cmd.arg("verify")
+            .arg("--trusted-root")
+            .arg(self.dir.join("trusted_root.json"))
+            .arg("--offline")
+            .arg(format!("--certificate-identity-regexp={identity_regexp}"))
+            .arg(format!("--certificate-oidc-issuer-regexp={issuer_regexp}"));
+        if layout == "bundle" {
+            cmd.arg("--new-bundle-format");
+        }
+        cosign_registry_flags(&home, &mut cmd);
+        cmd.arg(format!("{}/{reference}", home.host()));
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("failed to start {}: {e}", describe(&cmd)));
+        if out.status.success() {
+            Ok(all_output(&out))
+        } else {
+            Err(all_output(&out))
+        }
+    }
 }
 
 /// `cosign import-key-pair --key <private_pem> --output-key-prefix <prefix>` in `dir`: an
