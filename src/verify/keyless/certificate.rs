@@ -306,3 +306,102 @@ pub fn verify_chain(
         None => Err(ChainError::NoAuthority(time)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, CustomExtension, KeyPair, SanType};
+
+    fn cert(sans: Vec<SanType>, extensions: Vec<CustomExtension>) -> Vec<u8> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = sans;
+        params.custom_extensions = extensions;
+        let key = KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    fn issuer_v1(issuer: &str) -> CustomExtension {
+        CustomExtension::from_oid_content(ISSUER_V1, issuer.as_bytes().to_vec())
+    }
+
+    fn issuer_v2(issuer: &str) -> CustomExtension {
+        CustomExtension::from_oid_content(
+            ISSUER_V2,
+            der::encode(der::UTF8_STRING, issuer.as_bytes()),
+        )
+    }
+
+    #[test]
+    fn identities_and_the_issuer_read_from_either_extension_v2_first() {
+        let uri = SanType::URI(
+            "https://github.com/o/r/.github/workflows/w.yaml@refs/heads/main"
+                .try_into()
+                .unwrap(),
+        );
+        let email = SanType::Rfc822Name("dev@example.com".try_into().unwrap());
+        let der = cert(vec![uri, email], vec![issuer_v1("https://v1.example")]);
+        let leaf = parse_leaf(&der).unwrap();
+        assert_eq!(
+            leaf.identities,
+            [
+                "https://github.com/o/r/.github/workflows/w.yaml@refs/heads/main",
+                "dev@example.com"
+            ]
+        );
+        assert_eq!(leaf.oidc_issuer.as_deref(), Some("https://v1.example"));
+        // No SCT list: nothing to rebuild, the precertificate TBS is the TBS.
+        assert!(leaf.sct_list.is_none());
+        let (tbs, _) = tbs(&der).unwrap();
+        assert_eq!(leaf.precert_tbs, tbs.raw);
+
+        let both = cert(
+            vec![],
+            vec![
+                issuer_v1("https://v1.example"),
+                issuer_v2("https://v2.example"),
+            ],
+        );
+        assert_eq!(
+            parse_leaf(&both).unwrap().oidc_issuer.as_deref(),
+            Some("https://v2.example")
+        );
+        let none = cert(vec![], vec![]);
+        assert_eq!(parse_leaf(&none).unwrap().oidc_issuer, None);
+        // A v2 extension that is not a UTF8String is refused, not guessed at.
+        let bad = cert(
+            vec![],
+            vec![CustomExtension::from_oid_content(
+                ISSUER_V2,
+                b"raw".to_vec(),
+            )],
+        );
+        assert!(parse_leaf(&bad).is_err());
+    }
+
+    #[test]
+    fn the_sct_list_is_cut_out_of_the_tbs_and_the_lengths_rewritten() {
+        let list = der::encode(der::OCTET_STRING, &[0, 3, 0, 1, 9]);
+        let with = cert(
+            vec![],
+            vec![
+                issuer_v1("https://i"),
+                CustomExtension::from_oid_content(SCT_LIST, list),
+            ],
+        );
+        let leaf = parse_leaf(&with).unwrap();
+        assert_eq!(leaf.sct_list.as_deref(), Some(&[0, 3, 0, 1, 9][..]));
+        // The rebuilt TBS parses, keeps the other extension and drops the SCT list.
+        let rebuilt = der::read_only(&leaf.precert_tbs, der::SEQUENCE).unwrap();
+        let f = fields(&der::children(rebuilt.content).unwrap()).unwrap();
+        let (_, exts) = extensions(f.extensions).unwrap();
+        let oids: Vec<_> = exts.iter().map(|e| e.0.to_vec()).collect();
+        assert!(oids.contains(&der::oid(ISSUER_V1)));
+        assert!(!oids.contains(&der::oid(SCT_LIST)));
+        // Shorter by exactly the extension: SEQUENCE header (2), OID (2 + 10), the value's
+        // OCTET STRING (2) around the list's own (2 + 5).
+        assert_eq!(
+            leaf.precert_tbs.len() + 2 + 12 + 2 + 7,
+            tbs(&with).unwrap().0.raw.len()
+        );
+    }
+}
