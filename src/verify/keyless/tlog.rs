@@ -353,6 +353,27 @@ mod tests {
     }
 
     #[test]
+    fn the_test_ca_s_checkpoint_verifies_with_its_log_key_only() {
+        let root = crate::verify::keyless::TrustedRoot::from_json(include_bytes!(
+            "testdata/trusted_root.json"
+        ))
+        .unwrap();
+        let (origin, size, hash) =
+            verify_checkpoint(properties::CHECKPOINT, &root.tlogs[0]).unwrap();
+        assert_eq!(
+            (origin.as_str(), size, hash.len()),
+            ("rekor.testca.local - 1", 2, 32)
+        );
+        let other = crate::verify::keyless::TrustedRoot::from_json(include_bytes!(
+            "testdata/other_root.json"
+        ))
+        .unwrap();
+        assert!(verify_checkpoint(properties::CHECKPOINT, &other.tlogs[0]).is_err());
+        let edited = properties::CHECKPOINT.replacen("\n2\n", "\n3\n", 1);
+        assert!(verify_checkpoint(&edited, &root.tlogs[0]).is_err());
+    }
+
+    #[test]
     fn the_set_payload_is_canonical_json() {
         let e = Entry {
             body: b"{}".to_vec(),
@@ -371,6 +392,9 @@ mod tests {
     mod properties {
         use proptest::prelude::*;
 
+        /// The checkpoint of `testdata/bundle.json`'s entry.
+        pub(super) const CHECKPOINT: &str = "rekor.testca.local - 1\n2\nn4EPo7NpF4M+6fEtnRp7LZCLHPwL4+DQ24wfEjahZ8k=\n\n\u{2014} rekor.testca.local L0uGfzBFAiBML2ONteGwAQZbwWtkqQl1A6sujSpFUR5AYhBgJ18lBQIhAJE7bM1j+CPKJY1I2Anwb2jKqrVHODELrn3sEeNqG573\n";
+
         const BODIES: &[&str] = &[
             r#"{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha256","value":"00"}},"signature":{"content":"AA==","publicKey":{"content":"AA=="}}}}"#,
             r#"{"apiVersion":"0.0.1","kind":"dsse","spec":{"envelopeHash":{"algorithm":"sha256","value":"00"},"payloadHash":{"algorithm":"sha256","value":"00"},"signatures":[{"signature":"AA==","verifier":"AA=="}]}}"#,
@@ -383,6 +407,16 @@ mod tests {
             #[test]
             fn mutated_bodies_never_panic(body in crate::mutation::mutated(BODIES)) {
                 let _ = super::super::check_body(&body, b"p", b"s", b"c");
+            }
+
+            /// A mutated checkpoint (the real one of the test CA's bundle) is read or refused.
+            #[test]
+            fn mutated_checkpoints_never_panic(note in crate::mutation::mutated_text(&[CHECKPOINT])) {
+                let root = crate::verify::keyless::TrustedRoot::from_json(
+                    include_bytes!("testdata/trusted_root.json"),
+                )
+                .unwrap();
+                let _ = super::super::verify_checkpoint(&note, &root.tlogs[0]);
             }
 
             /// Arbitrary proofs never panic.
