@@ -17,10 +17,9 @@ use common::rss::DEPLOYMENT_MEMORY_LIMIT;
 use common::standalone::reconcile_measured;
 use common::tarball::{Tar, noise};
 use common::tools;
-use common::verify::{Run, reconcile_with as reconcile};
+use common::verify::{Run, assert_kstatus_sound, reconcile_with as reconcile};
 use ocisource::api::v1::OciRepository;
 use ocisource::core::reconcile;
-use ocisource::core::summary::kstatus_violations;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -50,17 +49,6 @@ fn sha256_file(path: &Path) -> String {
     let hash = Sha256::digest(std::fs::read(path).unwrap());
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
-}
-
-fn assert_kstatus_sound(obj: &Value) {
-    let typed: OciRepository = serde_json::from_value(obj.clone()).unwrap();
-    let status = typed.status.unwrap();
-    let violations = kstatus_violations(
-        &status.conditions,
-        typed.metadata.generation.unwrap(),
-        status.observed_generation,
-    );
-    assert!(violations.is_empty(), "{violations:?}");
 }
 
 /// Lists the files of a stored tar.gz with their contents.
