@@ -6,6 +6,9 @@
 #   crane     go-containerregistry v0.22.1
 #   notation  a minimal signer in testbed/go/notation on notation-go v1.3.2 (the notation CLI
 #             module is not served by the Go module proxy here; see that directory)
+#   sigstore-testca  an offline private Sigstore in testbed/go/sigstore-testca on sigstore-go
+#             v1.1.4 and cosign v2.6.5's packages: a Fulcio-like CA, Rekor and CT log keys, their
+#             trusted_root.json, keyless signatures attached as cosign attaches them
 #   openssl   Debian's package (key pairs of every type the cosign tests import)
 #   actionlint  actionlint v1.7.12 (lints .github/workflows, their run: steps with shellcheck)
 #   ShellCheck  Debian's shellcheck package (lints scripts/, testbed/, .ci/run)
@@ -20,6 +23,7 @@ COSIGN_VERSION=2.6.5
 CRANE_VERSION=0.22.1
 NOTATION_GO_VERSION=1.3.2
 ACTIONLINT_VERSION=1.7.12
+SIGSTORE_GO_VERSION=1.1.4
 
 # flux2's cmd/flux embeds manifests/*.yaml, which its release process generates and which are
 # not in the module zip, so neither `go install` nor a wrapper module can build it. Build inside a
@@ -69,6 +73,14 @@ install_notation() {
   go_build notation "$NOTATION_GO_VERSION-$h" "$moddir" .
 }
 
+# Same scheme as notation: a hash of the sources in the version key.
+install_sigstore_testca() {
+  local moddir="$TESTBED_SRC/go/sigstore-testca"
+  local h
+  h=$(cd "$moddir" && cat go.mod go.sum ./*.go | sha256sum | cut -c1-12)
+  go_build sigstore-testca "$SIGSTORE_GO_VERSION-$h" "$moddir" .
+}
+
 # debian_tool NAME: links the command NAME of Debian's package NAME, installed when missing.
 debian_tool() {
   if ! command -v "$1" >/dev/null; then
@@ -95,10 +107,11 @@ install_shellcheck() {
   log "shellcheck $(shellcheck --version | sed -n 's/^version: //p'): installed"
 }
 
-all=(flux helm cosign crane notation openssl actionlint shellcheck)
+all=(flux helm cosign crane notation sigstore-testca openssl actionlint shellcheck)
 for name in "${@:-${all[@]}}"; do
   case $name in
   flux | helm | cosign | crane | notation | openssl | actionlint | shellcheck) "install_$name" ;;
+  sigstore-testca) install_sigstore_testca ;;
   *)
     log "unknown tool $name (known: ${all[*]})"
     exit 2

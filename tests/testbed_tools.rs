@@ -1,6 +1,7 @@
 //! The test bed's producer tools against both registry flavors: the real `flux push artifact`,
 //! `helm push`, `cosign sign` and the notation-go signer write into the registries, and Rust
 //! reads everything back over the OCI distribution API with `oci-client`, as the controller will.
+//! The keyless signatures of `sigstore-testca` are checked with the real `cosign verify`.
 //!
 //! A missing tool or registry fails the test with the install command (never a skip).
 
@@ -433,4 +434,47 @@ async fn helm_and_cosign_against_mtls_registry() {
         verified.contains(&chart.digest),
         "cosign verify:\n{verified}"
     );
+}
+
+/// `sigstore-testca` makes keyless signatures the real cosign v2.6.5 accepts offline with the
+/// CA's trusted root, on both layouts, and refuses for another identity or another root.
+#[test]
+fn sigstore_testca_signatures_verify_with_cosign_offline() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let work = tempfile::tempdir().unwrap();
+    let ca = tools::TestCa::init(&work.path().join("ca"));
+    let other = tools::TestCa::init(&work.path().join("other"));
+    let issuer = "https://issuer.example";
+    for layout in ["bundle", "sig"] {
+        let digest = tools::flux_push_file(
+            &reg,
+            "app",
+            layout,
+            ("deploy.yaml", &format!("kind: {layout}\n")),
+            SOURCE,
+            REVISION,
+        );
+        let reference = format!("app@{digest}");
+        ca.sign(&reg, &reference, "dev@example.com", issuer, layout, &[]);
+        let out = ca
+            .cosign_verify(
+                &reg,
+                &reference,
+                "^dev@example\\.com$",
+                "^https://issuer\\.example$",
+                layout,
+            )
+            .unwrap_or_else(|e| panic!("{layout}: cosign refused: {e}"));
+        assert!(out.contains(&digest), "{layout}: {out}");
+        let wrong = ca.cosign_verify(&reg, &reference, "^ops@", ".*", layout);
+        assert!(
+            wrong.is_err(),
+            "{layout}: another identity accepted: {wrong:?}"
+        );
+        let untrusted = other.cosign_verify(&reg, &reference, ".*", ".*", layout);
+        assert!(
+            untrusted.is_err(),
+            "{layout}: another root accepted: {untrusted:?}"
+        );
+    }
 }

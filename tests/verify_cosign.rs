@@ -340,8 +340,9 @@ fn ed25519_keys_verify_plain_ed25519_signatures_only() {
 // Sigstore bundles (`cosign sign --new-bundle-format`), found through the OCI referrers
 
 fn keyless_message() -> &'static str {
-    "failed to verify the signature using provider 'cosign keyless': keyless verification is \
-     not supported yet: only cosign public keys from 'verify.secretRef' are"
+    "failed to verify the signature using provider 'cosign keyless': keyless verification \
+     against the public-good Sigstore trusted root (TUF) is not supported yet: set \
+     'verify.trustedRootSecretRef' to a Secret with a 'trusted_root.json'"
 }
 
 #[test]
@@ -387,7 +388,7 @@ fn a_key_signed_bundle_verifies_through_the_referrers_api_and_the_tag_fallback()
         );
         assert_refused(&run, &no_match(&reg, "app", &digest), storage.path());
 
-        // Keyless still fails closed, bundle or not.
+        // Keyless without a trusted root fails closed, bundle or not.
         let run = reconcile(
             &manifest(
                 "keyless",

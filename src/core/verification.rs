@@ -2,24 +2,32 @@
 //! through its [`SecretSource`] and checks signatures with [`crate::verify`], through the
 //! object's own registry client.
 //!
-//! Supported: `provider: cosign` with `secretRef` (public keys), on Sigstore bundles (cosign
-//! v3, found through the OCI referrers) and the cosign v2 `.sig` layout; `provider: notation`
-//! (trust policy and certificates of the Secret, see [`crate::verify::notation`]). Keyless
-//! cosign fails closed with a message saying so: it is not built yet.
+//! Supported: `provider: cosign` with `secretRef` (public keys) and keyless `provider: cosign`
+//! with `trustedRootSecretRef` (a private Sigstore's `trusted_root.json`), each on Sigstore
+//! bundles (cosign v3, found through the OCI referrers) and the cosign v2 `.sig` layout;
+//! `provider: notation` (trust policy and certificates of the Secret, see
+//! [`crate::verify::notation`]). Keyless against the public-good Sigstore root (TUF) fails
+//! closed with a message saying so: it is not built yet.
 
 use super::ports::{SecretSource, Verification, Verifier, VerifyRequest};
-use crate::api::v1::VerificationProvider;
+use crate::api::v1::{OidcIdentityMatch, VerificationProvider};
+use crate::core::semver::{FilterError, compile_go_regexp};
+use crate::verify::keyless::{self, IdentityMatcher, TrustedRoot};
 use crate::verify::{self, KeyError, cosign};
+
+/// The Secret entry holding a Sigstore trusted root.
+pub const TRUSTED_ROOT_KEY: &str = "trusted_root.json";
 
 /// A provider this build cannot verify with; verification fails closed.
 #[derive(Debug, thiserror::Error)]
 pub enum Unsupported {
-    /// Cosign without `secretRef`.
+    /// Cosign keyless without `trustedRootSecretRef`: the public-good root needs TUF.
     #[error(
-        "keyless verification is not supported yet: only cosign public keys from \
-         'verify.secretRef' are"
+        "keyless verification against the public-good Sigstore trusted root (TUF) is not \
+         supported yet: set 'verify.trustedRootSecretRef' to a Secret with a \
+         'trusted_root.json'"
     )]
-    Keyless,
+    PublicGoodRoot,
 }
 
 /// The verification Secret does not exist (the store's own text, as Flux returns the API
@@ -31,6 +39,67 @@ pub struct SecretNotFound {
     pub resource: &'static str,
     /// The Secret's name.
     pub name: String,
+}
+
+/// The trusted root Secret of keyless verification could not be read (Flux's texts).
+#[derive(Debug, thiserror::Error)]
+#[error("failed to read trusted root from secret '{namespace}/{name}'")]
+pub struct ReadTrustedRoot {
+    /// The object's namespace.
+    pub namespace: String,
+    /// The Secret's name.
+    pub name: String,
+    /// Why: [`SecretNotFound`], [`MissingTrustedRoot`] or a lookup failure.
+    #[source]
+    pub source: BoxError,
+}
+
+/// The trusted root Secret has no `trusted_root.json` entry.
+#[derive(Debug, thiserror::Error)]
+#[error("'trusted_root.json' not found in secret '{namespace}/{name}'")]
+pub struct MissingTrustedRoot {
+    /// The object's namespace.
+    pub namespace: String,
+    /// The Secret's name.
+    pub name: String,
+}
+
+/// A `matchOIDCIdentity` regular expression that does not compile (Go syntax).
+#[derive(Debug, thiserror::Error)]
+#[error("failed to compile matchOIDCIdentity {field} regexp {pattern:?}: error parsing regexp")]
+pub struct InvalidIdentity {
+    /// `issuer` or `subject`.
+    pub field: &'static str,
+    /// The expression.
+    pub pattern: String,
+    /// Go's parse error.
+    #[source]
+    pub source: FilterError,
+}
+
+/// Compiles `matchOIDCIdentity` with Go's regular-expression syntax.
+///
+/// # Errors
+/// [`InvalidIdentity`] for the first expression that does not compile.
+pub fn identity_matchers(
+    entries: &[OidcIdentityMatch],
+) -> Result<Vec<IdentityMatcher>, InvalidIdentity> {
+    let compile = |field, pattern: &str| {
+        compile_go_regexp(pattern).map_err(|source| InvalidIdentity {
+            field,
+            pattern: pattern.to_string(),
+            source,
+        })
+    };
+    entries
+        .iter()
+        .map(|e| {
+            Ok(IdentityMatcher {
+                issuer: compile("issuer", &e.issuer)?,
+                subject: compile("subject", &e.subject)?,
+            })
+        })
+        .collect()
 }
 
 /// Verifies signatures with the material of the object's verification Secret.
@@ -55,9 +124,10 @@ impl<S: SecretSource> Verifier for SignatureVerifier<'_, S> {
                     Err(e) => Verification::Failed(e),
                 }
             }
-            (VerificationProvider::Cosign, None) => {
-                Verification::Failed(Box::new(Unsupported::Keyless))
-            }
+            (VerificationProvider::Cosign, None) => match self.cosign_keyless(&request).await {
+                Ok(()) => Verification::Verified,
+                Err(e) => Verification::Failed(e),
+            },
             (VerificationProvider::Notation, secret_ref) => {
                 let name = secret_ref.as_ref().map(|r| r.name.as_str());
                 match self.notation(&request, name).await {
@@ -73,6 +143,77 @@ impl<S: SecretSource> Verifier for SignatureVerifier<'_, S> {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl<S: SecretSource> SignatureVerifier<'_, S> {
+    async fn trusted_root(&self, namespace: &str, name: &str) -> Result<TrustedRoot, BoxError> {
+        let read = |source: BoxError| ReadTrustedRoot {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            source,
+        };
+        let json = self
+            .secret_data(namespace, name)
+            .await
+            .map_err(read)?
+            .remove(TRUSTED_ROOT_KEY)
+            .ok_or_else(|| {
+                read(Box::new(MissingTrustedRoot {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                }))
+            })?;
+        Ok(TrustedRoot::from_json(&json.0)?)
+    }
+
+    async fn cosign_keyless(&self, request: &VerifyRequest<'_>) -> Result<(), BoxError> {
+        tracing::info!(
+            "no secret reference is provided, trying to verify the image using keyless method"
+        );
+        let Some(root_ref) = &request.spec.trusted_root_secret_ref else {
+            return Err(Box::new(Unsupported::PublicGoodRoot));
+        };
+        let root = self.trusted_root(request.namespace, &root_ref.name).await?;
+        let identities = identity_matchers(
+            request
+                .spec
+                .match_oidc_identity
+                .as_deref()
+                .unwrap_or_default(),
+        )?;
+        let policy = keyless::Policy {
+            root: &root,
+            identities: &identities,
+        };
+        match keyless::verify(
+            request.client,
+            request.credential,
+            request.repository,
+            request.digest,
+            policy,
+        )
+        .await
+        {
+            Ok(verified) => {
+                tracing::debug!(
+                    digest = %request.digest,
+                    identities = ?verified.signer.identities,
+                    issuer = %verified.signer.issuer,
+                    integrated_time = verified.signer.integrated_time,
+                    blob = %verified.blob,
+                    layout = verified.layout.as_str(),
+                    "cosign keyless signature verified"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                tracing::info!(
+                    digest = %request.digest,
+                    detail = %e.detail(),
+                    "no cosign keyless signature verified"
+                );
+                Err(Box::new(e))
+            }
+        }
+    }
+
     /// The `data` of the verification Secret `namespace/name` (the store's text when it does
     /// not exist).
     async fn secret_data(
@@ -245,17 +386,48 @@ mod tests {
         match SignatureVerifier::new(secrets).verify(request).await {
             Verification::Verified => "verified".into(),
             Verification::Ignored => "ignored".into(),
-            Verification::Failed(e) => e.to_string(),
+            Verification::Failed(e) => crate::core::message::render(e.as_ref()),
         }
     }
 
     #[tokio::test]
-    async fn keyless_fails_closed_saying_so() {
+    async fn keyless_reads_the_trusted_root_secret_with_flux_s_texts() {
+        let spec =
+            serde_json::json!({"provider": "cosign", "trustedRootSecretRef": {"name": "keys"}});
+        assert_eq!(
+            outcome(&OneSecret(None), spec.clone()).await,
+            "failed to read trusted root from secret 'ns/keys': secrets \"keys\" not found"
+        );
+        assert_eq!(
+            outcome(&secret(&[("other", b"x")]), spec.clone()).await,
+            "failed to read trusted root from secret 'ns/keys': 'trusted_root.json' not found \
+             in secret 'ns/keys'"
+        );
+        assert!(
+            outcome(&secret(&[("trusted_root.json", b"{}")]), spec.clone())
+                .await
+                .starts_with("invalid trusted root: ")
+        );
+        // A bad identity expression fails before any registry request.
+        let root = include_bytes!("../verify/keyless/testdata/trusted_root.json");
+        let bad = serde_json::json!({
+            "provider": "cosign", "trustedRootSecretRef": {"name": "keys"},
+            "matchOIDCIdentity": [{"issuer": ".*", "subject": "["}],
+        });
+        assert_eq!(
+            outcome(&secret(&[("trusted_root.json", root)]), bad).await,
+            "failed to compile matchOIDCIdentity subject regexp \"[\": error parsing regexp: \
+             missing closing ]: `[`"
+        );
+    }
+
+    #[tokio::test]
+    async fn keyless_without_a_trusted_root_fails_closed_saying_so() {
         let none = OneSecret(None);
         assert!(
             outcome(&none, serde_json::json!({"provider": "cosign"}))
                 .await
-                .starts_with("keyless verification is not supported yet")
+                .starts_with("keyless verification against the public-good Sigstore trusted root")
         );
     }
 

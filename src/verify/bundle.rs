@@ -182,16 +182,24 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Checks a bundle document against `digest` with `keys`: the name of the first key that
-/// verifies an envelope signature over a statement naming `digest`.
+/// A bundle's DSSE envelope, its in-toto statement checked to name the verified digest: what
+/// remains is whose signature it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedStatement {
+    /// The statement (the envelope's decoded payload).
+    pub payload: Vec<u8>,
+    /// The PAE of the payload: what each signature signs.
+    pub signed: Vec<u8>,
+    /// The envelope's signatures that decode, at most [`MAX_ENVELOPE_SIGNATURES`].
+    pub signatures: Vec<Vec<u8>>,
+}
+
+/// Reads a bundle document's DSSE envelope and checks that its in-toto statement names
+/// `digest`; signatures are not checked here.
 ///
 /// # Errors
-/// [`BundleError`] saying why the bundle does not vouch for the digest.
-pub fn check_bundle<'k>(
-    bundle: &[u8],
-    digest: &Digest,
-    keys: &'k [(String, PublicKey)],
-) -> Result<&'k str, BundleError> {
+/// [`BundleError`] saying why the bundle cannot vouch for the digest.
+pub fn signed_statement(bundle: &[u8], digest: &Digest) -> Result<SignedStatement, BundleError> {
     let b: Bundle =
         serde_json::from_slice(bundle).map_err(|e| BundleError::Invalid(e.to_string()))?;
     if !is_bundle_type(&b.media_type) {
@@ -235,12 +243,39 @@ pub fn check_bundle<'k>(
     if !names_digest {
         return Err(BundleError::OtherDigest(digest.to_string()));
     }
-    let signed = pae(&envelope.payload_type, &payload);
-    for s in envelope.signatures.iter().take(MAX_ENVELOPE_SIGNATURES) {
-        let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(s.sig.as_bytes()) else {
-            continue;
-        };
-        if let Some((name, _)) = keys.iter().find(|(_, key)| key.verifies(&signed, &sig)) {
+    let signatures = envelope
+        .signatures
+        .iter()
+        .take(MAX_ENVELOPE_SIGNATURES)
+        .filter_map(|s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s.sig.as_bytes())
+                .ok()
+        })
+        .collect();
+    Ok(SignedStatement {
+        signed: pae(&envelope.payload_type, &payload),
+        payload,
+        signatures,
+    })
+}
+
+/// Checks a bundle document against `digest` with `keys`: the name of the first key that
+/// verifies an envelope signature over a statement naming `digest`.
+///
+/// # Errors
+/// [`BundleError`] saying why the bundle does not vouch for the digest.
+pub fn check_bundle<'k>(
+    bundle: &[u8],
+    digest: &Digest,
+    keys: &'k [(String, PublicKey)],
+) -> Result<&'k str, BundleError> {
+    let statement = signed_statement(bundle, digest)?;
+    for sig in &statement.signatures {
+        if let Some((name, _)) = keys
+            .iter()
+            .find(|(_, key)| key.verifies(&statement.signed, sig))
+        {
             return Ok(name);
         }
     }
@@ -256,23 +291,36 @@ pub struct VerifiedBundle {
     pub bundle: Digest,
 }
 
-/// Looks for a bundle of `repo@digest` that one of `keys` verifies. Registry failures and
-/// bundles that do not verify are described in the returned problems, for logs.
+/// Why no bundle of a digest verified: the problems met, for logs, and how many bundles were
+/// read (zero when the digest has none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoBundle {
+    /// What failed, referrer by referrer.
+    pub problems: Vec<String>,
+    /// The bundles found and checked.
+    pub bundles: usize,
+}
+
+/// Reads the bundles among the referrers of `repo@digest` (at most [`MAX_BUNDLES`]) and
+/// returns the first that `check` accepts, with the bundle blob's digest.
 ///
 /// # Errors
-/// The problems met (empty when there is no bundle at all) when no bundle verifies.
-pub async fn verify(
+/// [`NoBundle`] when none is accepted (registry failures included).
+pub async fn search<T>(
     client: &Client,
     credential: &Credential,
     repo: &Repository,
     digest: &Digest,
-    keys: &[(String, PublicKey)],
-) -> Result<VerifiedBundle, Vec<String>> {
+    mut check: impl FnMut(&[u8]) -> Result<T, String>,
+) -> Result<(T, Digest), NoBundle> {
     let referrers = client
         .referrers(repo, digest, Some(BUNDLE_MEDIA_TYPE), credential)
         .await
-        .map_err(|e| vec![format!("referrers: {}", super::chain(&e))])?;
-    let mut problems = Vec::new();
+        .map_err(|e| NoBundle {
+            problems: vec![format!("referrers: {}", super::chain(&e))],
+            bundles: 0,
+        })?;
+    let mut no = NoBundle::default();
     let candidates = referrers
         .referrers
         .iter()
@@ -286,7 +334,7 @@ pub async fn verify(
         {
             Ok(m) => m,
             Err(e) => {
-                problems.push(format!("{at}: {}", super::chain(&e)));
+                no.problems.push(format!("{at}: {}", super::chain(&e)));
                 continue;
             }
         };
@@ -294,31 +342,51 @@ pub async fn verify(
             Ok(Some(l)) => l,
             Ok(None) => continue,
             Err(e) => {
-                problems.push(format!("{at}: {e}"));
+                no.problems.push(format!("{at}: {e}"));
                 continue;
             }
         };
+        no.bundles += 1;
         let bundle = match client
             .read_blob(repo, &layer, credential, MAX_BUNDLE_SIZE)
             .await
         {
             Ok(b) => b,
             Err(e) => {
-                problems.push(format!("{at}: bundle: {}", super::chain(&e)));
+                no.problems
+                    .push(format!("{at}: bundle: {}", super::chain(&e)));
                 continue;
             }
         };
-        match check_bundle(&bundle, digest, keys) {
-            Ok(key) => {
-                return Ok(VerifiedBundle {
-                    key: key.to_string(),
-                    bundle: layer.digest,
-                });
-            }
-            Err(e) => problems.push(format!("{at}: {e}")),
+        match check(&bundle) {
+            Ok(t) => return Ok((t, layer.digest)),
+            Err(e) => no.problems.push(format!("{at}: {e}")),
         }
     }
-    Err(problems)
+    Err(no)
+}
+
+/// Looks for a bundle of `repo@digest` that one of `keys` verifies. Registry failures and
+/// bundles that do not verify are described in the returned problems, for logs.
+///
+/// # Errors
+/// The problems met (empty when there is no bundle at all) when no bundle verifies.
+pub async fn verify(
+    client: &Client,
+    credential: &Credential,
+    repo: &Repository,
+    digest: &Digest,
+    keys: &[(String, PublicKey)],
+) -> Result<VerifiedBundle, Vec<String>> {
+    let check = |b: &[u8]| {
+        check_bundle(b, digest, keys)
+            .map(str::to_string)
+            .map_err(|e| e.to_string())
+    };
+    match search(client, credential, repo, digest, check).await {
+        Ok((key, bundle)) => Ok(VerifiedBundle { key, bundle }),
+        Err(no) => Err(no.problems),
+    }
 }
 
 #[cfg(test)]

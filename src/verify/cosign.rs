@@ -152,6 +152,70 @@ pub struct Verified {
     pub layout: Layout,
 }
 
+/// Why no `.sig` signature of a digest verified: the problems met, for logs, and how many
+/// signature layers were found (zero when the digest has no `.sig` image or it is empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoSignature {
+    /// What failed, layer by layer.
+    pub problems: Vec<String>,
+    /// The signature layers found.
+    pub signatures: usize,
+}
+
+/// Reads the signature layers of `repo@digest`'s `.sig` image (cosign v2 layout) and returns
+/// the first whose payload names `digest` and that `check` accepts (given the layer and its
+/// payload), with the payload's digest.
+///
+/// # Errors
+/// [`NoSignature`] when none is accepted (registry failures included).
+pub async fn search<T>(
+    client: &Client,
+    credential: &Credential,
+    repo: &Repository,
+    digest: &Digest,
+    mut check: impl FnMut(&SignatureLayer, &[u8]) -> Result<T, String>,
+) -> Result<(T, Digest), NoSignature> {
+    let tag = signature_tag(digest);
+    let mut no = NoSignature::default();
+    let manifest = match client.image_manifest_by_tag(repo, &tag, credential).await {
+        Ok(m) => m,
+        Err(e) => {
+            no.problems
+                .push(format!("no signatures: {}", super::chain(&e)));
+            return Err(no);
+        }
+    };
+    let layers = signature_layers(&manifest);
+    no.signatures = layers.len();
+    if layers.is_empty() {
+        no.problems
+            .push(format!("{repo}:{tag} has no signature layer"));
+        return Err(no);
+    }
+    for layer in &layers {
+        let at = format!("payload {}", layer.payload.digest);
+        let payload = match client
+            .read_blob(repo, &layer.payload, credential, MAX_PAYLOAD_SIZE)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                no.problems.push(format!("{at}: {}", super::chain(&e)));
+                continue;
+            }
+        };
+        if let Err(e) = check_payload(&payload, digest) {
+            no.problems.push(format!("{at}: {e}"));
+            continue;
+        }
+        match check(layer, &payload) {
+            Ok(t) => return Ok((t, layer.payload.digest.clone())),
+            Err(e) => no.problems.push(format!("{at}: {e}")),
+        }
+    }
+    Err(no)
+}
+
 /// Verifies `repo@digest` with `keys` (Secret entry name, key), in order: the first key with a
 /// valid signature wins. Sigstore bundles among the digest's referrers are looked at first
 /// ([`super::bundle::verify`]), then the cosign v2 `.sig` layout.
@@ -184,54 +248,23 @@ pub async fn verify(
         }
         Err(problems) => problems,
     };
-    let tag = signature_tag(digest);
-    let manifest = match client.image_manifest_by_tag(repo, &tag, credential).await {
-        Ok(m) => m,
-        Err(e) => {
-            problems.push(format!("no signatures: {}", super::chain(&e)));
-            return Err(fail(problems.join("; ")));
-        }
+    let check = |layer: &SignatureLayer, payload: &[u8]| {
+        keys.iter()
+            .find(|(_, key)| key.verifies(payload, &layer.signature))
+            .map(|(name, _)| name.clone())
+            .ok_or_else(|| "no key verifies its signature".to_string())
     };
-    let layers = signature_layers(&manifest);
-    if layers.is_empty() {
-        problems.push(format!("{repo}:{tag} has no signature layer"));
-        return Err(fail(problems.join("; ")));
-    }
-    for layer in &layers {
-        let payload = match client
-            .read_blob(repo, &layer.payload, credential, MAX_PAYLOAD_SIZE)
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => {
-                problems.push(format!(
-                    "payload {}: {}",
-                    layer.payload.digest,
-                    super::chain(&e)
-                ));
-                continue;
-            }
-        };
-        if let Err(e) = check_payload(&payload, digest) {
-            problems.push(format!("payload {}: {e}", layer.payload.digest));
-            continue;
+    match search(client, credential, repo, digest, check).await {
+        Ok((key, payload)) => Ok(Verified {
+            key,
+            payload,
+            layout: Layout::SignatureTag,
+        }),
+        Err(no) => {
+            problems.extend(no.problems);
+            Err(fail(problems.join("; ")))
         }
-        if let Some((name, _)) = keys
-            .iter()
-            .find(|(_, key)| key.verifies(&payload, &layer.signature))
-        {
-            return Ok(Verified {
-                key: name.clone(),
-                payload: layer.payload.digest.clone(),
-                layout: Layout::SignatureTag,
-            });
-        }
-        problems.push(format!(
-            "payload {}: no key verifies its signature",
-            layer.payload.digest
-        ));
     }
-    Err(fail(problems.join("; ")))
 }
 
 #[cfg(test)]

@@ -9,11 +9,15 @@
 //!   envelopes checked with the keys.
 //! - [`notation`]: Notary Project signatures (JWS, COSE) among the digest's referrers, checked
 //!   against a trust policy and the certificates of the verification Secret.
+//! - [`keyless`]: cosign keyless (Fulcio certificates, SCTs, Rekor entries) against a Sigstore
+//!   trusted root, on both layouts.
 //!
-//! Not here yet (it fails closed in the port adapter): cosign keyless.
+//! Not here yet (it fails closed in the port adapter): keyless against the public-good Sigstore
+//! root through TUF.
 
 pub mod bundle;
 pub mod cosign;
+pub mod keyless;
 pub mod keys;
 pub mod notation;
 

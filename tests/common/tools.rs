@@ -461,6 +461,92 @@ pub fn cosign_sign_bundle(reg: &Registry, reference: &str, keys: &CosignKeys) ->
     all_output(&run(&mut cmd))
 }
 
+/// A private Sigstore made by `sigstore-testca init` (testbed/go/sigstore-testca): its
+/// directory, whose `trusted_root.json` is what a `trustedRootSecretRef` Secret holds.
+#[derive(Debug, Clone)]
+pub struct TestCa {
+    /// The CA directory.
+    pub dir: PathBuf,
+}
+
+impl TestCa {
+    /// `sigstore-testca init <dir>`: a new root, intermediate, Rekor and CT log keys.
+    pub fn init(dir: &Path) -> TestCa {
+        run(Command::new(bin("sigstore-testca")).arg("init").arg(dir));
+        TestCa {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The CA's `trusted_root.json`.
+    pub fn trusted_root(&self) -> String {
+        std::fs::read_to_string(self.dir.join("trusted_root.json")).expect("trusted_root.json")
+    }
+
+    /// Signs `<host>/<reference>` (`repo@sha256:...`) keyless for `identity` of `issuer` and
+    /// attaches it as cosign does: `layout` `bundle` (a Sigstore bundle referrer, cosign v3)
+    /// or `sig` (the `sha256-<hex>.sig` image, cosign v2); `extra` flags such as
+    /// `--tlog=set`. The signer checks every bundle with sigstore-go before attaching it.
+    pub fn sign(
+        &self,
+        reg: &Registry,
+        reference: &str,
+        identity: &str,
+        issuer: &str,
+        layout: &str,
+        extra: &[&str],
+    ) {
+        let home = ToolHome::new(reg);
+        let mut cmd = home.command("sigstore-testca");
+        cmd.arg("sign")
+            .arg("--ca")
+            .arg(&self.dir)
+            .arg(format!("--ref={}/{reference}", home.host()))
+            .arg(format!("--identity={identity}"))
+            .arg(format!("--issuer={issuer}"))
+            .arg(format!("--layout={layout}"))
+            .args(extra);
+        if home.plain_http() {
+            cmd.arg("--insecure");
+        }
+        run(&mut cmd);
+    }
+
+    /// `cosign verify --trusted-root <this CA's> --offline` of `<host>/<reference>` with
+    /// identity and issuer regexps (`--new-bundle-format` for `layout` `bundle`): cosign's
+    /// output, or its error output when it refuses.
+    pub fn cosign_verify(
+        &self,
+        reg: &Registry,
+        reference: &str,
+        identity_regexp: &str,
+        issuer_regexp: &str,
+        layout: &str,
+    ) -> Result<String, String> {
+        let home = ToolHome::new(reg);
+        let mut cmd = home.command("cosign");
+        cmd.arg("verify")
+            .arg("--trusted-root")
+            .arg(self.dir.join("trusted_root.json"))
+            .arg("--offline")
+            .arg(format!("--certificate-identity-regexp={identity_regexp}"))
+            .arg(format!("--certificate-oidc-issuer-regexp={issuer_regexp}"));
+        if layout == "bundle" {
+            cmd.arg("--new-bundle-format");
+        }
+        cosign_registry_flags(&home, &mut cmd);
+        cmd.arg(format!("{}/{reference}", home.host()));
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("failed to start {}: {e}", describe(&cmd)));
+        if out.status.success() {
+            Ok(all_output(&out))
+        } else {
+            Err(all_output(&out))
+        }
+    }
+}
+
 /// `cosign import-key-pair --key <private_pem> --output-key-prefix <prefix>` in `dir`: an
 /// existing PEM private key (RSA, ECDSA, Ed25519) turned into a cosign key pair,
 /// `<prefix>.key` (encrypted with [`COSIGN_PASSWORD`]) and `<prefix>.pub`.

@@ -46,7 +46,7 @@
 mod constraints;
 mod regexp;
 
-use regexp::compile_go_regexp;
+pub(crate) use regexp::compile_go_regexp;
 #[cfg(test)]
 mod testing;
 mod version;
