@@ -140,3 +140,83 @@ pub struct NoProgress;
 impl ProgressSink for NoProgress {
     async fn progress(&self, _status: &crate::api::v1::OciRepositoryStatus) {}
 }
+
+/// Test doubles of the ports.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::{LookupError, SecretSource};
+
+    type Entries = Vec<(String, Vec<u8>)>;
+
+    /// Secrets by (namespace, name), editable between reads; no service accounts, no tokens.
+    #[derive(Default)]
+    pub(crate) struct MapSecrets(Mutex<BTreeMap<(String, String), Entries>>);
+
+    impl MapSecrets {
+        /// Secrets holding only `namespace/name` with `data`.
+        pub(crate) fn one(namespace: &str, name: &str, data: &[(&str, &[u8])]) -> MapSecrets {
+            let secrets = MapSecrets::default();
+            secrets.put(namespace, name, data);
+            secrets
+        }
+
+        /// Adds or replaces `namespace/name` with `data`.
+        pub(crate) fn put(&self, namespace: &str, name: &str, data: &[(&str, &[u8])]) {
+            self.0.lock().unwrap().insert(
+                (namespace.into(), name.into()),
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_vec()))
+                    .collect(),
+            );
+        }
+    }
+
+    impl SecretSource for MapSecrets {
+        async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, LookupError> {
+            let all = self.0.lock().unwrap();
+            Ok(all
+                .get(&(namespace.into(), name.into()))
+                .map(|data| Secret {
+                    metadata: ObjectMeta {
+                        name: Some(name.into()),
+                        namespace: Some(namespace.into()),
+                        ..Default::default()
+                    },
+                    data: Some(
+                        data.iter()
+                            .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+                            .collect(),
+                    ),
+                    ..Default::default()
+                }))
+        }
+
+        async fn service_account(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<ServiceAccount>, LookupError> {
+            Ok(None)
+        }
+
+        async fn service_account_token(
+            &self,
+            namespace: &str,
+            name: &str,
+            _: &[String],
+        ) -> Result<String, LookupError> {
+            Err(LookupError::CreateToken {
+                namespace: namespace.into(),
+                name: name.into(),
+                source: "no tokens here".into(),
+            })
+        }
+    }
+}

@@ -310,67 +310,18 @@ impl<S: SecretSource> SignatureVerifier<'_, S> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use k8s_openapi::ByteString;
-    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-
     use super::*;
     use crate::api::v1::OciRepositoryVerification;
-    use crate::core::ports::LookupError;
+    use crate::core::ports::testing::MapSecrets;
     use crate::registry::{Client, Credential, Digest, Repository, TransportConfig};
 
-    struct OneSecret(Option<Secret>);
-
-    impl SecretSource for OneSecret {
-        async fn secret(&self, _: &str, name: &str) -> Result<Option<Secret>, LookupError> {
-            Ok(self
-                .0
-                .clone()
-                .filter(|s| s.metadata.name.as_deref() == Some(name)))
-        }
-
-        async fn service_account(
-            &self,
-            _: &str,
-            _: &str,
-        ) -> Result<Option<ServiceAccount>, LookupError> {
-            Ok(None)
-        }
-
-        async fn service_account_token(
-            &self,
-            namespace: &str,
-            name: &str,
-            _: &[String],
-        ) -> Result<String, LookupError> {
-            Err(LookupError::CreateToken {
-                namespace: namespace.into(),
-                name: name.into(),
-                source: "no tokens here".into(),
-            })
-        }
-    }
-
-    fn secret(entries: &[(&str, &[u8])]) -> OneSecret {
-        OneSecret(Some(Secret {
-            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-                name: Some("keys".into()),
-                ..Default::default()
-            },
-            data: Some(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), ByteString(v.to_vec())))
-                    .collect::<BTreeMap<_, _>>(),
-            ),
-            ..Default::default()
-        }))
+    fn secret(entries: &[(&str, &[u8])]) -> MapSecrets {
+        MapSecrets::one("ns", "keys", entries)
     }
 
     /// What verifying with `spec` concludes, for checks that end before any registry request
     /// (the registry address is unroutable, so one would fail differently).
-    async fn outcome(secrets: &OneSecret, spec: serde_json::Value) -> String {
+    async fn outcome(secrets: &MapSecrets, spec: serde_json::Value) -> String {
         let spec: OciRepositoryVerification = serde_json::from_value(spec).unwrap();
         let client = Client::new(&TransportConfig::default()).unwrap();
         let repo = Repository::parse("127.0.0.1:9/app").unwrap();
@@ -395,7 +346,7 @@ mod tests {
         let spec =
             serde_json::json!({"provider": "cosign", "trustedRootSecretRef": {"name": "keys"}});
         assert_eq!(
-            outcome(&OneSecret(None), spec.clone()).await,
+            outcome(&MapSecrets::default(), spec.clone()).await,
             "failed to read trusted root from secret 'ns/keys': secrets \"keys\" not found"
         );
         assert_eq!(
@@ -423,7 +374,7 @@ mod tests {
 
     #[tokio::test]
     async fn keyless_without_a_trusted_root_fails_closed_saying_so() {
-        let none = OneSecret(None);
+        let none = MapSecrets::default();
         assert!(
             outcome(&none, serde_json::json!({"provider": "cosign"}))
                 .await
@@ -436,7 +387,7 @@ mod tests {
         let digest = Digest::sha256_of(b"artifact");
         assert_eq!(
             outcome(
-                &OneSecret(None),
+                &MapSecrets::default(),
                 serde_json::json!({"provider": "notation"})
             )
             .await,
@@ -444,7 +395,7 @@ mod tests {
         );
         let spec = serde_json::json!({"provider": "notation", "secretRef": {"name": "keys"}});
         assert_eq!(
-            outcome(&OneSecret(None), spec.clone()).await,
+            outcome(&MapSecrets::default(), spec.clone()).await,
             "secrets \"keys\" not found"
         );
         assert_eq!(
@@ -465,7 +416,7 @@ mod tests {
     async fn a_missing_secret_an_unparsable_key_or_no_key_fail_before_any_request() {
         let spec = serde_json::json!({"provider": "cosign", "secretRef": {"name": "keys"}});
         assert_eq!(
-            outcome(&OneSecret(None), spec.clone()).await,
+            outcome(&MapSecrets::default(), spec.clone()).await,
             "secrets \"keys\" not found"
         );
         assert_eq!(

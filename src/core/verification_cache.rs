@@ -183,75 +183,12 @@ impl<V, S: SecretSource> SharedVerifier<'_, V, S> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::sync::atomic::AtomicUsize;
-
-    use k8s_openapi::ByteString;
-    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use super::*;
     use crate::api::v1::OciRepositoryVerification;
-    use crate::core::ports::LookupError;
+    use crate::core::ports::testing::MapSecrets;
     use crate::registry::{Client, Credential, Digest, Repository, TransportConfig};
-
-    type Entries = Vec<(String, Vec<u8>)>;
-
-    /// Secrets by (namespace, name), editable between verifications.
-    #[derive(Default)]
-    struct Secrets(Mutex<BTreeMap<(String, String), Entries>>);
-
-    impl Secrets {
-        fn put(&self, namespace: &str, name: &str, data: &[(&str, &[u8])]) {
-            self.0.lock().unwrap().insert(
-                (namespace.into(), name.into()),
-                data.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_vec()))
-                    .collect(),
-            );
-        }
-    }
-
-    impl SecretSource for Secrets {
-        async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, LookupError> {
-            let all = self.0.lock().unwrap();
-            Ok(all
-                .get(&(namespace.into(), name.into()))
-                .map(|data| Secret {
-                    metadata: ObjectMeta {
-                        name: Some(name.into()),
-                        ..Default::default()
-                    },
-                    data: Some(
-                        data.iter()
-                            .map(|(k, v)| (k.clone(), ByteString(v.clone())))
-                            .collect(),
-                    ),
-                    ..Default::default()
-                }))
-        }
-
-        async fn service_account(
-            &self,
-            _: &str,
-            _: &str,
-        ) -> Result<Option<ServiceAccount>, LookupError> {
-            Ok(None)
-        }
-
-        async fn service_account_token(
-            &self,
-            namespace: &str,
-            name: &str,
-            _: &[String],
-        ) -> Result<String, LookupError> {
-            Err(LookupError::CreateToken {
-                namespace: namespace.into(),
-                name: name.into(),
-                source: "no tokens here".into(),
-            })
-        }
-    }
 
     /// Counts its calls; verifies while `ok` says so, after a short pause so that concurrent
     /// callers overlap.
@@ -296,8 +233,8 @@ mod tests {
     }
 
     /// Secrets holding `a/keys`, a cache of `capacity` and a counting inner verifier.
-    fn with_keys(capacity: usize) -> (Secrets, VerificationCache, Counting) {
-        let secrets = Secrets::default();
+    fn with_keys(capacity: usize) -> (MapSecrets, VerificationCache, Counting) {
+        let secrets = MapSecrets::default();
         secrets.put("a", "keys", &[("cosign.pub", b"key one")]);
         (
             secrets,
@@ -307,7 +244,7 @@ mod tests {
     }
 
     async fn verify(
-        verifier: &SharedVerifier<'_, &Counting, Secrets>,
+        verifier: &SharedVerifier<'_, &Counting, MapSecrets>,
         namespace: &str,
         spec: &OciRepositoryVerification,
         target: &Target,
