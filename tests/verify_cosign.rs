@@ -22,7 +22,7 @@ use common::tools::{self, CosignKeys};
 use common::verification::{
     assert_refused, assert_retried, assert_tag_and_digest_verify, assert_verified,
     controller_with_verified_object, keys_dir, push, reconcile, remove_verify,
-    request_until_refused, verified_manifest, wait_verified, write_registry_credentials,
+    request_until_refused, verified_manifest, verifies, wait_verified, write_registry_credentials,
     write_secret,
 };
 use k8s_openapi::api::core::v1::Secret;
@@ -271,13 +271,11 @@ fn rsa_p384_and_p521_keys_verify_cosign_signatures() {
         let keys = imported_keys(&work.path().join(name), name, genpkey);
         tools::cosign_sign_key(&reg, &format!("app@{digest}"), &keys);
         let secrets = keys_dir(&[(&format!("{name}.pub"), public_key(&keys))]);
-        let storage = tempfile::tempdir().unwrap();
-        let run = reconcile(
+        verifies(
             &manifest(name, &url, name, json!({})),
-            storage.path(),
             secrets.path(),
+            &format!("{name}@{digest}"),
         );
-        assert_verified(&run, &format!("{name}@{digest}"));
     }
 }
 
@@ -441,13 +439,11 @@ fn an_artifact_with_a_bundle_and_a_sig_signature_verifies() {
                 .iter()
                 .any(|t| t.ends_with(".sig"))
         );
-        let storage = tempfile::tempdir().unwrap();
-        let run = reconcile(
+        verifies(
             &manifest(tag, &url, tag, json!({})),
-            storage.path(),
             secrets.path(),
+            &format!("{tag}@{digest}"),
         );
-        assert_verified(&run, &format!("{tag}@{digest}"));
     }
 }
 

@@ -9,14 +9,12 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::object::{condition as cond, wait_for};
 use common::registry::{Flavor, Registry, Security};
 use common::tools::{self, TestCa};
 use common::verification::{
-    assert_refused, assert_verified, controller_with_verified_object, push, reconcile,
-    verified_manifest, wait_verified, write_secret,
+    controller_with_verified_object, is_refused, push, verified_manifest, verifies, wait_verified,
+    write_secret,
 };
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
@@ -61,22 +59,6 @@ fn exact(issuer: &str, subject: &str) -> Value {
     json!({"issuer": format!("^{}$", regex::escape(issuer)), "subject": format!("^{}$", regex::escape(subject))})
 }
 
-/// Runs `manifest` and asserts it verified at `revision`.
-fn verified(m: &Value, secrets: &Path, revision: &str) {
-    let storage = tempfile::tempdir().unwrap();
-    assert_verified(&reconcile(m, storage.path(), secrets), revision);
-}
-
-/// Runs `manifest` and asserts it was refused with `message`.
-fn refused(m: &Value, secrets: &Path, message: &str) {
-    let storage = tempfile::tempdir().unwrap();
-    assert_refused(
-        &reconcile(m, storage.path(), secrets),
-        message,
-        storage.path(),
-    );
-}
-
 #[test]
 fn a_keyless_bundle_verifies_for_matching_identities_through_referrers_and_the_tag_fallback() {
     let work = tempfile::tempdir().unwrap();
@@ -101,20 +83,20 @@ fn a_keyless_bundle_verifies_for_matching_identities_through_referrers_and_the_t
         let s = secrets.path();
 
         // The signer's identity, exactly; unanchored expressions; no identity at all.
-        verified(
+        verifies(
             &manifest("exact", &url, "v1", Some(json!([exact(ISSUER, EMAIL)]))),
             s,
             &rev,
         );
         let loose = json!([{"issuer": "issuer\\.example", "subject": "@example\\.com"}]);
-        verified(&manifest("loose", &url, "v1", Some(loose)), s, &rev);
-        verified(&manifest("any", &url, "v1", None), s, &rev);
-        verified(&manifest("empty", &url, "v1", Some(json!([]))), s, &rev);
+        verifies(&manifest("loose", &url, "v1", Some(loose)), s, &rev);
+        verifies(&manifest("any", &url, "v1", None), s, &rev);
+        verifies(&manifest("empty", &url, "v1", Some(json!([]))), s, &rev);
 
         // Several entries, one wrong and one right: any entry may match (Flux 2.8+ refuses
         // several identities on bundles; README, differences).
         let ored = json!([exact(ISSUER, "ops@example.com"), exact(ISSUER, EMAIL)]);
-        verified(&manifest("ored", &url, "v1", Some(ored)), s, &rev);
+        verifies(&manifest("ored", &url, "v1", Some(ored)), s, &rev);
 
         // Only wrong entries, or the issuer of one with the subject of another: refused.
         for (name, ids) in [
@@ -128,7 +110,7 @@ fn a_keyless_bundle_verifies_for_matching_identities_through_referrers_and_the_t
                 ]),
             ),
         ] {
-            refused(
+            is_refused(
                 &manifest(name, &url, "v1", Some(ids)),
                 s,
                 &no_match(&reg, &digest),
@@ -155,14 +137,14 @@ fn a_keyless_sig_signature_verifies_for_its_workflow_identity() {
         "issuer": "^https://token\\.actions\\.githubusercontent\\.com$",
         "subject": "^https://github\\.com/org/repo/\\.github/workflows/.+@refs/heads/main$",
     }]);
-    verified(
+    verifies(
         &manifest("workflow", &url, "v1", Some(workflows)),
         secrets.path(),
         &format!("v1@{digest}"),
     );
     let other_repo =
         json!([{"issuer": "githubusercontent", "subject": "^https://github\\.com/org/other/"}]);
-    refused(
+    is_refused(
         &manifest("other", &url, "v1", Some(other_repo)),
         secrets.path(),
         &no_match(&reg, &digest),
@@ -189,18 +171,18 @@ fn unsigned_artifacts_and_signatures_of_another_sigstore_are_refused() {
     let secrets = root_dir(&ours);
     let url = format!("oci://{}/app", reg.host());
 
-    refused(
+    is_refused(
         &manifest("unsigned", &url, "unsigned", None),
         secrets.path(),
         &format!("{PREFIX}: no signatures found"),
     );
-    refused(
+    is_refused(
         &manifest("foreign", &url, "foreign", None),
         secrets.path(),
         &no_match(&reg, &foreign),
     );
     // Their own root verifies them.
-    verified(
+    verifies(
         &manifest("theirs", &url, "foreign", None),
         root_dir(&theirs).path(),
         &format!("foreign@{foreign}"),
@@ -226,7 +208,7 @@ fn a_bundle_needs_both_its_signed_entry_timestamp_and_its_inclusion_proof() {
             "bundle",
             &[&format!("--tlog={tlog}")],
         );
-        refused(
+        is_refused(
             &manifest(tlog, &url, tlog, None),
             secrets.path(),
             &no_match(&reg, &digest),
@@ -241,7 +223,7 @@ fn a_missing_trusted_root_secret_or_entry_fails_with_flux_s_texts() {
     let url = format!("oci://{}/app", reg.host());
     let m = manifest("root", &url, "v1", None);
     let empty = tempfile::tempdir().unwrap();
-    refused(
+    is_refused(
         &m,
         empty.path(),
         &format!(
@@ -255,7 +237,7 @@ fn a_missing_trusted_root_secret_or_entry_fails_with_flux_s_texts() {
         "sigstore-root",
         &[("root.json", "{}".into())],
     );
-    refused(
+    is_refused(
         &m,
         no_entry.path(),
         &format!(
@@ -348,5 +330,5 @@ fn the_trusted_root_example_verifies_as_written() {
         &name,
         &[("trusted_root.json", ca.trusted_root())],
     );
-    verified(&m, secrets.path(), &format!("latest@{digest}"));
+    verifies(&m, secrets.path(), &format!("latest@{digest}"));
 }

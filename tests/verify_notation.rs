@@ -20,9 +20,9 @@ use common::standalone::{Run, assert_kstatus_sound};
 use common::tools::{self, NotationKey};
 use common::verification::{
     assert_refused, assert_retried, assert_tag_and_digest_verify, assert_verified,
-    controller_with_verified_object, keys_dir, push, reconcile, remove_verify,
-    request_until_refused, revision, verified_manifest, wait_verified, write_registry_credentials,
-    write_secret,
+    controller_with_verified_object, is_refused, keys_dir, push, reconcile, remove_verify,
+    request_until_refused, revision, verified_manifest, verifies, wait_verified,
+    write_registry_credentials, write_secret,
 };
 use k8s_openapi::ByteString;
 use k8s_openapi::jiff::Timestamp;
@@ -369,9 +369,7 @@ fn broken_verification_secrets_fail_with_fluxs_texts() {
         ),
     ] {
         let keys = keys_dir(&entries);
-        let storage = tempfile::tempdir().unwrap();
-        let run = reconcile(&m, storage.path(), keys.path());
-        assert_refused(&run, &failure(&text), storage.path());
+        is_refused(&m, keys.path(), &failure(&text));
     }
 
     // No Secret named at all.
@@ -453,9 +451,7 @@ fn the_example_manifest_and_trust_policy_verify_a_test_certificate_signature() {
         secret,
         &[("trustpolicy.json", trust_policy), ("flux.crt", cert(&key))],
     );
-    let storage = tempfile::tempdir().unwrap();
-    let run = reconcile(&example, storage.path(), dir.path());
-    assert_verified(&run, &format!("6.6.0@{digest}"));
+    verifies(&example, dir.path(), &format!("6.6.0@{digest}"));
 }
 
 // ---------------------------------------------------------------------------------------------

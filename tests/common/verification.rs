@@ -47,6 +47,24 @@ pub fn reconcile(manifest: &Value, storage: &Path, secrets: &Path) -> Run {
     run_reconcile(manifest, storage, Some(secrets))
 }
 
+/// `ocisource reconcile` of `manifest` (Secrets from `secrets`) into a fresh store; asserts it
+/// verified and stored `revision`.
+pub fn verifies(manifest: &Value, secrets: &Path, revision: &str) {
+    let storage = tempfile::tempdir().unwrap();
+    assert_verified(&reconcile(manifest, storage.path(), secrets), revision);
+}
+
+/// `ocisource reconcile` of `manifest` (Secrets from `secrets`) into a fresh store; asserts it
+/// was refused with `message` and stored nothing.
+pub fn is_refused(manifest: &Value, secrets: &Path, message: &str) {
+    let storage = tempfile::tempdir().unwrap();
+    assert_refused(
+        &reconcile(manifest, storage.path(), secrets),
+        message,
+        storage.path(),
+    );
+}
+
 /// A secrets directory holding Secret `apps/<name>` with `entries` (name → content) as
 /// `stringData`.
 pub fn write_secret(dir: &Path, name: &str, entries: &[(&str, String)]) {
