@@ -34,7 +34,7 @@ enum Command {
     Reconcile(ocisource::standalone::ReconcileArgs),
     /// Push artifacts to an OCI registry (`push artifact`, as `flux push artifact`).
     #[command(subcommand)]
-    Push(ocisource::push::PushCommand),
+    Push(ocisource::artifact::PushCommand),
 }
 
 fn main() -> ExitCode {
@@ -87,11 +87,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("failed to write the result")?;
             Ok(ExitCode::from(result.exit_code))
         }
-        Command::Push(ocisource::push::PushCommand::Artifact(args)) => {
+        Command::Push(ocisource::artifact::PushCommand::Artifact(args)) => {
             init_logging();
             rustls_provider();
             let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
-            runtime.block_on(ocisource::push::run(&args))?;
+            runtime.block_on(ocisource::artifact::push::run(&args))?;
             Ok(ExitCode::SUCCESS)
         }
     }

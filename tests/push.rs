@@ -17,7 +17,7 @@ use base64::Engine as _;
 use common::object::OciRepo;
 use common::registry::{Flavor, PASSWORD, Registry, Security, USER};
 use common::tools;
-use ocisource::push::{OutputFormat, PushArgs, PushError, Pushed, push_artifact};
+use ocisource::artifact::{Error as PushError, OutputFormat, PushArgs, Pushed, push_artifact};
 use ocisource::registry::{
     BlobSource, Client, Credential, Digest, Error, Repository, RequestCounts, TlsMaterial,
     TransportConfig,
@@ -90,9 +90,9 @@ fn args(reg: &Registry, repo_tag: &str, path: &Path) -> PushArgs {
         SOURCE,
         REVISION,
     );
-    a.insecure_registry = reg.insecure();
+    a.registry.insecure_registry = reg.insecure();
     if let Some(ca) = reg.ca_path() {
-        a.ca_file = Some(ca);
+        a.registry.ca_file = Some(ca);
     }
     a
 }
@@ -341,7 +341,7 @@ async fn the_creds_flag_authenticates_to_a_basic_auth_registry() {
     let reg = Registry::start(Flavor::Distribution, Security::Basic);
     let content = content_dir();
     let mut a = args(&reg, "apps/web:v1", content.path());
-    a.creds = format!("{USER}:{PASSWORD}");
+    a.registry.creds = format!("{USER}:{PASSWORD}");
     let pushed = push(&a).await;
     let out = tempfile::tempdir().unwrap();
     tools::flux_pull_artifact(&reg, "apps/web:v1", out.path());
@@ -354,7 +354,7 @@ async fn the_creds_flag_authenticates_to_a_basic_auth_registry() {
     // A wrong password and no credentials at all are refused, and no password is echoed.
     for creds in [format!("{USER}:not-the-password"), String::new()] {
         let mut a = args(&reg, "apps/web:v2", content.path());
-        a.creds = creds.clone();
+        a.registry.creds = creds.clone();
         let err = push_artifact(&a).await.unwrap_err();
         let text = chain(&err);
         assert!(
@@ -500,7 +500,7 @@ async fn https_registries_are_trusted_through_the_ca_file_or_ssl_cert_file() {
 
     // No CA: the certificate is refused with Go's words.
     let mut a = args(&reg, "apps/web:no-ca", content.path());
-    a.ca_file = None;
+    a.registry.ca_file = None;
     let err = push_artifact(&a).await.unwrap_err();
     let text = chain(&err);
     assert!(
@@ -510,8 +510,8 @@ async fn https_registries_are_trusted_through_the_ca_file_or_ssl_cert_file() {
 
     // --insecure-registry without a CA skips verification, as crane.Insecure does.
     let mut a = args(&reg, "apps/web:insecure", content.path());
-    a.ca_file = None;
-    a.insecure_registry = true;
+    a.registry.ca_file = None;
+    a.registry.insecure_registry = true;
     push(&a).await;
 
     // SSL_CERT_FILE, as the Go tools honour it.
@@ -534,8 +534,8 @@ async fn mtls_registries_get_the_client_certificate() {
     let reg = Registry::start(Flavor::Distribution, Security::Mtls);
     let content = content_dir();
     let mut a = args(&reg, "apps/web:v1", content.path());
-    a.cert_file = reg.client_cert_path();
-    a.key_file = reg.client_key_path();
+    a.registry.cert_file = reg.client_cert_path();
+    a.registry.key_file = reg.client_key_path();
     let pushed = push(&a).await;
     // Read back with our client (crane cannot present a client certificate).
     let repo = Repository::parse(&format!("{}/apps/web", reg.host())).unwrap();
@@ -556,8 +556,8 @@ async fn mtls_registries_get_the_client_certificate() {
     assert_eq!(digest, pushed.digest);
 
     let mut a = args(&reg, "apps/web:v2", content.path());
-    a.cert_file = None;
-    a.key_file = None;
+    a.registry.cert_file = None;
+    a.registry.key_file = None;
     let err = push_artifact(&a).await.unwrap_err();
     assert!(
         matches!(

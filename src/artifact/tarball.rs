@@ -596,7 +596,7 @@ mod tests {
     fn the_tar_bytes_equal_flux_build_with_the_default_ignore_list() {
         let t = fixture();
         // `--ignore-paths`'s default, one pattern per comma.
-        let defaults: Vec<&str> = crate::push::DEFAULT_IGNORE_PATHS.split(',').collect();
+        let defaults: Vec<&str> = crate::artifact::DEFAULT_IGNORE_PATHS.split(',').collect();
         assert_eq!(defaults.len(), 12);
         let tar_bytes = tar_of(t.path(), &defaults);
         assert_eq!(

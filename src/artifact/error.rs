@@ -1,0 +1,137 @@
+//! Why a producer verb failed: one variant per failed action, shared by every verb.
+
+use std::path::PathBuf;
+
+use crate::registry;
+
+use super::tarball::BuildError;
+
+/// Why a verb failed. Messages are lower-case, exclude their source (the caller joins the
+/// chain) and never contain credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A required flag is empty (Flux's texts).
+    #[error("{flag} is required")]
+    MissingFlag {
+        /// `--source` or `--revision`.
+        flag: &'static str,
+    },
+    /// The artifact URL cannot be used.
+    #[error("invalid artifact URL {url:?}")]
+    InvalidUrl {
+        /// The URL, without credentials.
+        url: String,
+        /// What is wrong.
+        #[source]
+        source: registry::Error,
+    },
+    /// `--path` does not exist (Flux's text).
+    #[error("invalid path '{path}', must point to an existing directory or file")]
+    InvalidPath {
+        /// The path.
+        path: String,
+        /// The error of the stat.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// An annotation is not `key=value` (Flux's text).
+    #[error("invalid annotation {annotation}, must be in the format key=value")]
+    InvalidAnnotation {
+        /// The flag value.
+        annotation: String,
+    },
+    /// An `--ignore-paths` value is not a valid CSV record.
+    #[error("invalid --ignore-paths value {value:?}: {reason}")]
+    InvalidIgnorePaths {
+        /// The flag value.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Stdin could not be saved to a temporary file.
+    #[error("failed to read the artifact from stdin")]
+    ReadStdin {
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A TLS file could not be read.
+    #[error("failed to read {}", path.display())]
+    ReadTlsFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Docker config could not be read.
+    #[error("failed to read docker config {}", path.display())]
+    ReadDockerConfig {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Docker config is not valid.
+    #[error("failed to load credentials from docker config {}", path.display())]
+    DockerConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: registry::Error,
+    },
+    /// The registry client could not be set up (TLS material, proxy).
+    #[error("failed to set up the registry client")]
+    Client {
+        /// What is wrong.
+        #[source]
+        source: registry::Error,
+    },
+    /// The layer tarball could not be built.
+    #[error("failed to build the artifact from '{}'", path.display())]
+    Build {
+        /// The path being packed.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: BuildError,
+    },
+    /// A temporary file for the layer could not be created.
+    #[error("failed to create a temporary file for the layer")]
+    TempFile {
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The layer blob could not be pushed.
+    #[error("failed to push the layer to {repository}")]
+    PushLayer {
+        /// `<registry>/<repository>`.
+        repository: String,
+        /// What failed.
+        #[source]
+        source: registry::Error,
+    },
+    /// The config blob could not be pushed.
+    #[error("failed to push the config to {repository}")]
+    PushConfig {
+        /// `<registry>/<repository>`.
+        repository: String,
+        /// What failed.
+        #[source]
+        source: registry::Error,
+    },
+    /// The manifest could not be pushed.
+    #[error("failed to push the manifest to {repository}:{tag}")]
+    PushManifest {
+        /// `<registry>/<repository>`.
+        repository: String,
+        /// The tag.
+        tag: String,
+        /// What failed.
+        #[source]
+        source: registry::Error,
+    },
+}
