@@ -35,6 +35,9 @@ enum Command {
     /// Push artifacts to an OCI registry (`push artifact`, as `flux push artifact`).
     #[command(subcommand)]
     Push(ocisource::artifact::PushCommand),
+    /// Build artifacts locally (`build artifact`, as `flux build artifact`).
+    #[command(subcommand)]
+    Build(ocisource::artifact::BuildCommand),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +95,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rustls_provider();
             let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
             runtime.block_on(ocisource::artifact::push::run(&args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Build(ocisource::artifact::BuildCommand::Artifact(args)) => {
+            init_logging();
+            ocisource::artifact::build::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -7,13 +7,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
+use common::artifact::{content_dir, expected_files, files_of};
 use common::object::OciRepo;
 use common::registry::{Flavor, PASSWORD, Registry, Security, USER};
 use common::tools;
@@ -26,62 +26,6 @@ use serde_json::{Value, json};
 
 const SOURCE: &str = "https://github.com/example/app";
 const REVISION: &str = "main@sha1:0123456789abcdef0123456789abcdef01234567";
-
-/// A source tree with nested dirs, an executable, and files flux's default list ignores.
-fn content_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let r = dir.path();
-    std::fs::create_dir_all(r.join("overlays/prod")).unwrap();
-    std::fs::create_dir_all(r.join("scripts")).unwrap();
-    std::fs::create_dir_all(r.join(".git")).unwrap();
-    std::fs::write(r.join("deploy.yaml"), "kind: Deployment\n").unwrap();
-    std::fs::write(
-        r.join("overlays/prod/kustomization.yaml"),
-        "resources: []\n",
-    )
-    .unwrap();
-    std::fs::write(r.join("scripts/run.sh"), "#!/bin/sh\necho hi\n").unwrap();
-    std::fs::set_permissions(
-        r.join("scripts/run.sh"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    std::fs::write(r.join(".git/config"), "[core]\n").unwrap();
-    std::fs::write(r.join(".gitignore"), "*.tmp\n").unwrap();
-    std::fs::write(r.join("logo.png"), "png").unwrap();
-    dir
-}
-
-/// The files flux's default ignore list keeps from [`content_dir`].
-fn expected_files() -> BTreeMap<String, String> {
-    [
-        ("deploy.yaml", "kind: Deployment\n"),
-        ("overlays/prod/kustomization.yaml", "resources: []\n"),
-        ("scripts/run.sh", "#!/bin/sh\necho hi\n"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-/// The regular files under `dir`, relative, with their contents.
-fn files_of(dir: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read_to_string(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
 
 fn args(reg: &Registry, repo_tag: &str, path: &Path) -> PushArgs {
     let mut a = PushArgs::new(

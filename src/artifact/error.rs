@@ -134,4 +134,13 @@ pub enum Error {
         #[source]
         source: registry::Error,
     },
+    /// The artifact file could not be written.
+    #[error("failed to write the artifact to {}", path.display())]
+    WriteArtifact {
+        /// The `--output` file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`push`](mod@push): `push artifact`, a directory or file packed and pushed in the format
 //!   `flux push artifact` writes, so Flux's OCIRepository (and ours) reads it unchanged.
+//! - [`build`](mod@build): `build artifact`, the same tarball written to a local file.
 //! - [`tarball`]: the layer tarball (Go-identical tar bytes, gzip by zlib-rs).
 //! - [`image`]: the config blob and the manifest, serialized as go-containerregistry does.
 //! - [`connect`]: the registry flags every verb shares and the client they make;
@@ -10,6 +11,7 @@
 //! - [`reference`](mod@reference): `oci://` artifact URLs; [`flags`]: flag values as pflag
 //!   reads them; [`output`]: `-o json|yaml` as flux prints them; [`error`]: why a verb failed.
 
+pub mod build;
 pub mod connect;
 pub mod credentials;
 pub mod error;
@@ -20,6 +22,7 @@ pub mod push;
 pub mod reference;
 pub mod tarball;
 
+pub use build::{BuildArgs, BuildCommand, build_artifact};
 pub use connect::RegistryArgs;
 pub use error::Error;
 pub use flags::DEFAULT_IGNORE_PATHS;

@@ -332,7 +332,7 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
 
 /// Saves stdin, trailing CR/LF trimmed, to a temporary `<random>.yaml` file (flux's
 /// `saveReaderToFile`).
-fn save_stdin() -> Result<tempfile::NamedTempFile, std::io::Error> {
+pub(crate) fn save_stdin() -> Result<tempfile::NamedTempFile, std::io::Error> {
     let mut data = Vec::new();
     std::io::stdin().lock().read_to_end(&mut data)?;
     while matches!(data.last(), Some(b'\r' | b'\n')) {
