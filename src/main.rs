@@ -35,6 +35,9 @@ enum Command {
     /// Push artifacts to an OCI registry (`push artifact`, as `flux push artifact`).
     #[command(subcommand)]
     Push(ocisource::artifact::PushCommand),
+    /// Pull artifacts from an OCI registry (`pull artifact`, as `flux pull artifact`).
+    #[command(subcommand)]
+    Pull(ocisource::artifact::PullCommand),
     /// Build artifacts locally (`build artifact`, as `flux build artifact`).
     #[command(subcommand)]
     Build(ocisource::artifact::BuildCommand),
@@ -95,6 +98,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rustls_provider();
             let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
             runtime.block_on(ocisource::artifact::push::run(&args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pull(ocisource::artifact::PullCommand::Artifact(args)) => {
+            init_logging();
+            rustls_provider();
+            let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
+            runtime.block_on(ocisource::artifact::pull::run(&args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Build(ocisource::artifact::BuildCommand::Artifact(args)) => {

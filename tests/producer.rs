@@ -8,7 +8,7 @@ mod common;
 use std::io::Read as _;
 use std::path::Path;
 
-use common::artifact::{content_dir, files_of, ocisource, text};
+use common::artifact::{content_dir, expected_files, files_of, ocisource, text};
 use common::registry::{Flavor, Registry, Security};
 use common::tools::{self, ToolHome};
 
@@ -100,4 +100,322 @@ fn build_writes_the_tar_flux_build_writes() {
         "{}",
         text(&out)
     );
+}
+
+const SOURCE: &str = "https://github.com/example/app";
+const REVISION: &str = "main@sha1:0123456789abcdef0123456789abcdef01234567";
+
+/// `ocisource push artifact` of `path` to `repo:tag` in `home`'s registry; the digest.
+fn ours_push(home: &ToolHome, repo_tag: &str, path: &Path, extra: &[&str]) -> String {
+    let url = home.oci_url(repo_tag);
+    let mut args = vec![
+        "push",
+        "artifact",
+        &url,
+        "--path",
+        path_str(path),
+        "--source",
+        SOURCE,
+        "--revision",
+        REVISION,
+        "-o",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = ocisource(home, &args, true);
+    assert!(out.status.success(), "push {repo_tag}: {}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["digest"].as_str().unwrap().to_string()
+}
+
+/// `ocisource pull artifact oci://<host>/<reference> -o <dir>` plus `extra`.
+fn ours_pull(home: &ToolHome, reference: &str, dir: &Path, extra: &[&str]) -> std::process::Output {
+    let url = home.oci_url(reference);
+    let mut args = vec!["pull", "artifact", &url, "-o", path_str(dir)];
+    args.extend_from_slice(extra);
+    ocisource(home, &args, true)
+}
+
+/// mTLS flags for our binary (the tool home carries no client certificate).
+fn mtls_flags(reg: &Registry) -> Vec<String> {
+    match (reg.client_cert_path(), reg.client_key_path()) {
+        (Some(cert), Some(key)) => vec![
+            "--cert-file".into(),
+            cert.display().to_string(),
+            "--key-file".into(),
+            key.display().to_string(),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn push_then_pull_gives_back_the_files_on_every_kind_of_registry() {
+    for security in [
+        Security::Http,
+        Security::Https,
+        Security::Mtls,
+        Security::Basic,
+        Security::Bearer,
+    ] {
+        let reg = Registry::start(Flavor::Distribution, security);
+        let home = ToolHome::new(&reg);
+        let flags = mtls_flags(&reg);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let content = content_dir();
+        let digest = ours_push(&home, "apps/web:v1", content.path(), &flags);
+
+        for reference in ["apps/web:v1".to_string(), format!("apps/web@{digest}")] {
+            let out_dir = tempfile::tempdir().unwrap();
+            let out = ours_pull(&home, &reference, out_dir.path(), &flags);
+            assert!(
+                out.status.success(),
+                "{security:?} {reference}: {}",
+                text(&out)
+            );
+            assert_eq!(files_of(out_dir.path()), expected_files(), "{security:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(&format!("✔ digest {}/apps/web@{digest}\n", reg.host())),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn pull_prints_what_flux_pull_prints_and_reads_what_flux_pushed() {
+    let reg = Registry::start(Flavor::Distribution, Security::Basic);
+    let home = ToolHome::new(&reg);
+    let content = content_dir();
+    let flux_digest = tools::flux_push_artifact_in(
+        &home,
+        "apps/web",
+        "flux",
+        content.path(),
+        SOURCE,
+        REVISION,
+        &[],
+    );
+    let ours_dir = tempfile::tempdir().unwrap();
+    let out = ours_pull(&home, "apps/web:flux", ours_dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(files_of(ours_dir.path()), expected_files());
+    let flux_dir = tempfile::tempdir().unwrap();
+    let mut cmd = home.command("flux");
+    cmd.args(["pull", "artifact", &home.oci_url("apps/web:flux"), "-o"])
+        .arg(flux_dir.path())
+        .arg("--insecure-registry");
+    let flux_out = tools::run(&mut cmd);
+    let flux_text = String::from_utf8_lossy(&flux_out.stderr)
+        .replace(path_str(flux_dir.path()), path_str(ours_dir.path()));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), flux_text);
+    assert!(flux_text.contains(&flux_digest), "{flux_text}");
+    let mode = std::fs::metadata(ours_dir.path().join("scripts/run.sh"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o755
+    );
+
+    // Wrong credentials: refused, the password never echoed, the directory untouched.
+    let empty = tempfile::tempdir().unwrap();
+    let url = home.oci_url("apps/web:flux");
+    let out = ocisource(
+        &home,
+        &[
+            "pull",
+            "artifact",
+            &url,
+            "-o",
+            path_str(empty.path()),
+            "--creds",
+            "ocisource:wrong-secret",
+        ],
+        true,
+    );
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains("UNAUTHORIZED") && !t.contains("wrong-secret"),
+        "{t}"
+    );
+    assert!(files_of(empty.path()).is_empty());
+}
+
+/// Pushes `layer` (any bytes) as the single layer of a Flux-typed artifact `repo:tag`, with our
+/// registry client and `reg`'s credentials.
+fn push_raw_layer(reg: &Registry, repo: &str, tag: &str, layer: Vec<u8>) {
+    use ocisource::artifact::image::{self, Blob};
+    use ocisource::registry::{
+        BlobSource, Client, Credential, Digest, Repository, TlsMaterial, TransportConfig,
+    };
+    let client = Client::new(&TransportConfig {
+        tls: TlsMaterial {
+            ca_pem: reg.ca_pem().map(String::into_bytes),
+            ..TlsMaterial::default()
+        },
+        insecure: reg.insecure(),
+        ..TransportConfig::default()
+    })
+    .unwrap();
+    let cred = match reg.credentials() {
+        Some((username, password)) => Credential::Basic { username, password },
+        None => Credential::Anonymous,
+    };
+    let repo = Repository::parse(&format!("{}/{repo}", reg.host())).unwrap();
+    let layer_blob = Blob {
+        media_type: image::CONTENT_MEDIA_TYPE.into(),
+        digest: Digest::sha256_of(&layer),
+        size: layer.len() as u64,
+    };
+    let config = image::config_json(&layer_blob.digest);
+    let config_blob = Blob {
+        media_type: image::CONFIG_MEDIA_TYPE.into(),
+        digest: Digest::sha256_of(&config),
+        size: config.len() as u64,
+    };
+    let annotations = [
+        (image::SOURCE_ANNOTATION.to_string(), SOURCE.to_string()),
+        (image::REVISION_ANNOTATION.to_string(), REVISION.to_string()),
+    ]
+    .into();
+    let manifest = image::manifest_json(&config_blob, &layer_blob, &annotations);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for (blob, bytes) in [(&layer_blob, layer), (&config_blob, config)] {
+            client
+                .push_blob(
+                    &repo,
+                    &blob.digest,
+                    blob.size,
+                    &BlobSource::Bytes(bytes.into()),
+                    &cred,
+                )
+                .await
+                .unwrap();
+        }
+        client
+            .push_manifest(
+                &repo,
+                tag,
+                image::MANIFEST_MEDIA_TYPE,
+                manifest.into(),
+                &cred,
+            )
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn hostile_artifacts_are_refused_and_nothing_is_written_outside_the_output() {
+    use common::tarball::{Tar, gzip, noise};
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let home = ToolHome::new(&reg);
+    // The output sits in a parent whose other files must never change.
+    let parent = tempfile::tempdir().unwrap();
+    std::fs::write(parent.path().join("victim"), "keep").unwrap();
+    let outside = parent.path().display().to_string();
+    let absolute = format!("{outside}/absolute");
+    let refused: Vec<(&str, Vec<u8>, &[&str], &str)> = vec![
+        (
+            "traversal",
+            Tar::default()
+                .file("ok.txt", b"x")
+                .file("../evil", b"x")
+                .gz(),
+            &[],
+            "invalid name",
+        ),
+        (
+            "absolute",
+            Tar::default().file(&absolute, b"x").gz(),
+            &[],
+            "invalid name",
+        ),
+        (
+            "device",
+            Tar::default().special(b'3', "dev").gz(),
+            &[],
+            "unsupported file type",
+        ),
+        (
+            "not-gzip",
+            Tar::default().file("a", b"x").tar(),
+            &[],
+            "requires gzip-compressed body",
+        ),
+        (
+            "size-bomb",
+            gzip(&Tar::default().file("zeros", &vec![0u8; 4 << 20]).tar()),
+            &["--artifact-max-extract-size", "1048576"],
+            "bigger than max archive size of 1048576 bytes",
+        ),
+        (
+            "entry-bomb",
+            (0..50)
+                .fold(Tar::default(), |t, i| t.file(&format!("f{i}"), b""))
+                .gz(),
+            &["--artifact-max-extract-entries", "10"],
+            "more than the maximum of 10 entries",
+        ),
+        (
+            "truncated",
+            {
+                let mut gz = Tar::default().file("n", &noise(100_000)).gz();
+                gz.truncate(gz.len() / 2);
+                gz
+            },
+            &[],
+            "failed to untar first layer",
+        ),
+    ];
+    for (tag, layer, flags, expected) in refused {
+        push_raw_layer(&reg, "apps/hostile", tag, layer);
+        let out_dir = parent.path().join(format!("out-{tag}"));
+        std::fs::create_dir(&out_dir).unwrap();
+        let out = ours_pull(&home, &format!("apps/hostile:{tag}"), &out_dir, flags);
+        let t = text(&out);
+        assert!(!out.status.success(), "{tag}: {t}");
+        assert!(t.contains(expected), "{tag}: {t}");
+        assert!(
+            std::fs::read_dir(&out_dir).unwrap().next().is_none(),
+            "{tag}: the output stays empty"
+        );
+    }
+
+    // Links: symlinks are skipped (and an existing symlink in the output is replaced, not
+    // followed), hard links become empty files.
+    let link_layer = Tar::default()
+        .link(b'2', "up", "..")
+        .file("up/escaped", b"x")
+        .link(b'2', "pre", &outside)
+        .file("pre/victim", b"overwritten")
+        .link(b'1', "hard", "/etc/hostname")
+        .gz();
+    push_raw_layer(&reg, "apps/hostile", "links", link_layer);
+    let out_dir = parent.path().join("out-links");
+    std::fs::create_dir(&out_dir).unwrap();
+    std::os::unix::fs::symlink(parent.path(), out_dir.join("pre")).unwrap();
+    let out = ours_pull(&home, "apps/hostile:links", &out_dir, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(parent.path().join("victim")).unwrap(),
+        "keep"
+    );
+    assert!(!parent.path().join("escaped").exists());
+    assert!(!out_dir.join("pre").symlink_metadata().unwrap().is_symlink());
+    assert_eq!(std::fs::read(out_dir.join("hard")).unwrap(), b"");
+    let mut names: Vec<String> = std::fs::read_dir(parent.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("out-"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["victim"], "nothing new beside the outputs");
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use crate::registry;
 
+use crate::storage::extract::ExtractError;
+
 use super::tarball::BuildError;
 
 /// Why a verb failed. Messages are lower-case, exclude their source (the caller joins the
@@ -138,6 +140,40 @@ pub enum Error {
     #[error("failed to write the artifact to {}", path.display())]
     WriteArtifact {
         /// The `--output` file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--output` of `pull artifact` is not an existing directory (Flux's text).
+    #[error("invalid output path {path}")]
+    InvalidOutput {
+        /// The flag value.
+        path: String,
+    },
+    /// The artifact could not be resolved or its manifest or layer read.
+    #[error("failed to pull artifact from {url}")]
+    Pull {
+        /// `<repository>:<tag>` or `<repository>@<digest>`.
+        url: String,
+        /// What failed.
+        #[source]
+        source: registry::Error,
+    },
+    /// The manifest has no layer (Flux's text).
+    #[error("no layers found in artifact")]
+    NoLayers,
+    /// The first layer could not be extracted (bounded, as the controller extracts).
+    #[error("failed to untar first layer")]
+    Extract {
+        /// What failed.
+        #[source]
+        source: ExtractError,
+    },
+    /// The extracted files could not be moved into the output directory.
+    #[error("failed to place the extracted files at {}", path.display())]
+    Place {
+        /// The file or directory that could not be placed.
         path: PathBuf,
         /// The I/O error.
         #[source]

@@ -3,6 +3,8 @@
 //!
 //! - [`push`](mod@push): `push artifact`, a directory or file packed and pushed in the format
 //!   `flux push artifact` writes, so Flux's OCIRepository (and ours) reads it unchanged.
+//! - [`pull`](mod@pull): `pull artifact`, the first layer extracted (bounded, digest-checked)
+//!   into a directory.
 //! - [`build`](mod@build): `build artifact`, the same tarball written to a local file.
 //! - [`tarball`]: the layer tarball (Go-identical tar bytes, gzip by zlib-rs).
 //! - [`image`]: the config blob and the manifest, serialized as go-containerregistry does.
@@ -18,6 +20,7 @@ pub mod error;
 pub mod flags;
 pub mod image;
 pub mod output;
+pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod tarball;
@@ -27,6 +30,7 @@ pub use connect::RegistryArgs;
 pub use error::Error;
 pub use flags::DEFAULT_IGNORE_PATHS;
 pub use output::OutputFormat;
+pub use pull::{PullArgs, PullCommand, Pulled, pull_artifact};
 pub use push::{PushArgs, PushCommand, Pushed, push_artifact};
 
 /// Runs blocking work off the async threads; a task that died becomes `lost(…)`.

@@ -1,7 +1,7 @@
 //! `oci://` artifact URLs as flux's CLI reads them (`oci.ParseArtifactURL`, then
 //! go-containerregistry's `name` rules), and their text without credentials for messages.
 
-use crate::registry::{self, Repository};
+use crate::registry::{self, Digest, Repository};
 
 /// The scheme of artifact URLs.
 pub const OCI_PREFIX: &str = "oci://";
@@ -37,6 +37,63 @@ pub fn parse_artifact_url(url: &str) -> Result<(Repository, String), registry::E
     };
     registry::check_tag(tag)?;
     Ok((Repository::parse(base)?, tag.to_string()))
+}
+
+/// What an artifact URL points at: a tag or a digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// `oci://<repository>[:<tag>]` (`latest` when none).
+    Tag(String),
+    /// `oci://<repository>@<digest>`.
+    Digest(Digest),
+}
+
+impl std::fmt::Display for Reference {
+    /// `:<tag>` or `@<digest>`, as they follow the repository.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reference::Tag(t) => write!(f, ":{t}"),
+            Reference::Digest(d) => write!(f, "@{d}"),
+        }
+    }
+}
+
+/// Splits `oci://<repository>[:<tag>|@<digest>]` as go-containerregistry's
+/// `name.ParseReference` does (a digest wins over a tag, `latest` when there is neither).
+///
+/// # Errors
+///
+/// [`registry::Error::InvalidReference`] for a missing `oci://`, an invalid tag, digest or
+/// repository.
+pub fn parse_reference(url: &str) -> Result<(Repository, Reference), registry::Error> {
+    let Some(rest) = url.strip_prefix(OCI_PREFIX) else {
+        return parse_artifact_url(url).map(|(r, t)| (r, Reference::Tag(t)));
+    };
+    match rest.split_once('@') {
+        Some((base, digest)) => {
+            let digest: Digest = digest.parse()?;
+            // go-containerregistry accepts and drops a tag before the digest.
+            let base = match base.rsplit_once(':') {
+                Some((b, tag)) if !tag.contains('/') => {
+                    registry::check_tag(tag)?;
+                    b
+                }
+                _ => base,
+            };
+            Ok((Repository::parse(base)?, Reference::Digest(digest)))
+        }
+        None => parse_artifact_url(url).map(|(r, t)| (r, Reference::Tag(t))),
+    }
+}
+
+/// Parses `oci://<repository>` for the verbs that take a repository (`list artifacts`).
+///
+/// # Errors
+///
+/// [`registry::Error::InvalidReference`] for a missing `oci://`, a tag or digest, or an
+/// invalid repository.
+pub fn parse_repository(url: &str) -> Result<Repository, registry::Error> {
+    Repository::parse_oci_url(url)
 }
 
 /// `oci://` URL without userinfo, for messages.
@@ -86,6 +143,33 @@ mod tests {
             "oci://",
         ] {
             assert!(parse_artifact_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pull_references_take_a_tag_or_a_digest() {
+        let d = "sha256:3b000d186626666a4b46da13a22ba461c349d0b7ba43b458cbf3943256b7c29a";
+        let ok = |u: &str| {
+            let (repo, r) = parse_reference(u).unwrap_or_else(|e| panic!("{u}: {e}"));
+            format!("{repo}{r}")
+        };
+        assert_eq!(ok("oci://r.example/app:v1"), "r.example/app:v1");
+        assert_eq!(ok("oci://r.example:5000/a/b"), "r.example:5000/a/b:latest");
+        assert_eq!(
+            ok(&format!("oci://r.example/app@{d}")),
+            format!("r.example/app@{d}")
+        );
+        assert_eq!(
+            ok(&format!("oci://r.example/app:v1@{d}")),
+            format!("r.example/app@{d}")
+        );
+        for bad in [
+            "r.example/app:v1".to_string(),
+            "oci://r.example/app@sha256:00".to_string(),
+            "oci://r.example/app@md5:00".to_string(),
+            format!("oci://r.example/App@{d}"),
+        ] {
+            assert!(parse_reference(&bad).is_err(), "{bad}");
         }
     }
 
