@@ -38,6 +38,9 @@ enum Command {
     /// Pull artifacts from an OCI registry (`pull artifact`, as `flux pull artifact`).
     #[command(subcommand)]
     Pull(ocisource::artifact::PullCommand),
+    /// Tag artifacts in an OCI registry (`tag artifact`, as `flux tag artifact`).
+    #[command(subcommand)]
+    Tag(ocisource::artifact::TagCommand),
     /// Build artifacts locally (`build artifact`, as `flux build artifact`).
     #[command(subcommand)]
     Build(ocisource::artifact::BuildCommand),
@@ -94,18 +97,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(result.exit_code))
         }
         Command::Push(ocisource::artifact::PushCommand::Artifact(args)) => {
-            init_logging();
-            rustls_provider();
-            let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
-            runtime.block_on(ocisource::artifact::push::run(&args))?;
-            Ok(ExitCode::SUCCESS)
+            producer(ocisource::artifact::push::run(&args))
         }
         Command::Pull(ocisource::artifact::PullCommand::Artifact(args)) => {
-            init_logging();
-            rustls_provider();
-            let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
-            runtime.block_on(ocisource::artifact::pull::run(&args))?;
-            Ok(ExitCode::SUCCESS)
+            producer(ocisource::artifact::pull::run(&args))
+        }
+        Command::Tag(ocisource::artifact::TagCommand::Artifact(args)) => {
+            producer(ocisource::artifact::tag::run(&args))
         }
         Command::Build(ocisource::artifact::BuildCommand::Artifact(args)) => {
             init_logging();
@@ -113,6 +111,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Runs one producer verb to completion on a fresh runtime.
+fn producer<E>(verb: impl std::future::Future<Output = Result<(), E>>) -> anyhow::Result<ExitCode>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    init_logging();
+    rustls_provider();
+    let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
+    runtime.block_on(verb)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 // Logs go to stderr so that stdout carries only the object.

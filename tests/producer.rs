@@ -419,3 +419,77 @@ fn hostile_artifacts_are_refused_and_nothing_is_written_outside_the_output() {
     names.sort();
     assert_eq!(names, ["victim"], "nothing new beside the outputs");
 }
+
+#[test]
+fn tag_puts_the_same_manifest_under_each_tag_as_flux_tag_does() {
+    let reg = Registry::start(Flavor::Distribution, Security::Basic);
+    let home = ToolHome::new(&reg);
+    let content = content_dir();
+    let digest = ours_push(&home, "apps/web:v1", content.path(), &[]);
+    let url = home.oci_url("apps/web:v1");
+    let out = ocisource(
+        &home,
+        &[
+            "tag",
+            "artifact",
+            &url,
+            "--tag",
+            "stable,prod",
+            "--tag",
+            "latest",
+        ],
+        true,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let host = reg.host();
+    let expected = format!(
+        "► tagging artifact\n✔ artifact tagged as {host}/apps/web:stable\n\
+         ✔ artifact tagged as {host}/apps/web:prod\n✔ artifact tagged as {host}/apps/web:latest\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), expected);
+    for tag in ["stable", "prod", "latest"] {
+        assert_eq!(
+            tools::crane_digest(&reg, &format!("apps/web:{tag}")),
+            digest
+        );
+    }
+    // By digest too; flux reads what ours tagged.
+    let by_digest = home.oci_url(&format!("apps/web@{digest}"));
+    let out = ocisource(
+        &home,
+        &["tag", "artifact", &by_digest, "--tag", "pinned"],
+        true,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let pulled = tempfile::tempdir().unwrap();
+    let report = tools::flux_pull_artifact(&reg, "apps/web:pinned", pulled.path());
+    assert!(report.contains(&digest), "{report}");
+    assert_eq!(files_of(pulled.path()), expected_files());
+
+    // flux's own tag prints the same lines.
+    let mut cmd = home.command("flux");
+    cmd.args([
+        "tag",
+        "artifact",
+        &url,
+        "--tag",
+        "stable,prod",
+        "--tag",
+        "latest",
+    ]);
+    let flux_out = tools::run(&mut cmd);
+    assert_eq!(String::from_utf8_lossy(&flux_out.stderr), expected);
+
+    // A missing tag, an invalid tag and an unknown source tag fail with flux's words.
+    let out = ocisource(&home, &["tag", "artifact", &url], true);
+    assert!(text(&out).contains("--tag is required"), "{}", text(&out));
+    let missing = home.oci_url("apps/web:nope");
+    let out = ocisource(&home, &["tag", "artifact", &missing, "--tag", "x"], true);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("tagging artifact failed"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("MANIFEST_UNKNOWN"), "{}", text(&out));
+}

@@ -179,4 +179,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A `--tag` value is not a valid tag.
+    #[error("invalid tag {tag:?}")]
+    InvalidTag {
+        /// The flag value.
+        tag: String,
+        /// What is wrong.
+        #[source]
+        source: registry::Error,
+    },
+    /// Tagging failed (Flux's text).
+    #[error("tagging artifact failed")]
+    Tag {
+        /// What failed.
+        #[source]
+        source: registry::Error,
+    },
 }

@@ -33,7 +33,7 @@ pub(crate) fn ignore_patterns(values: &[String]) -> Result<Vec<String>, Error> {
 /// One CSV record as pflag's `StringSlice` reads a flag value (Go's `encoding/csv`, strict
 /// quotes): comma-separated fields, a field starting with `"` is quoted (`""` is a quote), only
 /// the first record counts, an empty value is no field at all.
-fn split_csv(value: &str) -> Result<Vec<String>, &'static str> {
+pub(crate) fn split_csv(value: &str) -> Result<Vec<String>, &'static str> {
     if value.is_empty() {
         return Ok(Vec::new());
     }

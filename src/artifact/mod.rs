@@ -5,6 +5,7 @@
 //!   `flux push artifact` writes, so Flux's OCIRepository (and ours) reads it unchanged.
 //! - [`pull`](mod@pull): `pull artifact`, the first layer extracted (bounded, digest-checked)
 //!   into a directory.
+//! - [`tag`](mod@tag): `tag artifact`, the manifest copied under more tags.
 //! - [`build`](mod@build): `build artifact`, the same tarball written to a local file.
 //! - [`tarball`]: the layer tarball (Go-identical tar bytes, gzip by zlib-rs).
 //! - [`image`]: the config blob and the manifest, serialized as go-containerregistry does.
@@ -23,6 +24,7 @@ pub mod output;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod tag;
 pub mod tarball;
 
 pub use build::{BuildArgs, BuildCommand, build_artifact};
@@ -32,6 +34,7 @@ pub use flags::DEFAULT_IGNORE_PATHS;
 pub use output::OutputFormat;
 pub use pull::{PullArgs, PullCommand, Pulled, pull_artifact};
 pub use push::{PushArgs, PushCommand, Pushed, push_artifact};
+pub use tag::{TagArgs, TagCommand, tag_artifact};
 
 /// Runs blocking work off the async threads; a task that died becomes `lost(…)`.
 pub(crate) async fn blocking<T, E>(

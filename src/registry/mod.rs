@@ -48,6 +48,7 @@ pub use counters::{RequestCounts, RequestKind};
 pub use error::Error;
 pub use keychain::{Credential, Keychain};
 pub use manifest::{Descriptor, Manifest};
+pub use pull::RawManifest;
 pub(crate) use pull::check_tag;
 pub use push::BlobSource;
 pub use reference::{Algorithm, Digest, Repository};
