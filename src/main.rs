@@ -41,6 +41,9 @@ enum Command {
     /// Tag artifacts in an OCI registry (`tag artifact`, as `flux tag artifact`).
     #[command(subcommand)]
     Tag(ocisource::artifact::TagCommand),
+    /// List artifacts in an OCI repository (`list artifacts`, as `flux list artifacts`).
+    #[command(subcommand)]
+    List(ocisource::artifact::ListCommand),
     /// Build artifacts locally (`build artifact`, as `flux build artifact`).
     #[command(subcommand)]
     Build(ocisource::artifact::BuildCommand),
@@ -104,6 +107,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tag(ocisource::artifact::TagCommand::Artifact(args)) => {
             producer(ocisource::artifact::tag::run(&args))
+        }
+        Command::List(ocisource::artifact::ListCommand::Artifacts(args)) => {
+            producer(ocisource::artifact::list::run(&args))
         }
         Command::Build(ocisource::artifact::BuildCommand::Artifact(args)) => {
             init_logging();

@@ -116,11 +116,12 @@ fn ours_push(home: &ToolHome, repo_tag: &str, path: &Path, extra: &[&str]) -> St
         path_str(path),
         "--source",
         SOURCE,
-        "--revision",
-        REVISION,
         "-o",
         "json",
     ];
+    if !extra.contains(&"--revision") {
+        args.extend_from_slice(&["--revision", REVISION]);
+    }
     args.extend_from_slice(extra);
     let out = ocisource(home, &args, true);
     assert!(out.status.success(), "push {repo_tag}: {}", text(&out));
@@ -492,4 +493,73 @@ fn tag_puts_the_same_manifest_under_each_tag_as_flux_tag_does() {
         text(&out)
     );
     assert!(text(&out).contains("MANIFEST_UNKNOWN"), "{}", text(&out));
+}
+
+#[test]
+fn list_prints_flux_lists_table_with_its_order_and_filters() {
+    for security in [Security::Basic, Security::Https] {
+        let reg = Registry::start(Flavor::Distribution, security);
+        let home = ToolHome::new(&reg);
+        let content = content_dir();
+        let digest = ours_push(&home, "apps/web:v1.0.0", content.path(), &[]);
+        std::fs::write(content.path().join("deploy.yaml"), "kind: Service\n").unwrap();
+        let other = ours_push(
+            &home,
+            "apps/web:v1.10.0",
+            content.path(),
+            &["--revision", "other"],
+        );
+        for tag in ["2.0.0-rc.1", "latest", "sha256-0123.sig", "v1.2", "x.att"] {
+            tools::crane_tag(&reg, "apps/web:v1.0.0", tag);
+        }
+        let url = home.oci_url("apps/web");
+        let cases: [&[&str]; 4] = [
+            &[],
+            &["--filter-semver", ">=1.0.0 <2.0.0"],
+            &["--filter-regex", "^v1"],
+            &["--filter-semver", ">=2.0.0-0", "--filter-regex", "rc"],
+        ];
+        for extra in cases {
+            let mut args = vec!["list", "artifacts", url.as_str()];
+            args.extend_from_slice(extra);
+            let ours = ocisource(&home, &args, true);
+            assert!(ours.status.success(), "{}", text(&ours));
+            let mut cmd = home.command("flux");
+            cmd.args(["list", "artifacts", &url]).args(extra);
+            if home.plain_http() {
+                cmd.arg("--insecure-registry");
+            }
+            let flux = tools::run(&mut cmd);
+            assert_eq!(
+                String::from_utf8_lossy(&ours.stdout),
+                String::from_utf8_lossy(&flux.stdout),
+                "{security:?} {extra:?}"
+            );
+        }
+
+        let out = ocisource(&home, &["list", "artifacts", &url, "-o", "json"], true);
+        assert!(out.status.success(), "{}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let host = reg.host();
+        let urls: Vec<&str> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["url"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                format!("{host}/apps/web:v1.2"),
+                format!("{host}/apps/web:v1.10.0"),
+                format!("{host}/apps/web:v1.0.0"),
+                format!("{host}/apps/web:latest"),
+                format!("{host}/apps/web:2.0.0-rc.1"),
+            ]
+        );
+        assert_eq!(v[1]["digest"], other.as_str());
+        assert_eq!(v[1]["source_revision"], "other");
+        assert_eq!(v[2]["digest"], digest.as_str());
+        assert_eq!(v[2]["source_url"], SOURCE);
+    }
 }

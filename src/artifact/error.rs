@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::registry;
 
+use crate::core::semver::{FilterError, SemverError};
 use crate::storage::extract::ExtractError;
 
 use super::tarball::BuildError;
@@ -195,4 +196,39 @@ pub enum Error {
         #[source]
         source: registry::Error,
     },
+    /// `--filter-semver` is not a valid constraint (Flux's text: `semver '<c>' parse error`).
+    #[error(transparent)]
+    InvalidSemver(SemverError),
+    /// `--filter-regex` is not a valid Go regular expression (Flux's text).
+    #[error("regex '{expression}' parse error")]
+    InvalidRegex {
+        /// The flag value.
+        expression: String,
+        /// Go's words.
+        #[source]
+        source: GoRegexError,
+    },
+    /// The tags could not be listed (Flux's text).
+    #[error("listing tags failed")]
+    ListTags {
+        /// What failed.
+        #[source]
+        source: registry::Error,
+    },
+    /// A tag's manifest could not be read (Flux's text).
+    #[error("fetching manifest failed")]
+    FetchManifest {
+        /// What failed.
+        #[source]
+        source: registry::Error,
+    },
+}
+
+/// A Go `regexp` compile error as Go prints it: `error parsing regexp: <code>: `<fragment>``.
+#[derive(Debug, thiserror::Error)]
+#[error("error parsing regexp")]
+pub struct GoRegexError {
+    /// The code and fragment.
+    #[source]
+    pub source: FilterError,
 }

@@ -6,6 +6,7 @@
 //! - [`pull`](mod@pull): `pull artifact`, the first layer extracted (bounded, digest-checked)
 //!   into a directory.
 //! - [`tag`](mod@tag): `tag artifact`, the manifest copied under more tags.
+//! - [`list`](mod@list): `list artifacts`, tags with digests, sources and revisions.
 //! - [`build`](mod@build): `build artifact`, the same tarball written to a local file.
 //! - [`tarball`]: the layer tarball (Go-identical tar bytes, gzip by zlib-rs).
 //! - [`image`]: the config blob and the manifest, serialized as go-containerregistry does.
@@ -20,6 +21,7 @@ pub mod credentials;
 pub mod error;
 pub mod flags;
 pub mod image;
+pub mod list;
 pub mod output;
 pub mod pull;
 pub mod push;
@@ -31,6 +33,7 @@ pub use build::{BuildArgs, BuildCommand, build_artifact};
 pub use connect::RegistryArgs;
 pub use error::Error;
 pub use flags::DEFAULT_IGNORE_PATHS;
+pub use list::{ListArgs, ListCommand, ListFormat, Listed, list_artifacts};
 pub use output::OutputFormat;
 pub use pull::{PullArgs, PullCommand, Pulled, pull_artifact};
 pub use push::{PushArgs, PushCommand, Pushed, push_artifact};
