@@ -44,6 +44,9 @@ enum Command {
     /// List artifacts in an OCI repository (`list artifacts`, as `flux list artifacts`).
     #[command(subcommand)]
     List(ocisource::artifact::ListCommand),
+    /// Compare local files with artifacts (`diff artifact`, as `flux diff artifact`).
+    #[command(subcommand)]
+    Diff(ocisource::artifact::DiffCommand),
     /// Build artifacts locally (`build artifact`, as `flux build artifact`).
     #[command(subcommand)]
     Build(ocisource::artifact::BuildCommand),
@@ -110,6 +113,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::List(ocisource::artifact::ListCommand::Artifacts(args)) => {
             producer(ocisource::artifact::list::run(&args))
+        }
+        Command::Diff(ocisource::artifact::DiffCommand::Artifact(args)) => {
+            producer(ocisource::artifact::diff::run(&args))
         }
         Command::Build(ocisource::artifact::BuildCommand::Artifact(args)) => {
             init_logging();

@@ -563,3 +563,113 @@ fn list_prints_flux_lists_table_with_its_order_and_filters() {
         assert_eq!(v[2]["source_url"], SOURCE);
     }
 }
+
+/// `ocisource diff artifact oci://<host>/<reference> --path <path>` plus `extra`.
+fn ours_diff(
+    home: &ToolHome,
+    reference: &str,
+    path: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let url = home.oci_url(reference);
+    let mut args = vec!["diff", "artifact", &url, "--path", path_str(path)];
+    args.extend_from_slice(extra);
+    ocisource(home, &args, true)
+}
+
+#[test]
+fn push_pull_diff_round_trips_show_no_difference_whoever_pushed() {
+    for security in [Security::Bearer, Security::Https, Security::Mtls] {
+        let reg = Registry::start(Flavor::Distribution, security);
+        let home = ToolHome::new(&reg);
+        let flags = mtls_flags(&reg);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let content = content_dir();
+        ours_push(&home, "apps/web:v1", content.path(), &flags);
+
+        // ours push -> ours pull: the same files; ours diff of the source: no difference.
+        let pulled = tempfile::tempdir().unwrap();
+        let out = ours_pull(&home, "apps/web:v1", pulled.path(), &flags);
+        assert!(out.status.success(), "{security:?}: {}", text(&out));
+        assert_eq!(files_of(pulled.path()), expected_files());
+        let out = ours_diff(&home, "apps/web:v1", content.path(), &flags);
+        assert!(out.status.success(), "{security:?}: {}", text(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "✔ no changes detected\n"
+        );
+        // The pulled tree is a difference: extraction makes directories 0750 (as flux's does),
+        // and directory modes are part of the tarball.
+        let out = ours_diff(&home, "apps/web:v1", pulled.path(), &flags);
+        assert!(!out.status.success(), "{security:?}: {}", text(&out));
+
+        // A changed tree differs, with flux's words and a failing exit.
+        std::fs::write(content.path().join("deploy.yaml"), "kind: Job\n").unwrap();
+        let out = ours_diff(&home, "apps/web:v1", content.path(), &flags);
+        assert!(!out.status.success());
+        assert!(
+            text(&out).contains("the remote artifact contents differs from the local one"),
+            "{}",
+            text(&out)
+        );
+        // The ignore rules are push's: a change in an ignored file is no change.
+        std::fs::write(content.path().join("deploy.yaml"), "kind: Deployment\n").unwrap();
+        std::fs::write(content.path().join("logo.png"), "new").unwrap();
+        let out = ours_diff(&home, "apps/web:v1", content.path(), &flags);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+}
+
+#[test]
+fn flux_and_ocisource_read_each_others_artifacts() {
+    let reg = Registry::start(Flavor::Distribution, Security::Basic);
+    let home = ToolHome::new(&reg);
+    let content = content_dir();
+
+    // flux pushes; ocisource pulls and diffs (the gzip differs, the tar does not).
+    tools::flux_push_artifact_in(
+        &home,
+        "apps/web",
+        "flux",
+        content.path(),
+        SOURCE,
+        REVISION,
+        &[],
+    );
+    let pulled = tempfile::tempdir().unwrap();
+    let out = ours_pull(&home, "apps/web:flux", pulled.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(files_of(pulled.path()), expected_files());
+    let out = ours_diff(&home, "apps/web:flux", content.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut cmd = home.command("flux");
+    cmd.args(["diff", "artifact", &home.oci_url("apps/web:flux"), "--path"])
+        .arg(content.path());
+    let flux = tools::run(&mut cmd);
+    assert_eq!(
+        String::from_utf8_lossy(&flux.stderr),
+        "✔ no changes detected\n",
+        "flux agrees"
+    );
+
+    // ocisource pushes; flux pulls the same files; our diff of the source sees no difference.
+    ours_push(&home, "apps/web:ours", content.path(), &[]);
+    let flux_pulled = tempfile::tempdir().unwrap();
+    tools::flux_pull_artifact(&reg, "apps/web:ours", flux_pulled.path());
+    assert_eq!(files_of(flux_pulled.path()), expected_files());
+    let out = ours_diff(&home, "apps/web:ours", content.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Flux, too, sees a pulled tree as a difference (its directories are 0750), as ours does.
+    let mut cmd = home.command("flux");
+    cmd.args(["diff", "artifact", &home.oci_url("apps/web:flux"), "--path"])
+        .arg(pulled.path());
+    let flux = cmd.output().unwrap();
+    assert!(!flux.status.success());
+    assert!(String::from_utf8_lossy(&flux.stderr).contains("differs from the local one"));
+    assert!(
+        !ours_diff(&home, "apps/web:flux", pulled.path(), &[])
+            .status
+            .success()
+    );
+}

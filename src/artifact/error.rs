@@ -222,6 +222,9 @@ pub enum Error {
         #[source]
         source: registry::Error,
     },
+    /// The remote artifact's first layer differs from the local build (Flux's text).
+    #[error("the remote artifact contents differs from the local one")]
+    Differs,
 }
 
 /// A Go `regexp` compile error as Go prints it: `error parsing regexp: <code>: `<fragment>``.

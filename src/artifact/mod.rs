@@ -7,6 +7,7 @@
 //!   into a directory.
 //! - [`tag`](mod@tag): `tag artifact`, the manifest copied under more tags.
 //! - [`list`](mod@list): `list artifacts`, tags with digests, sources and revisions.
+//! - [`diff`](mod@diff): `diff artifact`, a local build compared with the remote first layer.
 //! - [`build`](mod@build): `build artifact`, the same tarball written to a local file.
 //! - [`tarball`]: the layer tarball (Go-identical tar bytes, gzip by zlib-rs).
 //! - [`image`]: the config blob and the manifest, serialized as go-containerregistry does.
@@ -18,6 +19,7 @@
 pub mod build;
 pub mod connect;
 pub mod credentials;
+pub mod diff;
 pub mod error;
 pub mod flags;
 pub mod image;
@@ -31,6 +33,7 @@ pub mod tarball;
 
 pub use build::{BuildArgs, BuildCommand, build_artifact};
 pub use connect::RegistryArgs;
+pub use diff::{DiffArgs, DiffCommand, diff_artifact};
 pub use error::Error;
 pub use flags::DEFAULT_IGNORE_PATHS;
 pub use list::{ListArgs, ListCommand, ListFormat, Listed, list_artifacts};

@@ -108,6 +108,7 @@ fn pushed(tag: &str) -> Pushed {
             digest: digest.clone(),
             size: 1,
             diff_id: digest.clone(),
+            tar_size: 1,
         },
         config_digest: digest,
     }
