@@ -673,3 +673,185 @@ fn flux_and_ocisource_read_each_others_artifacts() {
             .success()
     );
 }
+
+/// A fake `docker-credential-<name>` in a fresh directory: it logs the server it is asked for
+/// to `asked.log` beside it, then runs `body` (a shell snippet with the server in `$server`).
+fn fake_helper(name: &str, body: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nserver=$(cat)\necho \"$server\" >> \"{}\"\n{body}\n",
+        dir.path().join("asked.log").display()
+    );
+    let path = dir.path().join(format!("docker-credential-{name}"));
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Our binary with `config` as the whole Docker config and `helpers` first on `PATH`.
+fn ours_with_helper(
+    home: &ToolHome,
+    config: &serde_json::Value,
+    helpers: &Path,
+    args: &[&str],
+) -> std::process::Output {
+    let docker = tempfile::tempdir().unwrap();
+    std::fs::write(docker.path().join("config.json"), config.to_string()).unwrap();
+    let path = format!(
+        "{}:{}",
+        helpers.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = home.command_for(Path::new(env!("CARGO_BIN_EXE_ocisource")));
+    cmd.args(args)
+        .env("DOCKER_CONFIG", docker.path())
+        .env("PATH", path)
+        .stdin(std::process::Stdio::null());
+    if home.plain_http() {
+        cmd.arg("--insecure-registry");
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn docker_credential_helpers_are_asked_for_the_registry() {
+    use common::registry::{PASSWORD, USER};
+    let answer = format!(
+        "printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\""
+    );
+    let good = fake_helper("fake", &answer);
+    for security in [Security::Basic, Security::Bearer] {
+        let reg = Registry::start(Flavor::Distribution, security);
+        let home = ToolHome::new(&reg);
+        let content = content_dir();
+        let url = home.oci_url("apps/web:v1");
+        let push = [
+            "push",
+            "artifact",
+            url.as_str(),
+            "--path",
+            path_str(content.path()),
+            "--source",
+            SOURCE,
+            "--revision",
+            REVISION,
+        ];
+        // credHelpers for this registry; the auths hold nothing usable.
+        let config = serde_json::json!({
+            "auths": {},
+            "credHelpers": { reg.host(): "fake" },
+        });
+        let out = ours_with_helper(&home, &config, good.path(), &push);
+        assert!(out.status.success(), "{security:?}: {}", text(&out));
+        assert!(!text(&out).contains(PASSWORD));
+        let asked = std::fs::read_to_string(good.path().join("asked.log")).unwrap();
+        assert!(asked.lines().any(|l| l == reg.host()), "{asked}");
+
+        // credsStore for every registry, read by pull and list.
+        let store = serde_json::json!({ "credsStore": "fake" });
+        let pulled = tempfile::tempdir().unwrap();
+        let out = ours_with_helper(
+            &home,
+            &store,
+            good.path(),
+            &["pull", "artifact", &url, "-o", path_str(pulled.path())],
+        );
+        assert!(out.status.success(), "{security:?}: {}", text(&out));
+        assert_eq!(files_of(pulled.path()), expected_files());
+        let repo_url = home.oci_url("apps/web");
+        let out = ours_with_helper(
+            &home,
+            &store,
+            good.path(),
+            &["list", "artifacts", &repo_url],
+        );
+        assert!(out.status.success(), "{security:?}: {}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(":v1"));
+    }
+
+    let reg = Registry::start(Flavor::Distribution, Security::Basic);
+    let home = ToolHome::new(&reg);
+    ours_push(&home, "apps/web:v1", content_dir().path(), &[]);
+    let url = home.oci_url("apps/web");
+    let list = ["list", "artifacts", url.as_str(), "--timeout", "2s"];
+
+    // "Not found": the auths are used instead.
+    let none = fake_helper(
+        "none",
+        "echo 'credentials not found in native keychain'; exit 1",
+    );
+    let auth = base64_auth(common::registry::USER, common::registry::PASSWORD);
+    let config = serde_json::json!({
+        "credsStore": "none",
+        "auths": { reg.host(): { "auth": auth } },
+    });
+    let out = ours_with_helper(&home, &config, none.path(), &list);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A failing helper: Docker's words, the helper's message, a failing exit.
+    let failing = fake_helper("failing", "echo 'keychain locked'; exit 2");
+    let out = ours_with_helper(
+        &home,
+        &serde_json::json!({"credsStore": "failing"}),
+        failing.path(),
+        &list,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(&format!(
+            "failed to get credentials for {} from the docker credential helper: error getting credentials - err: exit status 2, out: `keychain locked`",
+            reg.host()
+        )),
+        "{}",
+        text(&out)
+    );
+
+    // A helper that hangs is killed at --timeout.
+    let slow = fake_helper("slow", "sleep 30");
+    let started = std::time::Instant::now();
+    let out = ours_with_helper(
+        &home,
+        &serde_json::json!({"credsStore": "slow"}),
+        slow.path(),
+        &list,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("did not answer within 2s"),
+        "{}",
+        text(&out)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+
+    // A wrong secret is refused by the registry and never printed; a missing helper is named.
+    let wrong = fake_helper(
+        "wrong",
+        &format!("printf '{{\"Username\":\"{USER}\",\"Secret\":\"not-the-secret-42\"}}'"),
+    );
+    let out = ours_with_helper(
+        &home,
+        &serde_json::json!({"credsStore": "wrong"}),
+        wrong.path(),
+        &list,
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("UNAUTHORIZED"), "{}", text(&out));
+    assert!(!text(&out).contains("not-the-secret-42"), "{}", text(&out));
+    let out = ours_with_helper(
+        &home,
+        &serde_json::json!({"credsStore": "ocisource-absent"}),
+        wrong.path(),
+        &list,
+    );
+    assert!(
+        text(&out).contains("failed to run docker-credential-ocisource-absent"),
+        "{}",
+        text(&out)
+    );
+}
+
+fn base64_auth(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}

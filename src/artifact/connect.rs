@@ -61,15 +61,15 @@ impl Default for RegistryArgs {
 }
 
 impl RegistryArgs {
-    /// The credential for `repo`: `--creds`, else the Docker config (anonymous without an
-    /// entry).
+    /// The credential for `repo`: `--creds`, else the Docker config (a credential helper,
+    /// else the `auths`; anonymous without an entry).
     ///
     /// # Errors
     ///
-    /// [`Error::ReadDockerConfig`], [`Error::DockerConfig`].
+    /// [`Error::ReadDockerConfig`], [`Error::DockerConfig`], [`Error::CredentialHelper`].
     pub fn credential(&self, repo: &Repository) -> Result<Credential, Error> {
         if self.creds.is_empty() {
-            docker_config_credential(repo)
+            docker_config_credential(repo, self.timeout)
         } else {
             Ok(creds_credential(&self.creds))
         }

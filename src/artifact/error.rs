@@ -225,6 +225,15 @@ pub enum Error {
     /// The remote artifact's first layer differs from the local build (Flux's text).
     #[error("the remote artifact contents differs from the local one")]
     Differs,
+    /// A Docker credential helper gave no credential.
+    #[error("failed to get credentials for {server} from the docker credential helper")]
+    CredentialHelper {
+        /// The registry key handed to the helper.
+        server: String,
+        /// What went wrong.
+        #[source]
+        source: super::credentials::HelperError,
+    },
 }
 
 /// A Go `regexp` compile error as Go prints it: `error parsing regexp: <code>: `<fragment>``.
