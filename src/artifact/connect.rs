@@ -9,13 +9,40 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
+use crate::api::v1::Provider;
+use crate::cloud;
 use crate::registry::{Client, Credential, Repository, TlsMaterial, TransportConfig};
 
 use super::Error;
 use super::credentials::{creds_credential, docker_config_credential};
 use super::flags::go_duration;
+
+/// `--provider`: flux's `sourceOCIProvider` values.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProviderArg {
+    /// No cloud login.
+    #[default]
+    Generic,
+    /// Amazon ECR.
+    Aws,
+    /// Azure Container Registry.
+    Azure,
+    /// Google Artifact Registry / Container Registry.
+    Gcp,
+}
+
+impl From<ProviderArg> for Provider {
+    fn from(p: ProviderArg) -> Provider {
+        match p {
+            ProviderArg::Generic => Provider::Generic,
+            ProviderArg::Aws => Provider::Aws,
+            ProviderArg::Azure => Provider::Azure,
+            ProviderArg::Gcp => Provider::Gcp,
+        }
+    }
+}
 
 /// The registry flags of the producer verbs, named as flux's.
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
@@ -28,6 +55,12 @@ pub struct RegistryArgs {
     /// default: the Docker config.
     #[arg(long, default_value = "", hide_default_value = true)]
     pub creds: String,
+
+    /// The OCI provider to log in to: `generic` (credentials from --creds or the Docker
+    /// config), `aws`, `azure` or `gcp` (the machine's cloud identity, as the controller's
+    /// `spec.provider`; needs the cargo feature of that name).
+    #[arg(long, value_enum, default_value_t)]
+    pub provider: ProviderArg,
 
     /// A PEM CA bundle to trust in addition to the system roots.
     #[arg(long)]
@@ -52,6 +85,7 @@ impl Default for RegistryArgs {
         RegistryArgs {
             insecure_registry: false,
             creds: String::new(),
+            provider: ProviderArg::Generic,
             ca_file: None,
             cert_file: None,
             key_file: None,
@@ -61,13 +95,32 @@ impl Default for RegistryArgs {
 }
 
 impl RegistryArgs {
-    /// The credential for `repo`: `--creds`, else the Docker config (a credential helper,
+    /// The credential for `repo`: a cloud login with `--provider` other than `generic` (as
+    /// flux, announced on stderr), else `--creds`, else the Docker config (a credential helper,
     /// else the `auths`; anonymous without an entry).
     ///
     /// # Errors
     ///
-    /// [`Error::ReadDockerConfig`], [`Error::DockerConfig`], [`Error::CredentialHelper`].
-    pub fn credential(&self, repo: &Repository) -> Result<Credential, Error> {
+    /// [`Error::CloudLogin`], [`Error::ReadDockerConfig`], [`Error::DockerConfig`],
+    /// [`Error::CredentialHelper`].
+    pub async fn credential(&self, repo: &Repository) -> Result<Credential, Error> {
+        if self.provider != ProviderArg::Generic {
+            eprintln!("► logging in to registry with provider credentials");
+            let now = std::time::Instant::now();
+            // A timeout too large to represent: a year is as good as forever here.
+            let deadline = now
+                .checked_add(self.timeout)
+                .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+                .unwrap_or(now);
+            return cloud::login(
+                &cloud::TokenCache::new(),
+                self.provider.into(),
+                repo.registry(),
+                deadline,
+            )
+            .await
+            .map_err(|source| Error::CloudLogin { source });
+        }
         if self.creds.is_empty() {
             docker_config_credential(repo, self.timeout)
         } else {
@@ -110,5 +163,52 @@ impl RegistryArgs {
             insecure: self.insecure_registry,
             ..TransportConfig::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login_error(provider: ProviderArg, repo: &str) -> String {
+        let args = RegistryArgs {
+            provider,
+            ..RegistryArgs::default()
+        };
+        let repo = Repository::parse(repo).unwrap_or_else(|e| panic!("{e}"));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        match rt.block_on(args.credential(&repo)) {
+            Ok(c) => panic!("logged in: {c:?}"),
+            Err(e) => {
+                let mut text = e.to_string();
+                let mut cur = std::error::Error::source(&e);
+                while let Some(s) = cur {
+                    text.push_str(&format!(": {s}"));
+                    cur = s.source();
+                }
+                text
+            }
+        }
+    }
+
+    #[test]
+    fn provider_logins_go_through_the_controllers_cloud_login() {
+        assert_eq!(
+            login_error(ProviderArg::Gcp, "r.example/app"),
+            "error during login with provider: invalid GCP registry: 'r.example'. must match \
+             ^(((.+\\.)?gcr\\.io)|(.+-docker\\.pkg\\.dev))$"
+                .replace("\\\\", "\\")
+        );
+        #[cfg(not(feature = "aws"))]
+        assert!(
+            login_error(
+                ProviderArg::Aws,
+                "012345678901.dkr.ecr.us-east-1.amazonaws.com/app"
+            )
+            .starts_with("error during login with provider: cloud login for aws is not compiled")
+        );
     }
 }

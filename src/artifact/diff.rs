@@ -120,7 +120,7 @@ pub async fn diff_artifact(args: &DiffArgs) -> Result<(), Error> {
     )
     .await?;
 
-    let cred = args.registry.credential(&repo)?;
+    let cred = args.registry.credential(&repo).await?;
     let client = args.registry.client()?;
     let url = format!("{repo}{reference}");
     let pull_err = |source| Error::Pull {

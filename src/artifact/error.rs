@@ -234,6 +234,13 @@ pub enum Error {
         #[source]
         source: super::credentials::HelperError,
     },
+    /// The `--provider` login failed (Flux's text).
+    #[error("error during login with provider")]
+    CloudLogin {
+        /// Why.
+        #[source]
+        source: crate::cloud::CloudError,
+    },
 }
 
 /// A Go `regexp` compile error as Go prints it: `error parsing regexp: <code>: `<fragment>``.

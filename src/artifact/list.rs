@@ -116,7 +116,7 @@ pub async fn list_artifacts(args: &ListArgs) -> Result<Vec<Listed>, Error> {
         url: redact_oci_url(&args.url),
         source,
     })?;
-    let cred = args.registry.credential(&repo)?;
+    let cred = args.registry.credential(&repo).await?;
     let client = args.registry.client()?;
     let mut tags = client
         .list_tags(&repo, &cred)

@@ -141,7 +141,7 @@ pub async fn pull_artifact(args: &PullArgs) -> Result<Pulled, Error> {
         url: redact_oci_url(&args.url),
         source,
     })?;
-    let cred = args.registry.credential(&repo)?;
+    let cred = args.registry.credential(&repo).await?;
     let client = args.registry.client()?;
     let url = format!("{repo}{reference}");
     let pull_err = |source| Error::Pull {

@@ -12,8 +12,7 @@
 //!   the epoch in the local zone).
 //! - A digest reference (`oci://repo@sha256:…`) is refused up front (Flux pushes, then fails to
 //!   parse a tag); a symlinked `--path` is followed (Flux pushes an empty tarball).
-//! - No `--provider` (cloud logins) and no `--debug`; `--ca-file`, `--cert-file` and
-//!   `--key-file` are additions.
+//! - No `--debug`; `--ca-file`, `--cert-file` and `--key-file` are additions.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -235,7 +234,7 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
     annotations.extend(parse_annotations(&args.annotations)?);
 
     let ignore_paths = ignore_patterns(&args.ignore_paths)?;
-    let cred = args.registry.credential(&repo)?;
+    let cred = args.registry.credential(&repo).await?;
     let client = args.registry.client()?;
 
     // The layer goes to an unnamed temporary file, streamed from there to the registry.

@@ -106,7 +106,7 @@ async fn tag_with(
         url: redact_oci_url(&args.url),
         source,
     })?;
-    let cred = args.registry.credential(&repo)?;
+    let cred = args.registry.credential(&repo).await?;
     let client = args.registry.client()?;
     let reference = match reference {
         Reference::Tag(t) => t,
