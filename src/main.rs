@@ -103,6 +103,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(result.exit_code))
         }
         Command::Push(ocisource::artifact::PushCommand::Artifact(args)) => {
+            if args.debug {
+                init_logging_at("ocisource=debug");
+            }
             producer(ocisource::artifact::push::run(&args))
         }
         Command::Pull(ocisource::artifact::PullCommand::Artifact(args)) => {
@@ -139,8 +142,13 @@ where
 
 // Logs go to stderr so that stdout carries only the object.
 fn init_logging() {
+    init_logging_at("warn");
+}
+
+// `RUST_LOG` wins over `default`; the first initialisation wins over later ones.
+fn init_logging_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

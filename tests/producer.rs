@@ -855,3 +855,63 @@ fn base64_auth(user: &str, password: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
 }
+
+#[test]
+fn add_ignore_paths_extends_the_defaults_and_debug_logs_requests_without_secrets() {
+    let reg = Registry::start(Flavor::Distribution, Security::Basic);
+    let home = ToolHome::new(&reg);
+    let content = content_dir();
+    let url = home.oci_url("apps/web:v1");
+    let out = ocisource(
+        &home,
+        &[
+            "push",
+            "artifact",
+            &url,
+            "--path",
+            path_str(content.path()),
+            "--source",
+            SOURCE,
+            "--revision",
+            REVISION,
+            "--add-ignore-paths",
+            "scripts/,overlays/prod/",
+            "--debug",
+        ],
+        true,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("registry request"), "{stderr}");
+    assert!(stderr.contains("status=201"), "{stderr}");
+    assert!(!stderr.contains(common::registry::PASSWORD), "{stderr}");
+    assert!(
+        !stderr.to_ascii_lowercase().contains("authorization"),
+        "{stderr}"
+    );
+    let pulled = tempfile::tempdir().unwrap();
+    let out = ours_pull(&home, "apps/web:v1", pulled.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The defaults still apply (.git, logo.png), plus the added patterns.
+    assert_eq!(
+        files_of(pulled.path()),
+        [("deploy.yaml".to_string(), "kind: Deployment\n".to_string())].into()
+    );
+    // diff and build take it too.
+    let out = ours_diff(
+        &home,
+        "apps/web:v1",
+        content.path(),
+        &[
+            "--add-ignore-paths",
+            "scripts/",
+            "--add-ignore-paths=overlays/prod/",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !ours_diff(&home, "apps/web:v1", content.path(), &[])
+            .status
+            .success()
+    );
+}

@@ -38,6 +38,10 @@ pub struct BuildArgs {
     /// value ignores nothing.
     #[arg(long, default_value = DEFAULT_IGNORE_PATHS)]
     pub ignore_paths: Vec<String>,
+
+    /// More paths to ignore, added to --ignore-paths (comma-separated, repeatable).
+    #[arg(long)]
+    pub add_ignore_paths: Vec<String>,
 }
 
 impl BuildArgs {
@@ -47,6 +51,7 @@ impl BuildArgs {
             path: path.to_string(),
             output: output.to_path_buf(),
             ignore_paths: vec![DEFAULT_IGNORE_PATHS.to_string()],
+            add_ignore_paths: Vec::new(),
         }
     }
 }
@@ -81,7 +86,8 @@ fn build_artifact_with(args: &BuildArgs, started: impl FnOnce(&Path)) -> Result<
             source: None,
         });
     }
-    let patterns = ignore_patterns(&args.ignore_paths)?;
+    let mut patterns = ignore_patterns(&args.ignore_paths)?;
+    patterns.extend(ignore_patterns(&args.add_ignore_paths)?);
     let stdin_file = if args.path == "-" {
         Some(save_stdin().map_err(|source| Error::ReadStdin { source })?)
     } else {

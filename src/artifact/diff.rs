@@ -47,6 +47,10 @@ pub struct DiffArgs {
     #[arg(long, default_value = DEFAULT_IGNORE_PATHS)]
     pub ignore_paths: Vec<String>,
 
+    /// More paths to ignore, added to --ignore-paths (comma-separated, repeatable).
+    #[arg(long)]
+    pub add_ignore_paths: Vec<String>,
+
     /// The registry flags.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -59,6 +63,7 @@ impl DiffArgs {
             url: url.to_string(),
             path: path.to_string(),
             ignore_paths: vec![DEFAULT_IGNORE_PATHS.to_string()],
+            add_ignore_paths: Vec::new(),
             registry: RegistryArgs::default(),
         }
     }
@@ -101,7 +106,8 @@ pub async fn diff_artifact(args: &DiffArgs) -> Result<(), Error> {
             source: Some(source),
         });
     }
-    let patterns = ignore_patterns(&args.ignore_paths)?;
+    let mut patterns = ignore_patterns(&args.ignore_paths)?;
+    patterns.extend(ignore_patterns(&args.add_ignore_paths)?);
     let build_path = path.clone();
     let local = blocking(
         move || {

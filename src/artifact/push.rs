@@ -12,7 +12,9 @@
 //!   the epoch in the local zone).
 //! - A digest reference (`oci://repo@sha256:…`) is refused up front (Flux pushes, then fails to
 //!   parse a tag); a symlinked `--path` is followed (Flux pushes an empty tarball).
-//! - No `--debug`; `--ca-file`, `--cert-file` and `--key-file` are additions.
+//! - `--debug` logs our registry requests (flux shows go-containerregistry's HTTP dumps);
+//!   `--ca-file`, `--cert-file` and `--key-file` are additions; `--add-ignore-paths` is flux
+//!   2.9's.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -72,6 +74,10 @@ pub struct PushArgs {
     #[arg(long, default_value = DEFAULT_IGNORE_PATHS)]
     pub ignore_paths: Vec<String>,
 
+    /// More paths to ignore, added to --ignore-paths (comma-separated, repeatable).
+    #[arg(long)]
+    pub add_ignore_paths: Vec<String>,
+
     /// Set the created annotation to `1970-01-01T00:00:00Z` for reproducible digests.
     #[arg(long)]
     pub reproducible: bool,
@@ -79,6 +85,10 @@ pub struct PushArgs {
     /// Print the result as `json` or `yaml` on stdout.
     #[arg(long, short = 'o')]
     pub output: Option<OutputFormat>,
+
+    /// Log the registry requests (method, URL without credentials, status) on stderr.
+    #[arg(long)]
+    pub debug: bool,
 
     /// The registry flags.
     #[command(flatten)]
@@ -96,8 +106,10 @@ impl PushArgs {
             revision: revision.to_string(),
             annotations: Vec::new(),
             ignore_paths: vec![DEFAULT_IGNORE_PATHS.to_string()],
+            add_ignore_paths: Vec::new(),
             reproducible: false,
             output: None,
+            debug: false,
             registry: RegistryArgs::default(),
         }
     }
@@ -233,7 +245,8 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
     );
     annotations.extend(parse_annotations(&args.annotations)?);
 
-    let ignore_paths = ignore_patterns(&args.ignore_paths)?;
+    let mut ignore_paths = ignore_patterns(&args.ignore_paths)?;
+    ignore_paths.extend(ignore_patterns(&args.add_ignore_paths)?);
     let cred = args.registry.credential(&repo).await?;
     let client = args.registry.client()?;
 
