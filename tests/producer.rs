@@ -915,3 +915,55 @@ fn add_ignore_paths_extends_the_defaults_and_debug_logs_requests_without_secrets
             .success()
     );
 }
+
+#[test]
+fn resolve_symlinks_publishes_what_the_links_point_to() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let home = ToolHome::new(&reg);
+    let store = content_dir();
+    let tree = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        store.path().join("deploy.yaml"),
+        tree.path().join("deploy.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(store.path().join("overlays"), tree.path().join("overlays"))
+        .unwrap();
+
+    // Without the flag the links are skipped; with it their targets are published.
+    let digest = ours_push(&home, "apps/links:v1", tree.path(), &["--resolve-symlinks"]);
+    let pulled = tempfile::tempdir().unwrap();
+    let out = ours_pull(&home, &format!("apps/links@{digest}"), pulled.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        files_of(pulled.path()),
+        [
+            ("deploy.yaml".to_string(), "kind: Deployment\n".to_string()),
+            (
+                "overlays/prod/kustomization.yaml".to_string(),
+                "resources: []\n".to_string()
+            ),
+        ]
+        .into()
+    );
+    let tgz = home.dir().join("links.tgz");
+    let out = ocisource(
+        &home,
+        &[
+            "build",
+            "artifact",
+            "-p",
+            path_str(tree.path()),
+            "-o",
+            path_str(&tgz),
+        ],
+        false,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let names: Vec<String> = tar::Archive::new(&gunzip(&std::fs::read(&tgz).unwrap())[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert_eq!(names, ["."], "links are skipped without --resolve-symlinks");
+}

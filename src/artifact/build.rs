@@ -42,6 +42,10 @@ pub struct BuildArgs {
     /// More paths to ignore, added to --ignore-paths (comma-separated, repeatable).
     #[arg(long)]
     pub add_ignore_paths: Vec<String>,
+
+    /// Replace symlinks by copies of their targets before building (flux 2.9's).
+    #[arg(long)]
+    pub resolve_symlinks: bool,
 }
 
 impl BuildArgs {
@@ -52,6 +56,7 @@ impl BuildArgs {
             output: output.to_path_buf(),
             ignore_paths: vec![DEFAULT_IGNORE_PATHS.to_string()],
             add_ignore_paths: Vec::new(),
+            resolve_symlinks: false,
         }
     }
 }
@@ -103,6 +108,15 @@ fn build_artifact_with(args: &BuildArgs, started: impl FnOnce(&Path)) -> Result<
             source: Some(source),
         });
     }
+    let resolved = if args.resolve_symlinks {
+        Some(
+            super::symlinks::resolve_symlinks(&path)
+                .map_err(|source| Error::ResolveSymlinks { source })?,
+        )
+    } else {
+        None
+    };
+    let path = resolved.as_ref().map_or(path, |(p, _)| p.clone());
     started(&path);
     write_tarball(&path, &patterns, &args.output)
 }

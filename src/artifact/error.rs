@@ -241,6 +241,13 @@ pub enum Error {
         #[source]
         source: crate::cloud::CloudError,
     },
+    /// `--resolve-symlinks` could not copy the tree (Flux's text).
+    #[error("resolving symlinks failed")]
+    ResolveSymlinks {
+        /// The link or file that failed.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A Go `regexp` compile error as Go prints it: `error parsing regexp: <code>: `<fragment>``.

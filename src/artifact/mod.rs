@@ -11,6 +11,7 @@
 //! - [`build`](mod@build): `build artifact`, the same tarball written to a local file.
 //! - [`tarball`]: the layer tarball (Go-identical tar bytes, gzip by zlib-rs).
 //! - [`image`]: the config blob and the manifest, serialized as go-containerregistry does.
+//! - [`symlinks`]: `--resolve-symlinks`, the tree copied with links replaced by their targets.
 //! - [`connect`]: the registry flags every verb shares and the client they make;
 //!   [`credentials`]: `--creds` and the Docker config.
 //! - [`reference`](mod@reference): `oci://` artifact URLs; [`flags`]: flag values as pflag
@@ -28,6 +29,7 @@ pub mod output;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod symlinks;
 pub mod tag;
 pub mod tarball;
 

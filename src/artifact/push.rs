@@ -78,6 +78,10 @@ pub struct PushArgs {
     #[arg(long)]
     pub add_ignore_paths: Vec<String>,
 
+    /// Replace symlinks by copies of their targets before building (flux 2.9's).
+    #[arg(long)]
+    pub resolve_symlinks: bool,
+
     /// Set the created annotation to `1970-01-01T00:00:00Z` for reproducible digests.
     #[arg(long)]
     pub reproducible: bool,
@@ -107,6 +111,7 @@ impl PushArgs {
             annotations: Vec::new(),
             ignore_paths: vec![DEFAULT_IGNORE_PATHS.to_string()],
             add_ignore_paths: Vec::new(),
+            resolve_symlinks: false,
             reproducible: false,
             output: None,
             debug: false,
@@ -232,6 +237,21 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
             source: Some(source),
         });
     }
+    // The resolved copy lives until the layer is built.
+    let resolved = if args.resolve_symlinks {
+        let source_path = path.clone();
+        Some(
+            blocking(
+                move || super::symlinks::resolve_symlinks(&source_path),
+                |e| e,
+            )
+            .await
+            .map_err(|source| Error::ResolveSymlinks { source })?,
+        )
+    } else {
+        None
+    };
+    let path = resolved.as_ref().map_or(path, |(p, _)| p.clone());
 
     let mut annotations = BTreeMap::new();
     annotations.insert(
@@ -279,6 +299,7 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
     )
     .await?;
     drop(stdin_file);
+    drop(resolved);
 
     let config = Bytes::from(image::config_json(&layer.diff_id));
     let config_blob = Blob {
