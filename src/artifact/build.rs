@@ -5,15 +5,14 @@
 //! The file is written to a temporary file beside `--output`, made mode 0640 and renamed over
 //! it, as flux does. A `--path` of `-` packs stdin as a `<random>.yaml` file.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
 use super::Error;
-use super::flags::{DEFAULT_IGNORE_PATHS, ignore_patterns};
-use super::push::save_stdin;
+use super::flags::IgnoreArgs;
 use super::tarball::{self, BuildError, BuiltLayer};
 
 /// `ocisource build …` subcommands.
@@ -34,14 +33,9 @@ pub struct BuildArgs {
     #[arg(long, short = 'o', default_value = "artifact.tgz")]
     pub output: PathBuf,
 
-    /// Paths to ignore, in .gitignore format, comma-separated (CSV, repeatable). An empty
-    /// value ignores nothing.
-    #[arg(long, default_value = DEFAULT_IGNORE_PATHS)]
-    pub ignore_paths: Vec<String>,
-
-    /// More paths to ignore, added to --ignore-paths (comma-separated, repeatable).
-    #[arg(long)]
-    pub add_ignore_paths: Vec<String>,
+    /// The ignore flags.
+    #[command(flatten)]
+    pub ignore: IgnoreArgs,
 
     /// Replace symlinks by copies of their targets before building (flux 2.9's).
     #[arg(long)]
@@ -54,8 +48,7 @@ impl BuildArgs {
         BuildArgs {
             path: path.to_string(),
             output: output.to_path_buf(),
-            ignore_paths: vec![DEFAULT_IGNORE_PATHS.to_string()],
-            add_ignore_paths: Vec::new(),
+            ignore: IgnoreArgs::default(),
             resolve_symlinks: false,
         }
     }
@@ -91,24 +84,42 @@ fn build_artifact_with(args: &BuildArgs, started: impl FnOnce(&Path)) -> Result<
             source: None,
         });
     }
-    let mut patterns = ignore_patterns(&args.ignore_paths)?;
-    patterns.extend(ignore_patterns(&args.add_ignore_paths)?);
-    let stdin_file = if args.path == "-" {
+    let patterns = args.ignore.patterns()?;
+    let source = source_path(&args.path, args.resolve_symlinks)?;
+    let path = source.path.clone();
+    started(&path);
+    let layer = write_tarball(&path, &patterns, &args.output);
+    drop(source);
+    layer
+}
+
+/// The tree to pack and the temporary files it lives in (kept until the build is done).
+pub(crate) struct Source {
+    /// The directory or file to pack.
+    pub path: PathBuf,
+    _stdin: Option<tempfile::NamedTempFile>,
+    _resolved: Option<tempfile::TempDir>,
+}
+
+/// The tree `--path` names: `-` is stdin saved to a temporary `<random>.yaml` file (trailing
+/// CR/LF trimmed, as flux's `saveReaderToFile`); it must exist (Flux's text); with `resolve`,
+/// the copy with symlinks resolved. Blocking.
+pub(crate) fn source_path(path: &str, resolve: bool) -> Result<Source, Error> {
+    let stdin = if path == "-" {
         Some(save_stdin().map_err(|source| Error::ReadStdin { source })?)
     } else {
         None
     };
-    let path: PathBuf = match &stdin_file {
-        Some(f) => f.path().to_path_buf(),
-        None => PathBuf::from(&args.path),
-    };
+    let path = stdin
+        .as_ref()
+        .map_or_else(|| PathBuf::from(path), |f| f.path().to_path_buf());
     if let Err(source) = std::fs::metadata(&path) {
         return Err(Error::InvalidPath {
             path: path.display().to_string(),
             source: Some(source),
         });
     }
-    let resolved = if args.resolve_symlinks {
+    let resolved = if resolve {
         Some(
             super::symlinks::resolve_symlinks(&path)
                 .map_err(|source| Error::ResolveSymlinks { source })?,
@@ -116,9 +127,30 @@ fn build_artifact_with(args: &BuildArgs, started: impl FnOnce(&Path)) -> Result<
     } else {
         None
     };
-    let path = resolved.as_ref().map_or(path, |(p, _)| p.clone());
-    started(&path);
-    write_tarball(&path, &patterns, &args.output)
+    let (path, resolved) = match resolved {
+        Some((p, dir)) => (p, Some(dir)),
+        None => (path, None),
+    };
+    Ok(Source {
+        path,
+        _stdin: stdin,
+        _resolved: resolved,
+    })
+}
+
+fn save_stdin() -> Result<tempfile::NamedTempFile, std::io::Error> {
+    let mut data = Vec::new();
+    std::io::stdin().lock().read_to_end(&mut data)?;
+    while matches!(data.last(), Some(b'\r' | b'\n')) {
+        data.pop();
+    }
+    let mut file = tempfile::Builder::new()
+        .prefix("")
+        .suffix(".yaml")
+        .tempfile()?;
+    file.write_all(&data)?;
+    file.flush()?;
+    Ok(file)
 }
 
 /// Builds the tarball of `path` into a temporary file beside `output`, then renames it there.
@@ -188,7 +220,10 @@ mod tests {
         flate2::read::GzDecoder::new(&bytes[..])
             .read_to_end(&mut tar_bytes)
             .unwrap_or_else(|e| panic!("{e}"));
-        let patterns: Vec<String> = DEFAULT_IGNORE_PATHS.split(',').map(String::from).collect();
+        let patterns: Vec<String> = crate::artifact::DEFAULT_IGNORE_PATHS
+            .split(',')
+            .map(String::from)
+            .collect();
         let mut expected = Vec::new();
         tarball::write_tar(
             src.path(),

@@ -13,11 +13,15 @@ use clap::{Args, ValueEnum};
 
 use crate::api::v1::Provider;
 use crate::cloud;
-use crate::registry::{Client, Credential, Repository, TlsMaterial, TransportConfig};
+use crate::registry::{
+    BlobReader, Client, Credential, Descriptor, Digest, Manifest, Repository, TlsMaterial,
+    TransportConfig,
+};
 
 use super::Error;
 use super::credentials::{creds_credential, docker_config_credential};
 use super::flags::go_duration;
+use super::reference::{Reference, parse_reference, redact_oci_url};
 
 /// `--provider`: flux's `sourceOCIProvider` values.
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -142,6 +146,28 @@ impl RegistryArgs {
             .with_deadline(deadline))
     }
 
+    /// The artifact `url` names (`oci://<repository>[:<tag>|@<digest>]`) with a client and a
+    /// credential for it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`], and those of [`RegistryArgs::credential`] and
+    /// [`RegistryArgs::client`].
+    pub(crate) async fn remote(&self, url: &str) -> Result<Remote, Error> {
+        let (repo, reference) = parse_reference(url).map_err(|source| Error::InvalidUrl {
+            url: redact_oci_url(url),
+            source,
+        })?;
+        let cred = self.credential(&repo).await?;
+        let client = self.client()?;
+        Ok(Remote {
+            repo,
+            reference,
+            client,
+            cred,
+        })
+    }
+
     fn transport_config(&self) -> Result<TransportConfig, Error> {
         let read = |p: &Option<PathBuf>| -> Result<Option<Vec<u8>>, Error> {
             p.as_ref()
@@ -163,6 +189,65 @@ impl RegistryArgs {
             insecure: self.insecure_registry,
             ..TransportConfig::default()
         })
+    }
+}
+
+/// An artifact in a registry and the means to read it.
+pub(crate) struct Remote {
+    /// The repository.
+    pub repo: Repository,
+    /// The tag or digest the URL named.
+    pub reference: Reference,
+    /// The client (under `--timeout`).
+    pub client: Client,
+    /// The credential.
+    pub cred: Credential,
+}
+
+impl Remote {
+    /// `<repository>:<tag>` or `<repository>@<digest>`.
+    pub fn url(&self) -> String {
+        format!("{}{}", self.repo, self.reference)
+    }
+
+    fn pull_error(&self, source: crate::registry::Error) -> Error {
+        Error::Pull {
+            url: self.url(),
+            source,
+        }
+    }
+
+    /// The image manifest, read by digest (a tag is resolved once) and checked against it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pull`].
+    pub async fn manifest(&self) -> Result<Manifest, Error> {
+        let digest: Digest = match &self.reference {
+            Reference::Digest(d) => d.clone(),
+            Reference::Tag(tag) => self
+                .client
+                .resolve_digest(&self.repo, tag, &self.cred)
+                .await
+                .map_err(|e| self.pull_error(e))?,
+        };
+        self.client
+            .fetch_manifest(&self.repo, &digest, &self.cred)
+            .await
+            .map_err(|e| self.pull_error(e))
+    }
+
+    /// A blocking reader of `layer`, checked against its digest and size as it is read.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pull`].
+    pub async fn open(&self, layer: &Descriptor) -> Result<BlobReader, Error> {
+        self.client
+            .blob_stream(&self.repo, layer, &self.cred)
+            .await
+            .and_then(|blob| blob.into_reader())
+            .map_err(|e| self.pull_error(e))
     }
 }
 

@@ -19,8 +19,8 @@ use sha2::Digest as _;
 use crate::registry::{self, Digest};
 
 use super::connect::RegistryArgs;
-use super::flags::{DEFAULT_IGNORE_PATHS, ignore_patterns};
-use super::reference::{Reference, parse_reference, redact_oci_url};
+use super::flags::IgnoreArgs;
+use super::reference::{parse_reference, redact_oci_url};
 use super::tarball::{self, BuildError, BuiltLayer};
 use super::{Error, blocking};
 
@@ -43,13 +43,9 @@ pub struct DiffArgs {
     #[arg(long, default_value = "", hide_default_value = true)]
     pub path: String,
 
-    /// Paths to ignore, in .gitignore format, comma-separated (CSV, repeatable), as push would.
-    #[arg(long, default_value = DEFAULT_IGNORE_PATHS)]
-    pub ignore_paths: Vec<String>,
-
-    /// More paths to ignore, added to --ignore-paths (comma-separated, repeatable).
-    #[arg(long)]
-    pub add_ignore_paths: Vec<String>,
+    /// The ignore flags.
+    #[command(flatten)]
+    pub ignore: IgnoreArgs,
 
     /// The registry flags.
     #[command(flatten)]
@@ -62,8 +58,7 @@ impl DiffArgs {
         DiffArgs {
             url: url.to_string(),
             path: path.to_string(),
-            ignore_paths: vec![DEFAULT_IGNORE_PATHS.to_string()],
-            add_ignore_paths: Vec::new(),
+            ignore: IgnoreArgs::default(),
             registry: RegistryArgs::default(),
         }
     }
@@ -95,10 +90,12 @@ pub async fn diff_artifact(args: &DiffArgs) -> Result<(), Error> {
             source: None,
         });
     }
-    let (repo, reference) = parse_reference(&args.url).map_err(|source| Error::InvalidUrl {
-        url: redact_oci_url(&args.url),
-        source,
-    })?;
+    if let Err(source) = parse_reference(&args.url) {
+        return Err(Error::InvalidUrl {
+            url: redact_oci_url(&args.url),
+            source,
+        });
+    }
     let path = PathBuf::from(&args.path);
     if let Err(source) = std::fs::metadata(&path) {
         return Err(Error::InvalidPath {
@@ -106,8 +103,7 @@ pub async fn diff_artifact(args: &DiffArgs) -> Result<(), Error> {
             source: Some(source),
         });
     }
-    let mut patterns = ignore_patterns(&args.ignore_paths)?;
-    patterns.extend(ignore_patterns(&args.add_ignore_paths)?);
+    let patterns = args.ignore.patterns()?;
     let build_path = path.clone();
     let local = blocking(
         move || {
@@ -126,34 +122,14 @@ pub async fn diff_artifact(args: &DiffArgs) -> Result<(), Error> {
     )
     .await?;
 
-    let cred = args.registry.credential(&repo).await?;
-    let client = args.registry.client()?;
-    let url = format!("{repo}{reference}");
-    let pull_err = |source| Error::Pull {
-        url: url.clone(),
-        source,
-    };
-    let digest = match &reference {
-        Reference::Digest(d) => d.clone(),
-        Reference::Tag(tag) => client
-            .resolve_digest(&repo, tag, &cred)
-            .await
-            .map_err(pull_err)?,
-    };
-    let manifest = client
-        .fetch_manifest(&repo, &digest, &cred)
-        .await
-        .map_err(pull_err)?;
+    let remote = args.registry.remote(&args.url).await?;
+    let manifest = remote.manifest().await?;
     let layer = manifest.layers.first().ok_or(Error::NoLayers)?;
     if layer.digest == local.digest && layer.size == local.size {
         return Ok(());
     }
-    let reader = client
-        .blob_stream(&repo, layer, &cred)
-        .await
-        .map_err(pull_err)?
-        .into_reader()
-        .map_err(pull_err)?;
+    let reader = remote.open(layer).await?;
+    let url = remote.url();
     let read_err = |source| Error::Pull {
         url: url.clone(),
         source: registry::Error::Io {

@@ -3,12 +3,50 @@
 
 use std::time::Duration;
 
+use clap::Args;
+
 use super::Error;
 
 /// The default of `--ignore-paths`: Flux's `excludeOCI`, the VCS excludes then the extension
 /// excludes of `fluxcd/pkg/sourceignore`.
 pub const DEFAULT_IGNORE_PATHS: &str = ".git/,.gitignore,.gitmodules,.gitattributes,\
 *.jpg,*.jpeg,*.gif,*.png,*.wmv,*.flv,*.tar.gz,*.zip";
+
+/// The ignore flags of the verbs that build a tarball (`push`, `build`, `diff`).
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct IgnoreArgs {
+    /// Paths to ignore, in .gitignore format, comma-separated (CSV, repeatable). An empty
+    /// value ignores nothing.
+    #[arg(long, default_value = DEFAULT_IGNORE_PATHS)]
+    pub ignore_paths: Vec<String>,
+
+    /// More paths to ignore, added to --ignore-paths (comma-separated, repeatable).
+    #[arg(long)]
+    pub add_ignore_paths: Vec<String>,
+}
+
+impl Default for IgnoreArgs {
+    /// The command line's defaults.
+    fn default() -> Self {
+        IgnoreArgs {
+            ignore_paths: vec![DEFAULT_IGNORE_PATHS.to_string()],
+            add_ignore_paths: Vec::new(),
+        }
+    }
+}
+
+impl IgnoreArgs {
+    /// The patterns: `--ignore-paths`, then `--add-ignore-paths`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidIgnorePaths`] for a value that is not a CSV record.
+    pub fn patterns(&self) -> Result<Vec<String>, Error> {
+        let mut patterns = ignore_patterns(&self.ignore_paths)?;
+        patterns.extend(ignore_patterns(&self.add_ignore_paths)?);
+        Ok(patterns)
+    }
+}
 
 /// A Go duration (`5m`, `1m30s`) for clap.
 pub(crate) fn go_duration(s: &str) -> Result<Duration, String> {

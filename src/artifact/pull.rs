@@ -32,7 +32,7 @@ use crate::storage::extract::{
 
 use super::connect::RegistryArgs;
 use super::image::{REVISION_ANNOTATION, SOURCE_ANNOTATION};
-use super::reference::{OCI_PREFIX, Reference, parse_reference, redact_oci_url};
+use super::reference::{OCI_PREFIX, redact_oci_url};
 use super::{Error, blocking};
 
 /// `ocisource pull …` subcommands.
@@ -137,35 +137,10 @@ fn check_output(output: &str) -> Result<PathBuf, Error> {
 /// [`Error::Extract`] (not gzip, hostile or too large) and [`Error::Place`].
 pub async fn pull_artifact(args: &PullArgs) -> Result<Pulled, Error> {
     let output = check_output(&args.output)?;
-    let (repo, reference) = parse_reference(&args.url).map_err(|source| Error::InvalidUrl {
-        url: redact_oci_url(&args.url),
-        source,
-    })?;
-    let cred = args.registry.credential(&repo).await?;
-    let client = args.registry.client()?;
-    let url = format!("{repo}{reference}");
-    let pull_err = |source| Error::Pull {
-        url: url.clone(),
-        source,
-    };
-    let digest = match &reference {
-        Reference::Digest(d) => d.clone(),
-        Reference::Tag(tag) => client
-            .resolve_digest(&repo, tag, &cred)
-            .await
-            .map_err(pull_err)?,
-    };
-    let manifest = client
-        .fetch_manifest(&repo, &digest, &cred)
-        .await
-        .map_err(pull_err)?;
+    let remote = args.registry.remote(&args.url).await?;
+    let manifest = remote.manifest().await?;
     let layer = manifest.layers.first().ok_or(Error::NoLayers)?;
-    let reader = client
-        .blob_stream(&repo, layer, &cred)
-        .await
-        .map_err(pull_err)?
-        .into_reader()
-        .map_err(pull_err)?;
+    let reader = remote.open(layer).await?;
     let limits = ExtractLimits::from_flags(
         args.artifact_max_extract_size,
         args.artifact_max_extract_entries,
@@ -195,7 +170,7 @@ pub async fn pull_artifact(args: &PullArgs) -> Result<Pulled, Error> {
     Ok(Pulled {
         source: annotation(SOURCE_ANNOTATION),
         revision: annotation(REVISION_ANNOTATION),
-        repository: repo,
+        repository: remote.repo,
         digest: manifest.manifest_digest,
         extracted,
     })

@@ -17,8 +17,7 @@
 //!   2.9's.
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::path::PathBuf;
+use std::io::Write as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -26,8 +25,9 @@ use clap::{Args, Subcommand};
 
 use crate::registry::{BlobSource, Digest};
 
+use super::build::source_path;
 use super::connect::RegistryArgs;
-use super::flags::{DEFAULT_IGNORE_PATHS, ignore_patterns};
+use super::flags::IgnoreArgs;
 use super::image::{self, Blob, CONFIG_MEDIA_TYPE, CONTENT_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use super::output::{OutputFormat, json_object, yaml_mapping};
 use super::reference::{OCI_PREFIX, parse_artifact_url, redact_oci_url};
@@ -69,14 +69,9 @@ pub struct PushArgs {
     #[arg(long, short = 'a', value_name = "KEY=VALUE")]
     pub annotations: Vec<String>,
 
-    /// Paths to ignore, in .gitignore format, comma-separated (CSV, repeatable). An empty
-    /// value ignores nothing.
-    #[arg(long, default_value = DEFAULT_IGNORE_PATHS)]
-    pub ignore_paths: Vec<String>,
-
-    /// More paths to ignore, added to --ignore-paths (comma-separated, repeatable).
-    #[arg(long)]
-    pub add_ignore_paths: Vec<String>,
+    /// The ignore flags.
+    #[command(flatten)]
+    pub ignore: IgnoreArgs,
 
     /// Replace symlinks by copies of their targets before building (flux 2.9's).
     #[arg(long)]
@@ -109,8 +104,7 @@ impl PushArgs {
             source: source.to_string(),
             revision: revision.to_string(),
             annotations: Vec::new(),
-            ignore_paths: vec![DEFAULT_IGNORE_PATHS.to_string()],
-            add_ignore_paths: Vec::new(),
+            ignore: IgnoreArgs::default(),
             resolve_symlinks: false,
             reproducible: false,
             output: None,
@@ -217,41 +211,15 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
         url: redact_oci_url(&args.url),
         source,
     })?;
-    // Stdin is saved to a temporary `*.yaml` file first, as flux does; it lives until the end.
-    let stdin_file = if args.path == "-" {
-        Some(
-            blocking(save_stdin, |e| e)
-                .await
-                .map_err(|source| Error::ReadStdin { source })?,
-        )
-    } else {
-        None
-    };
-    let path: PathBuf = match &stdin_file {
-        Some(f) => f.path().to_path_buf(),
-        None => PathBuf::from(&args.path),
-    };
-    if let Err(source) = std::fs::metadata(&path) {
-        return Err(Error::InvalidPath {
-            path: path.display().to_string(),
-            source: Some(source),
-        });
-    }
-    // The resolved copy lives until the layer is built.
-    let resolved = if args.resolve_symlinks {
-        let source_path = path.clone();
-        Some(
-            blocking(
-                move || super::symlinks::resolve_symlinks(&source_path),
-                |e| e,
-            )
-            .await
-            .map_err(|source| Error::ResolveSymlinks { source })?,
-        )
-    } else {
-        None
-    };
-    let path = resolved.as_ref().map_or(path, |(p, _)| p.clone());
+    // Stdin is saved to a temporary `*.yaml` file first, as flux does; it and a resolved copy
+    // live until the layer is built.
+    let (path_arg, resolve) = (args.path.clone(), args.resolve_symlinks);
+    let source = blocking(
+        move || source_path(&path_arg, resolve),
+        |source| Error::ReadStdin { source },
+    )
+    .await?;
+    let path = source.path.clone();
 
     let mut annotations = BTreeMap::new();
     annotations.insert(
@@ -265,8 +233,7 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
     );
     annotations.extend(parse_annotations(&args.annotations)?);
 
-    let mut ignore_paths = ignore_patterns(&args.ignore_paths)?;
-    ignore_paths.extend(ignore_patterns(&args.add_ignore_paths)?);
+    let ignore_paths = args.ignore.patterns()?;
     let cred = args.registry.credential(&repo).await?;
     let client = args.registry.client()?;
 
@@ -298,8 +265,7 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
         },
     )
     .await?;
-    drop(stdin_file);
-    drop(resolved);
+    drop(source);
 
     let config = Bytes::from(image::config_json(&layer.diff_id));
     let config_blob = Blob {
@@ -361,23 +327,6 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
         layer,
         config_digest: config_blob.digest,
     })
-}
-
-/// Saves stdin, trailing CR/LF trimmed, to a temporary `<random>.yaml` file (flux's
-/// `saveReaderToFile`).
-pub(crate) fn save_stdin() -> Result<tempfile::NamedTempFile, std::io::Error> {
-    let mut data = Vec::new();
-    std::io::stdin().lock().read_to_end(&mut data)?;
-    while matches!(data.last(), Some(b'\r' | b'\n')) {
-        data.pop();
-    }
-    let mut file = tempfile::Builder::new()
-        .prefix("")
-        .suffix(".yaml")
-        .tempfile()?;
-    file.write_all(&data)?;
-    file.flush()?;
-    Ok(file)
 }
 
 /// `org.opencontainers.image.created`: now (UTC, whole seconds) or the epoch.

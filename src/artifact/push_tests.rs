@@ -41,7 +41,10 @@ fn the_flags_have_fluxs_names_and_defaults() {
             "main@sha1:abc"
         )
     );
-    assert_eq!(a.ignore_paths, vec![DEFAULT_IGNORE_PATHS.to_string()]);
+    assert_eq!(
+        a.ignore.ignore_paths,
+        vec![crate::artifact::DEFAULT_IGNORE_PATHS.to_string()]
+    );
     assert_eq!(a.registry.timeout, Duration::from_secs(300));
 
     let a = parse(&[
@@ -66,7 +69,7 @@ fn the_flags_have_fluxs_names_and_defaults() {
         "1m30s",
     ]);
     assert_eq!(a.annotations, vec!["k=v", "a=b"]);
-    assert_eq!(a.ignore_paths, vec!["*.md,docs/", "!README.md"]);
+    assert_eq!(a.ignore.ignore_paths, vec!["*.md,docs/", "!README.md"]);
     assert!(a.reproducible && a.registry.insecure_registry);
     assert_eq!(a.registry.creds, "u:p");
     assert_eq!(a.output, Some(OutputFormat::Yaml));
@@ -166,6 +169,6 @@ async fn invalid_input_fails_before_any_network_call() {
         "invalid annotation k=v=w, must be in the format key=value"
     );
     let mut a = base.clone();
-    a.ignore_paths = vec!["\"x".into()];
+    a.ignore.ignore_paths = vec!["\"x".into()];
     assert!(err(a).await.starts_with("invalid --ignore-paths value"));
 }

@@ -13,7 +13,7 @@ use crate::registry::{self, Digest};
 use super::Error;
 use super::connect::RegistryArgs;
 use super::flags::split_csv;
-use super::reference::{Reference, parse_reference, redact_oci_url};
+use super::reference::Reference;
 
 /// `ocisource tag …` subcommands.
 #[derive(Subcommand, Clone, Debug)]
@@ -102,29 +102,25 @@ async fn tag_with(
     tags: &[String],
     mut tagged: impl FnMut(&str),
 ) -> Result<(Vec<String>, Digest), Error> {
-    let (repo, reference) = parse_reference(&args.url).map_err(|source| Error::InvalidUrl {
-        url: redact_oci_url(&args.url),
-        source,
-    })?;
-    let cred = args.registry.credential(&repo).await?;
-    let client = args.registry.client()?;
-    let reference = match reference {
-        Reference::Tag(t) => t,
+    let remote = args.registry.remote(&args.url).await?;
+    let (repo, client, cred) = (&remote.repo, &remote.client, &remote.cred);
+    let reference = match &remote.reference {
+        Reference::Tag(t) => t.clone(),
         Reference::Digest(d) => d.to_string(),
     };
     let manifest = client
-        .raw_manifest(&repo, &reference, &cred)
+        .raw_manifest(repo, &reference, cred)
         .await
         .map_err(|source| Error::Tag { source })?;
     let mut names = Vec::new();
     for tag in tags {
         client
             .push_manifest(
-                &repo,
+                repo,
                 tag,
                 &manifest.media_type,
                 manifest.bytes.clone().into(),
-                &cred,
+                cred,
             )
             .await
             .map_err(|source| Error::Tag { source })?;
