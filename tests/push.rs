@@ -141,18 +141,7 @@ fn auth_only_entry(reg: &Registry) -> Value {
 
 /// The digest of `repo:tag`, resolved by our registry client with the test bed's credentials.
 fn resolve(reg: &Registry, repo: &str, tag: &str) -> Digest {
-    let client = Client::new(&TransportConfig {
-        tls: TlsMaterial {
-            ca_pem: reg.ca_pem().map(String::into_bytes),
-            ..TlsMaterial::default()
-        },
-        ..TransportConfig::default()
-    })
-    .unwrap();
-    let cred = match reg.credentials() {
-        Some((username, password)) => Credential::Basic { username, password },
-        None => Credential::Anonymous,
-    };
+    let (client, cred) = common::artifact::client_for(reg);
     let repo = Repository::parse(&format!("{}/{repo}", reg.host())).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

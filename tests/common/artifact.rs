@@ -7,6 +7,9 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
+use ocisource::registry::{Client, Credential, TlsMaterial, TransportConfig};
+
+use super::registry::Registry;
 use super::tools::ToolHome;
 
 /// A source tree with nested dirs, an executable, and files flux's default list ignores.
@@ -87,4 +90,23 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr),
         String::from_utf8_lossy(&out.stdout)
     )
+}
+
+/// Our registry client trusting `reg`'s CA (plain HTTP allowed for an HTTP registry) and the
+/// test bed's credentials for it.
+pub fn client_for(reg: &Registry) -> (Client, Credential) {
+    let client = Client::new(&TransportConfig {
+        tls: TlsMaterial {
+            ca_pem: reg.ca_pem().map(String::into_bytes),
+            ..TlsMaterial::default()
+        },
+        insecure: reg.insecure(),
+        ..TransportConfig::default()
+    })
+    .unwrap();
+    let cred = match reg.credentials() {
+        Some((username, password)) => Credential::Basic { username, password },
+        None => Credential::Anonymous,
+    };
+    (client, cred)
 }
