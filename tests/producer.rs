@@ -5,20 +5,11 @@
 
 mod common;
 
-use std::io::Read as _;
 use std::path::Path;
 
-use common::artifact::{content_dir, expected_files, files_of, ocisource, text};
+use common::artifact::{content_dir, expected_files, files_of, gunzip, ocisource, text};
 use common::registry::{Flavor, Registry, Security};
 use common::tools::{self, ToolHome};
-
-fn gunzip(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
-}
 
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -772,66 +763,47 @@ fn docker_credential_helpers_are_asked_for_the_registry() {
     let out = ours_with_helper(&home, &config, none.path(), &list);
     assert!(out.status.success(), "{}", text(&out));
 
-    // A failing helper: Docker's words, the helper's message, a failing exit.
+    // Failing, hanging, lying and missing helpers: a failing exit, Docker's words or ours, the
+    // helper's message, never a secret; a hanging helper is killed at --timeout.
     let failing = fake_helper("failing", "echo 'keychain locked'; exit 2");
-    let out = ours_with_helper(
-        &home,
-        &serde_json::json!({"credsStore": "failing"}),
-        failing.path(),
-        &list,
-    );
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains(&format!(
-            "failed to get credentials for {} from the docker credential helper: error getting credentials - err: exit status 2, out: `keychain locked`",
-            reg.host()
-        )),
-        "{}",
-        text(&out)
-    );
-
-    // A helper that hangs is killed at --timeout.
     let slow = fake_helper("slow", "sleep 30");
-    let started = std::time::Instant::now();
-    let out = ours_with_helper(
-        &home,
-        &serde_json::json!({"credsStore": "slow"}),
-        slow.path(),
-        &list,
-    );
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("did not answer within 2s"),
-        "{}",
-        text(&out)
-    );
-    assert!(started.elapsed() < std::time::Duration::from_secs(20));
-
-    // A wrong secret is refused by the registry and never printed; a missing helper is named.
     let wrong = fake_helper(
         "wrong",
-        &format!("printf '{{\"Username\":\"{USER}\",\"Secret\":\"not-the-secret-42\"}}'"),
+        &format!(
+            "printf '{{\"Username\":\"{}\",\"Secret\":\"not-the-secret-42\"}}'",
+            common::registry::USER
+        ),
     );
-    let out = ours_with_helper(
-        &home,
-        &serde_json::json!({"credsStore": "wrong"}),
-        wrong.path(),
-        &list,
+    let failed = format!(
+        "failed to get credentials for {} from the docker credential helper: error getting credentials - err: exit status 2, out: `keychain locked`",
+        reg.host()
     );
-    assert!(!out.status.success());
-    assert!(text(&out).contains("UNAUTHORIZED"), "{}", text(&out));
-    assert!(!text(&out).contains("not-the-secret-42"), "{}", text(&out));
-    let out = ours_with_helper(
-        &home,
-        &serde_json::json!({"credsStore": "ocisource-absent"}),
-        wrong.path(),
-        &list,
-    );
-    assert!(
-        text(&out).contains("failed to run docker-credential-ocisource-absent"),
-        "{}",
-        text(&out)
-    );
+    for (store, dir, expected) in [
+        ("failing", failing.path(), failed.as_str()),
+        ("slow", slow.path(), "did not answer within 2s"),
+        ("wrong", wrong.path(), "UNAUTHORIZED"),
+        (
+            "ocisource-absent",
+            wrong.path(),
+            "failed to run docker-credential-ocisource-absent",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = ours_with_helper(
+            &home,
+            &serde_json::json!({ "credsStore": store }),
+            dir,
+            &list,
+        );
+        let t = text(&out);
+        assert!(!out.status.success(), "{store}: {t}");
+        assert!(t.contains(expected), "{store}: {t}");
+        assert!(!t.contains("not-the-secret-42"), "{store}: {t}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{store}"
+        );
+    }
 }
 
 fn base64_auth(user: &str, password: &str) -> String {

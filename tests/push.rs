@@ -7,13 +7,13 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
-use common::artifact::{content_dir, expected_files, files_of};
+use common::artifact::{content_dir, expected_files, files_of, gunzip};
 use common::object::OciRepo;
 use common::registry::{Flavor, PASSWORD, Registry, Security, USER};
 use common::tools;
@@ -71,14 +71,6 @@ async fn get(reg: &Registry, path: &str) -> Vec<u8> {
         .unwrap();
     assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
     resp.bytes().await.unwrap().to_vec()
-}
-
-fn gunzip(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
 }
 
 /// Runs the `ocisource` binary with `env` (and a scrubbed HOME/DOCKER_CONFIG/SSL_CERT_FILE).

@@ -110,3 +110,10 @@ pub fn client_for(reg: &Registry) -> (Client, Credential) {
     };
     (client, cred)
 }
+
+/// `data` gunzipped.
+pub fn gunzip(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(data), &mut out).unwrap();
+    out
+}
