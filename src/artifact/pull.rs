@@ -16,7 +16,8 @@
 //! - Extraction is bounded (`--artifact-max-extract-size`, `--artifact-max-extract-entries`,
 //!   `-1` disables a bound); flux extracts without limits.
 //! - A failed pull leaves `--output` untouched; flux may leave a partial extraction.
-//! - A layer that is not gzip is refused; flux writes such a layer as a file.
+//! - A layer that is not gzip is refused (`requires gzip-compressed body`); flux 2.6.4 fails
+//!   too, trying to write it as a file at the directory's path (`open <dir>: is a directory`).
 //! - An index resolves to its `linux/amd64` manifest, as the controller does.
 
 use std::fs;
