@@ -2,7 +2,7 @@
 //!
 //! The library holds everything; the `ocisource` binary only wires its faces: the controller
 //! ([`k8s`]), the standalone reconcile ([`standalone`]), the CRD printer ([`api::crd_yaml`]) and the
-//! producer CLI ([`push`]). The repository's `ARCHITECTURE.md` maps every module and follows one
+//! producer CLI ([`artifact`]). The repository's `ARCHITECTURE.md` maps every module and follows one
 //! reconcile from watch to disk; `README.md` says how to use it and where it differs from Flux.
 //!
 //! Layers, imported downwards only:
@@ -20,6 +20,7 @@
 //!   metrics under Flux's names; [`cli`]: the controller's flags.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 pub mod api;
+pub mod artifact;
 pub mod body;
 pub mod cli;
 pub mod cloud;
@@ -30,7 +31,6 @@ pub mod k8s;
 pub mod metrics;
 #[cfg(test)]
 mod mutation;
-pub mod push;
 pub mod registry;
 pub mod server;
 pub mod standalone;

@@ -34,7 +34,22 @@ enum Command {
     Reconcile(ocisource::standalone::ReconcileArgs),
     /// Push artifacts to an OCI registry (`push artifact`, as `flux push artifact`).
     #[command(subcommand)]
-    Push(ocisource::push::PushCommand),
+    Push(ocisource::artifact::PushCommand),
+    /// Pull artifacts from an OCI registry (`pull artifact`, as `flux pull artifact`).
+    #[command(subcommand)]
+    Pull(ocisource::artifact::PullCommand),
+    /// Tag artifacts in an OCI registry (`tag artifact`, as `flux tag artifact`).
+    #[command(subcommand)]
+    Tag(ocisource::artifact::TagCommand),
+    /// List artifacts in an OCI repository (`list artifacts`, as `flux list artifacts`).
+    #[command(subcommand)]
+    List(ocisource::artifact::ListCommand),
+    /// Compare local files with artifacts (`diff artifact`, as `flux diff artifact`).
+    #[command(subcommand)]
+    Diff(ocisource::artifact::DiffCommand),
+    /// Build artifacts locally (`build artifact`, as `flux build artifact`).
+    #[command(subcommand)]
+    Build(ocisource::artifact::BuildCommand),
 }
 
 fn main() -> ExitCode {
@@ -87,20 +102,53 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("failed to write the result")?;
             Ok(ExitCode::from(result.exit_code))
         }
-        Command::Push(ocisource::push::PushCommand::Artifact(args)) => {
+        Command::Push(ocisource::artifact::PushCommand::Artifact(args)) => {
+            if args.debug {
+                init_logging_at("ocisource=debug");
+            }
+            producer(ocisource::artifact::push::run(&args))
+        }
+        Command::Pull(ocisource::artifact::PullCommand::Artifact(args)) => {
+            producer(ocisource::artifact::pull::run(&args))
+        }
+        Command::Tag(ocisource::artifact::TagCommand::Artifact(args)) => {
+            producer(ocisource::artifact::tag::run(&args))
+        }
+        Command::List(ocisource::artifact::ListCommand::Artifacts(args)) => {
+            producer(ocisource::artifact::list::run(&args))
+        }
+        Command::Diff(ocisource::artifact::DiffCommand::Artifact(args)) => {
+            producer(ocisource::artifact::diff::run(&args))
+        }
+        Command::Build(ocisource::artifact::BuildCommand::Artifact(args)) => {
             init_logging();
-            rustls_provider();
-            let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
-            runtime.block_on(ocisource::push::run(&args))?;
+            ocisource::artifact::build::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
+/// Runs one producer verb to completion on a fresh runtime.
+fn producer<E>(verb: impl std::future::Future<Output = Result<(), E>>) -> anyhow::Result<ExitCode>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    init_logging();
+    rustls_provider();
+    let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
+    runtime.block_on(verb)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 // Logs go to stderr so that stdout carries only the object.
 fn init_logging() {
+    init_logging_at("warn");
+}
+
+// `RUST_LOG` wins over `default`; the first initialisation wins over later ones.
+fn init_logging_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -7,17 +7,17 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
+use common::artifact::{content_dir, expected_files, files_of, gunzip};
 use common::object::OciRepo;
 use common::registry::{Flavor, PASSWORD, Registry, Security, USER};
 use common::tools;
-use ocisource::push::{OutputFormat, PushArgs, PushError, Pushed, push_artifact};
+use ocisource::artifact::{Error as PushError, OutputFormat, PushArgs, Pushed, push_artifact};
 use ocisource::registry::{
     BlobSource, Client, Credential, Digest, Error, Repository, RequestCounts, TlsMaterial,
     TransportConfig,
@@ -27,62 +27,6 @@ use serde_json::{Value, json};
 const SOURCE: &str = "https://github.com/example/app";
 const REVISION: &str = "main@sha1:0123456789abcdef0123456789abcdef01234567";
 
-/// A source tree with nested dirs, an executable, and files flux's default list ignores.
-fn content_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let r = dir.path();
-    std::fs::create_dir_all(r.join("overlays/prod")).unwrap();
-    std::fs::create_dir_all(r.join("scripts")).unwrap();
-    std::fs::create_dir_all(r.join(".git")).unwrap();
-    std::fs::write(r.join("deploy.yaml"), "kind: Deployment\n").unwrap();
-    std::fs::write(
-        r.join("overlays/prod/kustomization.yaml"),
-        "resources: []\n",
-    )
-    .unwrap();
-    std::fs::write(r.join("scripts/run.sh"), "#!/bin/sh\necho hi\n").unwrap();
-    std::fs::set_permissions(
-        r.join("scripts/run.sh"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    std::fs::write(r.join(".git/config"), "[core]\n").unwrap();
-    std::fs::write(r.join(".gitignore"), "*.tmp\n").unwrap();
-    std::fs::write(r.join("logo.png"), "png").unwrap();
-    dir
-}
-
-/// The files flux's default ignore list keeps from [`content_dir`].
-fn expected_files() -> BTreeMap<String, String> {
-    [
-        ("deploy.yaml", "kind: Deployment\n"),
-        ("overlays/prod/kustomization.yaml", "resources: []\n"),
-        ("scripts/run.sh", "#!/bin/sh\necho hi\n"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-/// The regular files under `dir`, relative, with their contents.
-fn files_of(dir: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read_to_string(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
 fn args(reg: &Registry, repo_tag: &str, path: &Path) -> PushArgs {
     let mut a = PushArgs::new(
         &format!("oci://{}/{repo_tag}", reg.host()),
@@ -90,9 +34,9 @@ fn args(reg: &Registry, repo_tag: &str, path: &Path) -> PushArgs {
         SOURCE,
         REVISION,
     );
-    a.insecure_registry = reg.insecure();
+    a.registry.insecure_registry = reg.insecure();
     if let Some(ca) = reg.ca_path() {
-        a.ca_file = Some(ca);
+        a.registry.ca_file = Some(ca);
     }
     a
 }
@@ -127,14 +71,6 @@ async fn get(reg: &Registry, path: &str) -> Vec<u8> {
         .unwrap();
     assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
     resp.bytes().await.unwrap().to_vec()
-}
-
-fn gunzip(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
 }
 
 /// Runs the `ocisource` binary with `env` (and a scrubbed HOME/DOCKER_CONFIG/SSL_CERT_FILE).
@@ -197,18 +133,7 @@ fn auth_only_entry(reg: &Registry) -> Value {
 
 /// The digest of `repo:tag`, resolved by our registry client with the test bed's credentials.
 fn resolve(reg: &Registry, repo: &str, tag: &str) -> Digest {
-    let client = Client::new(&TransportConfig {
-        tls: TlsMaterial {
-            ca_pem: reg.ca_pem().map(String::into_bytes),
-            ..TlsMaterial::default()
-        },
-        ..TransportConfig::default()
-    })
-    .unwrap();
-    let cred = match reg.credentials() {
-        Some((username, password)) => Credential::Basic { username, password },
-        None => Credential::Anonymous,
-    };
+    let (client, cred) = common::artifact::client_for(reg);
     let repo = Repository::parse(&format!("{}/{repo}", reg.host())).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -341,7 +266,7 @@ async fn the_creds_flag_authenticates_to_a_basic_auth_registry() {
     let reg = Registry::start(Flavor::Distribution, Security::Basic);
     let content = content_dir();
     let mut a = args(&reg, "apps/web:v1", content.path());
-    a.creds = format!("{USER}:{PASSWORD}");
+    a.registry.creds = format!("{USER}:{PASSWORD}");
     let pushed = push(&a).await;
     let out = tempfile::tempdir().unwrap();
     tools::flux_pull_artifact(&reg, "apps/web:v1", out.path());
@@ -354,7 +279,7 @@ async fn the_creds_flag_authenticates_to_a_basic_auth_registry() {
     // A wrong password and no credentials at all are refused, and no password is echoed.
     for creds in [format!("{USER}:not-the-password"), String::new()] {
         let mut a = args(&reg, "apps/web:v2", content.path());
-        a.creds = creds.clone();
+        a.registry.creds = creds.clone();
         let err = push_artifact(&a).await.unwrap_err();
         let text = chain(&err);
         assert!(
@@ -500,7 +425,7 @@ async fn https_registries_are_trusted_through_the_ca_file_or_ssl_cert_file() {
 
     // No CA: the certificate is refused with Go's words.
     let mut a = args(&reg, "apps/web:no-ca", content.path());
-    a.ca_file = None;
+    a.registry.ca_file = None;
     let err = push_artifact(&a).await.unwrap_err();
     let text = chain(&err);
     assert!(
@@ -510,8 +435,8 @@ async fn https_registries_are_trusted_through_the_ca_file_or_ssl_cert_file() {
 
     // --insecure-registry without a CA skips verification, as crane.Insecure does.
     let mut a = args(&reg, "apps/web:insecure", content.path());
-    a.ca_file = None;
-    a.insecure_registry = true;
+    a.registry.ca_file = None;
+    a.registry.insecure_registry = true;
     push(&a).await;
 
     // SSL_CERT_FILE, as the Go tools honour it.
@@ -534,8 +459,8 @@ async fn mtls_registries_get_the_client_certificate() {
     let reg = Registry::start(Flavor::Distribution, Security::Mtls);
     let content = content_dir();
     let mut a = args(&reg, "apps/web:v1", content.path());
-    a.cert_file = reg.client_cert_path();
-    a.key_file = reg.client_key_path();
+    a.registry.cert_file = reg.client_cert_path();
+    a.registry.key_file = reg.client_key_path();
     let pushed = push(&a).await;
     // Read back with our client (crane cannot present a client certificate).
     let repo = Repository::parse(&format!("{}/apps/web", reg.host())).unwrap();
@@ -556,8 +481,8 @@ async fn mtls_registries_get_the_client_certificate() {
     assert_eq!(digest, pushed.digest);
 
     let mut a = args(&reg, "apps/web:v2", content.path());
-    a.cert_file = None;
-    a.key_file = None;
+    a.registry.cert_file = None;
+    a.registry.key_file = None;
     let err = push_artifact(&a).await.unwrap_err();
     assert!(
         matches!(

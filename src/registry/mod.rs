@@ -52,6 +52,7 @@ pub use error::Error;
 pub use keychain::{Credential, Keychain};
 pub use manifest::{Descriptor, Manifest};
 pub use platform::{InvalidPlatform, Platform};
+pub use pull::RawManifest;
 pub(crate) use pull::check_tag;
 pub use push::BlobSource;
 pub use reference::{Algorithm, Digest, Repository};

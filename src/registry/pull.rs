@@ -238,6 +238,51 @@ impl Client {
         Ok(out)
     }
 
+    /// The manifest at `reference` (a tag or a digest) as the registry stores it, for copying it
+    /// elsewhere (`tag artifact`): the bytes, the media type (the `Content-Type`, else the
+    /// document's `mediaType`, else an OCI manifest) and the digest (checked for a digest
+    /// reference, the SHA-256 of the bytes for a tag). An index stays an index.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidReference`] for an invalid tag or digest, [`Error::NotFound`],
+    /// [`Error::Unauthorized`], [`Error::DigestMismatch`], and the transport categories.
+    pub async fn raw_manifest(
+        &self,
+        repo: &Repository,
+        reference: &str,
+        cred: &Credential,
+    ) -> Result<RawManifest, Error> {
+        let what = format!("fetch manifest {repo}:{reference}");
+        self.bounded(&what, async {
+            let (bytes, content_type, digest) = if reference.contains(':') {
+                let digest: Digest = reference.parse()?;
+                let (body, content_type) = self.manifest_by_digest(repo, &digest, cred).await?;
+                (body, content_type, digest)
+            } else {
+                check_tag(reference)?;
+                let (body, content_type) = self.get_manifest(repo, reference, cred).await?;
+                let digest = Digest::sha256_of(&body);
+                (body, content_type, digest)
+            };
+            let media_type = content_type
+                .map(|c| c.split(';').next().unwrap_or_default().trim().to_string())
+                .filter(|c| !c.is_empty() && c != "application/json" && c != "text/plain")
+                .or_else(|| {
+                    serde_json::from_slice::<serde_json::Value>(&bytes)
+                        .ok()
+                        .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string))
+                })
+                .unwrap_or_else(|| super::manifest::OCI_MANIFEST.to_string());
+            Ok(RawManifest {
+                bytes,
+                media_type,
+                digest,
+            })
+        })
+        .await
+    }
+
     /// `GET /v2/<name>/manifests/<reference>`: the body (bounded) and its content type.
     pub(super) async fn get_manifest(
         &self,
@@ -283,6 +328,17 @@ impl Client {
         }
         Ok((body, content_type))
     }
+}
+
+/// A manifest as the registry stores it (see [`Client::raw_manifest`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawManifest {
+    /// The bytes, unchanged.
+    pub bytes: Vec<u8>,
+    /// Its media type.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: Digest,
 }
 
 /// Tags as go-containerregistry accepts them: 1 to 128 of `[A-Za-z0-9_.-]`.

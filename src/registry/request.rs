@@ -119,6 +119,9 @@ impl Client {
                 Ok(resp) => {
                     attempt += 1;
                     let status = resp.status().as_u16();
+                    // What `--debug` of the producer verbs shows; the URL without credentials or
+                    // query, never a header.
+                    tracing::debug!(%method, url = %redact_url(url), status, "registry request");
                     if attempt >= attempts || !is_retryable_status(status) {
                         return Ok(resp);
                     }

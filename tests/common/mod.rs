@@ -5,6 +5,7 @@
 //! `dead_code` allowance below.
 #![allow(dead_code)]
 
+pub mod artifact;
 pub mod chart;
 pub mod controller;
 pub mod controlplane;

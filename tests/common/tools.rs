@@ -95,8 +95,13 @@ impl ToolHome {
 
     /// A command for test-bed component `tool` with the isolated environment.
     pub fn command(&self, tool: &str) -> Command {
+        self.command_for(&bin(tool))
+    }
+
+    /// A command for the program at `program` with the isolated environment.
+    pub fn command_for(&self, program: &Path) -> Command {
         let home = self.dir.path();
-        let mut cmd = Command::new(bin(tool));
+        let mut cmd = Command::new(program);
         cmd.current_dir(home)
             .env("HOME", home)
             .env("DOCKER_CONFIG", home.join(".docker"))
@@ -129,7 +134,7 @@ impl ToolHome {
     }
 
     /// `oci://host/repo[:tag|@digest]` as the flux CLI spells references.
-    fn oci_url(&self, reference: &str) -> String {
+    pub fn oci_url(&self, reference: &str) -> String {
         format!("oci://{}/{}", self.ep.host, reference)
     }
 }

@@ -46,7 +46,6 @@
 mod constraints;
 mod regexp;
 
-pub(crate) use regexp::compile_go_regexp;
 #[cfg(test)]
 mod testing;
 mod version;
@@ -54,6 +53,7 @@ mod version;
 use std::cmp::Ordering;
 
 pub use constraints::Constraints;
+pub use regexp::compile_go_regexp;
 pub use version::{Version, parse_tag};
 
 /// Why a tag could not be selected.

@@ -31,7 +31,7 @@ const GO_MAX_REPEAT: u64 = 1000;
 ///
 /// The result is a byte-oriented regex so that Go's ASCII `\B` can be expressed; it still reads
 /// its input as UTF-8 wherever Go does.
-pub(crate) fn compile_go_regexp(pattern: &str) -> Result<regex::bytes::Regex, FilterError> {
+pub fn compile_go_regexp(pattern: &str) -> Result<regex::bytes::Regex, FilterError> {
     let translated = GoTranslator::new(pattern).run()?;
     regex::bytes::RegexBuilder::new(&translated)
         .size_limit(64 << 20)

@@ -1,5 +1,7 @@
 use clap::Parser;
 
+use std::time::Duration;
+
 use super::*;
 
 #[derive(Parser)]
@@ -39,8 +41,11 @@ fn the_flags_have_fluxs_names_and_defaults() {
             "main@sha1:abc"
         )
     );
-    assert_eq!(a.ignore_paths, vec![DEFAULT_IGNORE_PATHS.to_string()]);
-    assert_eq!(a.timeout, Duration::from_secs(300));
+    assert_eq!(
+        a.ignore.ignore_paths,
+        vec![crate::artifact::DEFAULT_IGNORE_PATHS.to_string()]
+    );
+    assert_eq!(a.registry.timeout, Duration::from_secs(300));
 
     let a = parse(&[
         "oci://r.example/app:v1",
@@ -64,50 +69,15 @@ fn the_flags_have_fluxs_names_and_defaults() {
         "1m30s",
     ]);
     assert_eq!(a.annotations, vec!["k=v", "a=b"]);
-    assert_eq!(a.ignore_paths, vec!["*.md,docs/", "!README.md"]);
-    assert!(a.reproducible && a.insecure_registry);
-    assert_eq!(a.creds, "u:p");
+    assert_eq!(a.ignore.ignore_paths, vec!["*.md,docs/", "!README.md"]);
+    assert!(a.reproducible && a.registry.insecure_registry);
+    assert_eq!(a.registry.creds, "u:p");
     assert_eq!(a.output, Some(OutputFormat::Yaml));
-    assert_eq!(a.timeout, Duration::from_secs(90));
+    assert_eq!(a.registry.timeout, Duration::from_secs(90));
     assert!(
         Cli::try_parse_from(["p", "artifact", "oci://r/a:b", "--cert-file", "c.pem"]).is_err(),
         "--cert-file needs --key-file"
     );
-}
-
-#[test]
-fn artifact_urls_split_like_go_containerregistry_tags() {
-    let ok = |u: &str| {
-        let (repo, tag) = parse_artifact_url(u).unwrap_or_else(|e| panic!("{u}: {e}"));
-        (repo.to_string(), tag)
-    };
-    assert_eq!(
-        ok("oci://127.0.0.1:5000/apps/podinfo:v1.0.0"),
-        ("127.0.0.1:5000/apps/podinfo".into(), "v1.0.0".into())
-    );
-    assert_eq!(
-        ok("oci://localhost:5000/app"),
-        ("localhost:5000/app".into(), "latest".into())
-    );
-    assert_eq!(
-        ok("oci://docker.io/org/app:6.1.4_ref.1"),
-        ("index.docker.io/org/app".into(), "6.1.4_ref.1".into())
-    );
-    assert_eq!(
-        ok("oci://nginx"),
-        ("index.docker.io/library/nginx".into(), "latest".into())
-    );
-    for bad in [
-        "r.example/app:v1",
-        "oci://r.example/app:",
-        "oci://r.example/app@sha256:0123",
-        "oci://r.example/App:v1",
-        "oci://r.example/app:a+b",
-        "oci://r.example/app:a:b",
-        "oci://",
-    ] {
-        assert!(parse_artifact_url(bad).is_err(), "{bad}");
-    }
 }
 
 #[test]
@@ -128,38 +98,6 @@ fn annotations_follow_fluxs_split_on_equals_rule() {
     }
 }
 
-#[test]
-fn creds_are_user_password_or_a_token() {
-    assert_eq!(
-        creds_credential("u:p:q"),
-        Credential::Basic {
-            username: "u".into(),
-            password: "p:q".into()
-        }
-    );
-    assert_eq!(
-        creds_credential("tok"),
-        Credential::RegistryToken("tok".into())
-    );
-}
-
-#[test]
-fn ignore_path_values_are_csv_records() {
-    let ok = |v: &str| split_csv(v).unwrap_or_else(|e| panic!("{v}: {e}"));
-    assert_eq!(ok(""), Vec::<String>::new());
-    assert_eq!(ok("a"), vec!["a"]);
-    assert_eq!(ok("a,,b"), vec!["a", "", "b"]);
-    assert_eq!(ok(" a , b"), vec![" a ", " b"]);
-    assert_eq!(ok("\"a,b\",c"), vec!["a,b", "c"]);
-    assert_eq!(ok("\"x\"\"y\""), vec!["x\"y"]);
-    assert_eq!(ok("a,b\nc,d"), vec!["a", "b"]);
-    assert_eq!(ok("\n\na"), vec!["a"]);
-    assert_eq!(ok(DEFAULT_IGNORE_PATHS).len(), 12);
-    assert!(split_csv("a\"b").is_err());
-    assert!(split_csv("\"ab").is_err());
-    assert!(split_csv("\"a\"b").is_err());
-}
-
 fn pushed(tag: &str) -> Pushed {
     let digest: Digest = "sha256:3b000d186626666a4b46da13a22ba461c349d0b7ba43b458cbf3943256b7c29a"
         .parse()
@@ -169,10 +107,11 @@ fn pushed(tag: &str) -> Pushed {
         repository: "127.0.0.1:35123/test/app".into(),
         tag: tag.into(),
         digest: digest.clone(),
-        layer: build::BuiltLayer {
+        layer: tarball::BuiltLayer {
             digest: digest.clone(),
             size: 1,
             diff_id: digest.clone(),
+            tar_size: 1,
         },
         config_digest: digest,
     }
@@ -192,57 +131,6 @@ fn the_report_is_printed_as_flux_prints_it() {
     assert_eq!(
         pushed("v1").render(None),
         "✔ artifact successfully pushed to 127.0.0.1:35123/test/app@sha256:3b000d186626666a4b46da13a22ba461c349d0b7ba43b458cbf3943256b7c29a\n"
-    );
-}
-
-#[test]
-fn yaml_tags_are_quoted_where_flux_quotes_them() {
-    // What `flux push artifact -o yaml` printed for these tags.
-    let quoted = [
-        "1.0",
-        "yes",
-        "y",
-        "on",
-        "1e3",
-        "2024-01-01",
-        "0x1F",
-        "1_000",
-        ".inf",
-        "012",
-        "0o17",
-        "0b11",
-        "NULL",
-        "1",
-        "-1",
-        ".5",
-    ];
-    let plain = [
-        "6.1.4",
-        "-x",
-        "1.0.0-rc.1",
-        "_a",
-        "v1",
-        "latest",
-        "_1",
-        "yEs",
-    ];
-    for t in quoted {
-        assert_eq!(yaml_scalar(t), format!("\"{t}\""), "{t}");
-    }
-    for t in plain {
-        assert_eq!(yaml_scalar(t), t, "{t}");
-    }
-}
-
-#[test]
-fn credentials_never_reach_messages() {
-    assert_eq!(
-        redact_oci_url("oci://user:secret@r.example/app:v1"),
-        "oci://r.example/app:v1"
-    );
-    assert_eq!(
-        redact_oci_url("oci://r.example/app@sha256:abc"),
-        "oci://r.example/app@sha256:abc"
     );
 }
 
@@ -281,6 +169,6 @@ async fn invalid_input_fails_before_any_network_call() {
         "invalid annotation k=v=w, must be in the format key=value"
     );
     let mut a = base.clone();
-    a.ignore_paths = vec!["\"x".into()];
+    a.ignore.ignore_paths = vec!["\"x".into()];
     assert!(err(a).await.starts_with("invalid --ignore-paths value"));
 }

@@ -105,6 +105,8 @@ pub struct BuiltLayer {
     pub size: u64,
     /// SHA-256 of the uncompressed tar: the `diff_id` in the config.
     pub diff_id: Digest,
+    /// Size of the uncompressed tar.
+    pub tar_size: u64,
 }
 
 /// The ignore matcher for `--ignore-paths` values: each value's lines are gitignore patterns
@@ -134,7 +136,7 @@ pub fn build_layer<W: Write>(
     write_tar(path, ignore, &mut tar)?;
     let write_err = |source| BuildError::Write { source };
     let tar_out = tar.into_inner().map_err(|e| write_err(e.into_error()))?;
-    let (gz, diff_id, _) = tar_out.finish();
+    let (gz, diff_id, tar_size) = tar_out.finish();
     let gz_out = gz.finish().map_err(write_err)?;
     let (out, digest, size) = gz_out.finish();
     Ok((
@@ -143,6 +145,7 @@ pub fn build_layer<W: Write>(
             digest,
             size,
             diff_id,
+            tar_size,
         },
     ))
 }
@@ -596,7 +599,7 @@ mod tests {
     fn the_tar_bytes_equal_flux_build_with_the_default_ignore_list() {
         let t = fixture();
         // `--ignore-paths`'s default, one pattern per comma.
-        let defaults: Vec<&str> = crate::push::DEFAULT_IGNORE_PATHS.split(',').collect();
+        let defaults: Vec<&str> = crate::artifact::DEFAULT_IGNORE_PATHS.split(',').collect();
         assert_eq!(defaults.len(), 12);
         let tar_bytes = tar_of(t.path(), &defaults);
         assert_eq!(
@@ -782,5 +785,6 @@ mod tests {
             .read_to_end(&mut tar_bytes)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(layer.diff_id, Digest::sha256_of(&tar_bytes));
+        assert_eq!(layer.tar_size, tar_bytes.len() as u64);
     }
 }
