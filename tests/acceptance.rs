@@ -2017,6 +2017,18 @@ fn stored_arch(bed: &Bed, r: &Round) -> String {
     text
 }
 
+/// A registry with [`push_two_platform_index`], its index digest, a bed and an object following
+/// the index's tag.
+async fn two_platform_bed() -> (Registry, String, Bed, OciRepository) {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let index_digest = push_two_platform_index(&reg).await;
+    let obj = repository(
+        "multi",
+        json!({"url": format!("oci://{}/app", reg.host()), "insecure": true, "ref": {"tag": "multi"}}),
+    );
+    (reg, index_digest, Bed::new(), obj)
+}
+
 fn annotate(obj: &mut OciRepository, platform: Option<&str>) {
     let annotations = obj.metadata.annotations.get_or_insert_with(BTreeMap::new);
     match platform {
@@ -2029,13 +2041,7 @@ fn annotate(obj: &mut OciRepository, platform: Option<&str>) {
 /// digest.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_index_is_served_from_its_linux_amd64_child() {
-    let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let index_digest = push_two_platform_index(&reg).await;
-    let bed = Bed::new();
-    let mut obj = repository(
-        "multi",
-        json!({"url": format!("oci://{}/app", reg.host()), "insecure": true, "ref": {"tag": "multi"}}),
-    );
+    let (reg, index_digest, bed, mut obj) = two_platform_bed().await;
     let r = bed.run(&mut obj).await;
     r.assert_ready();
     assert_eq!(r.revision(), format!("multi@{index_digest}"));
@@ -2054,13 +2060,7 @@ async fn an_index_is_served_from_its_linux_amd64_child() {
 /// same revision, an index without that platform fails the pull, a malformed value stalls.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_platform_annotation_or_default_picks_another_index_child() {
-    let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let index_digest = push_two_platform_index(&reg).await;
-    let bed = Bed::new();
-    let mut obj = repository(
-        "multi",
-        json!({"url": format!("oci://{}/app", reg.host()), "insecure": true, "ref": {"tag": "multi"}}),
-    );
+    let (reg, index_digest, bed, mut obj) = two_platform_bed().await;
     annotate(&mut obj, Some("linux/arm64"));
     let r = bed.run(&mut obj).await;
     r.assert_ready();
