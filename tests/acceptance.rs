@@ -2041,7 +2041,7 @@ fn annotate(obj: &mut OciRepository, platform: Option<&str>) {
 /// digest.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_index_is_served_from_its_linux_amd64_child() {
-    let (reg, index_digest, bed, mut obj) = two_platform_bed().await;
+    let (_reg, index_digest, bed, mut obj) = two_platform_bed().await;
     let r = bed.run(&mut obj).await;
     r.assert_ready();
     assert_eq!(r.revision(), format!("multi@{index_digest}"));
