@@ -132,6 +132,9 @@ pub fn cleanup(
 /// What the source step produced.
 struct Source {
     revision: String,
+    // The platform the source step resolved an index for, so the artifact step judges the
+    // stored artifact against the same one.
+    platform: Platform,
     metadata: Option<BTreeMap<String, String>>,
     content: Option<Content>,
 }
@@ -380,6 +383,7 @@ impl Run<'_> {
             self.conds.delete(types::FETCH_FAILED);
             return Ok(Source {
                 revision,
+                platform,
                 metadata: None,
                 content: None,
             });
@@ -396,6 +400,7 @@ impl Run<'_> {
         self.conds.delete(types::FETCH_FAILED);
         Ok(Source {
             revision,
+            platform,
             metadata,
             content: Some(content),
         })
@@ -557,9 +562,7 @@ impl Run<'_> {
         let spec = self.spec().clone();
         let current = self.status.artifact.as_ref().map(|a| a.revision.as_str());
         if current == Some(source.revision.as_str())
-            && self
-                .platform()
-                .is_ok_and(|p| content_config_unchanged(&spec, &self.status, &p))
+            && content_config_unchanged(&spec, &self.status, &source.platform)
         {
             self.conds.delete(types::ARTIFACT_OUTDATED);
             self.conds.mark_true(
