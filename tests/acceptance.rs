@@ -424,6 +424,32 @@ fn content(text: &str) -> tempfile::TempDir {
 }
 
 /// `flux push artifact` of a tree holding `text`, with the origin annotations; the digest.
+/// A registry holding `text` at `app:v1`, a test bed, and object `name` following that tag.
+struct AtV1 {
+    reg: Registry,
+    digest: String,
+    url: String,
+    bed: Bed,
+    obj: OciRepository,
+}
+
+fn at_v1(name: &str, text: &str) -> AtV1 {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let digest = push(&reg, "app", "v1", text);
+    let url = format!("oci://{}/app", reg.host());
+    let obj = repository(
+        name,
+        json!({"url": url, "insecure": true, "ref": {"tag": "v1"}}),
+    );
+    AtV1 {
+        reg,
+        digest,
+        url,
+        bed: Bed::new(),
+        obj,
+    }
+}
+
 fn push(reg: &Registry, repo: &str, tag: &str, text: &str) -> String {
     let dir = content(text);
     tools::flux_push_artifact(reg, repo, tag, dir.path(), SOURCE, ORIGIN, &[])
@@ -1264,14 +1290,13 @@ async fn invalid_urls_and_the_workload_identity_gate_stall_and_providers_fail_cl
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unchanged_source_is_not_pulled_again() {
-    let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let digest = push(&reg, "app", "v1", "kind: N\n");
-    let url = format!("oci://{}/app", reg.host());
-    let bed = Bed::new();
-    let mut obj = repository(
-        "noop",
-        json!({"url": url, "insecure": true, "ref": {"tag": "v1"}}),
-    );
+    let AtV1 {
+        reg,
+        digest,
+        bed,
+        mut obj,
+        ..
+    } = at_v1("noop", "kind: N\n");
 
     let first = bed.run(&mut obj).await;
     first.assert_ready();
@@ -1437,14 +1462,13 @@ async fn an_unchanged_source_is_not_pulled_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn storage_drift_is_detected_and_repaired() {
-    let reg = Registry::start(Flavor::Distribution, Security::Http);
-    push(&reg, "app", "v1", "kind: S\n");
-    let url = format!("oci://{}/app", reg.host());
-    let bed = Bed::new();
-    let mut obj = repository(
-        "drift",
-        json!({"url": url, "insecure": true, "ref": {"tag": "v1"}}),
-    );
+    // The registry must outlive the reconciles: bound, not dropped.
+    let AtV1 {
+        reg: _registry,
+        bed,
+        mut obj,
+        ..
+    } = at_v1("drift", "kind: S\n");
     let first = bed.run(&mut obj).await;
     first.assert_ready();
     let stored = bed.stored(&first);
@@ -1623,14 +1647,13 @@ async fn garbage_collection_keeps_the_retention_records_and_drops_expired_files(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_follow_fluxs_notify_rules() {
-    let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let first_digest = push(&reg, "app", "v1", "kind: E\n");
-    let url = format!("oci://{}/app", reg.host());
-    let bed = Bed::new();
-    let mut obj = repository(
-        "events",
-        json!({"url": url, "insecure": true, "ref": {"tag": "v1"}}),
-    );
+    let AtV1 {
+        reg,
+        digest: first_digest,
+        url,
+        bed,
+        mut obj,
+    } = at_v1("events", "kind: E\n");
     let message = |rev: &str| {
         format!(
             "stored artifact with revision '{rev}' from '{url}', origin source '{SOURCE}', origin revision '{ORIGIN}'"

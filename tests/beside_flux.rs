@@ -229,6 +229,18 @@ async fn lease_holder(client: &Client, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Pushes `apps/config:v1` (one ConfigMap) to `reg` with the real flux CLI.
+fn push_config(reg: &Registry) {
+    tools::flux_push_file(
+        reg,
+        "apps/config",
+        "v1",
+        ("config.yaml", "kind: ConfigMap\n"),
+        "https://example.com/config",
+        "main@sha1:1111111111111111111111111111111111111111",
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sharded_by_label_each_controller_serves_only_its_objects_and_a_relabel_hands_over() {
     let cp = ControlPlane::shared();
@@ -238,17 +250,7 @@ async fn sharded_by_label_each_controller_serves_only_its_objects_and_a_relabel_
     create_namespace(&client, NS).await;
 
     let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = tempfile::tempdir().unwrap();
-    std::fs::write(content.path().join("config.yaml"), "kind: ConfigMap\n").unwrap();
-    tools::flux_push_artifact(
-        &reg,
-        "apps/config",
-        "v1",
-        content.path(),
-        "https://example.com/config",
-        "main@sha1:1111111111111111111111111111111111111111",
-        &[],
-    );
+    push_config(&reg);
     let url = format!("oci://{}/apps/config", reg.host());
 
     let leader = "--enable-leader-election=true";
@@ -523,17 +525,7 @@ async fn ocisource_serves_objects_under_source_controllers_own_crd() {
     crd::install_file(&client, &upstream_file).await;
     create_namespace(&client, NS).await;
     let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = tempfile::tempdir().unwrap();
-    std::fs::write(content.path().join("config.yaml"), "kind: ConfigMap\n").unwrap();
-    tools::flux_push_artifact(
-        &reg,
-        "apps/config",
-        "v1",
-        content.path(),
-        "https://example.com/config",
-        "main@sha1:1111111111111111111111111111111111111111",
-        &[],
-    );
+    push_config(&reg);
     let ctl = Controllers {
         ours: Controller::start(
             &cp,

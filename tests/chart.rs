@@ -10,16 +10,14 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use common::chart::{self, apply, args, find, keys, template, without_helm_labels};
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
-use common::registry::{Flavor, Registry, Security};
-use common::tools;
+use common::private_pull::PrivateArtifact;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client};
@@ -861,19 +859,6 @@ async fn kubectl_apply_k_is_accepted_by_the_api_server() {
     }
 }
 
-/// Pushes a one-file artifact to `reg` as `<repo>:v1` with the real flux CLI; its digest.
-fn push(reg: &Registry, repo: &str) -> String {
-    let file = ("app.yaml", "kind: ConfigMap\n");
-    tools::flux_push_file(
-        reg,
-        repo,
-        "v1",
-        file,
-        "https://example.com/app",
-        "main@sha1:3333",
-    )
-}
-
 /// Whether `result` is the API server's 403.
 fn forbidden<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> bool {
     matches!(result, Err(kube::Error::Api(ref s)) if s.code == 403)
@@ -908,27 +893,8 @@ async fn reconcile_as_the_charts_account(ns: &str, values: &[&str]) -> Client {
         }
     }
 
-    let reg = Registry::start(Flavor::Distribution, Security::Basic);
-    let digest = push(&reg, "apps/chart");
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "regcred", "namespace": ns},
-        "type": "kubernetes.io/dockerconfigjson",
-        "stringData": {".dockerconfigjson": reg.docker_config_json()}
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let puller: ServiceAccount = serde_json::from_value(json!({
-        "metadata": {"name": "puller", "namespace": ns},
-        "imagePullSecrets": [{"name": "regcred"}]
-    }))
-    .unwrap();
-    Api::<ServiceAccount>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &puller)
-        .await
-        .unwrap();
+    let private = PrivateArtifact::push("apps/chart");
+    private.puller(&client, ns).await;
 
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = chart::service_account_kubeconfig(cp, &client, ns, &account, dir.path()).await;
@@ -959,47 +925,9 @@ async fn reconcile_as_the_charts_account(ns: &str, values: &[&str]) -> Client {
         &name,
     );
 
-    let api: Api<OciRepository> = Api::namespaced(client.clone(), ns);
-    let obj: OciRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "private", "labels": {"ocisource-test": ns}},
-        "spec": {
-            "url": format!("oci://{}/apps/chart", reg.host()),
-            "interval": "10m",
-            "insecure": true,
-            "ref": {"tag": "v1"},
-            "serviceAccountName": "puller",
-        }
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap();
-    let mut revision = None;
-    for _ in 0..600 {
-        let o = api.get("private").await.unwrap();
-        if o.status
-            .as_ref()
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-            .is_some_and(|c| c.status == "True")
-        {
-            revision = o.status.and_then(|s| s.artifact).map(|a| a.revision);
-            break;
-        }
-        assert!(
-            ctl.proc.is_running(),
-            "controller exited:\n{}",
-            ctl.proc.log_tail(4000)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        revision,
-        Some(format!("v1@{digest}")),
-        "Ready as the chart's ServiceAccount; last status {:#?}\n{}",
-        api.get("private").await.unwrap().status,
-        ctl.proc.log_tail(4000)
-    );
-
+    private
+        .reconcile_record_and_clean_up(&client, ns, &[("ocisource-test", ns)], &ctl)
+        .await;
     let lease = Api::<Lease>::namespaced(client.clone(), ns)
         .get(&ocisource::k8s::manager::lease_name(&selector))
         .await
@@ -1008,38 +936,6 @@ async fn reconcile_as_the_charts_account(ns: &str, values: &[&str]) -> Client {
         lease.spec.and_then(|s| s.holder_identity).as_deref(),
         Some(name.as_str()),
         "the controller leads through the chart's leader-election Role"
-    );
-    let events: Api<Event> = Api::namespaced(client.clone(), ns);
-    common::eventually("NewArtifact recorded", Duration::from_secs(10), || {
-        let events = events.clone();
-        async move {
-            events
-                .list(&ListParams::default())
-                .await
-                .unwrap()
-                .items
-                .iter()
-                .any(|e| {
-                    e.involved_object.name.as_deref() == Some("private")
-                        && e.reason.as_deref() == Some("NewArtifact")
-                })
-        }
-    })
-    .await;
-
-    api.delete("private", &DeleteParams::default())
-        .await
-        .unwrap();
-    common::eventually("finalizer removed", Duration::from_secs(30), || {
-        let api = api.clone();
-        async move { api.get_opt("private").await.unwrap().is_none() }
-    })
-    .await;
-    let log = std::fs::read_to_string(ctl.proc.log_path()).unwrap();
-    assert!(
-        !log.to_lowercase().contains("forbidden"),
-        "every request was allowed:\n{}",
-        ctl.proc.log_tail(8000)
     );
     common::chart::client_for(&kubeconfig).await
 }

@@ -11,12 +11,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use common::controller::Controller;
 use common::controlplane::ControlPlane;
-use common::object::OciRepo;
-use common::registry::{Flavor, PASSWORD, Registry, Security, USER};
-use common::tools;
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use common::private_pull::{PrivateArtifact, ready_revision};
+use common::registry::{PASSWORD, USER};
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use ocisource::api::v1::OciRepository;
 use serde::de::DeserializeOwned;
@@ -63,68 +62,6 @@ async fn apply_shipped_rbac(client: &Client) {
     }
 }
 
-/// Creates the docker-config Secret `name` holding `reg`'s credentials.
-async fn pull_secret(client: &Client, namespace: &str, name: &str, reg: &Registry) {
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": namespace},
-        "type": "kubernetes.io/dockerconfigjson",
-        "stringData": {".dockerconfigjson": reg.docker_config_json()}
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), namespace)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-}
-
-/// Pushes a one-file artifact to `reg` as `<repo>:v1` with the real flux CLI; its digest.
-fn push(reg: &Registry, repo: &str) -> String {
-    let file = ("app.yaml", "kind: ConfigMap\n");
-    tools::flux_push_file(
-        reg,
-        repo,
-        "v1",
-        file,
-        "https://example.com/app",
-        "main@sha1:2222",
-    )
-}
-
-/// The object with `spec` (url made from `reg` and `repo`, tag v1) as created in `api`.
-async fn create(api: &Api<OciRepository>, name: &str, reg: &Registry, repo: &str, extra: Value) {
-    let obj = OciRepo::new(name)
-        .url(format!("oci://{}/{repo}", reg.host()))
-        .interval("10m")
-        .insecure()
-        .tag("v1")
-        .spec_fields(extra)
-        .object();
-    api.create(&PostParams::default(), &obj).await.unwrap();
-}
-
-/// The artifact revision once `name` is Ready (`None` after a minute), checking that the
-/// controller is still running.
-async fn ready_revision(api: &Api<OciRepository>, name: &str, ctl: &Controller) -> Option<String> {
-    for _ in 0..600 {
-        let obj = api.get(name).await.unwrap();
-        let ready = obj
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-            .is_some_and(|c| c.status == "True");
-        if ready {
-            return obj.status.and_then(|s| s.artifact).map(|a| a.revision);
-        }
-        assert!(
-            ctl.proc.is_running(),
-            "controller exited:\n{}",
-            ctl.proc.log_tail(4000)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_shipped_rbac_is_enough_to_reconcile_record_and_clean_up() {
     let cp = ControlPlane::shared();
@@ -136,19 +73,8 @@ async fn the_shipped_rbac_is_enough_to_reconcile_record_and_clean_up() {
         .await;
     apply_shipped_rbac(&client).await;
 
-    let reg = Registry::start(Flavor::Distribution, Security::Basic);
-    let digest = push(&reg, "apps/private");
-
-    pull_secret(&client, NS, "regcred", &reg).await;
-    let puller: ServiceAccount = serde_json::from_value(json!({
-        "metadata": {"name": "puller", "namespace": NS},
-        "imagePullSecrets": [{"name": "regcred"}]
-    }))
-    .unwrap();
-    Api::<ServiceAccount>::namespaced(client.clone(), NS)
-        .create(&PostParams::default(), &puller)
-        .await
-        .unwrap();
+    let private = PrivateArtifact::push("apps/private");
+    private.puller(&client, NS).await;
 
     let kubeconfig = cp.user_kubeconfig(IDENTITY);
     let ctl = Controller::spawn_with(
@@ -158,69 +84,9 @@ async fn the_shipped_rbac_is_enough_to_reconcile_record_and_clean_up() {
         &["--enable-leader-election", "--log-level=debug"],
         "ocisource-rbac",
     );
-
-    let api: Api<OciRepository> = Api::namespaced(client.clone(), NS);
-    create(
-        &api,
-        "private",
-        &reg,
-        "apps/private",
-        json!({"serviceAccountName": "puller"}),
-    )
-    .await;
-
-    let revision = ready_revision(&api, "private", &ctl).await;
-    assert_eq!(
-        revision,
-        Some(format!("v1@{digest}")),
-        "Ready as the ServiceAccount; last status: {:#?}\n{}",
-        api.get("private").await.unwrap().status,
-        ctl.proc.log_tail(4000)
-    );
-
-    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), NS);
-    let mut recorded = false;
-    for _ in 0..100 {
-        recorded = events
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .any(|e| {
-                e.involved_object.name.as_deref() == Some("private")
-                    && e.reason.as_deref() == Some("NewArtifact")
-            });
-        if recorded {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        recorded,
-        "NewArtifact recorded\n{}",
-        ctl.proc.log_tail(4000)
-    );
-
-    api.delete("private", &DeleteParams::default())
-        .await
-        .unwrap();
-    let mut gone = false;
-    for _ in 0..300 {
-        gone = api.get_opt("private").await.unwrap().is_none();
-        if gone {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(gone, "finalizer removed\n{}", ctl.proc.log_tail(4000));
-
-    let log = std::fs::read_to_string(ctl.proc.log_path()).unwrap();
-    assert!(
-        !log.contains("forbidden") && !log.contains("Forbidden"),
-        "every request was allowed:\n{}",
-        ctl.proc.log_tail(8000)
-    );
+    let log = private
+        .reconcile_record_and_clean_up(&client, NS, &[], &ctl)
+        .await;
     // Even at debug level, the pull secret's password never reaches the log, in clear or in
     // its base64 forms.
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -271,8 +137,7 @@ async fn with_the_cache_gate_secrets_are_watched_not_fetched() {
     });
     apply(Api::<RoleBinding>::namespaced(client.clone(), NS), &binding).await;
 
-    let reg = Registry::start(Flavor::Distribution, Security::Basic);
-    let digest = push(&reg, "apps/cached");
+    let private = PrivateArtifact::push("apps/cached");
     let ctl = Controller::spawn_with(
         &cp.user_kubeconfig(&identity),
         Path::new(env!("CARGO_BIN_EXE_ocisource")),
@@ -281,14 +146,9 @@ async fn with_the_cache_gate_secrets_are_watched_not_fetched() {
         "ocisource-cached",
     );
     let api: Api<OciRepository> = Api::namespaced(client.clone(), NS);
-    create(
-        &api,
-        "cached",
-        &reg,
-        "apps/cached",
-        json!({"secretRef": {"name": "late"}}),
-    )
-    .await;
+    private
+        .create(&api, "cached", &[], json!({"secretRef": {"name": "late"}}))
+        .await;
 
     // The Secret does not exist yet: the reconcile fails as without the cache.
     let mut message = String::new();
@@ -314,11 +174,11 @@ async fn with_the_cache_gate_secrets_are_watched_not_fetched() {
         ctl.proc.log_tail(4000)
     );
 
-    pull_secret(&client, NS, "late", &reg).await;
+    private.pull_secret(&client, NS, "late").await;
     let revision = ready_revision(&api, "cached", &ctl).await;
     assert_eq!(
         revision,
-        Some(format!("v1@{digest}")),
+        Some(format!("v1@{}", private.digest)),
         "the watched Secret was used; last status {:#?}\n{}",
         api.get("cached").await.unwrap().status,
         ctl.proc.log_tail(4000)

@@ -254,24 +254,34 @@ async fn an_index_resolves_to_its_linux_amd64_child() {
     );
 }
 
-#[tokio::test]
-async fn too_many_requests_honours_retry_after() {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let h = Arc::clone(&hits);
+/// A fake registry whose first `failures` requests after the ping get `failure`; later ones get
+/// the digest of manifest `m`.
+async fn manifest_after(
+    failures: usize,
+    failure: impl Fn() -> Reply + Send + Sync + 'static,
+) -> Fake {
+    let hits = AtomicUsize::new(0);
     let digest = Digest::sha256_of(b"m").to_string();
-    let fake = Fake::start(move |req| {
+    Fake::start(move |req| {
         if req.path == "/v2/" {
-            return ok(&[], b"");
-        }
-        if h.fetch_add(1, Ordering::SeqCst) == 0 {
-            status(
-                429,
-                &[("retry-after", "1")],
-                br#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
-            )
+            ok(&[], b"")
+        } else if hits.fetch_add(1, Ordering::SeqCst) < failures {
+            failure()
         } else {
             ok(&[("docker-content-digest", &digest)], b"")
         }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn too_many_requests_honours_retry_after() {
+    let fake = manifest_after(1, || {
+        status(
+            429,
+            &[("retry-after", "1")],
+            br#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
+        )
     })
     .await;
     let client = Client::new(&quick()).unwrap();
@@ -351,20 +361,7 @@ fn http_date(secs: u64) -> String {
 
 #[tokio::test]
 async fn server_errors_are_retried_then_reported() {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let h = Arc::clone(&hits);
-    let digest = Digest::sha256_of(b"m").to_string();
-    let fake = Fake::start(move |req| {
-        if req.path == "/v2/" {
-            return ok(&[], b"");
-        }
-        if h.fetch_add(1, Ordering::SeqCst) < 2 {
-            status(503, &[], b"busy")
-        } else {
-            ok(&[("docker-content-digest", &digest)], b"")
-        }
-    })
-    .await;
+    let fake = manifest_after(2, || status(503, &[], b"busy")).await;
     let client = Client::new(&quick()).unwrap();
     let got = client
         .resolve_digest(&fake.repo("app"), "v1", &Credential::Anonymous)
@@ -774,20 +771,7 @@ async fn a_dead_registry_fails_fast_with_gos_texts() {
 /// an idempotent request, and only one.
 #[tokio::test]
 async fn a_dropped_connection_is_retried_once_at_once() {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let h = Arc::clone(&hits);
-    let digest = Digest::sha256_of(b"m").to_string();
-    let fake = Fake::start(move |req| {
-        if req.path == "/v2/" {
-            return ok(&[], b"");
-        }
-        if h.fetch_add(1, Ordering::SeqCst) == 0 {
-            Reply::Close
-        } else {
-            ok(&[("docker-content-digest", &digest)], b"")
-        }
-    })
-    .await;
+    let fake = manifest_after(1, || Reply::Close).await;
     let client = production();
     let started = Instant::now();
     let got = client

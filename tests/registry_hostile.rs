@@ -384,19 +384,16 @@ async fn a_blob_redirect_to_an_internal_address_is_refused() {
     assert!(internal.requests().is_empty(), "{:?}", internal.requests());
 }
 
-/// `push`: an upload `Location` on another host with an internal address gets no layer.
-#[tokio::test]
-async fn an_upload_location_on_an_internal_host_is_refused() {
-    let internal = internal_service().await;
-    let location = format!("http://{}/upload/1?state=x", internal.host());
-    let registry = Fake::start_on(&outbound_ip(), move |req| match req.method.as_str() {
+/// Pushes one blob to a fake registry on `ip` whose upload session answers with `location`.
+async fn push_blob_uploading_to(ip: &str, location: String) -> Result<bool, Error> {
+    let registry = Fake::start_on(ip, move |req| match req.method.as_str() {
         "GET" if req.path == "/v2/" => ok(&[], b""),
         "POST" => status(202, &[("location", &location)], b""),
         _ => status(404, &[], b""),
     })
     .await;
     let data = b"layer bytes".to_vec();
-    let err = insecure()
+    insecure()
         .push_blob(
             &registry.repo("app"),
             &Digest::sha256_of(&data),
@@ -404,6 +401,15 @@ async fn an_upload_location_on_an_internal_host_is_refused() {
             &BlobSource::Bytes(data.into()),
             &Credential::Anonymous,
         )
+        .await
+}
+
+/// `push`: an upload `Location` on another host with an internal address gets no layer.
+#[tokio::test]
+async fn an_upload_location_on_an_internal_host_is_refused() {
+    let internal = internal_service().await;
+    let location = format!("http://{}/upload/1?state=x", internal.host());
+    let err = push_blob_uploading_to(&outbound_ip(), location)
         .await
         .expect_err("internal upload location");
     assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
@@ -422,23 +428,7 @@ async fn an_upload_location_on_an_internal_host_is_refused() {
     })
     .await;
     let location = format!("http://127.0.0.1:{}/upload/1", other.addr.port());
-    let registry = Fake::start(move |req| match req.method.as_str() {
-        "GET" if req.path == "/v2/" => ok(&[], b""),
-        "POST" => status(202, &[("location", &location)], b""),
-        _ => status(404, &[], b""),
-    })
-    .await;
-    let data = b"layer bytes".to_vec();
-    let pushed = insecure()
-        .push_blob(
-            &registry.repo("app"),
-            &Digest::sha256_of(&data),
-            data.len() as u64,
-            &BlobSource::Bytes(data.into()),
-            &Credential::Anonymous,
-        )
-        .await
-        .unwrap();
+    let pushed = push_blob_uploading_to("127.0.0.1", location).await.unwrap();
     assert!(pushed);
     assert_eq!(other.count("PUT", "/upload/1"), 1);
 }

@@ -22,6 +22,14 @@ use ocisource::core::reconcile;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+/// Asserts that `run` exited 1 with `FetchFailed` for `reason`, and returns its message.
+fn fetch_failed(run: &Run, reason: &str) -> String {
+    assert_eq!(run.code, 1);
+    let (_, got, message) = condition(&run.obj, "FetchFailed").unwrap();
+    assert_eq!(got, reason, "{message}");
+    message
+}
+
 fn reconcile(manifest: &Value, storage: &Path, secrets: Option<&Path>) -> Run {
     run_reconcile(manifest, storage, secrets)
 }
@@ -285,9 +293,7 @@ fn reference_errors_stall_or_retry_with_fluxs_reasons() {
         storage.path(),
         None,
     );
-    assert_eq!(run.code, 1);
-    let (_, reason, message) = condition(&run.obj, "FetchFailed").unwrap();
-    assert_eq!(reason, "OCIArtifactPullFailed");
+    let message = fetch_failed(&run, "OCIArtifactPullFailed");
     assert!(
         message.starts_with("failed to determine artifact digest"),
         "{message}"
@@ -319,8 +325,7 @@ fn reference_errors_stall_or_retry_with_fluxs_reasons() {
         storage.path(),
         None,
     );
-    let (_, reason, message) = condition(&run.obj, "FetchFailed").unwrap();
-    assert_eq!(reason, "OCIArtifactLayerOperationFailed");
+    let message = fetch_failed(&run, "OCIArtifactLayerOperationFailed");
     assert_eq!(
         message,
         "failed to find layer with media type 'application/x-unknown' in artifact"
@@ -373,8 +378,7 @@ fn credentials_come_from_the_secrets_directory() {
 
     let m = manifest("nosecret", &url, json!({"secretRef": {"name": "absent"}}));
     let run = reconcile(&m, storage.path(), Some(secrets.path()));
-    let (_, reason, message) = condition(&run.obj, "FetchFailed").unwrap();
-    assert_eq!(reason, "AuthenticationFailed");
+    let message = fetch_failed(&run, "AuthenticationFailed");
     assert_eq!(
         message,
         "failed to get credential: failed to get secret 'apps/absent': secrets \"absent\" not found"
@@ -436,9 +440,7 @@ fn cloud_providers_need_the_gate_for_service_accounts_and_static_secrets_win() {
         storage.path(),
         None,
     );
-    assert_eq!(run.code, 1);
-    let (_, reason, message) = condition(&run.obj, "FetchFailed").unwrap();
-    assert_eq!(reason, "AuthenticationFailed");
+    let message = fetch_failed(&run, "AuthenticationFailed");
     assert!(
         message.starts_with("failed to get credential from aws"),
         "{message}"

@@ -15,6 +15,7 @@ pub mod fake_registry;
 pub mod flux_controller;
 pub mod in_process;
 pub mod object;
+pub mod private_pull;
 pub mod registry;
 pub mod rss;
 pub mod standalone;
