@@ -74,28 +74,48 @@ pub struct SigstoreRoot<F = HttpFetcher> {
     pub(super) fetcher: F,
     mirror: String,
     initial_root: Vec<u8>,
-    cache: Cache,
+    cache_dir: Option<PathBuf>,
+    // Opened (the directory created) on the first load, not when the process starts.
+    cache: std::sync::OnceLock<Cache>,
     state: tokio::sync::Mutex<State>,
     loads: AtomicU64,
 }
 
 impl SigstoreRoot<HttpFetcher> {
-    /// A loader for `settings` (nothing is fetched yet); the cache directory is created now.
+    /// A loader for `settings` (nothing is fetched, and the cache directory is created on the
+    /// first load).
     ///
     /// # Errors
     /// A text when the mirror is not a usable http(s) URL.
     pub fn new(settings: &TufSettings) -> Result<SigstoreRoot<HttpFetcher>, String> {
         let fetcher = HttpFetcher::new(&settings.mirror)?;
-        let cache = match &settings.cache_dir {
-            Some(dir) => Cache::open(dir),
-            None => Cache::none(),
-        };
-        Ok(SigstoreRoot::with_fetcher(
+        let mut root = SigstoreRoot::with_fetcher(
             fetcher,
             &settings.mirror,
             settings.initial_root.clone(),
-            cache,
-        ))
+            Cache::none(),
+        );
+        root.cache = std::sync::OnceLock::new();
+        root.cache_dir = settings.cache_dir.clone();
+        Ok(root)
+    }
+
+    /// (tests) A loader that already holds `trusted_root_json` (mirror `mirror`, nothing
+    /// fetched).
+    #[cfg(test)]
+    pub(crate) fn preloaded(mirror: &str, trusted_root_json: &[u8]) -> SigstoreRoot {
+        let root = SigstoreRoot::new(&TufSettings {
+            mirror: mirror.to_string(),
+            ..TufSettings::default()
+        })
+        .unwrap();
+        let loaded = LoadedRoot {
+            root: TrustedRoot::from_json(trusted_root_json).unwrap(),
+            digest: Sha256::digest(trusted_root_json).into(),
+            source: Source::Mirror,
+        };
+        *root.state.try_lock().unwrap() = State::Loaded(Arc::new(loaded));
+        root
     }
 }
 
@@ -111,7 +131,8 @@ impl<F: Fetch> SigstoreRoot<F> {
             fetcher,
             mirror: display_url(mirror),
             initial_root,
-            cache,
+            cache_dir: None,
+            cache: std::sync::OnceLock::from(cache),
             state: tokio::sync::Mutex::new(State::Empty),
             loads: AtomicU64::new(0),
         }
@@ -143,7 +164,11 @@ impl<F: Fetch> SigstoreRoot<F> {
         }
         self.loads.fetch_add(1, Ordering::Relaxed);
         let now = k8s_openapi::jiff::Timestamp::now();
-        let loaded = super::update(&self.fetcher, &self.initial_root, &self.cache, now)
+        let cache = self.cache.get_or_init(|| match &self.cache_dir {
+            Some(dir) => Cache::open(dir),
+            None => Cache::none(),
+        });
+        let loaded = super::update(&self.fetcher, &self.initial_root, cache, now)
             .await
             .map_err(|e| crate::core::message::render(&e))
             .and_then(|(bytes, source)| {
@@ -174,14 +199,6 @@ impl<F: Fetch> SigstoreRoot<F> {
                 };
                 Err(self.error(cause))
             }
-        }
-    }
-
-    /// The digest of the loaded root, when it is loaded (no load is started).
-    pub fn loaded_digest(&self) -> Option<[u8; 32]> {
-        match &*self.state.try_lock().ok()? {
-            State::Loaded(root) => Some(root.digest),
-            _ => None,
         }
     }
 
