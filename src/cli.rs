@@ -3,6 +3,7 @@
 //! durations such as `750ms` or `15m`), grouped by concern.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, ValueEnum};
@@ -112,6 +113,64 @@ impl ContentArgs {
             self.artifact_max_extract_size,
             self.artifact_max_extract_entries,
         )
+    }
+}
+
+/// Where keyless verification without a `trustedRootSecretRef` takes the Sigstore trusted root
+/// from: a TUF repository (the public-good one by default). Flags the controller and
+/// standalone mode share.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct SigstoreArgs {
+    /// Base URL of the TUF repository serving the Sigstore trusted root.
+    #[arg(long, env = "SIGSTORE_TUF_MIRROR", default_value = crate::verify::tuf::DEFAULT_MIRROR)]
+    pub sigstore_tuf_mirror: String,
+
+    /// File holding that repository's initial (trusted) root metadata; the public-good
+    /// repository's root is built in.
+    #[arg(long, env = "SIGSTORE_TUF_ROOT")]
+    pub sigstore_tuf_root: Option<PathBuf>,
+
+    /// Directory caching the TUF metadata and the trusted root (`$TUF_ROOT`, as Flux's
+    /// Deployment sets it; `$HOME/.sigstore/root` when unset, as sigstore-go's default).
+    #[arg(long, env = "TUF_ROOT")]
+    pub sigstore_tuf_cache: Option<PathBuf>,
+}
+
+/// The initial root file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to read --sigstore-tuf-root {path}")]
+pub struct ReadTufRoot {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl SigstoreArgs {
+    /// The TUF settings these flags give.
+    ///
+    /// # Errors
+    /// [`ReadTufRoot`] when `--sigstore-tuf-root` cannot be read.
+    pub fn tuf_settings(&self) -> Result<crate::verify::tuf::TufSettings, ReadTufRoot> {
+        let initial_root = match &self.sigstore_tuf_root {
+            Some(path) => std::fs::read(path).map_err(|source| ReadTufRoot {
+                path: path.clone(),
+                source,
+            })?,
+            None => crate::verify::tuf::PUBLIC_GOOD_ROOT.to_vec(),
+        };
+        let cache_dir = self.sigstore_tuf_cache.clone().unwrap_or_else(|| {
+            std::env::home_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join(".sigstore")
+                .join("root")
+        });
+        Ok(crate::verify::tuf::TufSettings {
+            mirror: self.sigstore_tuf_mirror.clone(),
+            initial_root,
+            cache_dir: Some(cache_dir),
+        })
     }
 }
 
@@ -327,6 +386,9 @@ pub struct ControllerArgs {
     /// Observability flags.
     #[command(flatten)]
     pub observability: ObservabilityArgs,
+    /// Sigstore trusted root (TUF) flags.
+    #[command(flatten)]
+    pub sigstore: SigstoreArgs,
 }
 
 /// Converts a Go-style listen address (`:9090`) into a socket address string Rust can bind.

@@ -11,3 +11,14 @@ pub fn parse_manifest(body: &[u8]) {
         let _ = crate::registry::manifest::parse_document(body, content_type);
     }
 }
+
+/// Parses `body` as each kind of TUF metadata and checks a root's signatures over itself.
+pub fn parse_tuf_metadata(body: &[u8]) {
+    use crate::verify::tuf::metadata::{self, MetaList, Root, Targets};
+    if let Ok(root) = metadata::parse::<Root>("root", body) {
+        let _ = root.verify_by("root", &root.signed, "root");
+    }
+    let _ = metadata::parse::<MetaList>("timestamp", body);
+    let _ = metadata::parse::<MetaList>("snapshot", body);
+    let _ = metadata::parse::<Targets>("targets", body);
+}

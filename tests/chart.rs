@@ -113,6 +113,15 @@ fn the_default_render_is_wired_as_flux_runs_source_controller() {
             "--storage-adv-addr=ocisource.$(RUNTIME_NAMESPACE).svc.cluster.local.",
         ]
     );
+    // The Sigstore TUF cache where Flux's Deployment puts it (on the /tmp emptyDir).
+    assert!(
+        c["env"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "TUF_ROOT", "value": "/tmp/.sigstore"})),
+        "{}",
+        c["env"]
+    );
     // Flux's labels and scrape annotations, on the pod too.
     for labels in [&d["metadata"]["labels"], &pod["metadata"]["labels"]] {
         assert_eq!(labels["app"], "ocisource");

@@ -1,11 +1,14 @@
-//! (e) Signature verification: what `spec.verify` (cosign public keys, the v2 `.sig` layout)
-//! adds per object, on one signed artifact followed by many objects, measured against the same
-//! objects without `verify` in the same run:
+//! (e) Signature verification: what `spec.verify` adds per object, on one signed artifact
+//! followed by many objects, measured against the same objects without `verify` in the same run:
 //! - time from create to all Ready and registry requests, with and without verification;
 //! - the shared verification: the same objects with one key Secret (one verification for all)
 //!   against objects whose Secrets differ by an unrelated entry (one verification each);
 //! - requests of an unchanged source: a reconcile requested on every verified object after all
-//!   are Ready sends manifest `HEAD`s only (verification is not repeated).
+//!   are Ready sends manifest `HEAD`s only (verification is not repeated);
+//! - one verification each for cosign keys (the v2 `.sig` layout), keyless cosign with a
+//!   `trustedRootSecretRef` (a Sigstore bundle from the test bed's `sigstore-testca`, found
+//!   through the referrers fallback tag) and notation (a JWS signature in the referrers tag
+//!   schema): registry requests and time per verification, each artifact in its own repository.
 
 use super::*;
 
@@ -14,6 +17,62 @@ use super::*;
 struct Phase<'a> {
     name: &'a str,
     verify: Option<&'a dyn Fn(usize) -> String>,
+    provider: Provider,
+}
+
+/// How the objects of a phase verify, and the repository holding its signed artifact.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Provider {
+    CosignKey,
+    Keyless,
+    Notation,
+}
+
+/// The trust material of every provider, and each one's artifact URL.
+struct Material {
+    public_key: String,
+    trusted_root: String,
+    trust_policy: String,
+    notation_cert: String,
+    cosign_url: String,
+    keyless_url: String,
+    notation_url: String,
+}
+
+impl Material {
+    fn url(&self, provider: Provider) -> &str {
+        match provider {
+            Provider::CosignKey => &self.cosign_url,
+            Provider::Keyless => &self.keyless_url,
+            Provider::Notation => &self.notation_url,
+        }
+    }
+
+    /// The Secret data for `name` (the unrelated `owner` entry makes each Secret distinct
+    /// material for the shared cache).
+    fn secret_data(&self, provider: Provider, name: &str) -> serde_json::Value {
+        match provider {
+            Provider::CosignKey => json!({"cosign.pub": self.public_key, "owner": name}),
+            Provider::Keyless => json!({"trusted_root.json": self.trusted_root, "owner": name}),
+            Provider::Notation => json!({
+                "trustpolicy.json": self.trust_policy,
+                "notation.crt": self.notation_cert,
+                "owner": name,
+            }),
+        }
+    }
+}
+
+impl Provider {
+    fn verify(self, secret: String) -> serde_json::Value {
+        match self {
+            Provider::CosignKey => json!({"provider": "cosign", "secretRef": {"name": secret}}),
+            Provider::Keyless => {
+                json!({"provider": "cosign", "trustedRootSecretRef": {"name": secret}})
+            }
+            Provider::Notation => json!({"provider": "notation", "secretRef": {"name": secret}}),
+        }
+    }
 }
 
 struct Measured {
@@ -40,30 +99,79 @@ pub(super) async fn verification(
     let digest = push(&reg, "bench/signed", "v1", content.path());
     let keys = tools::cosign_generate_key_pair(&content.path().join("keys"));
     tools::cosign_sign_key(&reg, &format!("bench/signed@{digest}"), &keys);
-    let public_key = std::fs::read_to_string(&keys.public_key)?;
-    let url = format!("oci://{}/bench/signed", reg.host());
+    let keyless_digest = push(&reg, "bench/keyless", "v1", content.path());
+    let ca = tools::TestCa::init(&content.path().join("sigstore"));
+    ca.sign(
+        &reg,
+        &format!("bench/keyless@{keyless_digest}"),
+        "bench@example.com",
+        "https://issuer.example",
+        "bundle",
+        &[],
+    );
+    let notation_digest = push(&reg, "bench/notation", "v1", content.path());
+    let notation_key =
+        tools::notation_generate_test_cert(&content.path().join("notation"), "bench");
+    tools::notation_sign(
+        &reg,
+        &format!("bench/notation@{notation_digest}"),
+        &notation_key,
+        "jws",
+        &[],
+    );
+    let material = Material {
+        public_key: std::fs::read_to_string(&keys.public_key)?,
+        trusted_root: ca.trusted_root(),
+        trust_policy: json!({
+            "version": "1.0",
+            "trustPolicies": [{
+                "name": "bench", "registryScopes": ["*"],
+                "signatureVerification": {"level": "strict"},
+                "trustStores": ["ca:flux"], "trustedIdentities": ["*"],
+            }],
+        })
+        .to_string(),
+        notation_cert: std::fs::read_to_string(&notation_key.cert)?,
+        cosign_url: format!("oci://{}/bench/signed", reg.host()),
+        keyless_url: format!("oci://{}/bench/keyless", reg.host()),
+        notation_url: format!("oci://{}/bench/notation", reg.host()),
+    };
 
     let same = |_: usize| "cosign-keys".to_string();
     let distinct = |i: usize| format!("cosign-keys-{i:03}");
     let mut measured = Vec::new();
-    for phase in [
-        Phase {
-            name: "bench-e-plain",
-            verify: None,
-        },
-        Phase {
-            name: "bench-e-shared",
-            verify: Some(&same),
-        },
-        Phase {
-            name: "bench-e-each",
-            verify: Some(&distinct),
-        },
+    for (name, verify, provider) in [
+        ("bench-e-plain", None, Provider::CosignKey),
+        (
+            "bench-e-shared",
+            Some(&same as &dyn Fn(usize) -> String),
+            Provider::CosignKey,
+        ),
+        (
+            "bench-e-each",
+            Some(&distinct as &dyn Fn(usize) -> String),
+            Provider::CosignKey,
+        ),
+        (
+            "bench-e-keyless",
+            Some(&distinct as &dyn Fn(usize) -> String),
+            Provider::Keyless,
+        ),
+        (
+            "bench-e-notation",
+            Some(&distinct as &dyn Fn(usize) -> String),
+            Provider::Notation,
+        ),
     ] {
-        measured.push(run_phase(cfg, cp, client, &reg, &url, objects, &public_key, phase).await?);
+        let phase = Phase {
+            name,
+            verify,
+            provider,
+        };
+        measured.push(run_phase(cfg, cp, client, &reg, objects, &material, phase).await?);
     }
-    let [plain, shared, each] = <[Measured; 3]>::try_from(measured)
-        .map_err(|_| anyhow::anyhow!("three phases measured"))?;
+    let [plain, shared, each, keyless, notation] =
+        <[Measured; 5]>::try_from(measured).map_err(|_| anyhow::anyhow!("five phases measured"))?;
 
     let per_object = |m: &Measured| m.requests as f64 / objects as f64;
     table.row(
@@ -120,6 +228,32 @@ pub(super) async fn verification(
         "0",
         verdict(extra == 0),
     );
+    // The same artifact shape in each repository, so the unverified phase is every
+    // provider's baseline.
+    let cost = |m: &Measured| {
+        let runs = m.runs.max(1) as f64;
+        (
+            (m.requests as f64 - plain.requests as f64) / runs,
+            (secs(m.ready) - secs(plain.ready)).max(0.0) * 1000.0 / runs,
+        )
+    };
+    let ((key_req, key_ms), (keyless_req, keyless_ms), (notation_req, notation_ms)) =
+        (cost(&each), cost(&keyless), cost(&notation));
+    table.row(
+        "e",
+        format!(
+            "one verification each ({objects} objects, {} / {} / {} verifications): cosign key \
+             / keyless (trusted root Secret, bundle) / notation (JWS): registry requests and \
+             added create -> Ready time per verification",
+            each.runs, keyless.runs, notation.runs
+        ),
+        format!(
+            "{key_req:.1} / {keyless_req:.1} / {notation_req:.1} requests; {key_ms:.0} / \
+             {keyless_ms:.0} / {notation_ms:.0} ms"
+        ),
+        "info",
+        Verdict::Info,
+    );
     Ok(())
 }
 
@@ -129,21 +263,20 @@ async fn run_phase(
     cp: &ControlPlane,
     client: &Client,
     reg: &Registry,
-    url: &str,
     objects: usize,
-    public_key: &str,
+    material: &Material,
     phase: Phase<'_>,
 ) -> anyhow::Result<Measured> {
+    let url = material.url(phase.provider);
     let ns = phase.name;
     namespace(client, ns).await?;
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
     if let Some(name_of) = phase.verify {
         let names: std::collections::BTreeSet<String> = (0..objects).map(name_of).collect();
         for name in names {
-            // The unrelated entry makes each Secret distinct material for the shared cache.
             let secret = serde_json::from_value(json!({
                 "metadata": {"name": name},
-                "stringData": {"cosign.pub": public_key, "owner": name},
+                "stringData": material.secret_data(phase.provider, &name),
             }))?;
             secrets.create(&PostParams::default(), &secret).await?;
         }
@@ -156,7 +289,7 @@ async fn run_phase(
         let mut spec =
             json!({"url": url, "interval": "1h", "insecure": true, "ref": {"tag": "v1"}});
         if let Some(name_of) = phase.verify {
-            spec["verify"] = json!({"provider": "cosign", "secretRef": {"name": name_of(i)}});
+            spec["verify"] = phase.provider.verify(name_of(i));
         }
         spec
     })

@@ -3,32 +3,21 @@
 //! object's own registry client.
 //!
 //! Supported: `provider: cosign` with `secretRef` (public keys) and keyless `provider: cosign`
-//! with `trustedRootSecretRef` (a private Sigstore's `trusted_root.json`), each on Sigstore
-//! bundles (cosign v3, found through the OCI referrers) and the cosign v2 `.sig` layout;
-//! `provider: notation` (trust policy and certificates of the Secret, see
-//! [`crate::verify::notation`]). Keyless against the public-good Sigstore root (TUF) fails
-//! closed with a message saying so: it is not built yet.
+//! with `trustedRootSecretRef` (a private Sigstore's `trusted_root.json`) or without it (the
+//! Sigstore trusted root from TUF, the public-good repository by default: the process's one
+//! [`SigstoreRoot`]), each on Sigstore bundles (cosign v3, found through the OCI referrers) and
+//! the cosign v2 `.sig` layout; `provider: notation` (trust policy and certificates of the
+//! Secret, see [`crate::verify::notation`]).
 
 use super::ports::{SecretSource, Verification, Verifier, VerifyRequest};
 use crate::api::v1::{OidcIdentityMatch, VerificationProvider};
 use crate::core::semver::{FilterError, compile_go_regexp};
 use crate::verify::keyless::{self, IdentityMatcher, TrustedRoot};
+use crate::verify::tuf::SigstoreRoot;
 use crate::verify::{self, KeyError, cosign};
 
 /// The Secret entry holding a Sigstore trusted root.
 pub const TRUSTED_ROOT_KEY: &str = "trusted_root.json";
-
-/// A provider this build cannot verify with; verification fails closed.
-#[derive(Debug, thiserror::Error)]
-pub enum Unsupported {
-    /// Cosign keyless without `trustedRootSecretRef`: the public-good root needs TUF.
-    #[error(
-        "keyless verification against the public-good Sigstore trusted root (TUF) is not \
-         supported yet: set 'verify.trustedRootSecretRef' to a Secret with a \
-         'trusted_root.json'"
-    )]
-    PublicGoodRoot,
-}
 
 /// The verification Secret does not exist (the store's own text, as Flux returns the API
 /// error unwrapped).
@@ -106,12 +95,17 @@ pub fn identity_matchers(
 #[derive(Debug)]
 pub struct SignatureVerifier<'a, S> {
     secrets: &'a S,
+    public_root: &'a SigstoreRoot,
 }
 
 impl<'a, S> SignatureVerifier<'a, S> {
-    /// A verifier reading verification Secrets from `secrets`.
-    pub fn new(secrets: &'a S) -> SignatureVerifier<'a, S> {
-        SignatureVerifier { secrets }
+    /// A verifier reading verification Secrets from `secrets`; keyless without a
+    /// `trustedRootSecretRef` takes the trusted root from `public_root`.
+    pub fn new(secrets: &'a S, public_root: &'a SigstoreRoot) -> SignatureVerifier<'a, S> {
+        SignatureVerifier {
+            secrets,
+            public_root,
+        }
     }
 }
 
@@ -167,10 +161,19 @@ impl<S: SecretSource> SignatureVerifier<'_, S> {
         tracing::info!(
             "no secret reference is provided, trying to verify the image using keyless method"
         );
-        let Some(root_ref) = &request.spec.trusted_root_secret_ref else {
-            return Err(Box::new(Unsupported::PublicGoodRoot));
+        // The TUF root is shared by the process; a Secret's is read for this object.
+        let from_secret;
+        let from_tuf;
+        let root: &TrustedRoot = match &request.spec.trusted_root_secret_ref {
+            Some(root_ref) => {
+                from_secret = self.trusted_root(request.namespace, &root_ref.name).await?;
+                &from_secret
+            }
+            None => {
+                from_tuf = self.public_root.get().await?;
+                &from_tuf.root
+            }
         };
-        let root = self.trusted_root(request.namespace, &root_ref.name).await?;
         let identities = identity_matchers(
             request
                 .spec
@@ -179,7 +182,7 @@ impl<S: SecretSource> SignatureVerifier<'_, S> {
                 .unwrap_or_default(),
         )?;
         let policy = keyless::Policy {
-            root: &root,
+            root,
             identities: &identities,
         };
         match keyless::verify(
@@ -334,7 +337,16 @@ mod tests {
             client: &client,
             credential: &Credential::Anonymous,
         };
-        match SignatureVerifier::new(secrets).verify(request).await {
+        // A mirror nothing listens on: the TUF root fails to load.
+        let public_root = SigstoreRoot::new(&crate::verify::tuf::TufSettings {
+            mirror: "http://127.0.0.1:9".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        match SignatureVerifier::new(secrets, &public_root)
+            .verify(request)
+            .await
+        {
             Verification::Verified => "verified".into(),
             Verification::Ignored => "ignored".into(),
             Verification::Failed(e) => crate::core::message::render(e.as_ref()),
@@ -373,12 +385,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn keyless_without_a_trusted_root_fails_closed_saying_so() {
+    async fn keyless_without_a_trusted_root_secret_names_the_unreachable_tuf_mirror() {
         let none = MapSecrets::default();
+        let message = outcome(&none, serde_json::json!({"provider": "cosign"})).await;
         assert!(
-            outcome(&none, serde_json::json!({"provider": "cosign"}))
-                .await
-                .starts_with("keyless verification against the public-good Sigstore trusted root")
+            message.starts_with(
+                "failed to get the Sigstore trusted root through TUF from http://127.0.0.1:9: \
+                 failed to fetch 15.root.json: "
+            ),
+            "{message}"
         );
     }
 

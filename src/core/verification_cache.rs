@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest as _, Sha256};
 
 use super::ports::{SecretSource, Verification, Verifier, VerifyRequest};
+use crate::api::v1::VerificationProvider;
+use crate::verify::tuf::SigstoreRoot;
 
 /// How many outcomes are kept; the oldest is forgotten first.
 pub const DEFAULT_CAPACITY: usize = 4096;
@@ -103,6 +105,7 @@ pub struct SharedVerifier<'a, V, S> {
     inner: V,
     secrets: &'a S,
     cache: &'a VerificationCache,
+    public_root: Option<&'a SigstoreRoot>,
 }
 
 impl<'a, V, S> SharedVerifier<'a, V, S> {
@@ -112,7 +115,16 @@ impl<'a, V, S> SharedVerifier<'a, V, S> {
             inner,
             secrets,
             cache,
+            public_root: None,
         }
+    }
+
+    /// Keyless verifications without a `trustedRootSecretRef` are shared too, keyed by the
+    /// mirror and the digest of the trusted root `public_root` loaded (without it they are
+    /// never shared).
+    pub fn with_public_root(mut self, public_root: &'a SigstoreRoot) -> SharedVerifier<'a, V, S> {
+        self.public_root = Some(public_root);
+        self
     }
 }
 
@@ -157,6 +169,18 @@ impl<V, S: SecretSource> SharedVerifier<'_, V, S> {
         material.secret_ref = None;
         material.trusted_root_secret_ref = None;
         part(&serde_json::to_vec(&material).ok()?);
+        // Keyless without a Secret's root: the TUF root it will be verified with (loaded now,
+        // once for the process). A root that fails to load is the inner verifier's to report.
+        if spec.provider == VerificationProvider::Cosign
+            && spec.secret_ref.is_none()
+            && spec.trusted_root_secret_ref.is_none()
+        {
+            let public_root = self.public_root?;
+            let loaded = public_root.get().await.ok()?;
+            part(b"tuf");
+            part(public_root.mirror().as_bytes());
+            part(&loaded.digest);
+        }
         for (role, secret_ref) in [
             ("secretRef", &spec.secret_ref),
             ("trustedRootSecretRef", &spec.trusted_root_secret_ref),
@@ -332,10 +356,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn keyless_on_the_tuf_root_is_shared_by_mirror_and_root_and_never_without_one() {
+        let (secrets, cache, inner) = with_keys(DEFAULT_CAPACITY);
+        let keyless = spec(serde_json::json!({"provider": "cosign"}));
+        let app = target("registry.example/app", b"v1");
+        let json = include_bytes!("../verify/keyless/testdata/trusted_root.json");
+        let mut other_json = json.to_vec();
+        other_json.push(b'\n');
+        let root = SigstoreRoot::preloaded("https://tuf.example", json);
+        let same_bytes_other_mirror = SigstoreRoot::preloaded("https://mirror.example", json);
+        let other_root = SigstoreRoot::preloaded("https://tuf.example", &other_json);
+
+        // Without the process's root no key can name it: never shared.
+        let verifier = SharedVerifier::new(&inner, &secrets, &cache);
+        assert!(verify(&verifier, "a", &keyless, &app).await);
+        assert!(verify(&verifier, "a", &keyless, &app).await);
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 2);
+
+        for (public_root, calls) in [
+            (&root, 3),
+            (&root, 3),
+            (&same_bytes_other_mirror, 4),
+            (&other_root, 5),
+            (&other_root, 5),
+        ] {
+            let verifier =
+                SharedVerifier::new(&inner, &secrets, &cache).with_public_root(public_root);
+            assert!(verify(&verifier, "a", &keyless, &app).await);
+            assert_eq!(inner.calls.load(Ordering::SeqCst), calls);
+        }
+    }
+
+    #[tokio::test]
     async fn the_oldest_outcome_is_forgotten_beyond_the_capacity() {
         let (secrets, cache, inner) = with_keys(2);
         let verifier = SharedVerifier::new(&inner, &secrets, &cache);
-        let keyless = spec(serde_json::json!({"provider": "cosign"}));
+        let keyless = keys_spec("keys");
         let (one, two, three) = (
             target("r.example/app", b"1"),
             target("r.example/app", b"2"),

@@ -36,6 +36,7 @@ use crate::core::verification::SignatureVerifier;
 use crate::core::verification_cache::{SharedVerifier, VerificationCache};
 use crate::metrics::Metrics;
 use crate::registry::ClientPool;
+use crate::verify::tuf::SigstoreRoot;
 
 /// Field manager of every write, as Flux's controller names itself.
 pub const FIELD_MANAGER: &str = "source-controller";
@@ -142,6 +143,8 @@ pub struct Context {
     pub queue: Arc<Queue<ObjectRef<OciRepository>>>,
     /// Signature verifications shared by objects on the same artifact and material.
     pub verifications: Arc<VerificationCache>,
+    /// The Sigstore trusted root from TUF, for keyless without a `trustedRootSecretRef`.
+    pub sigstore_root: Arc<SigstoreRoot>,
 }
 
 impl Context {
@@ -266,10 +269,11 @@ async fn reconcile_one(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Act
         name: name.clone(),
     });
     let verifier = SharedVerifier::new(
-        SignatureVerifier::new(&ctx.secrets),
+        SignatureVerifier::new(&ctx.secrets, &ctx.sigstore_root),
         &ctx.secrets,
         &ctx.verifications,
-    );
+    )
+    .with_public_root(&ctx.sigstore_root);
     let ports = Ports {
         secrets: &ctx.secrets,
         verifier: &verifier,

@@ -57,6 +57,9 @@ pub enum Error {
     /// Leadership was lost; the process exits so that another replica takes over cleanly.
     #[error("leader election lost")]
     LostLeadership,
+    /// The Sigstore TUF flags are unusable (mirror URL, initial root file).
+    #[error("invalid Sigstore TUF configuration: {0}")]
+    SigstoreRoot(String),
     /// The controller failed.
     #[error("the controller failed")]
     Controller(#[source] controller::Error),
@@ -157,6 +160,13 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     )
     .await?;
 
+    let sigstore_root = args
+        .sigstore
+        .tuf_settings()
+        .map_err(|e| Error::SigstoreRoot(crate::core::message::render(&e)))
+        .and_then(|settings| {
+            crate::verify::tuf::SigstoreRoot::new(&settings).map_err(Error::SigstoreRoot)
+        })?;
     let ctx = Arc::new(Context {
         events: EventPublisher::new(client.clone(), &args.observability.events_addr, &instance),
         secrets: if args
@@ -186,6 +196,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         metrics,
         queue: Default::default(),
         verifications: Default::default(),
+        sigstore_root: Arc::new(sigstore_root),
     });
     let concurrency = u16::try_from(args.runtime.concurrent).unwrap_or(u16::MAX);
     tracing::info!(storage = %ctx.settings.storage.root().display(), "starting controller");

@@ -20,6 +20,7 @@ use crate::core::reconcile::{self, Outcome, Ports};
 use crate::core::verification::SignatureVerifier;
 use crate::registry::ClientPool;
 use crate::storage::Storage;
+use crate::verify::tuf::SigstoreRoot;
 
 use secrets::DirSecrets;
 
@@ -59,6 +60,9 @@ pub struct ReconcileArgs {
     /// Extraction limits and platform, as the controller's.
     #[command(flatten)]
     pub content: crate::cli::ContentArgs,
+    /// Sigstore trusted root (TUF), as the controller's.
+    #[command(flatten)]
+    pub sigstore: crate::cli::SigstoreArgs,
 }
 
 /// Why the input could not be used.
@@ -110,6 +114,9 @@ pub enum InputError {
         /// The API server's explanation.
         reason: String,
     },
+    /// The Sigstore TUF flags are unusable (mirror URL, initial root file).
+    #[error("invalid Sigstore TUF configuration: {0}")]
+    SigstoreRoot(String),
     /// The secrets directory could not be loaded.
     #[error("failed to load secrets")]
     Secrets(#[source] secrets::LoadError),
@@ -201,7 +208,12 @@ pub async fn run(args: &ReconcileArgs) -> Result<Reconciled, InputError> {
         default_platform: args.content.default_platform.clone(),
     };
     let registries = ClientPool::new();
-    let verifier = SignatureVerifier::new(&secrets);
+    let settings_tuf = args
+        .sigstore
+        .tuf_settings()
+        .map_err(|e| InputError::SigstoreRoot(crate::core::message::render(&e)))?;
+    let sigstore_root = SigstoreRoot::new(&settings_tuf).map_err(InputError::SigstoreRoot)?;
+    let verifier = SignatureVerifier::new(&secrets, &sigstore_root);
     let ports = Ports {
         secrets: &secrets,
         verifier: &verifier,

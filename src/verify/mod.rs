@@ -12,14 +12,15 @@
 //! - [`keyless`]: cosign keyless (Fulcio certificates, SCTs, Rekor entries) against a Sigstore
 //!   trusted root, on both layouts.
 //!
-//! Not here yet (it fails closed in the port adapter): keyless against the public-good Sigstore
-//! root through TUF.
+//! - [`tuf`]: the Sigstore trusted root fetched from a TUF repository (the public-good one by
+//!   default), for keyless without a `trustedRootSecretRef`.
 
 pub mod bundle;
 pub mod cosign;
 pub mod keyless;
 pub mod keys;
 pub mod notation;
+pub mod tuf;
 
 use std::collections::BTreeMap;
 

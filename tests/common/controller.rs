@@ -68,6 +68,7 @@ impl Controller {
         let logs = tempfile::tempdir().unwrap();
         let (artifact_port, health_port, metrics_port) = (free_port(), free_port(), free_port());
         let mut cmd = Command::new(binary);
+        super::offline_tuf(&mut cmd);
         cmd.arg("controller")
             .arg(format!("--storage-path={}", storage.path().display()))
             .arg(format!("--storage-addr=127.0.0.1:{artifact_port}"))

@@ -19,6 +19,7 @@ pub mod private_pull;
 pub mod registry;
 pub mod rss;
 pub mod standalone;
+pub mod static_server;
 pub mod tarball;
 pub mod tools;
 pub mod verification;
@@ -31,6 +32,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// Where the binary's TUF client is pointed unless a test names a mirror: a loopback port
+/// nothing listens on, so that no test ever reaches the public-good Sigstore repository.
+pub const DEAD_TUF_MIRROR: &str = "http://127.0.0.1:9";
+
+/// Points `cmd` (the binary) at [`DEAD_TUF_MIRROR`] and a TUF cache under the temp directory,
+/// through the environment, so that a test's own `--sigstore-tuf-*` flags still win.
+pub fn offline_tuf(cmd: &mut Command) -> &mut Command {
+    cmd.env("SIGSTORE_TUF_MIRROR", DEAD_TUF_MIRROR)
+        .env("TUF_ROOT", std::env::temp_dir().join("ocisource-tests-tuf"))
+}
 
 /// The directory holding the test-bed components (symlinks made by `testbed/install.sh`).
 pub fn testbed_bin_dir() -> PathBuf {

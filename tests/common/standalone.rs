@@ -19,6 +19,7 @@ pub fn reconcile_command(manifest: &Value, storage: &Path, dir: &Path) -> Comman
         panic!("ocisource reconcile runs from integration tests only");
     };
     let mut cmd = Command::new(bin);
+    super::offline_tuf(&mut cmd);
     cmd.arg("reconcile")
         .arg("-f")
         .arg(&file)

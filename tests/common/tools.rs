@@ -483,6 +483,19 @@ impl TestCa {
         }
     }
 
+    /// `sigstore-testca tuf`: a TUF repository in `out` whose target is this CA's trusted
+    /// root (`1.root.json` is the client's initial root); `flags` such as `--rotate`,
+    /// `--expired-timestamp`, `--tamper-target`.
+    pub fn tuf_repository(&self, out: &Path, flags: &[&str]) {
+        run(Command::new(bin("sigstore-testca"))
+            .arg("tuf")
+            .arg("--ca")
+            .arg(&self.dir)
+            .arg("--out")
+            .arg(out)
+            .args(flags));
+    }
+
     /// The CA's `trusted_root.json`.
     pub fn trusted_root(&self) -> String {
         std::fs::read_to_string(self.dir.join("trusted_root.json")).expect("trusted_root.json")

@@ -123,6 +123,13 @@ pub fn assert_refused(run: &Run, message: &str, storage: &Path) {
     assert_kstatus_sound(&run.obj);
 }
 
+/// The `Ready` condition's message of a run (empty without one).
+pub fn ready_message(run: &Run) -> String {
+    condition(&run.obj, "Ready")
+        .map(|c| c.2)
+        .unwrap_or_default()
+}
+
 /// Asserts that a failed reconcile will be retried (`Reconciling` with `ProgressingWithRetry`).
 pub fn assert_retried(run: &Run) {
     assert!(
@@ -192,6 +199,17 @@ pub async fn controller_with_verified_object(
     url: &str,
     verify: Value,
 ) -> (Api<OciRepository>, Controller) {
+    controller_with_verified_object_and_flags(ns, secret, url, verify, &[]).await
+}
+
+/// [`controller_with_verified_object`] with more controller flags.
+pub async fn controller_with_verified_object_and_flags(
+    ns: &str,
+    secret: (&str, Value),
+    url: &str,
+    verify: Value,
+    flags: &[&str],
+) -> (Api<OciRepository>, Controller) {
     let cp = ControlPlane::shared();
     let client = cp.client().await;
     super::crd::install(&client).await;
@@ -210,12 +228,9 @@ pub async fn controller_with_verified_object(
     let Some(bin) = option_env!("CARGO_BIN_EXE_ocisource") else {
         panic!("the controller runs from integration tests only");
     };
-    let ctl = Controller::start(
-        cp,
-        Path::new(bin),
-        ns,
-        &["--min-retry-delay=200ms", "--max-retry-delay=1s"],
-    );
+    let mut extra = vec!["--min-retry-delay=200ms", "--max-retry-delay=1s"];
+    extra.extend_from_slice(flags);
+    let ctl = Controller::start(cp, Path::new(bin), ns, &extra);
     let api: Api<OciRepository> = Api::namespaced(client, ns);
     let obj: OciRepository = serde_json::from_value(json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",

@@ -23,6 +23,13 @@
 //	sigstore-testca init DIR
 //	sigstore-testca sign --ca DIR --ref HOST/REPO@sha256:HEX --identity ID --issuer URL
 //	                     [--layout bundle|sig] [--tlog both|set|proof] [--insecure] [--out FILE]
+//	sigstore-testca tuf --ca DIR --out REPO [--rotate] [--expired-timestamp] [--tamper-target]
+//
+// "tuf" writes a TUF repository (go-tuf v2's metadata package, consistent snapshots, ECDSA
+// P-256 keys as Sigstore's) whose one target is the CA's trusted_root.json: 1.root.json (the
+// client's initial root), with --rotate a 2.root.json signed by the old and the new root keys
+// (which also rotates the timestamp key), timestamp.json, N.snapshot.json, N.targets.json and
+// targets/<sha256>.trusted_root.json; --expired-timestamp and --tamper-target make it bad.
 package main
 
 import (
@@ -73,6 +80,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -97,6 +105,8 @@ func main() {
 		err = initCA(os.Args[2])
 	case "sign":
 		err = sign(os.Args[2:])
+	case "tuf":
+		err = writeTUF(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -643,4 +653,153 @@ func (c *ca) signSig(d name.Digest, key *ecdsa.PrivateKey, cert *x509.Certificat
 		return err
 	}
 	return ociremote.WriteSignatures(d.Repository, se)
+}
+
+// ---------------------------------------------------------------------------------------------
+// a TUF repository serving trusted_root.json
+
+type tufKey struct {
+	key    *metadata.Key
+	signer signature.Signer
+}
+
+func newTUFKey() (tufKey, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tufKey{}, err
+	}
+	key, err := metadata.KeyFromPublicKey(priv.Public())
+	if err != nil {
+		return tufKey{}, err
+	}
+	signer, err := signature.LoadSigner(priv, crypto.SHA256)
+	if err != nil {
+		return tufKey{}, err
+	}
+	return tufKey{key: key, signer: signer}, nil
+}
+
+// tufRoot is root metadata of version v whose roles each have one key.
+func tufRoot(v int64, expires time.Time, root, timestamp, snapshot, targets tufKey) (*metadata.Metadata[metadata.RootType], error) {
+	md := metadata.Root(expires)
+	md.Signed.Version = v
+	md.Signed.ConsistentSnapshot = true
+	for role, k := range map[string]tufKey{
+		metadata.ROOT: root, metadata.TIMESTAMP: timestamp,
+		metadata.SNAPSHOT: snapshot, metadata.TARGETS: targets,
+	} {
+		if err := md.Signed.AddKey(k.key, role); err != nil {
+			return nil, err
+		}
+	}
+	return md, nil
+}
+
+func writeTUF(args []string) error {
+	fs := flag.NewFlagSet("tuf", flag.ContinueOnError)
+	caDir := fs.String("ca", "", "CA directory (its trusted_root.json is the target)")
+	out := fs.String("out", "", "repository directory to write")
+	rotate := fs.Bool("rotate", false, "publish 2.root.json with new root and timestamp keys")
+	expiredTimestamp := fs.Bool("expired-timestamp", false, "timestamp.json expired an hour ago")
+	tamperTarget := fs.Bool("tamper-target", false, "change a byte of the target after signing")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *caDir == "" || *out == "" {
+		return errors.New("tuf needs --ca and --out")
+	}
+	target, err := os.ReadFile(filepath.Join(*caDir, "trusted_root.json"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(*out, "targets"), 0o755); err != nil {
+		return err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	year := now.AddDate(1, 0, 0)
+	keys := make([]tufKey, 6)
+	for i := range keys {
+		if keys[i], err = newTUFKey(); err != nil {
+			return err
+		}
+	}
+	rootKey, timestampKey, snapshotKey, targetsKey := keys[0], keys[1], keys[2], keys[3]
+
+	root1, err := tufRoot(1, year, rootKey, timestampKey, snapshotKey, targetsKey)
+	if err != nil {
+		return err
+	}
+	if _, err := root1.Sign(rootKey.signer); err != nil {
+		return err
+	}
+	if err := root1.ToFile(filepath.Join(*out, "1.root.json"), true); err != nil {
+		return err
+	}
+	if *rotate {
+		newRoot, newTimestamp := keys[4], keys[5]
+		root2, err := tufRoot(2, year, newRoot, newTimestamp, snapshotKey, targetsKey)
+		if err != nil {
+			return err
+		}
+		for _, k := range []tufKey{rootKey, newRoot} {
+			if _, err := root2.Sign(k.signer); err != nil {
+				return err
+			}
+		}
+		if err := root2.ToFile(filepath.Join(*out, "2.root.json"), true); err != nil {
+			return err
+		}
+		timestampKey = newTimestamp
+	}
+
+	targets := metadata.Targets(year)
+	file, err := metadata.TargetFile().FromBytes("trusted_root.json", target, "sha256", "sha512")
+	if err != nil {
+		return err
+	}
+	targets.Signed.Targets["trusted_root.json"] = file
+	if _, err := targets.Sign(targetsKey.signer); err != nil {
+		return err
+	}
+	if err := targets.ToFile(filepath.Join(*out, "1.targets.json"), true); err != nil {
+		return err
+	}
+
+	snapshot := metadata.Snapshot(year)
+	snapshot.Signed.Meta["targets.json"] = metadata.MetaFile(1)
+	if _, err := snapshot.Sign(snapshotKey.signer); err != nil {
+		return err
+	}
+	snapshotJSON, err := snapshot.ToBytes(true)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(*out, "1.snapshot.json"), snapshotJSON, 0o644); err != nil {
+		return err
+	}
+
+	timestampExpires := now.Add(24 * time.Hour)
+	if *expiredTimestamp {
+		timestampExpires = now.Add(-time.Hour)
+	}
+	timestamp := metadata.Timestamp(timestampExpires)
+	snapshotMeta := metadata.MetaFile(1)
+	snapshotMeta.Length = int64(len(snapshotJSON))
+	sum := sha256.Sum256(snapshotJSON)
+	snapshotMeta.Hashes = metadata.Hashes{"sha256": sum[:]}
+	timestamp.Signed.Meta["snapshot.json"] = snapshotMeta
+	if _, err := timestamp.Sign(timestampKey.signer); err != nil {
+		return err
+	}
+	if err := timestamp.ToFile(filepath.Join(*out, "timestamp.json"), true); err != nil {
+		return err
+	}
+
+	served := append([]byte(nil), target...)
+	if *tamperTarget {
+		served[len(served)/2] ^= 0x20
+	}
+	targetSum := sha256.Sum256(target)
+	name := hex.EncodeToString(targetSum[:]) + ".trusted_root.json"
+	return os.WriteFile(filepath.Join(*out, "targets", name), served, 0o644)
 }
