@@ -45,6 +45,7 @@ impl InProcess {
                 default_service_account: None,
                 cloud_tokens: Default::default(),
                 default_platform: Default::default(),
+                resolutions: ocisource::core::resolution_cache::ResolutionCache::disabled(),
             },
             secrets: DirSecrets::load(secrets.path()).unwrap(),
             pool: ClientPool::new(),
