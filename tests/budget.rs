@@ -229,6 +229,12 @@ async fn objects_on_one_tag_cost_one_manifest_head_per_interval() {
     // Handled: the same annotation asks no more.
     let (_, spent) = core.reconcile(&mut objs[0]).await;
     assert_eq!(spent.manifest_head, 0, "{spent:?}");
+    // A spec edit (a new generation) asks too.
+    objs[2].metadata.generation = Some(2);
+    let (edited, spent) = core.reconcile(&mut objs[2]).await;
+    assert_ready(&edited);
+    assert_eq!(spent.manifest_head, 1, "{spent:?}");
+    assert_eq!(edited.status.observed_generation, Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread")]
