@@ -18,17 +18,23 @@
 //! (e) signature verification: objects on one cosign-signed artifact with and without `verify`,
 //!     with one shared verification and with one each, and an unchanged verified source
 //!     (`examples/bench/verification.rs`).
+//! (f) one poll per repository: objects spread over a few repositories, registry requests per
+//!     interval once all are Ready, against one per object (`examples/bench/polls.rs`).
 //!
 //! Environment: `OCISOURCE_BIN` (the release `ocisource`; default: next to this example's
 //! directory), `OCISOURCE_BENCH_1G=0` skips the ~1 GiB run, `OCISOURCE_BENCH_OBJECTS` (1000),
 //! `OCISOURCE_BENCH_CONCURRENT` (the controller's `--concurrent`, 16), `OCISOURCE_BENCH_RUNS`
 //! (back-to-back pipeline pairs for ~200 MiB; 5), `OCISOURCE_BENCH_SECTIONS` (which of a, b, c,
-//! d, e to run; `abcde`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
+//! d, e, f to run; `abcdef`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
 //! `OCISOURCE_BENCH_FAILING` (failing objects of (d), 4), `OCISOURCE_BENCH_VERIFIED` (objects of
-//! (e), 100).
+//! (e), 100), `OCISOURCE_BENCH_POLLS` (objects of (f), 1000), `OCISOURCE_BENCH_POLL_REPOS`
+//! (their repositories, 10), `OCISOURCE_BENCH_POLL_INTERVAL` (their `spec.interval` in seconds,
+//! 60), `OCISOURCE_BENCH_POLL_ROUNDS` (intervals measured, 2).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "bench/polls.rs"]
+mod polls;
 #[path = "bench/verification.rs"]
 mod verification;
 
@@ -88,6 +94,9 @@ async fn main() -> anyhow::Result<()> {
     if cfg.sections.contains('e') {
         verification::verification(&cfg, &cp, &client, &mut table).await?;
     }
+    if cfg.sections.contains('f') {
+        polls::polls(&cfg, &cp, &client, &mut table).await?;
+    }
 
     print_report(&cfg, &table, &load_start, started.elapsed());
     Ok(())
@@ -106,6 +115,10 @@ struct Config {
     healthy: usize,
     failing: usize,
     verified: usize,
+    poll_objects: usize,
+    poll_repos: usize,
+    poll_interval: Duration,
+    poll_rounds: usize,
 }
 
 impl Config {
@@ -132,10 +145,16 @@ impl Config {
             objects: num("OCISOURCE_BENCH_OBJECTS", 1000)?,
             concurrent: num("OCISOURCE_BENCH_CONCURRENT", 16)?,
             runs: num("OCISOURCE_BENCH_RUNS", 5)?.max(1),
-            sections: std::env::var("OCISOURCE_BENCH_SECTIONS").unwrap_or_else(|_| "abcde".into()),
+            sections: std::env::var("OCISOURCE_BENCH_SECTIONS").unwrap_or_else(|_| "abcdef".into()),
             healthy: num("OCISOURCE_BENCH_HEALTHY", 200)?.max(1),
             failing: num("OCISOURCE_BENCH_FAILING", 4)?,
             verified: num("OCISOURCE_BENCH_VERIFIED", 100)?.max(2),
+            poll_objects: num("OCISOURCE_BENCH_POLLS", 1000)?.max(1),
+            poll_repos: num("OCISOURCE_BENCH_POLL_REPOS", 10)?.max(1),
+            poll_interval: Duration::from_secs(
+                num("OCISOURCE_BENCH_POLL_INTERVAL", 60)?.max(2) as u64
+            ),
+            poll_rounds: num("OCISOURCE_BENCH_POLL_ROUNDS", 2)?.max(1),
         })
     }
 }
@@ -1496,7 +1515,8 @@ fn print_report(cfg: &Config, table: &Table, load_start: &str, elapsed: Duration
                 "b" => "(b) artifact pipeline",
                 "c" => "(c) controller with many objects",
                 "d" => "(d) failing neighbours",
-                _ => "(e) signature verification",
+                "e" => "(e) signature verification",
+                _ => "(f) one poll per repository",
             };
             println!("{title}");
         }

@@ -243,6 +243,12 @@ pub struct RuntimeArgs {
     #[arg(long, value_parser = go_duration, default_value = "1h")]
     pub token_cache_max_duration: Duration,
 
+    /// The longest a registry answer (a tag's digest, a tag list) is shared by objects on the
+    /// same repository, credentials and TLS; each object also caps it at half its interval.
+    /// 0 disables sharing (one request per object, as Flux). Not a source-controller flag.
+    #[arg(long, value_parser = go_duration, default_value = "30s")]
+    pub resolution_cache_window: Duration,
+
     /// Accepted for source-controller compatibility; no client-side throttling (Flux turns it
     /// off on API servers with priority and fairness, which every supported version has).
     #[arg(long, value_parser = qps, default_value = "50")]
@@ -453,6 +459,9 @@ mod tests {
             a.runtime.token_cache_max_duration,
             Duration::from_secs(3600)
         );
+        assert_eq!(a.runtime.resolution_cache_window, Duration::from_secs(30));
+        let off = parse(&["--resolution-cache-window=0s"]).unwrap();
+        assert_eq!(off.runtime.resolution_cache_window, Duration::ZERO);
     }
 
     /// A patch appending a flag the Deployment already sets: the last one wins, as with Go's

@@ -100,6 +100,7 @@ impl Bed {
                 default_service_account: None,
                 cloud_tokens: Default::default(),
                 default_platform: Default::default(),
+                resolutions: ocisource::core::resolution_cache::ResolutionCache::disabled(),
             },
             root,
             pool: ClientPool::new(),
@@ -120,6 +121,7 @@ impl Bed {
             default_service_account: None,
             cloud_tokens: Default::default(),
             default_platform: Default::default(),
+            resolutions: ocisource::core::resolution_cache::ResolutionCache::disabled(),
         }
     }
 

@@ -723,6 +723,7 @@ async fn reconcile_in_process(manifest: &Value, storage: &Path) -> reconcile::Ou
         default_service_account: None,
         cloud_tokens: Default::default(),
         default_platform: Default::default(),
+        resolutions: ocisource::core::resolution_cache::ResolutionCache::disabled(),
     };
     let pool = ocisource::registry::ClientPool::new();
     let ports = reconcile::Ports {

@@ -15,6 +15,7 @@ use super::access::{self, Access, AccessError};
 use super::error::Error;
 use super::events::Event;
 use super::ports::SecretSource;
+use super::resolution_cache::Fingerprint;
 use crate::api::conditions::reasons;
 use crate::api::v1::{OciRepositorySpec, Provider};
 use crate::cloud;
@@ -26,6 +27,9 @@ pub struct Connection {
     pub client: Client,
     /// The object's credential.
     pub credential: Credential,
+    /// The credential and transport hashed: what the shared answers of
+    /// [`super::resolution_cache`] are keyed by.
+    pub fingerprint: Fingerprint,
 }
 
 /// Reads the Secrets `spec` names in `namespace`, then makes the credential and the client for
@@ -91,7 +95,12 @@ pub async fn connect<S: SecretSource>(
             source: Box::new(e),
         })?
         .with_deadline(Some(deadline));
-    Ok(Connection { client, credential })
+    let fingerprint = Fingerprint::of(&credential, &config);
+    Ok(Connection {
+        client,
+        credential,
+        fingerprint,
+    })
 }
 
 /// The trace event Flux records when reading `spec.secretRef` failed, whatever the failure:
@@ -226,6 +235,7 @@ mod tests {
     use super::*;
     use crate::core::message;
     use crate::core::ports::LookupError;
+    use crate::core::resolution_cache::ResolutionCache;
     use crate::storage::{ExtractLimits, Storage};
 
     /// Service accounts by name; tokens are refused (and counted).
@@ -275,6 +285,7 @@ mod tests {
             default_service_account: default.map(str::to_string),
             cloud_tokens: cloud::TokenCache::new(),
             default_platform: Default::default(),
+            resolutions: ResolutionCache::disabled(),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod events;
 pub mod message;
 pub mod ports;
 pub mod reconcile;
+pub mod resolution_cache;
 pub mod resolve;
 pub mod semver;
 pub mod summary;
@@ -20,6 +21,7 @@ pub mod verification_cache;
 use crate::cloud::TokenCache;
 use crate::registry::Platform;
 use crate::storage::{ExtractLimits, Storage};
+use resolution_cache::ResolutionCache;
 
 /// Process-wide settings of the reconciler, made once by the process (controller manager or
 /// standalone run) and handed to every reconcile.
@@ -41,4 +43,7 @@ pub struct Settings {
     /// `--default-platform`: what an image index resolves to unless the object's
     /// [`crate::api::PLATFORM_ANNOTATION`] names another (`linux/amd64`, as Flux).
     pub default_platform: Platform,
+    /// Tag digests and tag lists shared by the objects of this process
+    /// (`--resolution-cache-window`); [`ResolutionCache::disabled`] asks per object, as Flux.
+    pub resolutions: ResolutionCache,
 }

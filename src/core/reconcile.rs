@@ -17,6 +17,7 @@ use super::error::{Class, Error};
 use super::events::{self, Event};
 use super::message;
 use super::ports::{ProgressSink, SecretSource, Verification, Verifier, VerifyRequest};
+use super::resolution_cache::Freshness;
 use super::resolve::{self, Resolved};
 use super::summary::{self, Ending, Next};
 use crate::api::conditions::{reasons, types};
@@ -171,6 +172,26 @@ impl Run<'_> {
                 .map_err(|source| Error::InvalidPlatform { source }),
             None => Ok(self.settings.default_platform.clone()),
         }
+    }
+
+    /// How old a shared registry answer this reconcile accepts ([`super::resolution_cache`]):
+    /// none after a new `requestedAt` or a spec change since the object was last observed
+    /// (those ask the registry), else younger than the window and half the interval.
+    fn freshness(&self) -> Freshness {
+        let generation = self.obj.metadata.generation.unwrap_or(0);
+        // A new object (never observed: the CRD's -1) has no answer of its own to compare with.
+        let edited = self
+            .status
+            .observed_generation
+            .is_some_and(|g| g > 0 && g != generation);
+        let requested = self.obj.annotations().get(RECONCILE_REQUESTED_AT);
+        let asked =
+            requested.is_some() && requested != self.status.last_handled_reconcile_at.as_ref();
+        if edited || asked {
+            return Freshness::FRESH;
+        }
+        let interval = duration::parse(&self.obj.spec.interval).unwrap_or_default();
+        Freshness::for_interval(interval, self.settings.resolutions.window())
     }
 
     /// Starts the reconcile deadline (once) and returns it.
@@ -357,8 +378,14 @@ impl Run<'_> {
         .await
         .inspect_err(|e| self.events.extend(connect::failure_event(e)))?;
 
-        let resolved =
-            resolve::resolve(&spec, &repo, &connection.client, &connection.credential).await?;
+        let resolved = resolve::resolve(
+            &spec,
+            &repo,
+            &connection,
+            &self.settings.resolutions,
+            self.freshness(),
+        )
+        .await?;
         let revision = resolved.revision();
         let stored = self.status.artifact.as_ref().map(|a| a.revision.clone());
         let changed = stored.as_deref() != Some(revision.as_str());
@@ -417,7 +444,9 @@ impl Run<'_> {
         platform: &Platform,
         tmp: &Path,
     ) -> Result<(Content, Option<BTreeMap<String, String>>), Error> {
-        let Connection { client, credential } = connection;
+        let Connection {
+            client, credential, ..
+        } = connection;
         let spec = self.spec();
         let manifest = client
             .fetch_manifest_for(repo, &resolved.digest, credential, platform)

@@ -1,11 +1,14 @@
 //! Reference resolution: `spec.ref` to the one digest everything after reads by. A digest is
 //! taken as given; a semver constraint picks a tag from the tag list ([`super::semver`]); else
-//! the tag (`latest` when none) is resolved with a manifest `HEAD`.
+//! the tag (`latest` when none) is resolved with a manifest `HEAD`. Both registry questions go
+//! through the process's [`super::resolution_cache`], which shares recent answers.
 
+use super::connect::Connection;
 use super::error::Error;
+use super::resolution_cache::{Freshness, ResolutionCache};
 use super::semver;
 use crate::api::v1::OciRepositorySpec;
-use crate::registry::{Client, Credential, Digest, Repository};
+use crate::registry::{Digest, Repository};
 
 /// Media type of the layer `helm push` writes; selecting it turns on Helm's `_`/`+` tag mapping.
 pub const HELM_CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -37,7 +40,8 @@ impl Resolved {
     }
 }
 
-/// Resolves `spec.ref` in `repo` with `client` and `credential`.
+/// Resolves `spec.ref` in `repo` through `connection`, sharing the tag list and the tag's
+/// digest with other objects through `cache` as `freshness` allows.
 ///
 /// # Errors
 /// An invalid digest or a failed manifest `HEAD` ([`Error::ResolveDigest`]), a failed tag listing
@@ -45,8 +49,9 @@ impl Resolved {
 pub async fn resolve(
     spec: &OciRepositorySpec,
     repo: &Repository,
-    client: &Client,
-    credential: &Credential,
+    connection: &Connection,
+    cache: &ResolutionCache,
+    freshness: Freshness,
 ) -> Result<Resolved, Error> {
     let reference = spec.reference.clone().unwrap_or_default();
     let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
@@ -56,16 +61,20 @@ pub async fn resolve(
             .map_err(|source| Error::ResolveDigest { source })?;
         return Ok(Resolved { tag: None, digest });
     }
+    let via = (
+        &connection.client,
+        &connection.credential,
+        connection.fingerprint,
+    );
     let tag = match non_empty(reference.semver) {
         Some(constraint) => {
-            let tags =
-                client
-                    .list_tags(repo, credential)
-                    .await
-                    .map_err(|source| Error::ListTags {
-                        url: spec.url.clone(),
-                        source,
-                    })?;
+            let tags = cache
+                .list_tags(via, repo, freshness)
+                .await
+                .map_err(|source| Error::ListTags {
+                    url: spec.url.clone(),
+                    source,
+                })?;
             let helm = spec
                 .layer_selector
                 .as_ref()
@@ -81,8 +90,8 @@ pub async fn resolve(
         }
         None => non_empty(reference.tag).unwrap_or_else(|| "latest".to_string()),
     };
-    let digest = client
-        .resolve_digest(repo, &tag, credential)
+    let digest = cache
+        .resolve_digest(via, repo, &tag, freshness)
         .await
         .map_err(|source| Error::ResolveDigest { source })?;
     Ok(Resolved {

@@ -186,6 +186,9 @@ pub async fn run(
     ctx.metrics.observe_verifications(Box::new(move || {
         (verifications.misses(), verifications.hits())
     }));
+    let resolutions = ctx.settings.resolutions.clone();
+    ctx.metrics
+        .observe_resolutions(Box::new(move || (resolutions.runs(), resolutions.shared())));
     let queue = ctx.queue.clone();
     let mut triggers = Triggers::new(ctx.settings.storage.clone());
     let stream = watcher(api, config)

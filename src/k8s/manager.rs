@@ -13,6 +13,7 @@ use crate::api::v1::OciRepository;
 use crate::cli::{ControllerArgs, DigestAlgo, bind_addr};
 use crate::cloud::TokenCache;
 use crate::core::Settings;
+use crate::core::resolution_cache::{self, ResolutionCache};
 use crate::metrics::Metrics;
 use crate::registry::ClientPool;
 use crate::server;
@@ -189,6 +190,10 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
                 args.runtime.token_cache_max_duration,
             ),
             default_platform: args.artifact.content.default_platform.clone(),
+            resolutions: ResolutionCache::new(
+                args.runtime.resolution_cache_window,
+                resolution_cache::DEFAULT_CAPACITY,
+            ),
         },
         registries: ClientPool::new(),
         jitter_percent: args.runtime.interval_jitter_percentage,

@@ -108,11 +108,15 @@ pub type RequestSampler = Box<dyn Fn() -> RequestCounts + Send + Sync>;
 /// verifications shared with an earlier one.
 pub type VerificationSampler = Box<dyn Fn() -> (u64, u64) + Send + Sync>;
 
-/// Labels of the signature verification counters.
+/// Reads the registry resolution counters at scrape time: resolutions that asked the registry
+/// and resolutions answered with another object's recent answer.
+pub type ResolutionSampler = Box<dyn Fn() -> (u64, u64) + Send + Sync>;
+
+/// Labels of the signature verification and registry resolution counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VerificationLabels {
-    /// `run` (checked against the registry) or `shared` (an earlier identical verification's
-    /// outcome).
+    /// `run` (checked against, or asked of, the registry) or `shared` (an earlier identical
+    /// verification's outcome, another object's recent answer).
     pub kind: String,
 }
 
@@ -138,6 +142,7 @@ pub struct Metrics {
     errors: Family<ControllerLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     verifications: Family<VerificationLabels, Counter>,
+    resolutions: Family<VerificationLabels, Counter>,
     queue: QueueMetrics,
     max_concurrent: Family<ControllerLabels, Gauge>,
     active_workers: Family<ControllerLabels, Gauge>,
@@ -167,6 +172,8 @@ struct Sampled {
     exported_requests: RequestCounts,
     verifications: Option<VerificationSampler>,
     exported_verifications: (u64, u64),
+    resolutions: Option<ResolutionSampler>,
+    exported_resolutions: (u64, u64),
 }
 
 fn queue_labels() -> QueueLabels {
@@ -241,6 +248,12 @@ impl Metrics {
             "Signature verifications, by whether they ran or were shared with an earlier one",
             verifications.clone(),
         );
+        let resolutions = Family::<VerificationLabels, Counter>::default();
+        registry.register(
+            "ocisource_registry_resolutions",
+            "Tag digest and tag list resolutions, by whether they asked the registry or shared another object's recent answer",
+            resolutions.clone(),
+        );
         let max_concurrent = Family::<ControllerLabels, Gauge>::default();
         registry.register(
             "controller_runtime_max_concurrent_reconciles",
@@ -279,6 +292,7 @@ impl Metrics {
             errors,
             requests,
             verifications,
+            resolutions,
             queue,
             max_concurrent,
             active_workers,
@@ -312,6 +326,14 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .verifications = Some(sampler);
+    }
+
+    /// Exports the registry resolution counters, read from `sampler` at each scrape.
+    pub fn observe_resolutions(&self, sampler: ResolutionSampler) {
+        self.sampler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .resolutions = Some(sampler);
     }
 
     /// Whether this replica holds the Lease `name` (client-go's leader election gauge).
@@ -431,34 +453,46 @@ impl Metrics {
         sampled.exported_requests = now;
     }
 
-    // Brings the signature verification counters up to date; a no-op until
-    // `observe_verifications`.
-    fn refresh_verifications(&self) {
+    // Brings the signature verification and resolution counters up to date; each is a no-op
+    // until its `observe_*`.
+    fn refresh_run_shared(&self) {
         let mut sampled = self.sampler.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((run, shared)) = sampled.verifications.as_ref().map(|f| f()) else {
-            return;
-        };
-        let (was_run, was_shared) = sampled.exported_verifications;
-        for (kind, n) in [
-            ("run", run.saturating_sub(was_run)),
-            ("shared", shared.saturating_sub(was_shared)),
+        let Sampled {
+            verifications,
+            exported_verifications,
+            resolutions,
+            exported_resolutions,
+            ..
+        } = &mut *sampled;
+        for (sampler, exported, family) in [
+            (verifications, exported_verifications, &self.verifications),
+            (resolutions, exported_resolutions, &self.resolutions),
         ] {
-            if n > 0 {
-                self.verifications
-                    .get_or_create(&VerificationLabels {
-                        kind: kind.to_string(),
-                    })
-                    .inc_by(n);
+            let Some((run, shared)) = sampler.as_ref().map(|f| f()) else {
+                continue;
+            };
+            let (was_run, was_shared) = *exported;
+            for (kind, n) in [
+                ("run", run.saturating_sub(was_run)),
+                ("shared", shared.saturating_sub(was_shared)),
+            ] {
+                if n > 0 {
+                    family
+                        .get_or_create(&VerificationLabels {
+                            kind: kind.to_string(),
+                        })
+                        .inc_by(n);
+                }
             }
+            *exported = (run.max(was_run), shared.max(was_shared));
         }
-        sampled.exported_verifications = (run.max(was_run), shared.max(was_shared));
     }
 
     /// The metrics in the OpenMetrics text format.
     pub fn render(&self) -> String {
         self.refresh_queue();
         self.refresh_requests();
-        self.refresh_verifications();
+        self.refresh_run_shared();
         self.process.refresh();
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -706,6 +740,29 @@ mod tests {
         );
         assert!(
             text.contains("ocisource_signature_verifications_total{kind=\"shared\"} 99\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn registry_resolutions_are_read_at_scrape_time() {
+        let m = Metrics::new();
+        let counts = Arc::new(Mutex::new((0u64, 0u64)));
+        let source = counts.clone();
+        m.observe_resolutions(Box::new(move || *source.lock().unwrap()));
+        assert!(!m.render().contains("ocisource_registry_resolutions_total{"));
+        *counts.lock().unwrap() = (10, 990);
+        let text = m.render();
+        assert!(
+            text.contains("ocisource_registry_resolutions_total{kind=\"run\"} 10\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ocisource_registry_resolutions_total{kind=\"shared\"} 990\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("ocisource_signature_verifications_total{"),
             "{text}"
         );
     }

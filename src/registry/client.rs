@@ -108,6 +108,11 @@ impl Client {
         }
     }
 
+    /// The deadline this client is bounded by, if any.
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.deadline
+    }
+
     /// The requests sent so far by this client (and the other clients of its pool).
     pub fn request_counts(&self) -> RequestCounts {
         self.inner.counters.snapshot()

@@ -17,6 +17,7 @@ use crate::cloud::TokenCache;
 use crate::core::Settings;
 use crate::core::ports::NoProgress;
 use crate::core::reconcile::{self, Outcome, Ports};
+use crate::core::resolution_cache::ResolutionCache;
 use crate::core::verification::SignatureVerifier;
 use crate::registry::ClientPool;
 use crate::storage::Storage;
@@ -206,6 +207,8 @@ pub async fn run(args: &ReconcileArgs) -> Result<Reconciled, InputError> {
         default_service_account: None,
         cloud_tokens: TokenCache::new(),
         default_platform: args.content.default_platform.clone(),
+        // One object: nothing to share.
+        resolutions: ResolutionCache::disabled(),
     };
     let registries = ClientPool::new();
     let settings_tuf = args

@@ -1,15 +1,18 @@
 //! The core reconcile run in-process, as the controller runs it (one store, the secrets and one
-//! shared client pool) but without an API server: for counting what one reconcile costs.
+//! shared client pool) but without an API server: for counting what one reconcile costs. The
+//! resolution cache is off unless a test turns it on ([`InProcess::sharing`]).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use ocisource::api::v1::{OciRepository, OciRepositoryStatus};
 use ocisource::core::ports::{NoProgress, NoVerifier};
 use ocisource::core::reconcile::{self, Outcome, Ports, Settings};
+use ocisource::core::resolution_cache::{self, ResolutionCache};
 use ocisource::registry::{ClientPool, RequestCounts};
 use ocisource::standalone::secrets::DirSecrets;
 use ocisource::storage::{ExtractLimits, Storage};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 use super::registry::Registry;
 
@@ -27,6 +30,19 @@ pub struct InProcess {
 impl InProcess {
     /// A core whose secrets directory holds `creds`, a dockerconfigjson Secret for `reg`.
     pub fn new(reg: &Registry) -> InProcess {
+        InProcess::with_resolutions(reg, ResolutionCache::disabled())
+    }
+
+    /// As [`InProcess::new`], with the controller's resolution cache (`window` as
+    /// `--resolution-cache-window`).
+    pub fn sharing(reg: &Registry, window: Duration) -> InProcess {
+        InProcess::with_resolutions(
+            reg,
+            ResolutionCache::new(window, resolution_cache::DEFAULT_CAPACITY),
+        )
+    }
+
+    fn with_resolutions(reg: &Registry, resolutions: ResolutionCache) -> InProcess {
         let storage = tempfile::tempdir().unwrap();
         let secrets = tempfile::tempdir().unwrap();
         let secret = json!({
@@ -45,11 +61,26 @@ impl InProcess {
                 default_service_account: None,
                 cloud_tokens: Default::default(),
                 default_platform: Default::default(),
+                resolutions,
             },
             secrets: DirSecrets::load(secrets.path()).unwrap(),
             pool: ClientPool::new(),
             _dirs: (storage, secrets),
         }
+    }
+
+    /// Adds (or replaces) the Secret `doc` (a manifest) in the secrets directory.
+    pub fn add_secret(&mut self, doc: &Value) {
+        let name = doc["metadata"]["name"].as_str().unwrap();
+        let dir = self._dirs.1.path();
+        std::fs::write(dir.join(format!("{name}.json")), doc.to_string()).unwrap();
+        self.secrets = DirSecrets::load(dir).unwrap();
+    }
+
+    /// The resolution cache's counters: resolutions that asked the registry, and shared ones.
+    pub fn resolutions(&self) -> (u64, u64) {
+        let r = &self.settings.resolutions;
+        (r.runs(), r.shared())
     }
 
     /// The registry requests sent so far.
