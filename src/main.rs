@@ -50,6 +50,9 @@ enum Command {
     /// Build artifacts locally (`build artifact`, as `flux build artifact`).
     #[command(subcommand)]
     Build(ocisource::artifact::BuildCommand),
+    /// Verify artifact signatures as the controller does (`verify artifact`; not in flux).
+    #[command(subcommand)]
+    Verify(ocisource::artifact::VerifyCommand),
 }
 
 fn main() -> ExitCode {
@@ -119,6 +122,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Diff(ocisource::artifact::DiffCommand::Artifact(args)) => {
             producer(ocisource::artifact::diff::run(&args))
+        }
+        Command::Verify(ocisource::artifact::VerifyCommand::Artifact(args)) => {
+            // The report carries the verifier's conclusion; its warnings (a signature that did
+            // not verify) would only repeat it on stderr, which `-o` keeps empty.
+            init_logging_at("error");
+            rustls_provider();
+            let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
+            match runtime.block_on(ocisource::artifact::verify::run(&args)) {
+                Ok(report) if report.verified => Ok(ExitCode::SUCCESS),
+                Ok(_) => Ok(ExitCode::from(1)),
+                // Only unusable flags or material end here: clap's status for bad arguments.
+                Err(e) => {
+                    eprintln!("error: {}", ocisource::core::message::render(&e));
+                    Ok(ExitCode::from(2))
+                }
+            }
         }
         Command::Build(ocisource::artifact::BuildCommand::Artifact(args)) => {
             init_logging();
