@@ -16,6 +16,7 @@
 //! - [`symlinks`]: `--resolve-symlinks`, the tree copied with links replaced by their targets.
 //! - [`connect`]: the registry flags every verb shares and the client they make;
 //!   [`credentials`]: `--creds` and the Docker config.
+//! - [`progress`]: bars for push and pull on a terminal stderr, nothing otherwise.
 //! - [`reference`](mod@reference): `oci://` artifact URLs; [`flags`]: flag values as pflag
 //!   reads them; [`output`]: `-o json|yaml` as flux prints them; [`error`]: why a verb failed.
 
@@ -28,6 +29,7 @@ pub mod flags;
 pub mod image;
 pub mod list;
 pub mod output;
+pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod reference;
