@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 /// The version line: the crate version and the commit (build.rs; "unknown" without git).
 const VERSION: &str = concat!(
@@ -53,7 +53,44 @@ enum Command {
     /// Verify artifact signatures as the controller does (`verify artifact`; not in flux).
     #[command(subcommand)]
     Verify(ocisource::artifact::VerifyCommand),
+    /// Print a shell completion script (as `flux completion`).
+    #[command(after_help = COMPLETION_EXAMPLES)]
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
 }
+
+/// The shells `completion` writes scripts for (flux's four).
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Shell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
+}
+
+const COMPLETION_EXAMPLES: &str = "\
+Examples:
+  # Load completions into the current bash session
+  source <(ocisource completion bash)
+
+  # Install them for every new bash session
+  ocisource completion bash > /etc/bash_completion.d/ocisource
+
+  # Zsh: a file named _ocisource in a directory of $fpath
+  ocisource completion zsh > \"${fpath[1]}/_ocisource\"
+
+  # Fish
+  ocisource completion fish > ~/.config/fish/completions/ocisource.fish
+
+  # PowerShell: load them into the current session
+  ocisource completion powershell | Out-String | Invoke-Expression";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -138,6 +175,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(2))
                 }
             }
+        }
+        Command::Completion { shell } => {
+            let shell = match shell {
+                Shell::Bash => clap_complete::Shell::Bash,
+                Shell::Zsh => clap_complete::Shell::Zsh,
+                Shell::Fish => clap_complete::Shell::Fish,
+                Shell::Powershell => clap_complete::Shell::PowerShell,
+            };
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ocisource", &mut script);
+            std::io::stdout()
+                .write_all(&script)
+                .context("failed to write the completion script")?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Build(ocisource::artifact::BuildCommand::Artifact(args)) => {
             init_logging();
