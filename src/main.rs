@@ -250,3 +250,123 @@ fn init_controller_logging(o: &ocisource::cli::ObservabilityArgs) {
         LogEncoding::Console => builder.try_init(),
     };
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// The words of a shell command line: '…' and "…" quoting, nothing expanded.
+    fn words(line: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut word = String::new();
+        let mut quote = None;
+        let mut in_word = false;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    in_word = true;
+                }
+                (None, c) if c.is_whitespace() => {
+                    if in_word {
+                        out.push(std::mem::take(&mut word));
+                        in_word = false;
+                    }
+                }
+                (None, c) => {
+                    word.push(c);
+                    in_word = true;
+                }
+            }
+        }
+        if in_word {
+            out.push(word);
+        }
+        out
+    }
+
+    /// The `ocisource …` command lines of an `Examples:` block: continuation lines joined, what
+    /// precedes it in a pipe or a process substitution, and a pipe or redirection after it,
+    /// dropped.
+    fn example_commands(help: &str) -> Vec<Vec<String>> {
+        let joined = help.replace("\\\n", " ");
+        joined
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| {
+                let start = l.find("ocisource ")?;
+                let mut cmd = &l[start..];
+                if l[..start].ends_with("<(") {
+                    cmd = cmd.split(')').next().unwrap_or(cmd);
+                }
+                Some(
+                    words(cmd)
+                        .into_iter()
+                        .take_while(|w| w != "|" && w != ">")
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_verb_has_examples_and_each_parses() {
+        let mut root = Cli::command();
+        root.build();
+        let mut checked = 0;
+        for verb in root.get_subcommands().filter(|c| c.get_name() != "help") {
+            let leaves: Vec<&clap::Command> = if verb.has_subcommands() {
+                verb.get_subcommands()
+                    .filter(|c| c.get_name() != "help")
+                    .collect()
+            } else {
+                vec![verb]
+            };
+            for leaf in leaves {
+                let name = format!("{} {}", verb.get_name(), leaf.get_name());
+                let producer = verb.has_subcommands() || verb.get_name() == "completion";
+                let Some(help) = leaf.get_after_help().map(|h| h.to_string()) else {
+                    assert!(!producer, "{name}: no examples");
+                    continue;
+                };
+                assert!(help.starts_with("Examples:\n"), "{name}");
+                let commands = example_commands(&help);
+                assert!(commands.len() >= 2, "{name}: {commands:?}");
+                for args in commands {
+                    if let Err(e) = Cli::try_parse_from(&args) {
+                        panic!("{name}: {args:?}: {e}");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 20, "{checked} example commands");
+    }
+
+    #[test]
+    fn shell_words_split_as_the_examples_need() {
+        assert_eq!(
+            words(r#"a --x="$(git rev-parse HEAD)" --y='b c' -o json"#),
+            ["a", "--x=$(git rev-parse HEAD)", "--y=b c", "-o", "json"]
+        );
+        assert_eq!(
+            example_commands(
+                "Examples:\n  # c\n  k build | ocisource push artifact \\\n    -f - x > y\n  \
+                 source <(ocisource completion bash)\n"
+            ),
+            [
+                words("ocisource push artifact -f - x"),
+                words("ocisource completion bash")
+            ]
+        );
+    }
+}

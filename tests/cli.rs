@@ -113,3 +113,50 @@ fn zsh_fish_and_powershell_scripts_name_the_verbs() {
         }
     }
 }
+
+#[test]
+fn version_names_the_commit_the_binary_was_built_from() {
+    let out = String::from_utf8(ocisource(&["--version"]).stdout).unwrap();
+    let commit = env!("OCISOURCE_COMMIT");
+    assert_eq!(
+        out,
+        format!(
+            "ocisource {} (commit {commit})\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // Built from a git checkout without OCISOURCE_COMMIT set: the full hash of HEAD then.
+    if std::env::var_os("OCISOURCE_COMMIT").is_none() {
+        let head = Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(head.status.success());
+        assert_eq!(commit, String::from_utf8_lossy(&head.stdout).trim());
+    }
+}
+
+#[test]
+fn every_producer_verb_prints_examples_in_its_help() {
+    for verb in [
+        ["push", "artifact"],
+        ["pull", "artifact"],
+        ["tag", "artifact"],
+        ["list", "artifacts"],
+        ["diff", "artifact"],
+        ["build", "artifact"],
+        ["verify", "artifact"],
+    ] {
+        let help = String::from_utf8(ocisource(&[verb[0], verb[1], "--help"]).stdout).unwrap();
+        let examples = help
+            .split_once("\nExamples:\n")
+            .unwrap_or_else(|| panic!("{verb:?}: no examples:\n{help}"))
+            .1;
+        assert!(
+            examples.contains(&format!("  ocisource {} {} oci://", verb[0], verb[1]))
+                || examples.contains(&format!("  ocisource {} {} --path", verb[0], verb[1])),
+            "{verb:?}:\n{examples}"
+        );
+    }
+}

@@ -16,6 +16,7 @@
 //! - [`symlinks`]: `--resolve-symlinks`, the tree copied with links replaced by their targets.
 //! - [`connect`]: the registry flags every verb shares and the client they make;
 //!   [`credentials`]: `--creds` and the Docker config.
+//! - [`examples`]: the `Examples:` block of each verb's `--help`.
 //! - [`progress`]: bars for push and pull on a terminal stderr, nothing otherwise.
 //! - [`reference`](mod@reference): `oci://` artifact URLs; [`flags`]: flag values as pflag
 //!   reads them; [`output`]: `-o json|yaml` as flux prints them; [`error`]: why a verb failed.
@@ -25,6 +26,7 @@ pub mod connect;
 pub mod credentials;
 pub mod diff;
 pub mod error;
+pub mod examples;
 pub mod flags;
 pub mod image;
 pub mod list;

@@ -42,6 +42,7 @@ use super::{Error, blocking};
 pub enum PullCommand {
     /// Pull an artifact and extract its first layer into a directory (as `flux pull
     /// artifact`).
+    #[command(after_help = super::examples::PULL)]
     Artifact(PullArgs),
 }
 

@@ -43,6 +43,7 @@ pub const REPRODUCIBLE_CREATED: &str = "1970-01-01T00:00:00Z";
 pub enum PushCommand {
     /// Push a directory or a single file as a Flux artifact (the format of `flux push
     /// artifact`).
+    #[command(after_help = super::examples::PUSH)]
     Artifact(PushArgs),
 }
 

@@ -45,6 +45,7 @@ use super::reference::{OCI_PREFIX, Reference, parse_reference, redact_oci_url};
 pub enum VerifyCommand {
     /// Verify an artifact's signature as the controller's `spec.verify` does (exit 0 verified,
     /// 1 not verified, 2 bad flags).
+    #[command(after_help = super::examples::VERIFY)]
     Artifact(VerifyArgs),
 }
 
