@@ -20,21 +20,28 @@
 //!     (`examples/bench/verification.rs`).
 //! (f) one poll per repository: objects spread over a few repositories, registry requests per
 //!     interval once all are Ready, against one per object (`examples/bench/polls.rs`).
+//! (g) producer CLI: `ocisource push|pull artifact` against `flux push|pull artifact` on the
+//!     same generated ~200 MiB and ~1 GiB trees and registry, wall and CPU time, peak RSS and
+//!     ratios (`examples/bench/producer.rs`).
 //!
 //! Environment: `OCISOURCE_BIN` (the release `ocisource`; default: next to this example's
 //! directory), `OCISOURCE_BENCH_1G=0` skips the ~1 GiB run, `OCISOURCE_BENCH_OBJECTS` (1000),
 //! `OCISOURCE_BENCH_CONCURRENT` (the controller's `--concurrent`, 16), `OCISOURCE_BENCH_RUNS`
 //! (back-to-back pipeline pairs for ~200 MiB; 5), `OCISOURCE_BENCH_SECTIONS` (which of a, b, c,
-//! d, e, f to run; `abcdef`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
+//! d, e, f, g to run; `abcdefg`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
 //! `OCISOURCE_BENCH_FAILING` (failing objects of (d), 4), `OCISOURCE_BENCH_VERIFIED` (objects of
 //! (e), 100), `OCISOURCE_BENCH_POLLS` (objects of (f), 1000), `OCISOURCE_BENCH_POLL_REPOS`
 //! (their repositories, 10), `OCISOURCE_BENCH_POLL_INTERVAL` (their `spec.interval` in seconds,
-//! 60), `OCISOURCE_BENCH_POLL_ROUNDS` (intervals measured, 2).
+//! 60), `OCISOURCE_BENCH_POLL_ROUNDS` (intervals measured, 2),
+//! `OCISOURCE_BENCH_PRODUCER_MIB` (tree sizes of (g) in MiB, `200,1024`; small sizes
+//! make a smoke run). The local control plane starts only for (a), (c), (d), (e) and (f).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "bench/polls.rs"]
 mod polls;
+#[path = "bench/producer.rs"]
+mod producer;
 #[path = "bench/verification.rs"]
 mod verification;
 
@@ -74,28 +81,40 @@ async fn main() -> anyhow::Result<()> {
     let load_start = loadavg();
     let mut table = Table::default();
 
-    progress("starting a local control plane (kube-apiserver + etcd)");
-    let cp = ControlPlane::start();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
+    let control_plane = if cfg.sections.contains(['a', 'c', 'd', 'e', 'f']) {
+        progress("starting a local control plane (kube-apiserver + etcd)");
+        let cp = ControlPlane::start();
+        let client = cp.client().await;
+        common::crd::install(&client).await;
+        Some((cp, client))
+    } else {
+        None
+    };
 
-    if cfg.sections.contains('a') {
-        unchanged_source(&cfg, &cp, &client, &mut table).await?;
+    if let Some((cp, client)) = &control_plane
+        && cfg.sections.contains('a')
+    {
+        unchanged_source(&cfg, cp, client, &mut table).await?;
     }
     if cfg.sections.contains('b') {
         pipeline(&cfg, work.path(), &mut table)?;
     }
-    if cfg.sections.contains('c') {
-        many_objects(&cfg, &cp, &client, &mut table).await?;
+    if let Some((cp, client)) = &control_plane {
+        if cfg.sections.contains('c') {
+            many_objects(&cfg, cp, client, &mut table).await?;
+        }
+        if cfg.sections.contains('d') {
+            failing_neighbours(&cfg, cp, client, &mut table).await?;
+        }
+        if cfg.sections.contains('e') {
+            verification::verification(&cfg, cp, client, &mut table).await?;
+        }
+        if cfg.sections.contains('f') {
+            polls::polls(&cfg, cp, client, &mut table).await?;
+        }
     }
-    if cfg.sections.contains('d') {
-        failing_neighbours(&cfg, &cp, &client, &mut table).await?;
-    }
-    if cfg.sections.contains('e') {
-        verification::verification(&cfg, &cp, &client, &mut table).await?;
-    }
-    if cfg.sections.contains('f') {
-        polls::polls(&cfg, &cp, &client, &mut table).await?;
+    if cfg.sections.contains('g') {
+        producer::producer(&cfg, work.path(), &mut table)?;
     }
 
     print_report(&cfg, &table, &load_start, started.elapsed());
@@ -119,6 +138,7 @@ struct Config {
     poll_repos: usize,
     poll_interval: Duration,
     poll_rounds: usize,
+    producer_mib: Vec<u64>,
 }
 
 impl Config {
@@ -145,7 +165,8 @@ impl Config {
             objects: num("OCISOURCE_BENCH_OBJECTS", 1000)?,
             concurrent: num("OCISOURCE_BENCH_CONCURRENT", 16)?,
             runs: num("OCISOURCE_BENCH_RUNS", 5)?.max(1),
-            sections: std::env::var("OCISOURCE_BENCH_SECTIONS").unwrap_or_else(|_| "abcdef".into()),
+            sections: std::env::var("OCISOURCE_BENCH_SECTIONS")
+                .unwrap_or_else(|_| "abcdefg".into()),
             healthy: num("OCISOURCE_BENCH_HEALTHY", 200)?.max(1),
             failing: num("OCISOURCE_BENCH_FAILING", 4)?,
             verified: num("OCISOURCE_BENCH_VERIFIED", 100)?.max(2),
@@ -155,6 +176,17 @@ impl Config {
                 num("OCISOURCE_BENCH_POLL_INTERVAL", 60)?.max(2) as u64
             ),
             poll_rounds: num("OCISOURCE_BENCH_POLL_ROUNDS", 2)?.max(1),
+            producer_mib: std::env::var("OCISOURCE_BENCH_PRODUCER_MIB")
+                .unwrap_or_else(|_| "200,1024".into())
+                .split(',')
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .with_context(|| format!("OCISOURCE_BENCH_PRODUCER_MIB: {v:?} is no size"))
+                })
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 }
@@ -771,6 +803,16 @@ fn timed(cmd: &mut Command) -> anyhow::Result<(std::process::Output, Timing)> {
         .args(["-f", "%U %S %M"])
         .arg(cmd.get_program())
         .args(cmd.get_args());
+    // The wrapped command keeps the environment and directory it was given (a tool home).
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => wrapped.env(key, v),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
     let t = Instant::now();
     let out = wrapped.output()?;
     let wall = t.elapsed();
@@ -855,12 +897,15 @@ struct Generated {
 }
 
 /// A deterministic, realistic artifact: 20,000 Kubernetes-like YAML files of 1-8 KiB in 200
-/// directories, then binary files of 20-50 MiB of pseudo-random (incompressible) bytes until
+/// directories (100 files a MiB of `target` below 200 MiB), then binary files of 20-50 MiB of pseudo-random (incompressible) bytes until
 /// `target` bytes.
 fn generate(dir: &Path, target: u64, seed: u64) -> anyhow::Result<Generated> {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x00C1_5EED);
     let mut g = Generated { files: 0, bytes: 0 };
-    for d in 0..200u64 {
+    // 200 directories (~90 MiB of YAML) from ~200 MiB up; one a MiB for the small trees of a
+    // smoke run, so that the YAML stays about half of the target.
+    let dirs = (target / MIB).clamp(1, 200);
+    for d in 0..dirs {
         let sub = dir.join(format!("clusters/team-{:02}/app-{d:03}", d % 20));
         std::fs::create_dir_all(&sub)?;
         for f in 0..100u64 {
@@ -1516,7 +1561,8 @@ fn print_report(cfg: &Config, table: &Table, load_start: &str, elapsed: Duration
                 "c" => "(c) controller with many objects",
                 "d" => "(d) failing neighbours",
                 "e" => "(e) signature verification",
-                _ => "(f) one poll per repository",
+                "f" => "(f) one poll per repository",
+                _ => "(g) producer CLI against flux",
             };
             println!("{title}");
         }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 /// The version line: the crate version and the commit (build.rs; "unknown" without git).
 const VERSION: &str = concat!(
@@ -50,7 +50,47 @@ enum Command {
     /// Build artifacts locally (`build artifact`, as `flux build artifact`).
     #[command(subcommand)]
     Build(ocisource::artifact::BuildCommand),
+    /// Verify artifact signatures as the controller does (`verify artifact`; not in flux).
+    #[command(subcommand)]
+    Verify(ocisource::artifact::VerifyCommand),
+    /// Print a shell completion script (as `flux completion`).
+    #[command(after_help = COMPLETION_EXAMPLES)]
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
 }
+
+/// The shells `completion` writes scripts for (flux's four).
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Shell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
+}
+
+const COMPLETION_EXAMPLES: &str = "\
+Examples:
+  # Load completions into the current bash session
+  source <(ocisource completion bash)
+
+  # Install them for every new bash session
+  ocisource completion bash > /etc/bash_completion.d/ocisource
+
+  # Zsh: a file named _ocisource in a directory of $fpath
+  ocisource completion zsh > \"${fpath[1]}/_ocisource\"
+
+  # Fish
+  ocisource completion fish > ~/.config/fish/completions/ocisource.fish
+
+  # PowerShell: load them into the current session
+  ocisource completion powershell | Out-String | Invoke-Expression";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -120,6 +160,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Diff(ocisource::artifact::DiffCommand::Artifact(args)) => {
             producer(ocisource::artifact::diff::run(&args))
         }
+        Command::Verify(ocisource::artifact::VerifyCommand::Artifact(args)) => {
+            // The report carries the verifier's conclusion; its warnings (a signature that did
+            // not verify) would only repeat it on stderr, which `-o` keeps empty.
+            init_logging_at("error");
+            rustls_provider();
+            let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
+            match runtime.block_on(ocisource::artifact::verify::run(&args)) {
+                Ok(report) if report.verified => Ok(ExitCode::SUCCESS),
+                Ok(_) => Ok(ExitCode::from(1)),
+                // Only unusable flags or material end here: clap's status for bad arguments.
+                Err(e) => {
+                    eprintln!("error: {}", ocisource::core::message::render(&e));
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Completion { shell } => {
+            let shell = match shell {
+                Shell::Bash => clap_complete::Shell::Bash,
+                Shell::Zsh => clap_complete::Shell::Zsh,
+                Shell::Fish => clap_complete::Shell::Fish,
+                Shell::Powershell => clap_complete::Shell::PowerShell,
+            };
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ocisource", &mut script);
+            std::io::stdout()
+                .write_all(&script)
+                .context("failed to write the completion script")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Build(ocisource::artifact::BuildCommand::Artifact(args)) => {
             init_logging();
             ocisource::artifact::build::run(&args)?;
@@ -179,4 +249,124 @@ fn init_controller_logging(o: &ocisource::cli::ObservabilityArgs) {
         LogEncoding::Json => builder.json().try_init(),
         LogEncoding::Console => builder.try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// The words of a shell command line: '…' and "…" quoting, nothing expanded.
+    fn words(line: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut word = String::new();
+        let mut quote = None;
+        let mut in_word = false;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    in_word = true;
+                }
+                (None, c) if c.is_whitespace() => {
+                    if in_word {
+                        out.push(std::mem::take(&mut word));
+                        in_word = false;
+                    }
+                }
+                (None, c) => {
+                    word.push(c);
+                    in_word = true;
+                }
+            }
+        }
+        if in_word {
+            out.push(word);
+        }
+        out
+    }
+
+    /// The `ocisource …` command lines of an `Examples:` block: continuation lines joined, what
+    /// precedes it in a pipe or a process substitution, and a pipe or redirection after it,
+    /// dropped.
+    fn example_commands(help: &str) -> Vec<Vec<String>> {
+        let joined = help.replace("\\\n", " ");
+        joined
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| {
+                let start = l.find("ocisource ")?;
+                let mut cmd = &l[start..];
+                if l[..start].ends_with("<(") {
+                    cmd = cmd.split(')').next().unwrap_or(cmd);
+                }
+                Some(
+                    words(cmd)
+                        .into_iter()
+                        .take_while(|w| w != "|" && w != ">")
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_verb_has_examples_and_each_parses() {
+        let mut root = Cli::command();
+        root.build();
+        let mut checked = 0;
+        for verb in root.get_subcommands().filter(|c| c.get_name() != "help") {
+            let leaves: Vec<&clap::Command> = if verb.has_subcommands() {
+                verb.get_subcommands()
+                    .filter(|c| c.get_name() != "help")
+                    .collect()
+            } else {
+                vec![verb]
+            };
+            for leaf in leaves {
+                let name = format!("{} {}", verb.get_name(), leaf.get_name());
+                let producer = verb.has_subcommands() || verb.get_name() == "completion";
+                let Some(help) = leaf.get_after_help().map(|h| h.to_string()) else {
+                    assert!(!producer, "{name}: no examples");
+                    continue;
+                };
+                assert!(help.starts_with("Examples:\n"), "{name}");
+                let commands = example_commands(&help);
+                assert!(commands.len() >= 2, "{name}: {commands:?}");
+                for args in commands {
+                    if let Err(e) = Cli::try_parse_from(&args) {
+                        panic!("{name}: {args:?}: {e}");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 20, "{checked} example commands");
+    }
+
+    #[test]
+    fn shell_words_split_as_the_examples_need() {
+        assert_eq!(
+            words(r#"a --x="$(git rev-parse HEAD)" --y='b c' -o json"#),
+            ["a", "--x=$(git rev-parse HEAD)", "--y=b c", "-o", "json"]
+        );
+        assert_eq!(
+            example_commands(
+                "Examples:\n  # c\n  k build | ocisource push artifact \\\n    -f - x > y\n  \
+                 source <(ocisource completion bash)\n"
+            ),
+            [
+                words("ocisource push artifact -f - x"),
+                words("ocisource completion bash")
+            ]
+        );
+    }
 }

@@ -922,3 +922,137 @@ fn resolve_symlinks_publishes_what_the_links_point_to() {
         .collect();
     assert_eq!(names, ["."], "links are skipped without --resolve-symlinks");
 }
+
+/// `s` quoted for `sh -c`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `ocisource <args>` on a pseudo-terminal (util-linux `script`): what the terminal showed.
+fn on_a_terminal(home: &ToolHome, args: &[&str]) -> String {
+    let script = Path::new("/usr/bin/script");
+    assert!(
+        script.is_file(),
+        "/usr/bin/script is missing: apt-get install util-linux (bsdutils)"
+    );
+    let bin = env!("CARGO_BIN_EXE_ocisource");
+    let line = std::iter::once(bin)
+        .chain(args.iter().copied())
+        .map(sh_quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = home
+        .command_for(script)
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{shown}{}", text(&out));
+    shown
+}
+
+#[test]
+fn progress_bars_are_drawn_on_a_terminal_and_piped_output_stays_fluxs_lines() {
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let home = ToolHome::new(&reg);
+    // 24 MiB that do not compress: long enough a transfer for a bar to be drawn.
+    let content = tempfile::tempdir().unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let data: Vec<u8> = (0..24 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(content.path().join("blob.bin"), &data).unwrap();
+    let push_args = |tag: &str| {
+        vec![
+            "push".to_string(),
+            "artifact".into(),
+            home.oci_url(&format!("app:{tag}")),
+            "--path".into(),
+            path_str(content.path()).into(),
+            "--source".into(),
+            SOURCE.into(),
+            "--revision".into(),
+            REVISION.into(),
+            "--insecure-registry".into(),
+        ]
+    };
+    // Piped: flux's lines and nothing else (no bar, no carriage return, no escape).
+    let args = push_args("piped");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ocisource(&home, &args, false);
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    let pushed = stderr
+        .lines()
+        .nth(1)
+        .and_then(|l| l.strip_prefix("✔ artifact successfully pushed to "))
+        .unwrap_or_else(|| panic!("{stderr}"))
+        .to_string();
+    assert_eq!(
+        stderr,
+        format!(
+            "► pushing artifact to {}/app:piped\n✔ artifact successfully pushed to {pushed}\n",
+            home.host()
+        )
+    );
+    let piped_dir = tempfile::tempdir().unwrap();
+    let out = ours_pull(&home, "app:piped", piped_dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let flux_dir = tempfile::tempdir().unwrap();
+    let mut cmd = home.command("flux");
+    cmd.args(["pull", "artifact", &home.oci_url("app:piped"), "-o"])
+        .arg(flux_dir.path())
+        .arg("--insecure-registry");
+    let flux = tools::run(&mut cmd);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&flux.stderr)
+            .replace(path_str(flux_dir.path()), path_str(piped_dir.path()))
+    );
+    for bytes in [&out.stderr, &out.stdout] {
+        assert!(!bytes.contains(&b'\r') && !bytes.contains(&0x1b));
+    }
+
+    // On a terminal: the packing, upload and download bars, then the same lines.
+    let args = push_args("tty");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let shown = on_a_terminal(&home, &args);
+    for part in [
+        "packing layer",
+        "uploading layer",
+        "✔ artifact successfully pushed to ",
+    ] {
+        assert!(shown.contains(part), "{part:?} not shown:\n{shown:?}");
+    }
+    let tty_dir = tempfile::tempdir().unwrap();
+    let url = home.oci_url("app:tty");
+    let shown = on_a_terminal(
+        &home,
+        &[
+            "pull",
+            "artifact",
+            &url,
+            "-o",
+            path_str(tty_dir.path()),
+            "--insecure-registry",
+        ],
+    );
+    for part in [
+        "downloading layer",
+        " MiB/",
+        "✔ artifact content extracted to ",
+    ] {
+        assert!(shown.contains(part), "{part:?} not shown:\n{shown:?}");
+    }
+    assert_eq!(
+        std::fs::read(tty_dir.path().join("blob.bin")).unwrap(),
+        data
+    );
+}

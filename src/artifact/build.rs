@@ -19,6 +19,7 @@ use super::tarball::{self, BuildError, BuiltLayer};
 #[derive(Subcommand, Clone, Debug)]
 pub enum BuildCommand {
     /// Build a directory or a single file into the tarball `push artifact` would push.
+    #[command(after_help = super::examples::BUILD)]
     Artifact(BuildArgs),
 }
 

@@ -29,6 +29,7 @@ use super::{Error, blocking};
 pub enum DiffCommand {
     /// Tell whether a local directory or file differs from a remote artifact (as `flux diff
     /// artifact`).
+    #[command(after_help = super::examples::DIFF)]
     Artifact(DiffArgs),
 }
 

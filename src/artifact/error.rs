@@ -241,6 +241,40 @@ pub enum Error {
         #[source]
         source: crate::cloud::CloudError,
     },
+    /// `verify artifact` flags that cannot be used together, or missing material.
+    #[error("{reason}")]
+    VerifyFlags {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A verification material file (key, trusted root, policy, certificate) could not be
+    /// read.
+    #[error("failed to read verification material {}", path.display())]
+    ReadMaterial {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A verification material file does not parse as what its flag names.
+    #[error("invalid verification material {}", path.display())]
+    InvalidMaterial {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The tag could not be resolved to a digest.
+    #[error("failed to determine the digest of {url}")]
+    Resolve {
+        /// `<repository>:<tag>`.
+        url: String,
+        /// What failed.
+        #[source]
+        source: registry::Error,
+    },
     /// `--resolve-symlinks` could not copy the tree (Flux's text).
     #[error("resolving symlinks failed")]
     ResolveSymlinks {

@@ -29,6 +29,7 @@ use super::reference::{OCI_PREFIX, parse_repository, redact_oci_url};
 pub enum ListCommand {
     /// List the artifacts of a repository: tags, digests, sources and revisions (as `flux list
     /// artifacts`).
+    #[command(after_help = super::examples::LIST)]
     Artifacts(ListArgs),
 }
 

@@ -9,11 +9,15 @@
 //! - [`list`](mod@list): `list artifacts`, tags with digests, sources and revisions.
 //! - [`diff`](mod@diff): `diff artifact`, a local build compared with the remote first layer.
 //! - [`build`](mod@build): `build artifact`, the same tarball written to a local file.
+//! - [`verify`](mod@verify): `verify artifact`, the controller's signature verification of one
+//!   artifact with material from files (not a flux verb).
 //! - [`tarball`]: the layer tarball (Go-identical tar bytes, gzip by zlib-rs).
 //! - [`image`]: the config blob and the manifest, serialized as go-containerregistry does.
 //! - [`symlinks`]: `--resolve-symlinks`, the tree copied with links replaced by their targets.
 //! - [`connect`]: the registry flags every verb shares and the client they make;
 //!   [`credentials`]: `--creds` and the Docker config.
+//! - [`examples`]: the `Examples:` block of each verb's `--help`.
+//! - [`progress`]: bars for push and pull on a terminal stderr, nothing otherwise.
 //! - [`reference`](mod@reference): `oci://` artifact URLs; [`flags`]: flag values as pflag
 //!   reads them; [`output`]: `-o json|yaml` as flux prints them; [`error`]: why a verb failed.
 
@@ -22,16 +26,19 @@ pub mod connect;
 pub mod credentials;
 pub mod diff;
 pub mod error;
+pub mod examples;
 pub mod flags;
 pub mod image;
 pub mod list;
 pub mod output;
+pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod symlinks;
 pub mod tag;
 pub mod tarball;
+pub mod verify;
 
 pub use build::{BuildArgs, BuildCommand, build_artifact};
 pub use connect::RegistryArgs;
@@ -43,6 +50,7 @@ pub use output::OutputFormat;
 pub use pull::{PullArgs, PullCommand, Pulled, pull_artifact};
 pub use push::{PushArgs, PushCommand, Pushed, push_artifact};
 pub use tag::{TagArgs, TagCommand, tag_artifact};
+pub use verify::{Report, VerifyArgs, VerifyCommand, VerifyProvider, verify_artifact};
 
 /// Runs blocking work off the async threads; a task that died becomes `lost(…)`.
 pub(crate) async fn blocking<T, E>(

@@ -33,6 +33,7 @@ use crate::storage::extract::{
 
 use super::connect::RegistryArgs;
 use super::image::{REVISION_ANNOTATION, SOURCE_ANNOTATION};
+use super::progress::{CountingReader, Progress};
 use super::reference::{OCI_PREFIX, redact_oci_url};
 use super::{Error, blocking};
 
@@ -41,6 +42,7 @@ use super::{Error, blocking};
 pub enum PullCommand {
     /// Pull an artifact and extract its first layer into a directory (as `flux pull
     /// artifact`).
+    #[command(after_help = super::examples::PULL)]
     Artifact(PullArgs),
 }
 
@@ -108,7 +110,7 @@ pub async fn run(args: &PullArgs) -> Result<(), Error> {
         "► pulling artifact from {}",
         url.strip_prefix(OCI_PREFIX).unwrap_or(&url)
     );
-    let pulled = pull_artifact(args).await?;
+    let pulled = pull_with_progress(args, Progress::on_stderr()).await?;
     eprintln!("✔ source {}", pulled.source);
     eprintln!("✔ revision {}", pulled.revision);
     eprintln!("✔ digest {}@{}", pulled.repository, pulled.digest);
@@ -137,11 +139,17 @@ fn check_output(output: &str) -> Result<PathBuf, Error> {
 /// (resolution, manifest or layer refused, digest mismatch), [`Error::NoLayers`],
 /// [`Error::Extract`] (not gzip, hostile or too large) and [`Error::Place`].
 pub async fn pull_artifact(args: &PullArgs) -> Result<Pulled, Error> {
+    pull_with_progress(args, Progress::hidden()).await
+}
+
+/// [`pull_artifact`], the layer download shown by `progress`.
+async fn pull_with_progress(args: &PullArgs, progress: Progress) -> Result<Pulled, Error> {
     let output = check_output(&args.output)?;
     let remote = args.registry.remote(&args.url).await?;
     let manifest = remote.manifest().await?;
     let layer = manifest.layers.first().ok_or(Error::NoLayers)?;
-    let reader = remote.open(layer).await?;
+    let downloading = progress.bar("downloading layer", layer.size);
+    let reader = CountingReader::new(remote.open(layer).await?, downloading.clone());
     let limits = ExtractLimits::from_flags(
         args.artifact_max_extract_size,
         args.artifact_max_extract_entries,
@@ -166,7 +174,9 @@ pub async fn pull_artifact(args: &PullArgs) -> Result<Pulled, Error> {
             source,
         },
     )
-    .await?;
+    .await;
+    downloading.done();
+    let extracted = extracted?;
     let annotation = |key: &str| manifest.annotations.get(key).cloned().unwrap_or_default();
     Ok(Pulled {
         source: annotation(SOURCE_ANNOTATION),

@@ -23,13 +23,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 
-use crate::registry::{BlobSource, Digest};
+use crate::registry::{BlobSource, Digest, SentHook};
 
 use super::build::source_path;
 use super::connect::RegistryArgs;
 use super::flags::IgnoreArgs;
 use super::image::{self, Blob, CONFIG_MEDIA_TYPE, CONTENT_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use super::output::{OutputFormat, json_object, yaml_mapping};
+use super::progress::{CountingWriter, Progress};
 use super::reference::{OCI_PREFIX, parse_artifact_url, redact_oci_url};
 use super::tarball::{self, BuildError, BuiltLayer};
 use super::{Error, blocking};
@@ -42,6 +43,7 @@ pub const REPRODUCIBLE_CREATED: &str = "1970-01-01T00:00:00Z";
 pub enum PushCommand {
     /// Push a directory or a single file as a Flux artifact (the format of `flux push
     /// artifact`).
+    #[command(after_help = super::examples::PUSH)]
     Artifact(PushArgs),
 }
 
@@ -177,7 +179,7 @@ pub async fn run(args: &PushArgs) -> Result<(), Error> {
         let url = url.strip_prefix(OCI_PREFIX).unwrap_or(&url);
         eprintln!("► pushing artifact to {url}");
     }
-    let pushed = push_artifact(args).await?;
+    let pushed = push_with_progress(args, Progress::on_stderr()).await?;
     let text = pushed.render(args.output);
     if args.output.is_some() {
         let _ = std::io::stdout().write_all(text.as_bytes());
@@ -195,6 +197,11 @@ pub async fn run(args: &PushArgs) -> Result<(), Error> {
 /// [`Error`]: invalid flags or URL, unreadable path or credentials, build failures, and
 /// registry refusals (the registry's category in the source).
 pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
+    push_with_progress(args, Progress::hidden()).await
+}
+
+/// [`push_artifact`], the packing and the layer upload shown by `progress`.
+async fn push_with_progress(args: &PushArgs, progress: Progress) -> Result<Pushed, Error> {
     if args.source.is_empty() {
         return Err(Error::MissingFlag { flag: "--source" });
     }
@@ -239,11 +246,13 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
 
     // The layer goes to an unnamed temporary file, streamed from there to the registry.
     let build_path = path.clone();
-    let (file, layer) = blocking(
+    let packing = progress.counter("packing layer");
+    let counted = packing.clone();
+    let result = blocking(
         move || {
             let file = tempfile::tempfile().map_err(|source| Error::TempFile { source })?;
             let matcher = tarball::ignore_matcher(&ignore_paths);
-            let out = std::io::BufWriter::new(file);
+            let out = std::io::BufWriter::new(CountingWriter::new(file, counted));
             let (out, layer) =
                 tarball::build_layer(&build_path, &matcher, out).map_err(|source| {
                     Error::Build {
@@ -251,12 +260,15 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
                         source,
                     }
                 })?;
-            let file = out.into_inner().map_err(|e| Error::Build {
-                path: build_path.clone(),
-                source: BuildError::Write {
-                    source: e.into_error(),
-                },
-            })?;
+            let file = out
+                .into_inner()
+                .map_err(|e| Error::Build {
+                    path: build_path.clone(),
+                    source: BuildError::Write {
+                        source: e.into_error(),
+                    },
+                })?
+                .into_inner();
             Ok::<_, Error>((file, layer))
         },
         |source| Error::Build {
@@ -264,7 +276,9 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
             source: BuildError::Write { source },
         },
     )
-    .await?;
+    .await;
+    packing.done();
+    let (file, layer) = result?;
     drop(source);
 
     let config = Bytes::from(image::config_json(&layer.diff_id));
@@ -285,19 +299,22 @@ pub async fn push_artifact(args: &PushArgs) -> Result<Pushed, Error> {
     ));
 
     let repository = repo.to_string();
-    client
+    let uploading = progress.bar("uploading layer", layer_blob.size);
+    let sent = uploading.clone();
+    let pushed = client
         .push_blob(
             &repo,
             &layer_blob.digest,
             layer_blob.size,
-            &BlobSource::File(Arc::new(file)),
+            &BlobSource::TrackedFile(Arc::new(file), SentHook::new(move |n| sent.set(n))),
             &cred,
         )
-        .await
-        .map_err(|source| Error::PushLayer {
-            repository: repository.clone(),
-            source,
-        })?;
+        .await;
+    uploading.done();
+    pushed.map_err(|source| Error::PushLayer {
+        repository: repository.clone(),
+        source,
+    })?;
     client
         .push_blob(
             &repo,

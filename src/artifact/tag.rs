@@ -19,6 +19,7 @@ use super::reference::Reference;
 #[derive(Subcommand, Clone, Debug)]
 pub enum TagCommand {
     /// Tag an artifact with more tags (as `flux tag artifact`).
+    #[command(after_help = super::examples::TAG)]
     Artifact(TagArgs),
 }
 

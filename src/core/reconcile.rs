@@ -23,7 +23,7 @@ use super::summary::{self, Ending, Next};
 use crate::api::conditions::{reasons, types};
 use crate::api::v1::{
     Artifact, LayerOperation, OciLayerSelector, OciRepository, OciRepositorySpec,
-    OciRepositoryStatus, VerificationProvider,
+    OciRepositoryStatus,
 };
 use crate::api::{PLATFORM_ANNOTATION, RECONCILE_REQUESTED_AT, duration};
 use crate::registry::{ClientPool, Descriptor, Manifest, Platform, Repository};
@@ -566,13 +566,8 @@ impl Run<'_> {
             ),
             Verification::Ignored => {}
             Verification::Failed(source) => {
-                let provider = match (verify.provider, &verify.secret_ref) {
-                    (VerificationProvider::Cosign, Some(_)) => "cosign",
-                    (VerificationProvider::Cosign, None) => "cosign keyless",
-                    (VerificationProvider::Notation, _) => "notation",
-                };
                 let e = Error::Verify {
-                    provider: provider.to_string(),
+                    provider: super::verification::provider_label(verify).to_string(),
                     source,
                 };
                 self.conds.mark_false(

@@ -10,7 +10,7 @@
 //! Secret, see [`crate::verify::notation`]).
 
 use super::ports::{SecretSource, Verification, Verifier, VerifyRequest};
-use crate::api::v1::{OidcIdentityMatch, VerificationProvider};
+use crate::api::v1::{OciRepositoryVerification, OidcIdentityMatch, VerificationProvider};
 use crate::core::semver::{FilterError, compile_go_regexp};
 use crate::verify::keyless::{self, IdentityMatcher, TrustedRoot};
 use crate::verify::tuf::SigstoreRoot;
@@ -64,6 +64,16 @@ pub struct InvalidIdentity {
     /// Go's parse error.
     #[source]
     pub source: FilterError,
+}
+
+/// The provider as Flux names it in a verification failure (`failed to verify the signature
+/// using provider '<name>'`): `cosign`, `cosign keyless` (no `secretRef`) or `notation`.
+pub fn provider_label(spec: &OciRepositoryVerification) -> &'static str {
+    match (spec.provider, &spec.secret_ref) {
+        (VerificationProvider::Cosign, Some(_)) => "cosign",
+        (VerificationProvider::Cosign, None) => "cosign keyless",
+        (VerificationProvider::Notation, _) => "notation",
+    }
 }
 
 /// Compiles `matchOIDCIdentity` with Go's regular-expression syntax.
@@ -314,7 +324,6 @@ impl<S: SecretSource> SignatureVerifier<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::v1::OciRepositoryVerification;
     use crate::core::ports::testing::MapSecrets;
     use crate::registry::{Client, Credential, Digest, Repository, TransportConfig};
 

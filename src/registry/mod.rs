@@ -54,7 +54,7 @@ pub use manifest::{Descriptor, Manifest};
 pub use platform::{InvalidPlatform, Platform};
 pub use pull::RawManifest;
 pub(crate) use pull::check_tag;
-pub use push::BlobSource;
+pub use push::{BlobSource, SentHook};
 pub use reference::{Algorithm, Digest, Repository};
 pub use referrers::{Referrer, Referrers, ReferrersSource};
 pub use retry::RetryPolicy;

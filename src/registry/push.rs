@@ -39,8 +39,28 @@ const MAX_UPLOAD_RESPONSE: usize = 64 << 10;
 pub enum BlobSource {
     /// A file, read with positional reads on each upload attempt, never held in memory.
     File(Arc<std::fs::File>),
+    /// A file as [`BlobSource::File`], its upload progress reported to the hook.
+    TrackedFile(Arc<std::fs::File>, SentHook),
     /// Bytes in memory (configs, small blobs).
     Bytes(Bytes),
+}
+
+/// Told the bytes of a file blob handed to the connection so far in the current attempt (from
+/// 0 again on a retry), after each chunk: a progress display's hook.
+#[derive(Clone)]
+pub struct SentHook(Arc<dyn Fn(u64) + Send + Sync>);
+
+impl SentHook {
+    /// A hook calling `f`.
+    pub fn new(f: impl Fn(u64) + Send + Sync + 'static) -> SentHook {
+        SentHook(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for SentHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SentHook")
+    }
 }
 
 impl BlobSource {
@@ -61,7 +81,8 @@ impl BlobSource {
     fn body(&self, len: u64) -> reqwest::Body {
         match self {
             BlobSource::Bytes(b) => reqwest::Body::from(b.clone()),
-            BlobSource::File(f) => file_body(Arc::clone(f), len),
+            BlobSource::File(f) => file_body(Arc::clone(f), len, None),
+            BlobSource::TrackedFile(f, hook) => file_body(Arc::clone(f), len, Some(hook.clone())),
         }
     }
 }
@@ -98,10 +119,12 @@ impl Body for Upload {
     }
 }
 
-/// Streams `len` bytes of `file` from offset 0 in chunks, failing if the file is shorter.
-fn file_body(file: Arc<std::fs::File>, len: u64) -> reqwest::Body {
+/// Streams `len` bytes of `file` from offset 0 in chunks, failing if the file is shorter; `hook`
+/// is told the offset reached after each chunk.
+fn file_body(file: Arc<std::fs::File>, len: u64, hook: Option<SentHook>) -> reqwest::Body {
     let stream = futures::stream::try_unfold(0u64, move |offset| {
         let file = Arc::clone(&file);
+        let hook = hook.clone();
         async move {
             if offset >= len {
                 return Ok(None);
@@ -127,6 +150,9 @@ fn file_body(file: Arc<std::fs::File>, len: u64) -> reqwest::Body {
                 ));
             }
             let next = offset + chunk.len() as u64;
+            if let Some(hook) = &hook {
+                (hook.0)(next);
+            }
             Ok(Some((Bytes::from(chunk), next)))
         }
     });
@@ -305,11 +331,14 @@ mod tests {
     use std::io::Write as _;
 
     #[tokio::test]
-    async fn file_bodies_stream_the_whole_file_in_chunks() {
+    async fn file_bodies_stream_the_whole_file_in_chunks_and_tell_the_hook() {
         let mut f = tempfile::tempfile().unwrap_or_else(|e| panic!("{e}"));
         let data: Vec<u8> = (0..(CHUNK * 2 + 17)).map(|i| (i % 251) as u8).collect();
         f.write_all(&data).unwrap_or_else(|e| panic!("{e}"));
-        let body = file_body(Arc::new(f), data.len() as u64);
+        let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&told);
+        let hook = SentHook::new(move |n| seen.lock().unwrap_or_else(|e| panic!("{e}")).push(n));
+        let body = file_body(Arc::new(f), data.len() as u64, Some(hook));
         let mut stream = BodyDataStream::new(body);
         let mut got = Vec::new();
         let mut chunks = 0;
@@ -319,13 +348,19 @@ mod tests {
         }
         assert_eq!(got, data);
         assert_eq!(chunks, 3);
+        let len = data.len() as u64;
+        let chunk = CHUNK as u64;
+        assert_eq!(
+            *told.lock().unwrap_or_else(|e| panic!("{e}")),
+            [chunk, 2 * chunk, len]
+        );
     }
 
     #[tokio::test]
     async fn a_file_shorter_than_announced_fails_the_body() {
         let mut f = tempfile::tempfile().unwrap_or_else(|e| panic!("{e}"));
         f.write_all(b"abc").unwrap_or_else(|e| panic!("{e}"));
-        let body = file_body(Arc::new(f), 10);
+        let body = file_body(Arc::new(f), 10, None);
         let mut stream = BodyDataStream::new(body);
         let first = stream.next().await;
         assert!(matches!(first, Some(Ok(ref b)) if b.as_ref() == b"abc"));
