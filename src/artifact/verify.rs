@@ -34,6 +34,7 @@ use crate::core::verification::{
 use crate::registry::Digest;
 use crate::verify::keyless::TrustedRoot;
 use crate::verify::notation;
+use crate::verify::tuf::{SigstoreRoot, TufSettings};
 
 use super::Error;
 use super::connect::RegistryArgs;
@@ -309,7 +310,18 @@ impl Prepared {
             client: &client,
             credential: &cred,
         };
-        match SignatureVerifier::new(&material.secrets)
+        // Keyless needs --trusted-root here, so this TUF root (in memory, never loaded) is
+        // only the verifier's required companion.
+        let public_root = match SigstoreRoot::new(&TufSettings::default()) {
+            Ok(root) => root,
+            Err(e) => {
+                return Report {
+                    message: format!("failed to set up the Sigstore trusted root: {e}"),
+                    ..report
+                };
+            }
+        };
+        match SignatureVerifier::new(&material.secrets, &public_root)
             .verify(request)
             .await
         {
