@@ -411,10 +411,17 @@ fn matrix() -> Vec<Case> {
                 assert_eq!(secrets["verbs"], json!(["list", "watch"]));
                 let c = &find(objs, "Deployment", "ocisource")["spec"]["template"]["spec"]["containers"]
                     [0];
+                // extraEnv comes after the chart's own variables.
+                let env = c["env"].as_array().unwrap();
                 assert_eq!(
-                    c["env"][1],
-                    json!({"name": "HTTPS_PROXY", "value": "http://proxy:3128"})
+                    env[env.len() - 2..],
+                    [
+                        json!({"name": "HTTPS_PROXY", "value": "http://proxy:3128"}),
+                        json!({"name": "NO_PROXY", "value": ".cluster.local."})
+                    ],
+                    "{env:?}"
                 );
+                assert!(env.iter().any(|e| e["name"] == "TUF_ROOT"), "{env:?}");
                 assert_eq!(
                     c["image"],
                     format!(
