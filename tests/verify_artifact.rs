@@ -11,6 +11,7 @@ use std::process::Output;
 
 use common::artifact::{ocisource, text};
 use common::registry::{Flavor, Registry, Security};
+use common::static_server::StaticServer;
 use common::tools::{self, TestCa, ToolHome};
 use common::verification::push;
 use serde_json::{Value, json};
@@ -176,7 +177,10 @@ fn unusable_flags_and_material_exit_with_status_two_before_any_request() {
     std::fs::write(&junk, "junk").unwrap();
     let missing = home.dir().join("missing.pub");
     let cases: Vec<(Vec<&str>, String)> = vec![
-        (vec![], "cosign needs --key or --trusted-root".into()),
+        (
+            vec![],
+            "cosign needs --key, or --certificate-identity".into(),
+        ),
         (
             vec!["--key", path_str(&missing)],
             format!("failed to read verification material {}", missing.display()),
@@ -204,7 +208,22 @@ fn unusable_flags_and_material_exit_with_status_two_before_any_request() {
         ),
         (
             vec!["--certificate-identity", "x"],
-            "--trusted-root <FILE>".into(),
+            "keyless verification needs --certificate-oidc-issuer".into(),
+        ),
+        (
+            vec!["--key", path_str(&junk), "--certificate-identity", "x"],
+            "cannot be used with '--certificate-identity <CERTIFICATE_IDENTITY>'".into(),
+        ),
+        (
+            vec![
+                "--certificate-identity",
+                "x",
+                "--certificate-oidc-issuer",
+                "y",
+                "--sigstore-tuf-root",
+                path_str(&missing),
+            ],
+            format!("failed to read verification material {}", missing.display()),
         ),
         (vec!["--provider", "aws"], "invalid value 'aws'".into()),
     ];
@@ -326,6 +345,71 @@ fn keyless_signatures_verify_for_the_signers_identity_only() {
     let mut args = exact;
     args[1] = path_str(&foreign_root);
     assert_eq!(verify_json(&home, "app:v1", &args).0, 1);
+
+    // Without --trusted-root the root comes through TUF, as the controller's keyless without
+    // trustedRootSecretRef: here from the CA's own TUF repository, as its --sigstore-tuf-*
+    // flags name it.
+    let tuf = home.dir().join("tuf");
+    ca.tuf_repository(&tuf, &["--rotate"]);
+    let mirror = StaticServer::start(&tuf);
+    let mirror_flag = format!("--sigstore-tuf-mirror={}", mirror.url());
+    let initial = tuf.join("1.root.json");
+    let cache = home.dir().join("tuf-cache");
+    let through_tuf = [
+        "--certificate-identity",
+        EMAIL,
+        "--certificate-oidc-issuer",
+        ISSUER,
+        &mirror_flag,
+        "--sigstore-tuf-root",
+        path_str(&initial),
+        "--sigstore-tuf-cache",
+        path_str(&cache),
+    ];
+    assert_eq!(
+        verify_json(&home, "app:v1", &through_tuf),
+        (
+            0,
+            report(
+                &home,
+                "app:v1",
+                &signed,
+                "cosign",
+                true,
+                &format!("verified signature of revision v1@{signed}")
+            )
+        )
+    );
+    assert!(cache.join("trusted_root.json").is_file());
+    let mut other = through_tuf;
+    other[1] = "ops@example.com";
+    assert_eq!(
+        verify_json(&home, "app:v1", &other),
+        (
+            1,
+            report(&home, "app:v1", &signed, "cosign", false, &keyless_no_match)
+        )
+    );
+    // Another Sigstore's TUF repository (its own keys and root) is refused, naming the mirror.
+    let foreign_tuf = home.dir().join("foreign-tuf");
+    foreign.tuf_repository(&foreign_tuf, &[]);
+    let foreign_mirror = StaticServer::start(&foreign_tuf);
+    let foreign_flag = format!("--sigstore-tuf-mirror={}", foreign_mirror.url());
+    let foreign_cache = home.dir().join("foreign-tuf-cache");
+    let mut args = through_tuf;
+    args[4] = &foreign_flag;
+    args[8] = path_str(&foreign_cache);
+    let (code, r) = verify_json(&home, "app:v1", &args);
+    assert_eq!(code, 1);
+    let message = r["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "failed to verify the signature using provider 'cosign keyless': failed to get the \
+             Sigstore trusted root through TUF from {}: ",
+            foreign_mirror.url()
+        )),
+        "{message}"
+    );
 }
 
 #[test]

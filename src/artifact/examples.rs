@@ -86,11 +86,15 @@ Examples:
   # Check a cosign signature made with cosign.key (exit 0 verified, 1 not, 2 bad flags)
   ocisource verify artifact oci://ghcr.io/org/manifests/app:v1.0.0 --key=cosign.pub
 
-  # Keyless: a signature from a private Sigstore, by a GitHub Actions workflow of org/app
+  # Keyless (public-good Sigstore, its root through TUF): signed by a workflow of org/app
   ocisource verify artifact oci://ghcr.io/org/manifests/app:v1.0.0 \\
-    --trusted-root=trusted_root.json \\
     --certificate-identity-regexp='^https://github\\.com/org/app/' \\
     --certificate-oidc-issuer=https://token.actions.githubusercontent.com
+
+  # Keyless against a private Sigstore's trusted root
+  ocisource verify artifact oci://registry.example/app:v1.0.0 \\
+    --trusted-root=trusted_root.json \\
+    --certificate-identity=dev@example.com --certificate-oidc-issuer=https://issuer.example
 
   # Notation, the result as JSON for the pipeline
   ocisource verify artifact oci://ghcr.io/org/manifests/app:v1.0.0 --provider=notation \\

@@ -2,10 +2,12 @@
 //! pipelines. Not a flux verb: flux has no counterpart.
 //!
 //! The key material comes from files, with cosign's and notation's flag names: `--key` (PEM
-//! public keys, repeatable), keyless `--trusted-root` with `--certificate-identity[-regexp]` and
-//! `--certificate-oidc-issuer[-regexp]` (one `matchOIDCIdentity` entry), notation
+//! public keys, repeatable), keyless `--certificate-identity[-regexp]` and
+//! `--certificate-oidc-issuer[-regexp]` (one `matchOIDCIdentity` entry) against the Sigstore
+//! trusted root of `--trusted-root`, or else of the TUF repository the controller's
+//! `--sigstore-tuf-*` flags name (the public-good one by default), notation
 //! `--trust-policy` with `--cert` (repeatable). The files become one in-memory verification
-//! Secret, read through a [`SecretSource`], and the artifact is checked by
+//! Secret, held as the standalone mode holds Secrets ([`DirSecrets`]), and the artifact is checked by
 //! [`SignatureVerifier`], the controller's verifier, on the digest the reference resolves to:
 //! the same layouts, rules and messages as `spec.verify`, no second implementation.
 //!
@@ -19,22 +21,24 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
 use crate::api::v1::{
     LocalObjectReference, OciRepositoryVerification, OidcIdentityMatch, VerificationProvider,
 };
+use crate::cli::SigstoreArgs;
 use crate::core::message;
-use crate::core::ports::{LookupError, SecretSource, Verification, Verifier, VerifyRequest};
+use crate::core::ports::{Verification, Verifier, VerifyRequest};
 use crate::core::verification::{
     SignatureVerifier, TRUSTED_ROOT_KEY, identity_matchers, provider_label,
 };
 use crate::registry::Digest;
+use crate::standalone::secrets::DirSecrets;
 use crate::verify::keyless::TrustedRoot;
 use crate::verify::notation;
-use crate::verify::tuf::{SigstoreRoot, TufSettings};
+use crate::verify::tuf::SigstoreRoot;
 
 use super::Error;
 use super::connect::RegistryArgs;
@@ -96,33 +100,30 @@ pub struct VerifyArgs {
     #[arg(long = "key", value_name = "FILE")]
     pub keys: Vec<PathBuf>,
 
-    /// Cosign keyless: a Sigstore `trusted_root.json` (as `spec.verify.trustedRootSecretRef`).
+    /// Cosign keyless: a Sigstore `trusted_root.json` (as `spec.verify.trustedRootSecretRef`);
+    /// without it, keyless takes the trusted root through TUF (`--sigstore-tuf-*`).
     #[arg(long, value_name = "FILE", conflicts_with = "keys")]
     pub trusted_root: Option<PathBuf>,
 
     /// Cosign keyless: the signer's identity, exactly.
-    #[arg(long, requires = "trusted_root")]
+    #[arg(long, conflicts_with = "keys")]
     pub certificate_identity: Option<String>,
 
     /// Cosign keyless: a Go regular expression the signer's identity matches (unanchored).
-    #[arg(
-        long,
-        requires = "trusted_root",
-        conflicts_with = "certificate_identity"
-    )]
+    #[arg(long, conflicts_with_all = ["keys", "certificate_identity"])]
     pub certificate_identity_regexp: Option<String>,
 
     /// Cosign keyless: the OIDC issuer of the signer's certificate, exactly.
-    #[arg(long, requires = "trusted_root")]
+    #[arg(long, conflicts_with = "keys")]
     pub certificate_oidc_issuer: Option<String>,
 
     /// Cosign keyless: a Go regular expression the OIDC issuer matches (unanchored).
-    #[arg(
-        long,
-        requires = "trusted_root",
-        conflicts_with = "certificate_oidc_issuer"
-    )]
+    #[arg(long, conflicts_with_all = ["keys", "certificate_oidc_issuer"])]
     pub certificate_oidc_issuer_regexp: Option<String>,
+
+    /// Cosign keyless without `--trusted-root`: where the Sigstore trusted root comes from.
+    #[command(flatten)]
+    pub sigstore: SigstoreArgs,
 
     /// Notation: the `trustpolicy.json`.
     #[arg(long, value_name = "FILE")]
@@ -156,6 +157,11 @@ impl VerifyArgs {
             certificate_oidc_issuer_regexp: None,
             trust_policy: None,
             certs: Vec::new(),
+            sigstore: SigstoreArgs {
+                sigstore_tuf_mirror: crate::verify::tuf::DEFAULT_MIRROR.to_string(),
+                sigstore_tuf_root: None,
+                sigstore_tuf_cache: None,
+            },
             output: None,
             registry: RegistryArgs::default(),
         }
@@ -199,7 +205,7 @@ const TRUSTED_ROOT_SECRET: &str = "trusted-root";
 #[derive(Debug)]
 struct Material {
     spec: OciRepositoryVerification,
-    secrets: FileSecrets,
+    secrets: DirSecrets,
 }
 
 /// Runs `ocisource verify artifact`: the report on stdout with `-o`, else a line on stderr.
@@ -245,6 +251,7 @@ pub async fn verify_artifact(args: &VerifyArgs) -> Result<Report, Error> {
 /// What the flags give before any request: the material, the artifact and the client.
 struct Prepared {
     material: Material,
+    public_root: SigstoreRoot,
     repo: crate::registry::Repository,
     reference: Reference,
     client: crate::registry::Client,
@@ -258,8 +265,23 @@ impl Prepared {
             source,
         })?;
         let client = args.registry.client()?;
+        // Loaded on the first keyless verification without --trusted-root, never otherwise.
+        let settings = args
+            .sigstore
+            .tuf_settings()
+            .map_err(|e| Error::ReadMaterial {
+                path: e.path,
+                source: e.source,
+            })?;
+        let public_root = SigstoreRoot::new(&settings).map_err(|reason| {
+            flags(format!(
+                "--sigstore-tuf-mirror {}: {reason}",
+                args.sigstore.sigstore_tuf_mirror
+            ))
+        })?;
         Ok(Prepared {
             material,
+            public_root,
             repo,
             reference,
             client,
@@ -269,6 +291,7 @@ impl Prepared {
     async fn verify(self, args: &VerifyArgs) -> Report {
         let Prepared {
             material,
+            public_root,
             repo,
             reference,
             client,
@@ -309,17 +332,6 @@ impl Prepared {
             digest: &digest,
             client: &client,
             credential: &cred,
-        };
-        // Keyless needs --trusted-root here, so this TUF root (in memory, never loaded) is
-        // only the verifier's required companion.
-        let public_root = match SigstoreRoot::new(&TufSettings::default()) {
-            Ok(root) => root,
-            Err(e) => {
-                return Report {
-                    message: format!("failed to set up the Sigstore trusted root: {e}"),
-                    ..report
-                };
-            }
         };
         match SignatureVerifier::new(&material.secrets, &public_root)
             .verify(request)
@@ -410,13 +422,15 @@ fn material(args: &VerifyArgs) -> Result<Material, Error> {
             {
                 return Err(flags(format!("{flag} is a notation flag")));
             }
-            match &args.trusted_root {
-                Some(root) => keyless_material(args, root),
-                None if args.keys.is_empty() => Err(flags(
-                    "cosign needs --key or --trusted-root (keyless verification against the \
-                     public-good Sigstore root is not supported)",
-                )),
-                None => key_material(&args.keys),
+            if !args.keys.is_empty() {
+                key_material(&args.keys)
+            } else if args.trusted_root.is_some() || keyless.iter().any(|(set, _)| *set) {
+                keyless_material(args, args.trusted_root.as_deref())
+            } else {
+                Err(flags(
+                    "cosign needs --key, or --certificate-identity[-regexp] and \
+                     --certificate-oidc-issuer[-regexp] for keyless verification",
+                ))
             }
         }
         VerifyProvider::Notation => {
@@ -459,13 +473,13 @@ fn key_material(keys: &[PathBuf]) -> Result<Material, Error> {
     }
     Ok(Material {
         spec: spec(VerificationProvider::Cosign, Some(SECRET)),
-        secrets: FileSecrets::one(SECRET, data),
+        secrets: file_secrets(SECRET, data),
     })
 }
 
-fn keyless_material(args: &VerifyArgs, root: &Path) -> Result<Material, Error> {
-    let json = read(root)?;
-    TrustedRoot::from_json(&json).map_err(|e| invalid(root, e))?;
+/// Keyless material: the identity flags and, with `--trusted-root`, its root as a trusted root
+/// Secret; without, the spec names no Secret and the verifier takes the TUF root.
+fn keyless_material(args: &VerifyArgs, root: Option<&Path>) -> Result<Material, Error> {
     let subject = match (
         &args.certificate_identity,
         &args.certificate_identity_regexp,
@@ -496,13 +510,21 @@ fn keyless_material(args: &VerifyArgs, root: &Path) -> Result<Material, Error> {
     identity_matchers(&identities).map_err(|e| flags(message::render(&e)))?;
     let mut spec = spec(VerificationProvider::Cosign, None);
     spec.match_oidc_identity = Some(identities);
+    let Some(root) = root else {
+        return Ok(Material {
+            spec,
+            secrets: file_secrets(TRUSTED_ROOT_SECRET, BTreeMap::new()),
+        });
+    };
+    let json = read(root)?;
+    TrustedRoot::from_json(&json).map_err(|e| invalid(root, e))?;
     spec.trusted_root_secret_ref = Some(LocalObjectReference {
         name: TRUSTED_ROOT_SECRET.to_string(),
     });
     let data = BTreeMap::from([(TRUSTED_ROOT_KEY.to_string(), ByteString(json))]);
     Ok(Material {
         spec,
-        secrets: FileSecrets::one(TRUSTED_ROOT_SECRET, data),
+        secrets: file_secrets(TRUSTED_ROOT_SECRET, data),
     })
 }
 
@@ -528,7 +550,7 @@ fn notation_material(policy: &Path, certs: &[PathBuf]) -> Result<Material, Error
     notation::material(NAMESPACE, SECRET, &data).map_err(|e| invalid(policy, e))?;
     Ok(Material {
         spec: spec(VerificationProvider::Notation, Some(SECRET)),
-        secrets: FileSecrets::one(SECRET, data),
+        secrets: file_secrets(SECRET, data),
     })
 }
 
@@ -546,54 +568,20 @@ fn anchored(s: &str) -> String {
     out
 }
 
-/// One Secret made from the files, in namespace [`NAMESPACE`]; no service accounts.
-#[derive(Debug)]
-struct FileSecrets {
-    name: &'static str,
-    data: BTreeMap<String, ByteString>,
-}
-
-impl FileSecrets {
-    fn one(name: &'static str, data: BTreeMap<String, ByteString>) -> FileSecrets {
-        FileSecrets { name, data }
-    }
-}
-
-impl SecretSource for FileSecrets {
-    async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, LookupError> {
-        Ok(
-            (namespace == NAMESPACE && name == self.name).then(|| Secret {
-                metadata: ObjectMeta {
-                    name: Some(name.to_string()),
-                    namespace: Some(namespace.to_string()),
-                    ..ObjectMeta::default()
-                },
-                data: Some(self.data.clone()),
-                ..Secret::default()
-            }),
-        )
-    }
-
-    async fn service_account(
-        &self,
-        _namespace: &str,
-        _name: &str,
-    ) -> Result<Option<ServiceAccount>, LookupError> {
-        Ok(None)
-    }
-
-    async fn service_account_token(
-        &self,
-        namespace: &str,
-        name: &str,
-        _audiences: &[String],
-    ) -> Result<String, LookupError> {
-        Err(LookupError::CreateToken {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-            source: "verify artifact has no service accounts".into(),
-        })
-    }
+/// The verification Secret `name` in [`NAMESPACE`] holding `data`, as the standalone mode's
+/// store of Secrets (no service accounts, no tokens).
+fn file_secrets(name: &str, data: BTreeMap<String, ByteString>) -> DirSecrets {
+    let mut secrets = DirSecrets::default();
+    secrets.insert_secret(Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(NAMESPACE.to_string()),
+            ..ObjectMeta::default()
+        },
+        data: Some(data),
+        ..Secret::default()
+    });
+    secrets
 }
 
 #[cfg(test)]
@@ -635,7 +623,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = "oci://127.0.0.1:9/app:v1";
         let cosign = VerifyArgs::new(url, VerifyProvider::Cosign);
-        assert!(flag_error(&cosign).starts_with("cosign needs --key or --trusted-root"));
+        assert!(flag_error(&cosign).starts_with("cosign needs --key, or --certificate-identity"));
         let mut a = cosign.clone();
         a.certs = vec![dir.path().join("c.crt")];
         a.keys = vec![dir.path().join("k.pub")];
@@ -699,6 +687,14 @@ mod tests {
                 subject: "@example\\.com$".into(),
             }])
         );
+        assert_eq!(provider_label(&m.spec), "cosign keyless");
+        assert!(m.spec.trusted_root_secret_ref.is_some());
+
+        // Without --trusted-root the spec names no root Secret: the verifier takes TUF's.
+        a.trusted_root = None;
+        let m = material(&a).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.spec.trusted_root_secret_ref, None);
+        assert_eq!(m.spec.secret_ref, None);
         assert_eq!(provider_label(&m.spec), "cosign keyless");
     }
 

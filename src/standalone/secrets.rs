@@ -96,6 +96,16 @@ impl DirSecrets {
         Ok(out)
     }
 
+    /// Adds `secret` (its `data`; without a namespace it belongs to every namespace), replacing
+    /// one of the same namespace and name.
+    pub fn insert_secret(&mut self, secret: Secret) {
+        let key = (
+            secret.metadata.namespace.clone(),
+            secret.metadata.name.clone().unwrap_or_default(),
+        );
+        self.secrets.insert(key, secret);
+    }
+
     fn add(&mut self, path: &Path, doc: serde_json::Value) -> Result<(), LoadError> {
         let kind = serde_json::from_value::<Head>(doc.clone())
             .ok()
@@ -115,11 +125,7 @@ impl DirSecrets {
                         data.insert(k, ByteString(v.into_bytes()));
                     }
                 }
-                let key = (
-                    secret.metadata.namespace.clone(),
-                    secret.metadata.name.clone().unwrap_or_default(),
-                );
-                self.secrets.insert(key, secret);
+                self.insert_secret(secret);
             }
             "ServiceAccount" => {
                 let sa: ServiceAccount = serde_json::from_value(doc).map_err(invalid)?;
