@@ -25,6 +25,7 @@ pub mod body;
 pub mod cli;
 pub mod cloud;
 pub mod core;
+pub mod error_chain;
 #[cfg(fuzzing)]
 pub mod fuzzing;
 pub mod k8s;

@@ -412,19 +412,6 @@ fn status_mut(obj: &mut OciRepository) -> &mut OciRepositoryStatus {
     obj.status.as_mut().unwrap()
 }
 
-/// A directory with `deploy.yaml` holding `text` and an overlay.
-fn content(text: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("deploy.yaml"), text).unwrap();
-    std::fs::create_dir(dir.path().join("overlays")).unwrap();
-    std::fs::write(
-        dir.path().join("overlays/kustomization.yaml"),
-        "resources: []\n",
-    )
-    .unwrap();
-    dir
-}
-
 /// `flux push artifact` of a tree holding `text`, with the origin annotations; the digest.
 /// A registry holding `text` at `app:v1`, a test bed, and object `name` following that tag.
 struct AtV1 {
@@ -453,7 +440,7 @@ fn at_v1(name: &str, text: &str) -> AtV1 {
 }
 
 fn push(reg: &Registry, repo: &str, tag: &str, text: &str) -> String {
-    let dir = content(text);
+    let dir = common::artifact::deploy_with_overlay(text);
     tools::flux_push_artifact(reg, repo, tag, dir.path(), SOURCE, ORIGIN, &[])
 }
 

@@ -3,20 +3,9 @@
 
 mod common;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceDefinition, JSONSchemaProps,
-};
+use common::crd::schema_of;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
 use serde_json::Value;
-
-fn schema_of(crd: &CustomResourceDefinition, version: &str) -> JSONSchemaProps {
-    let v = crd
-        .spec
-        .versions
-        .iter()
-        .find(|v| v.name == version)
-        .unwrap_or_else(|| panic!("version {version} missing"));
-    v.schema.clone().unwrap().open_api_v3_schema.unwrap()
-}
 
 fn prop<'a>(schema: &'a JSONSchemaProps, path: &str) -> &'a JSONSchemaProps {
     path.split('.').fold(schema, |s, p| {

@@ -477,19 +477,7 @@ fn property_paths(crd: &CustomResourceDefinition, version: &str, root: &str) -> 
             walk(items, &format!("{at}[]"), out);
         }
     }
-    let v = crd
-        .spec
-        .versions
-        .iter()
-        .find(|v| v.name == version)
-        .unwrap_or_else(|| panic!("version {version} missing"));
-    let schema = v
-        .schema
-        .as_ref()
-        .unwrap()
-        .open_api_v3_schema
-        .as_ref()
-        .unwrap();
+    let schema = common::crd::schema_of(crd, version);
     let mut out = BTreeSet::new();
     walk(&schema.properties.as_ref().unwrap()[root], root, &mut out);
     out

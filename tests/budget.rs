@@ -15,13 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::controller::Controller;
-use common::controlplane::ControlPlane;
 use common::in_process::{InProcess, object};
 use common::object::OciRepo;
 use common::registry::{Flavor, Registry, Security};
 use common::{eventually, tools, wait_until};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{PostParams, WatchEvent, WatchParams};
 use kube::{Api, Client, ResourceExt};
 use ocisource::api::RECONCILE_REQUESTED_AT;
@@ -406,14 +404,7 @@ impl std::ops::Sub for Writes {
 async fn an_unchanged_reconcile_writes_nothing_to_the_api() {
     const NS: &str = "budget";
     let _alone = CONTROL_PLANE.lock().await;
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    let (cp, client) = common::controlplane::shared_with_namespace(NS).await;
     let reg = Registry::start(Flavor::Distribution, Security::Http);
     let content = content_dir();
     push(&reg, "apps/web", "stable", content.path());
@@ -537,14 +528,7 @@ async fn the_controller_asks_once_per_repository_and_interval_and_afresh_when_re
     const NS: &str = "budget-shared";
     const OBJECTS: usize = 20;
     let _alone = CONTROL_PLANE.lock().await;
-    let cp = ControlPlane::shared();
-    let client = cp.client().await;
-    common::crd::install(&client).await;
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    let (cp, client) = common::controlplane::shared_with_namespace(NS).await;
     let reg = Registry::start(Flavor::Distribution, Security::Http);
     let content = content_dir();
     push(&reg, "apps/shared", "stable", content.path());

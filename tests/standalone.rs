@@ -44,18 +44,6 @@ fn manifest(name: &str, url: &str, extra: Value) -> Value {
         .build()
 }
 
-fn content_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("deploy.yaml"), "kind: Deployment\n").unwrap();
-    std::fs::create_dir(dir.path().join("overlays")).unwrap();
-    std::fs::write(
-        dir.path().join("overlays/kustomization.yaml"),
-        "resources: []\n",
-    )
-    .unwrap();
-    dir
-}
-
 fn sha256_file(path: &Path) -> String {
     let hash = Sha256::digest(std::fs::read(path).unwrap());
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
@@ -92,7 +80,7 @@ fn untar(path: &Path) -> Vec<(String, String)> {
 #[test]
 fn a_flux_artifact_is_pulled_stored_and_reported_ready_then_left_alone() {
     let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = content_dir();
+    let content = common::artifact::deploy_with_overlay("kind: Deployment\n");
     let digest = tools::flux_push_artifact(
         &reg,
         "apps/podinfo",
@@ -181,7 +169,7 @@ fn a_flux_artifact_is_pulled_stored_and_reported_ready_then_left_alone() {
 #[test]
 fn semver_and_digest_references_resolve_like_flux() {
     let reg = Registry::start(Flavor::Referrers, Security::Http);
-    let content = content_dir();
+    let content = common::artifact::deploy_with_overlay("kind: Deployment\n");
     let mut digests = std::collections::BTreeMap::new();
     for tag in ["6.1.4", "6.1.5", "6.1.6", "6.2.0-rc.1", "latest"] {
         let d = tools::flux_push_artifact(&reg, "podinfo", tag, content.path(), "src", tag, &[]);
@@ -262,7 +250,7 @@ fn semver_and_digest_references_resolve_like_flux() {
 #[test]
 fn reference_errors_stall_or_retry_with_fluxs_reasons() {
     let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = content_dir();
+    let content = common::artifact::deploy_with_overlay("kind: Deployment\n");
     tools::flux_push_artifact(&reg, "app", "v1", content.path(), "src", "rev", &[]);
     let storage = tempfile::tempdir().unwrap();
 
@@ -335,7 +323,7 @@ fn reference_errors_stall_or_retry_with_fluxs_reasons() {
 #[test]
 fn credentials_come_from_the_secrets_directory() {
     let reg = Registry::start(Flavor::Distribution, Security::Basic);
-    let content = content_dir();
+    let content = common::artifact::deploy_with_overlay("kind: Deployment\n");
     let digest =
         tools::flux_push_artifact(&reg, "private/app", "v1", content.path(), "s", "r", &[]);
     let storage = tempfile::tempdir().unwrap();
@@ -469,7 +457,7 @@ fn cloud_providers_need_the_gate_for_service_accounts_and_static_secrets_win() {
 
     // A static secret wins over the provider: no cloud login is attempted.
     let reg = Registry::start(Flavor::Distribution, Security::Basic);
-    let content = content_dir();
+    let content = common::artifact::deploy_with_overlay("kind: Deployment\n");
     tools::flux_push_artifact(&reg, "app", "v1", content.path(), "s", "r", &[]);
     let secret = json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -495,7 +483,7 @@ fn cloud_providers_need_the_gate_for_service_accounts_and_static_secrets_win() {
 #[test]
 fn a_status_path_outside_the_objects_directory_is_never_touched() {
     let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = content_dir();
+    let content = common::artifact::deploy_with_overlay("kind: Deployment\n");
     let digest = tools::flux_push_artifact(&reg, "app", "v1", content.path(), "s", "r", &[]);
     let storage = tempfile::tempdir().unwrap();
     let victim = storage.path().join("ocirepository/apps/other");
@@ -532,7 +520,7 @@ fn a_status_path_outside_the_objects_directory_is_never_touched() {
 #[test]
 fn a_malformed_timeout_does_not_crash_the_reconcile() {
     let reg = Registry::start(Flavor::Distribution, Security::Http);
-    let content = content_dir();
+    let content = common::artifact::deploy_with_overlay("kind: Deployment\n");
     tools::flux_push_artifact(&reg, "app", "v1", content.path(), "s", "r", &[]);
     let storage = tempfile::tempdir().unwrap();
     let url = format!("oci://{}/app", reg.host());

@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::controlplane::ControlPlane;
+use common::controlplane::{ControlPlane, create_namespace};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use kube::Api;
 use kube::api::{ListParams, ObjectMeta, PostParams};
-use kube::{Api, Client};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -16,19 +16,6 @@ fn meta(name: &str) -> ObjectMeta {
         name: Some(name.to_string()),
         ..ObjectMeta::default()
     }
-}
-
-async fn create_namespace(client: &Client, name: &str) {
-    Api::<Namespace>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &Namespace {
-                metadata: meta(name),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
 }
 
 fn config_map(name: &str, value: &str) -> ConfigMap {

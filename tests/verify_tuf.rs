@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::object::{condition as cond, wait_for};
 use common::registry::{Flavor, Registry, Security};
-use common::standalone::{Run, reconcile_command};
+use common::standalone::{Run, reconcile_command, run_command};
 use common::static_server::StaticServer;
 use common::tools::TestCa;
 use common::verification::{
@@ -51,21 +51,13 @@ fn signed_artifact(work: &Path, tag: &str) -> (Registry, TestCa, String) {
 /// `$TUF_ROOT` = `cache`.
 fn reconcile_tuf(m: &Value, storage: &Path, mirror: &str, root: &Path, cache: &Path) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let out = reconcile_command(m, storage, dir.path())
-        .arg(format!("--sigstore-tuf-mirror={mirror}"))
-        .arg("--sigstore-tuf-root")
-        .arg(root)
-        .env("TUF_ROOT", cache)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let obj = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no object printed ({e}); stderr:\n{stderr}"));
-    Run {
-        code: out.status.code().unwrap(),
-        obj,
-        stderr,
-    }
+    run_command(
+        reconcile_command(m, storage, dir.path())
+            .arg(format!("--sigstore-tuf-mirror={mirror}"))
+            .arg("--sigstore-tuf-root")
+            .arg(root)
+            .env("TUF_ROOT", cache),
+    )
 }
 
 fn tuf_failure(mirror: &str, cause: &str) -> String {

@@ -11,28 +11,14 @@ use std::error::Error;
 /// A cause whose text the previous level already ends with is skipped, so a library error that
 /// prints its own source does not appear twice.
 pub fn render(err: &(dyn Error + 'static)) -> String {
-    sanitize(&chain(err))
+    sanitize(&crate::error_chain::chain(err))
 }
 
 /// [`render`] for an error about the object whose `spec.url` is `url`: the URL's userinfo and
 /// query also go where a parser quoted a piece of it without its scheme (`user:pa ss@host`,
 /// `app?token=x`), which no pattern can recognise once it holds spaces.
 pub fn render_for_url(err: &(dyn Error + 'static), url: &str) -> String {
-    sanitize(&redact_url_secrets(&chain(err), url))
-}
-
-fn chain(err: &(dyn Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut next = err.source();
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        if !text.is_empty() && !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        next = cause.source();
-    }
-    out
+    sanitize(&redact_url_secrets(&crate::error_chain::chain(err), url))
 }
 
 // Below this length a bare password or query is not searched for on its own: removing every

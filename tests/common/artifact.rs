@@ -12,6 +12,19 @@ use ocisource::registry::{Client, Credential, TlsMaterial, TransportConfig};
 use super::registry::Registry;
 use super::tools::ToolHome;
 
+/// A directory with `deploy.yaml` holding `text` and an overlay's `kustomization.yaml`.
+pub fn deploy_with_overlay(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("deploy.yaml"), text).unwrap();
+    std::fs::create_dir(dir.path().join("overlays")).unwrap();
+    std::fs::write(
+        dir.path().join("overlays/kustomization.yaml"),
+        "resources: []\n",
+    )
+    .unwrap();
+    dir
+}
+
 /// A source tree with nested dirs, an executable, and files flux's default list ignores.
 pub fn content_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

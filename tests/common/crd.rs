@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps,
+};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 
@@ -52,4 +54,15 @@ pub async fn install_file(client: &Client, path: &Path) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("CRD {name} not established");
+}
+
+/// The OpenAPI schema of `crd`'s `version`; fails when the version or its schema is missing.
+pub fn schema_of(crd: &CustomResourceDefinition, version: &str) -> JSONSchemaProps {
+    let v = crd
+        .spec
+        .versions
+        .iter()
+        .find(|v| v.name == version)
+        .unwrap_or_else(|| panic!("version {version} missing"));
+    v.schema.clone().unwrap().open_api_v3_schema.unwrap()
 }

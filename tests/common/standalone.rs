@@ -58,6 +58,11 @@ pub fn run_reconcile(manifest: &Value, storage: &Path, secrets: Option<&Path>) -
     if let Some(s) = secrets {
         cmd.arg("--secrets-dir").arg(s);
     }
+    run_command(&mut cmd)
+}
+
+/// Runs a [`reconcile_command`] (with any further flags); fails when it prints no object.
+pub fn run_command(cmd: &mut Command) -> Run {
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let obj = serde_json::from_slice(&out.stdout)

@@ -438,28 +438,25 @@ fn cosign_registry_flags(home: &ToolHome, cmd: &mut Command) {
 /// Fulcio, no Rekor, no TSA, no TUF; writes the `sha256-<hex>.sig` tag (cosign v2 layout).
 /// `reference` should be `repo@sha256:...`.
 pub fn cosign_sign_key(reg: &Registry, reference: &str, keys: &CosignKeys) -> String {
-    let home = ToolHome::new(reg);
-    let mut cmd = home.command("cosign");
-    cmd.arg("sign")
-        .arg("--key")
-        .arg(&keys.private_key)
-        .args(["--tlog-upload=false", "--yes"])
-        .env("COSIGN_PASSWORD", COSIGN_PASSWORD);
-    cosign_registry_flags(&home, &mut cmd);
-    cmd.arg(format!("{}/{reference}", home.host()));
-    all_output(&run(&mut cmd))
+    cosign_sign(reg, reference, keys, &[])
 }
 
 /// `cosign sign --key <key> --new-bundle-format --tlog-upload=false --yes <host>/<reference>`:
 /// a Sigstore bundle (DSSE envelope) stored as an OCI referrer of the digest, through the
 /// referrers API when the registry has one, else in the `sha256-<hex>` fallback index.
 pub fn cosign_sign_bundle(reg: &Registry, reference: &str, keys: &CosignKeys) -> String {
+    cosign_sign(reg, reference, keys, &["--new-bundle-format"])
+}
+
+/// `cosign sign --key <key> <layout> --tlog-upload=false --yes <host>/<reference>`.
+fn cosign_sign(reg: &Registry, reference: &str, keys: &CosignKeys, layout: &[&str]) -> String {
     let home = ToolHome::new(reg);
     let mut cmd = home.command("cosign");
     cmd.arg("sign")
         .arg("--key")
         .arg(&keys.private_key)
-        .args(["--new-bundle-format", "--tlog-upload=false", "--yes"])
+        .args(layout)
+        .args(["--tlog-upload=false", "--yes"])
         .env("COSIGN_PASSWORD", COSIGN_PASSWORD);
     cosign_registry_flags(&home, &mut cmd);
     cmd.arg(format!("{}/{reference}", home.host()));

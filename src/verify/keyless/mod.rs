@@ -35,6 +35,7 @@ use super::cosign::SignatureLayer;
 use super::keys::PublicKey;
 use crate::registry::{Client, Credential, Digest, Repository};
 pub use identity::IdentityMatcher;
+use trusted_root::LogIdDoc;
 pub use trusted_root::{TrustedRoot, TrustedRootError};
 
 /// The layer annotation of a `.sig` signature holding the leaf certificate (PEM).
@@ -232,12 +233,6 @@ struct TlogDoc {
     #[serde(default)]
     inclusion_proof: Option<ProofDoc>,
     canonicalized_body: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LogIdDoc {
-    key_id: String,
 }
 
 #[derive(Deserialize)]

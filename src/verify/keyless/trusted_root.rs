@@ -109,10 +109,11 @@ struct KeyDoc {
     valid_for: Option<ValidForDoc>,
 }
 
+/// A log's id as the trusted root and bundles spell it (`logId.keyId`, base64).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct LogIdDoc {
-    key_id: String,
+pub(super) struct LogIdDoc {
+    pub(super) key_id: String,
 }
 
 #[derive(Deserialize)]

@@ -566,21 +566,5 @@ fn check_targets(
     Ok(targets)
 }
 
-/// `err` and its causes joined with `": "` (the core renders and sanitizes the final message;
-/// this module sits below it).
-pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut next = err.source();
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        if !text.is_empty() && !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        next = cause.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests;

@@ -170,9 +170,10 @@ impl<F: Fetch> SigstoreRoot<F> {
         });
         let loaded = super::update(&self.fetcher, &self.initial_root, cache, now)
             .await
-            .map_err(|e| super::chain(&e))
+            .map_err(|e| crate::error_chain::chain(&e))
             .and_then(|(bytes, source)| {
-                let root = TrustedRoot::from_json(&bytes).map_err(|e| super::chain(&e))?;
+                let root =
+                    TrustedRoot::from_json(&bytes).map_err(|e| crate::error_chain::chain(&e))?;
                 Ok(LoadedRoot {
                     root,
                     digest: Sha256::digest(&bytes).into(),

@@ -186,7 +186,7 @@ fn initial(keys: &Keys) -> Vec<u8> {
 async fn run(mirror: &Mirror, root: &[u8], cache: &Cache) -> Result<(Vec<u8>, Source), String> {
     update(mirror, root, cache, now())
         .await
-        .map_err(|e| super::chain(&e))
+        .map_err(|e| crate::error_chain::chain(&e))
 }
 
 #[tokio::test]
