@@ -137,9 +137,9 @@ fn size_run(
         let repo = format!("bench/producer-{seed}-{run}");
         let ours_url = home.oci_url(&format!("{repo}-ocisource:v1"));
         let flux_url = home.oci_url(&format!("{repo}-flux:v1"));
-        let ours_push = || -> anyhow::Result<Timing> {
-            let mut cmd = home.command_for(&cfg.bin);
-            cmd.args(["push", "artifact", &ours_url, "--path"])
+        // Both push the same tree with the same flags, each to its own repository.
+        let push_to = |mut cmd: Command, url: &str, what: &str| -> anyhow::Result<Timing> {
+            cmd.args(["push", "artifact", url, "--path"])
                 .arg(&content)
                 .args([
                     "--source",
@@ -148,21 +148,10 @@ fn size_run(
                     REVISION,
                     "--insecure-registry",
                 ]);
-            checked("ocisource push", &mut cmd)
+            checked(what, &mut cmd)
         };
-        let flux_push = || -> anyhow::Result<Timing> {
-            let mut cmd = home.command("flux");
-            cmd.args(["push", "artifact", &flux_url, "--path"])
-                .arg(&content)
-                .args([
-                    "--source",
-                    SOURCE,
-                    "--revision",
-                    REVISION,
-                    "--insecure-registry",
-                ]);
-            checked("flux push", &mut cmd)
-        };
+        let ours_push = || push_to(home.command_for(&cfg.bin), &ours_url, "ocisource push");
+        let flux_push = || push_to(home.command("flux"), &flux_url, "flux push");
         let push = if run % 2 == 1 {
             let o = ours_push()?;
             (o, flux_push()?)
