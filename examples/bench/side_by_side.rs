@@ -14,7 +14,8 @@
 //!   API server little beyond the controller's own work);
 //! - CPU seconds (utime + stime of the process, `/proc/<pid>/stat`) and peak RSS (`VmHWM`) at
 //!   all Ready;
-//! - registry requests by kind, from the registry log (and tokens from the token server);
+//! - registry requests by kind, from the registry log (completed requests, and the warnings for
+//!   requests refused with a 401 challenge), and the tokens the token server issued;
 //! - API writes per object by verb and resource, from the API server's audit log
 //!   ([`ControlPlane::start_audited`]), counted by the controller's `userAgent` (ocisource sends
 //!   `ocisource/v…`, source-controller client-go's `source-controller/…`), so the bench's own
@@ -81,31 +82,43 @@ struct Requests {
     manifest_get: u64,
     blob_get: u64,
     tags: u64,
+    /// Requests refused with 401 and a `WWW-Authenticate` challenge (the `/v2/` ping among them).
+    challenges: u64,
     token: u64,
     other: u64,
 }
 
 impl Requests {
     fn total(&self) -> u64 {
-        self.manifest_head + self.manifest_get + self.blob_get + self.tags + self.token + self.other
+        self.manifest_head
+            + self.manifest_get
+            + self.blob_get
+            + self.tags
+            + self.challenges
+            + self.token
+            + self.other
     }
 
     fn describe(&self) -> String {
         format!(
-            "{} ({} manifest HEAD, {} manifest GET, {} blob GET, {} tag list, {} token, {} other)",
+            "{} ({} manifest HEAD, {} manifest GET, {} blob GET, {} tag list, {} 401 challenge, \
+             {} token, {} other)",
             self.total(),
             self.manifest_head,
             self.manifest_get,
             self.blob_get,
             self.tags,
+            self.challenges,
             self.token,
             self.other
         )
     }
 
-    /// Sorts `(method, uri)` registry log entries by kind; tokens come from the token server.
-    fn classify(requests: &[(String, String)], token: u64) -> Requests {
+    /// Sorts `(method, uri)` registry log entries by kind; challenges and tokens are counted
+    /// apart.
+    fn classify(requests: &[(String, String)], challenges: u64, token: u64) -> Requests {
         let mut r = Requests {
+            challenges,
             token,
             ..Requests::default()
         };
@@ -224,6 +237,7 @@ async fn run(
     ));
 
     let requests_before = registry_requests(reg)?.len();
+    let challenges_before = registry_challenges(reg)?;
     let tokens_before = reg.token_requests();
     let audit_from = std::fs::metadata(audit).map_or(0, |m| m.len());
     let concurrent = format!("--concurrent={}", cfg.side_concurrent);
@@ -260,7 +274,8 @@ async fn run(
 
     let requests = &registry_requests(reg)?[requests_before..];
     let tokens = reg.token_requests().saturating_sub(tokens_before) as u64;
-    let requests = Requests::classify(requests, tokens);
+    let challenges = registry_challenges(reg)? - challenges_before;
+    let requests = Requests::classify(requests, challenges, tokens);
     let (writes, agents) = audit_writes(audit, audit_from, which.agent_prefix())?;
     progress(&format!(
         "(h) {}: all Ready in {:.1} s, CPU {:.2} s, VmHWM {:.1} MiB; registry {}; API writes {} \
@@ -347,6 +362,17 @@ async fn watch_ready(
             }
         }
     }
+}
+
+/// Requests the registry refused for want of a token so far. distribution logs "response
+/// completed" only for 2xx and 3xx answers (what [`registry_requests`] reads); a request without
+/// a valid token gets a warning instead.
+fn registry_challenges(reg: &Registry) -> anyhow::Result<u64> {
+    let log = std::fs::read_to_string(reg.dir().join("registry.log"))?;
+    Ok(log
+        .lines()
+        .filter(|l| l.contains("error authorizing context"))
+        .count() as u64)
 }
 
 /// User + system CPU time of a running process, all threads, from `/proc/<pid>/stat`.
