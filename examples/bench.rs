@@ -23,18 +23,26 @@
 //! (g) producer CLI: `ocisource push|pull artifact` against `flux push|pull artifact` on the
 //!     same generated ~200 MiB and ~1 GiB trees and registry, wall and CPU time, peak RSS and
 //!     ratios (`examples/bench/producer.rs`).
+//! (h) side by side with Flux's source-controller: the same objects on the same control plane
+//!     and registry, reconciled by each controller alone: time to all Ready, CPU seconds, peak
+//!     RSS, registry requests by kind and API writes per object (counted exactly from the API
+//!     server's audit log), with ratios (`examples/bench/side_by_side.rs`).
 //!
 //! Environment: `OCISOURCE_BIN` (the release `ocisource`; default: next to this example's
 //! directory), `OCISOURCE_BENCH_1G=0` skips the ~1 GiB run, `OCISOURCE_BENCH_OBJECTS` (1000),
 //! `OCISOURCE_BENCH_CONCURRENT` (the controller's `--concurrent`, 16), `OCISOURCE_BENCH_RUNS`
 //! (back-to-back pipeline pairs for ~200 MiB; 5), `OCISOURCE_BENCH_SECTIONS` (which of a, b, c,
-//! d, e, f, g to run; `abcdefg`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
+//! d, e, f, g, h to run; `abcdefgh`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
 //! `OCISOURCE_BENCH_FAILING` (failing objects of (d), 4), `OCISOURCE_BENCH_VERIFIED` (objects of
 //! (e), 100), `OCISOURCE_BENCH_POLLS` (objects of (f), 1000), `OCISOURCE_BENCH_POLL_REPOS`
 //! (their repositories, 10), `OCISOURCE_BENCH_POLL_INTERVAL` (their `spec.interval` in seconds,
 //! 60), `OCISOURCE_BENCH_POLL_ROUNDS` (intervals measured, 2),
 //! `OCISOURCE_BENCH_PRODUCER_MIB` (tree sizes of (g) in MiB, `200,1024`; small sizes
-//! make a smoke run). The local control plane starts only for (a), (c), (d), (e) and (f).
+//! make a smoke run), `OCISOURCE_BENCH_SIDE_OBJECTS` (object counts of (h), `1000`; e.g.
+//! `1000,10000`), `OCISOURCE_BENCH_SIDE_REPOS` (repository counts of (h), each run with every
+//! object count, `10,1000`), `OCISOURCE_BENCH_SIDE_CONCURRENT` (`--concurrent` of both
+//! controllers in (h), 2: their default). The local control plane starts only for (a), (c), (d),
+//! (e), (f) and (h); with (h) its API server keeps an audit log of write requests.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -42,6 +50,8 @@ mod common;
 mod polls;
 #[path = "bench/producer.rs"]
 mod producer;
+#[path = "bench/side_by_side.rs"]
+mod side_by_side;
 #[path = "bench/verification.rs"]
 mod verification;
 
@@ -81,9 +91,14 @@ async fn main() -> anyhow::Result<()> {
     let load_start = loadavg();
     let mut table = Table::default();
 
-    let control_plane = if cfg.sections.contains(['a', 'c', 'd', 'e', 'f']) {
+    let control_plane = if cfg.sections.contains(['a', 'c', 'd', 'e', 'f', 'h']) {
         progress("starting a local control plane (kube-apiserver + etcd)");
-        let cp = ControlPlane::start();
+        // (h) counts each controller's writes in the audit log.
+        let cp = if cfg.sections.contains('h') {
+            ControlPlane::start_audited()
+        } else {
+            ControlPlane::start()
+        };
         let client = cp.client().await;
         common::crd::install(&client).await;
         Some((cp, client))
@@ -116,6 +131,11 @@ async fn main() -> anyhow::Result<()> {
     if cfg.sections.contains('g') {
         producer::producer(&cfg, work.path(), &mut table)?;
     }
+    if let Some((cp, client)) = &control_plane
+        && cfg.sections.contains('h')
+    {
+        side_by_side::side_by_side(&cfg, cp, client, &mut table).await?;
+    }
 
     print_report(&cfg, &table, &load_start, started.elapsed());
     Ok(())
@@ -139,6 +159,9 @@ struct Config {
     poll_interval: Duration,
     poll_rounds: usize,
     producer_mib: Vec<u64>,
+    side_objects: Vec<usize>,
+    side_repos: Vec<usize>,
+    side_concurrent: usize,
 }
 
 impl Config {
@@ -159,6 +182,19 @@ impl Config {
                 Err(_) => Ok(default),
             }
         };
+        let counts = |name: &str, default: &str| -> anyhow::Result<Vec<usize>> {
+            std::env::var(name)
+                .unwrap_or_else(|_| default.into())
+                .split(',')
+                .map(|v| {
+                    v.trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .with_context(|| format!("{name}: {v:?} is no positive count"))
+                })
+                .collect()
+        };
         Ok(Config {
             bin,
             one_gib: std::env::var("OCISOURCE_BENCH_1G").map_or(true, |v| v != "0"),
@@ -166,7 +202,7 @@ impl Config {
             concurrent: num("OCISOURCE_BENCH_CONCURRENT", 16)?,
             runs: num("OCISOURCE_BENCH_RUNS", 5)?.max(1),
             sections: std::env::var("OCISOURCE_BENCH_SECTIONS")
-                .unwrap_or_else(|_| "abcdefg".into()),
+                .unwrap_or_else(|_| "abcdefgh".into()),
             healthy: num("OCISOURCE_BENCH_HEALTHY", 200)?.max(1),
             failing: num("OCISOURCE_BENCH_FAILING", 4)?,
             verified: num("OCISOURCE_BENCH_VERIFIED", 100)?.max(2),
@@ -187,6 +223,9 @@ impl Config {
                         .with_context(|| format!("OCISOURCE_BENCH_PRODUCER_MIB: {v:?} is no size"))
                 })
                 .collect::<anyhow::Result<_>>()?,
+            side_objects: counts("OCISOURCE_BENCH_SIDE_OBJECTS", "1000")?,
+            side_repos: counts("OCISOURCE_BENCH_SIDE_REPOS", "10,1000")?,
+            side_concurrent: num("OCISOURCE_BENCH_SIDE_CONCURRENT", 2)?.max(1),
         })
     }
 }
@@ -208,6 +247,9 @@ fn preflight(cfg: &Config) -> anyhow::Result<()> {
         "crane",
     ] {
         common::bin(tool); // panics with the install command
+    }
+    if cfg.sections.contains('h') {
+        common::bin("source-controller");
     }
     for (tool, package) in [
         ("gzip", "gzip"),
@@ -1325,7 +1367,17 @@ fn start_controller(
     cp: &ControlPlane,
     namespace: &str,
 ) -> anyhow::Result<(Controller, Duration)> {
-    let concurrent = format!("--concurrent={}", cfg.concurrent);
+    start_controller_at(cfg, cp, namespace, cfg.concurrent)
+}
+
+/// [`start_controller`] with `--concurrent={concurrent}`.
+fn start_controller_at(
+    cfg: &Config,
+    cp: &ControlPlane,
+    namespace: &str,
+    concurrent: usize,
+) -> anyhow::Result<(Controller, Duration)> {
+    let concurrent = format!("--concurrent={concurrent}");
     let t = Instant::now();
     let ctl = Controller::spawn(cp, &cfg.bin, namespace, &[&concurrent], "controller");
     while !ctl.ready() {
@@ -1562,7 +1614,8 @@ fn print_report(cfg: &Config, table: &Table, load_start: &str, elapsed: Duration
                 "d" => "(d) failing neighbours",
                 "e" => "(e) signature verification",
                 "f" => "(f) one poll per repository",
-                _ => "(g) producer CLI against flux",
+                "g" => "(g) producer CLI against flux",
+                _ => "(h) side by side with source-controller",
             };
             println!("{title}");
         }

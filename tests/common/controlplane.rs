@@ -49,13 +49,43 @@ pub struct ControlPlane {
     etcd_url: String,
     admin_token: String,
     kubeconfig: PathBuf,
+    audit: bool,
     dir: TempDir,
 }
+
+/// The audit policy of [`ControlPlane::start_audited`]: one `Metadata` event (who, which verb,
+/// which object, which answer) per write request, written when the response completes; reads
+/// are not logged.
+const AUDIT_POLICY: &str = r#"apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived", "ResponseStarted", "Panic"]
+rules:
+- level: Metadata
+  verbs: ["create", "update", "patch", "delete", "deletecollection"]
+- level: None
+"#;
 
 impl ControlPlane {
     /// Starts etcd and kube-apiserver and blocks until `/readyz` answers `ok` and the `default`
     /// namespace exists. Panics with the logs when they don't come up.
     pub fn start() -> ControlPlane {
+        ControlPlane::start_with(false)
+    }
+
+    /// [`ControlPlane::start`] with an audit log of every write request (create, update, patch,
+    /// delete) at level `Metadata`, one JSON event a line at [`ControlPlane::audit_log_path`]:
+    /// the benchmark counts each controller's writes by their `userAgent`. The log is written
+    /// before the response is sent (the log backend's blocking mode) and never rotated.
+    pub fn start_audited() -> ControlPlane {
+        ControlPlane::start_with(true)
+    }
+
+    /// The audit log of a control plane started with [`ControlPlane::start_audited`].
+    pub fn audit_log_path(&self) -> Option<PathBuf> {
+        self.audit.then(|| self.dir.path().join("audit.log"))
+    }
+
+    fn start_with(audit: bool) -> ControlPlane {
         let etcd_bin = bin("etcd");
         let apiserver_bin = bin("kube-apiserver");
         let begin = Instant::now();
@@ -77,6 +107,10 @@ impl ControlPlane {
         )
         .expect("write token file");
         write_service_account_key(dir.path());
+        if audit {
+            std::fs::write(dir.path().join("audit-policy.yaml"), AUDIT_POLICY)
+                .expect("write audit policy");
+        }
 
         let cp = ControlPlane {
             apiserver: Mutex::new(None),
@@ -87,6 +121,7 @@ impl ControlPlane {
             etcd_url,
             admin_token,
             kubeconfig: dir.path().join("kubeconfig"),
+            audit,
             dir,
         };
         cp.start_apiserver_with(&apiserver_bin);
@@ -232,7 +267,7 @@ impl ControlPlane {
     fn apiserver_args(&self) -> Vec<String> {
         let d = self.dir.path();
         let p = |name: &str| d.join(name).display().to_string();
-        vec![
+        let mut args = vec![
             format!("--etcd-servers={}", self.etcd_url),
             format!("--cert-dir={}", p("apiserver-certs")),
             "--bind-address=127.0.0.1".into(),
@@ -253,7 +288,19 @@ impl ControlPlane {
             "--allow-privileged=true".into(),
             // Nothing scrapes it; skip its handlers.
             "--profiling=false".into(),
-        ]
+        ];
+        if self.audit {
+            args.extend([
+                format!("--audit-policy-file={}", p("audit-policy.yaml")),
+                format!("--audit-log-path={}", p("audit.log")),
+                "--audit-log-format=json".into(),
+                "--audit-log-mode=blocking".into(),
+                // 0 would mean lumberjack's default of 100 MB before a rotation; a bench run at
+                // 10,000 objects writes more, and a rotated file would lose counts.
+                "--audit-log-maxsize=1000000".into(),
+            ]);
+        }
+        args
     }
 
     /// Waits for the serving certificate, writes the kubeconfig, then polls `/readyz` with the
