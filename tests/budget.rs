@@ -18,6 +18,7 @@ use common::controller::Controller;
 use common::in_process::{InProcess, object};
 use common::object::OciRepo;
 use common::registry::{Flavor, Registry, Security};
+use common::writes::api_writes;
 use common::{eventually, tools, wait_until};
 use futures::StreamExt;
 use kube::api::{PostParams, WatchEvent, WatchParams};
@@ -348,57 +349,9 @@ fn manifest_heads(reg: &Registry, repo: &str) -> usize {
         .count()
 }
 
-/// Write requests (any verb but GET, LIST, WATCH) the API server has served so far for
-/// `resource`, by verb, from its `apiserver_request_total` metric.
-async fn api_writes(client: &Client, resource: &str) -> Writes {
-    let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
-    let text = client.request_text(req).await.unwrap();
-    let label = format!("resource=\"{resource}\"");
-    let mut writes = Writes::default();
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("apiserver_request_total{") && l.contains(&label))
-    {
-        let verb = line
-            .split("verb=\"")
-            .nth(1)
-            .and_then(|v| v.split('"').next());
-        let n = line.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok());
-        if let (Some(verb), Some(n)) = (verb, n)
-            && !matches!(verb, "GET" | "LIST" | "WATCH")
-        {
-            *writes.0.entry(verb.to_string()).or_default() += n as u64;
-        }
-    }
-    writes
-}
-
 /// Held by each controller test: the API write counts are server-wide, so one test's objects
 /// must not be counted by the other.
 static CONTROL_PLANE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Write requests by verb.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Writes(std::collections::BTreeMap<String, u64>);
-
-impl Writes {
-    fn total(&self) -> u64 {
-        self.0.values().sum()
-    }
-}
-
-impl std::ops::Sub for Writes {
-    type Output = Writes;
-
-    fn sub(mut self, rhs: Writes) -> Writes {
-        for (verb, n) in rhs.0 {
-            let e = self.0.entry(verb).or_default();
-            *e = e.saturating_sub(n);
-        }
-        self.0.retain(|_, n| *n > 0);
-        self
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unchanged_reconcile_writes_nothing_to_the_api() {
@@ -465,12 +418,12 @@ async fn an_unchanged_reconcile_writes_nothing_to_the_api() {
 
     let version = api.get("web").await.unwrap().resource_version();
     let heads = manifest_heads(&reg, "apps/web");
-    let object_writes = api_writes(&client, "ocirepositories").await;
-    let event_writes = api_writes(&client, "events").await;
+    let object_writes = api_writes(&client, "ocirepositories").await.unwrap();
+    let event_writes = api_writes(&client, "events").await.unwrap();
     tokio::time::sleep(Duration::from_secs(7)).await;
     let reconciles = manifest_heads(&reg, "apps/web") - heads;
-    let object_writes = api_writes(&client, "ocirepositories").await - object_writes;
-    let event_writes = api_writes(&client, "events").await - event_writes;
+    let object_writes = api_writes(&client, "ocirepositories").await.unwrap() - object_writes;
+    let event_writes = api_writes(&client, "events").await.unwrap() - event_writes;
     let events: Vec<String> = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client, NS)
         .list(&Default::default())
         .await

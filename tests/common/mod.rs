@@ -23,6 +23,7 @@ pub mod static_server;
 pub mod tarball;
 pub mod tools;
 pub mod verification;
+pub mod writes;
 
 use std::collections::HashSet;
 use std::fs::File;
