@@ -22,7 +22,7 @@ use common::writes::api_writes;
 use common::{eventually, tools, wait_until};
 use futures::StreamExt;
 use kube::api::{PostParams, WatchEvent, WatchParams};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use ocisource::api::RECONCILE_REQUESTED_AT;
 use ocisource::api::conditions::types;
 use ocisource::api::v1::OciRepository;
