@@ -7,8 +7,10 @@
 #                         v1.6.0 uses GitRepository v1 and Bucket v1, which those CRDs serve.
 #                         Also source-controller v1.7.0's OCIRepository CRD, never installed: the
 #                         reference tests/api_crd.rs compares ours with.
-#   helm-controller       v1.4.0 (the Flux 2.7 line; v1.3.x is not served by the Go module proxy
-#                         here): its HelmRelease CRD, and the HelmChart CRD of source-controller
+#   helm-controller       v1.4.3 (the Flux 2.7 line; v1.3.x is not served by the Go module proxy
+#                         here; v1.4.3 pins the same Kubernetes, controller-runtime and Helm
+#                         modules as source-controller v1.7.3, so a cold build reuses most of the
+#                         Go build cache that one filled): its HelmRelease CRD, and the HelmChart CRD of source-controller
 #                         v1.7.0, the source API version it is built against (it watches HelmChart
 #                         besides OCIRepository; ExternalArtifact only behind a feature gate that
 #                         is off by default).
@@ -19,7 +21,7 @@
 source "$(dirname "$0")/lib.sh"
 
 KUSTOMIZE_CONTROLLER_VERSION=1.6.0
-HELM_CONTROLLER_VERSION=1.4.0
+HELM_CONTROLLER_VERSION=1.4.3
 SOURCE_CRDS_VERSION=1.7.0
 
 # install_crds DIR NAME VERSION OWN_CRD SOURCE_CRD...: copies OWN_CRD from the module zip of

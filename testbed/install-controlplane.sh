@@ -13,12 +13,12 @@ grep -q "k8s.io/kubernetes $KUBE_VERSION\$" "$TESTBED_SRC/go/kube-apiserver/go.m
 grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION\$" "$TESTBED_SRC/go/etcd/go.mod" ||
   { log "testbed/go/etcd/go.mod does not require go.etcd.io/etcd/server/v3 $ETCD_VERSION"; exit 1; }
 
-# Without it, /version reports v0.0.0-master; only one -X fits in GOFLAGS (no spaces).
-kube_goflags="-buildvcs=false -ldflags=-X=k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
+# Without it, /version reports v0.0.0-master.
+kube_ldflags="-X=k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
 
-GOFLAGS="$kube_goflags" go_build kube-apiserver "$KUBE_VERSION" \
+GOFLAGS=-buildvcs=false GO_LDFLAGS="$kube_ldflags" go_build kube-apiserver "$KUBE_VERSION" \
   "$TESTBED_SRC/go/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
 # kubectl of the same release, for `kubectl kustomize` / `apply -k` of deploy/ (its kustomize).
-GOFLAGS="$kube_goflags" go_build kubectl "$KUBE_VERSION" \
+GOFLAGS=-buildvcs=false GO_LDFLAGS="$kube_ldflags" go_build kubectl "$KUBE_VERSION" \
   "$TESTBED_SRC/go/kube-apiserver" k8s.io/kubernetes/cmd/kubectl
 go_build etcd "$ETCD_VERSION" "$TESTBED_SRC/go/etcd" go.etcd.io/etcd/server/v3

@@ -44,24 +44,24 @@ install_flux() {
   mkdir -p "$src/cmd/flux/manifests"
   printf '# placeholder: the release manifests are not part of the flux2 Go module\n' \
     >"$src/cmd/flux/manifests/placeholder.yaml"
-  GOFLAGS="-buildvcs=false -ldflags=-X=main.VERSION=$FLUX_VERSION" \
+  GOFLAGS=-buildvcs=false GO_LDFLAGS="-X=main.VERSION=$FLUX_VERSION" \
     go_build flux "$FLUX_VERSION" "$src" ./cmd/flux
   rm -rf "$src"
   rmdir "$TESTBED_DIR/src" 2>/dev/null || true
 }
 
 install_helm() {
-  GOFLAGS="-buildvcs=false -ldflags=-X=helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
+  GOFLAGS=-buildvcs=false GO_LDFLAGS="-X=helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
     go_install helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
 }
 
 install_cosign() {
-  GOFLAGS="-buildvcs=false -ldflags=-X=sigs.k8s.io/release-utils/version.gitVersion=v$COSIGN_VERSION" \
+  GOFLAGS=-buildvcs=false GO_LDFLAGS="-X=sigs.k8s.io/release-utils/version.gitVersion=v$COSIGN_VERSION" \
     go_install cosign "$COSIGN_VERSION" "github.com/sigstore/cosign/v2/cmd/cosign@v$COSIGN_VERSION"
 }
 
 install_crane() {
-  GOFLAGS="-buildvcs=false -ldflags=-X=github.com/google/go-containerregistry/cmd/crane/cmd.Version=v$CRANE_VERSION" \
+  GOFLAGS=-buildvcs=false GO_LDFLAGS="-X=github.com/google/go-containerregistry/cmd/crane/cmd.Version=v$CRANE_VERSION" \
     go_install crane "$CRANE_VERSION" "github.com/google/go-containerregistry/cmd/crane@v$CRANE_VERSION"
 }
 

@@ -12,6 +12,7 @@ command -v go >/dev/null || { echo "testbed: Go is required to build the test be
 "$here/install-controlplane.sh"
 "$here/install-registries.sh"
 "$here/install-tools.sh"
-"$here/install-consumers.sh"
+# source-controller before the consumers: helm-controller reuses most of its Go build cache.
 "$here/install-source-controller.sh"
+"$here/install-consumers.sh"
 echo "[testbed] ready in $((SECONDS - start))s: ${OCISOURCE_TESTBED_BIN:-${OCISOURCE_CACHE:-$HOME/.cache/ocisource}/testbed/bin}" >&2

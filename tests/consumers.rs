@@ -3,7 +3,7 @@
 //! artifact server, verifies `artifact.digest`, applies it, reports our revision as
 //! `lastAppliedRevision`, and follows a new revision when our artifact changes. The real flux
 //! CLI reads and reconciles both objects on the same control plane. Flux's helm-controller
-//! v1.4.0 installs the Helm chart our artifact carries (stored as pushed, in copy mode) through
+//! v1.4.3 installs the Helm chart our artifact carries (stored as pushed, in copy mode) through
 //! `HelmRelease.spec.chartRef`, names our revision's digest in its release history, and
 //! upgrades the release when our artifact follows a newer chart version; the flux CLI reconciles
 //! both objects.

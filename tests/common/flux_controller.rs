@@ -22,7 +22,7 @@ use super::{Proc, beside_bin, bin, crd, free_port, loopback_get_ok, wait_until};
 pub enum Kind {
     /// kustomize-controller v1.6.0.
     Kustomize,
-    /// helm-controller v1.4.0.
+    /// helm-controller v1.4.3.
     Helm,
     /// source-controller v1.7.3, with its own artifact store and server.
     Source,
