@@ -14,6 +14,7 @@ pub mod reconcile;
 pub mod resolution_cache;
 pub mod resolve;
 pub mod semver;
+pub mod single_flight;
 pub mod summary;
 pub mod verification;
 pub mod verification_cache;

@@ -26,22 +26,20 @@
 //!
 //! # Failures and concurrency
 //!
-//! Only answers are kept, never failures: each object gets its own error and backoff, as
+//! The sharing itself is [`super::single_flight`]'s. Only answers are kept, never failures: each object gets its own error and backoff, as
 //! without the cache. Objects that ask at the same time wait for the first request instead of
 //! repeating it (single flight); when it fails (or the first asker gives up), each waiter asks
 //! the registry itself, so an outage costs what it costs without the cache. A waiter never
 //! waits past its own deadline. The cache holds at most [`DEFAULT_CAPACITY`] answers; the
 //! oldest entry is forgotten first.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
-use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::single_flight::{Key, SingleFlight};
 use crate::registry::{Client, Credential, Digest, Repository, TransportConfig};
 
 /// How many answers are kept; the oldest entry is forgotten first.
@@ -50,27 +48,11 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// The default of `--resolution-cache-window`: how long an answer is shared at most.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(30);
 
-type Key = [u8; 32];
-
 /// An answer of the registry.
 #[derive(Clone, Debug)]
 enum Answer {
     Digest(Digest),
     Tags(Arc<Vec<String>>),
-}
-
-#[derive(Debug, Default)]
-struct Entry {
-    /// The newest answer and when it arrived.
-    answer: Option<(Answer, Instant)>,
-    /// The request in flight, if any: its sender is dropped when it ends.
-    flight: Option<watch::Receiver<()>>,
-}
-
-#[derive(Debug, Default)]
-struct Entries {
-    by_key: HashMap<Key, Entry>,
-    order: VecDeque<Key>,
 }
 
 /// What an object accepts from the cache.
@@ -184,10 +166,7 @@ impl Hasher {
 #[derive(Clone, Debug)]
 pub struct ResolutionCache {
     window: Duration,
-    capacity: usize,
-    entries: Arc<Mutex<Entries>>,
-    runs: Arc<AtomicU64>,
-    shared: Arc<AtomicU64>,
+    answers: Arc<SingleFlight<Answer>>,
 }
 
 impl Default for ResolutionCache {
@@ -202,10 +181,7 @@ impl ResolutionCache {
     pub fn new(window: Duration, capacity: usize) -> ResolutionCache {
         ResolutionCache {
             window,
-            capacity: capacity.max(1),
-            entries: Arc::default(),
-            runs: Arc::default(),
-            shared: Arc::default(),
+            answers: Arc::new(SingleFlight::new(capacity)),
         }
     }
 
@@ -221,22 +197,22 @@ impl ResolutionCache {
 
     /// Resolutions that asked the registry.
     pub fn runs(&self) -> u64 {
-        self.runs.load(Ordering::Relaxed)
+        self.answers.runs()
     }
 
     /// Resolutions answered with an answer another object had asked for.
     pub fn shared(&self) -> u64 {
-        self.shared.load(Ordering::Relaxed)
+        self.answers.shared()
     }
 
     /// How many entries are held.
     pub fn len(&self) -> usize {
-        self.lock().by_key.len()
+        self.answers.len()
     }
 
     /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.answers.is_empty()
     }
 
     /// The digest of `repo:tag` as `client` with `credential` (fingerprinted as `fingerprint`)
@@ -299,11 +275,6 @@ impl ResolutionCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        // A panic while holding the lock leaves consistent data (no multi-step update).
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The answer for `key`: shared, awaited from a request in flight, or asked with `ask`.
     async fn share<F, Fut, E>(
         &self,
@@ -317,164 +288,11 @@ impl ResolutionCache {
         Fut: Future<Output = Result<Answer, E>>,
     {
         if self.window.is_zero() {
-            self.runs.fetch_add(1, Ordering::Relaxed);
-            return ask().await;
+            return self.answers.ask_unshared(ask).await;
         }
         let max_age = freshness.max_age.min(self.window);
-        if max_age.is_zero() {
-            return self.ask_alone(key, ask).await;
-        }
-        let waiting = match self.look(key, max_age) {
-            Look::Answer(answer) => {
-                self.shared.fetch_add(1, Ordering::Relaxed);
-                return Ok(answer);
-            }
-            Look::Lead(sender) => return self.lead(key, sender, ask).await,
-            Look::Wait(receiver) => receiver,
-        };
-        let mut waiting = waiting;
-        let ended = waiting.changed();
-        // Past its own deadline the asker goes on alone; its client then fails at once.
-        match deadline {
-            Some(d) => {
-                let _ = tokio::time::timeout_at(d, ended).await;
-            }
-            None => {
-                let _ = ended.await;
-            }
-        }
-        if let Some(answer) = self.young(key, max_age) {
-            self.shared.fetch_add(1, Ordering::Relaxed);
-            return Ok(answer);
-        }
-        // The request in flight failed or was given up: this asker's own request, its own error.
-        self.ask_alone(key, ask).await
-    }
-
-    /// Asks without joining or starting a flight; keeps the answer for the others.
-    async fn ask_alone<F, Fut, E>(&self, key: Key, ask: F) -> Result<Answer, E>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Answer, E>>,
-    {
-        self.runs.fetch_add(1, Ordering::Relaxed);
-        let answer = ask().await?;
-        self.keep(key, &answer);
+        let (answer, _) = self.answers.get_or_ask(key, max_age, deadline, ask).await?;
         Ok(answer)
-    }
-
-    /// Asks as the flight's leader: the waiters learn that it ended when `sender` drops.
-    async fn lead<F, Fut, E>(
-        &self,
-        key: Key,
-        sender: watch::Sender<()>,
-        ask: F,
-    ) -> Result<Answer, E>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Answer, E>>,
-    {
-        self.runs.fetch_add(1, Ordering::Relaxed);
-        // Ends the flight however the request ends, cancellation included.
-        let _flight = Flight {
-            cache: self,
-            key,
-            sender,
-        };
-        let answer = ask().await?;
-        self.keep(key, &answer);
-        Ok(answer)
-    }
-
-    fn young(&self, key: Key, max_age: Duration) -> Option<Answer> {
-        let entries = self.lock();
-        let (answer, at) = entries.by_key.get(&key)?.answer.as_ref()?;
-        (at.elapsed() < max_age).then(|| answer.clone())
-    }
-
-    fn look(&self, key: Key, max_age: Duration) -> Look {
-        let mut entries = self.lock();
-        if let Some(entry) = entries.by_key.get_mut(&key) {
-            if let Some((answer, at)) = &entry.answer
-                && at.elapsed() < max_age
-            {
-                return Look::Answer(answer.clone());
-            }
-            if let Some(flight) = &entry.flight
-                && flight.has_changed().is_ok()
-            {
-                return Look::Wait(flight.clone());
-            }
-            let (sender, receiver) = watch::channel(());
-            entry.flight = Some(receiver);
-            return Look::Lead(sender);
-        }
-        let (sender, receiver) = watch::channel(());
-        Self::make_room(&mut entries, self.capacity);
-        entries.by_key.insert(
-            key,
-            Entry {
-                answer: None,
-                flight: Some(receiver),
-            },
-        );
-        entries.order.push_back(key);
-        Look::Lead(sender)
-    }
-
-    fn keep(&self, key: Key, answer: &Answer) {
-        let mut entries = self.lock();
-        let now = Instant::now();
-        if let Some(entry) = entries.by_key.get_mut(&key) {
-            entry.answer = Some((answer.clone(), now));
-            return;
-        }
-        Self::make_room(&mut entries, self.capacity);
-        entries.by_key.insert(
-            key,
-            Entry {
-                answer: Some((answer.clone(), now)),
-                flight: None,
-            },
-        );
-        entries.order.push_back(key);
-    }
-
-    fn make_room(entries: &mut Entries, capacity: usize) {
-        while entries.by_key.len() >= capacity {
-            let Some(oldest) = entries.order.pop_front() else {
-                break;
-            };
-            entries.by_key.remove(&oldest);
-        }
-    }
-}
-
-enum Look {
-    Answer(Answer),
-    Lead(watch::Sender<()>),
-    Wait(watch::Receiver<()>),
-}
-
-/// A request in flight; dropping it tells the waiters that it ended.
-struct Flight<'a> {
-    cache: &'a ResolutionCache,
-    key: Key,
-    sender: watch::Sender<()>,
-}
-
-impl Drop for Flight<'_> {
-    fn drop(&mut self) {
-        let mut entries = self.cache.lock();
-        if let Some(entry) = entries.by_key.get_mut(&self.key)
-            && entry
-                .flight
-                .as_ref()
-                .is_some_and(|r| r.same_channel(&self.sender.subscribe()))
-        {
-            entry.flight = None;
-        }
-        // The sender drops after the entry is updated: a woken waiter finds the answer.
     }
 }
 
@@ -490,7 +308,7 @@ fn key(kind: &[u8], repo: &Repository, fingerprint: Fingerprint, tag: Option<&st
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
     use crate::registry::{ProxyConfig, TlsMaterial};
@@ -740,96 +558,6 @@ mod tests {
         }
         assert_eq!((registry.calls(), cache.runs(), cache.shared()), (3, 3, 0));
         assert!(cache.is_empty());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn concurrent_askers_wait_for_the_first_request() {
-        let cache = ResolutionCache::default();
-        let registry = Registry::new(Duration::from_millis(200));
-        let all = futures::future::join_all(
-            (0..50).map(|_| ask(&cache, &registry, digest_key("v1"), within(MINUTE), "one")),
-        )
-        .await;
-        assert!(all.iter().all(|d| *d == Ok(Digest::sha256_of(b"one"))));
-        assert_eq!((registry.calls(), cache.runs(), cache.shared()), (1, 1, 49));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn failures_are_never_kept_and_waiters_then_ask_themselves() {
-        let cache = ResolutionCache::default();
-        let registry = Registry::new(Duration::from_millis(200));
-        registry.fail.store(true, Ordering::SeqCst);
-        let failed = ask(&cache, &registry, digest_key("v1"), within(MINUTE), "one").await;
-        assert_eq!(failed, Err("failure 1".into()));
-        let again = ask(&cache, &registry, digest_key("v1"), within(MINUTE), "one").await;
-        assert_eq!(again, Err("failure 2".into()));
-
-        // Five at once: the first asks; when it fails, each waiter gets its own error.
-        let all = futures::future::join_all(
-            (0..5).map(|_| ask(&cache, &registry, digest_key("v1"), within(MINUTE), "one")),
-        )
-        .await;
-        assert!(all.iter().all(Result::is_err), "{all:?}");
-        assert_eq!(registry.calls(), 2 + 5);
-        assert_eq!(cache.shared(), 0);
-
-        // The registry is back: the next asker gets the answer, and it is shared from then on.
-        registry.fail.store(false, Ordering::SeqCst);
-        for _ in 0..3 {
-            let got = ask(&cache, &registry, digest_key("v1"), within(MINUTE), "one").await;
-            assert_eq!(got, Ok(Digest::sha256_of(b"one")));
-        }
-        assert_eq!((registry.calls(), cache.shared()), (8, 2));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_waiter_goes_alone_at_its_deadline_and_an_abandoned_flight_ends() {
-        let cache = ResolutionCache::default();
-        let slow = Registry::new(Duration::from_secs(3600));
-        let quick = Registry::new(Duration::ZERO);
-        let key = digest_key("v1");
-        let leader = ask(&cache, &slow, key, within(MINUTE), "slow");
-        let waiter = async {
-            // Starts after the leader, gives up waiting after 5 s.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            let deadline = Instant::now() + Duration::from_secs(5);
-            cache
-                .share(key, within(MINUTE), Some(deadline), || quick.ask("quick"))
-                .await
-                .map(digest_of)
-        };
-        let got = tokio::select! {
-            _ = leader => panic!("the slow request answered"),
-            got = waiter => got,
-        };
-        assert_eq!(got, Ok(Digest::sha256_of(b"quick")));
-        assert_eq!((slow.calls(), quick.calls()), (1, 1));
-        // The leader was dropped with the select: its flight is over, and the waiter's answer
-        // is shared.
-        let shared = ask(&cache, &quick, key, within(MINUTE), "other").await;
-        assert_eq!(shared, got);
-        assert_eq!(quick.calls(), 1);
-        assert!(cache.lock().by_key.get(&key).unwrap().flight.is_none());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_oldest_entry_is_forgotten_beyond_the_capacity() {
-        let cache = ResolutionCache::new(DEFAULT_WINDOW, 2);
-        let registry = Registry::new(Duration::ZERO);
-        for tag in ["a", "b", "c"] {
-            ask(&cache, &registry, digest_key(tag), within(MINUTE), tag)
-                .await
-                .unwrap();
-        }
-        assert_eq!(cache.len(), 2);
-        ask(&cache, &registry, digest_key("c"), within(MINUTE), "c")
-            .await
-            .unwrap();
-        assert_eq!(registry.calls(), 3);
-        ask(&cache, &registry, digest_key("a"), within(MINUTE), "a")
-            .await
-            .unwrap();
-        assert_eq!(registry.calls(), 4);
     }
 
     #[tokio::test(start_paused = true)]

@@ -4,39 +4,28 @@
 //!
 //! The material is what decides the outcome: `spec.verify` itself (provider, identities) and
 //! the data of the Secrets it names. A changed Secret hashes differently, so an edit never
-//! reuses an outcome reached with the old material. Only successful verifications are kept: a
-//! failure is retried by the next reconcile, as without the cache. Objects that ask for the same
-//! verification at the same time wait for the first one instead of repeating it.
+//! reuses an outcome reached with the old material. Only successful verifications are kept (a
+//! verified digest stays verified while the cache holds it): a failure is retried by the next
+//! reconcile, as without the cache. Objects that ask for the same verification at the same time
+//! wait for the first one instead of repeating it; when it fails, each verifies itself
+//! ([`super::single_flight`]).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
 use super::ports::{SecretSource, Verification, Verifier, VerifyRequest};
+use super::single_flight::{Key, SingleFlight, Source};
 use crate::api::v1::VerificationProvider;
 use crate::verify::tuf::SigstoreRoot;
 
 /// How many outcomes are kept; the oldest is forgotten first.
 pub const DEFAULT_CAPACITY: usize = 4096;
 
-type Key = [u8; 32];
-type Slot = Arc<tokio::sync::Mutex<bool>>;
-
 /// The process's shared verification outcomes, bounded.
 #[derive(Debug)]
 pub struct VerificationCache {
-    capacity: usize,
-    slots: Mutex<Slots>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct Slots {
-    by_key: HashMap<Key, Slot>,
-    order: VecDeque<Key>,
+    verified: SingleFlight<()>,
 }
 
 impl Default for VerificationCache {
@@ -49,53 +38,28 @@ impl VerificationCache {
     /// A cache keeping at most `capacity` outcomes (at least one).
     pub fn new(capacity: usize) -> VerificationCache {
         VerificationCache {
-            capacity: capacity.max(1),
-            slots: Mutex::default(),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            verified: SingleFlight::new(capacity),
         }
     }
 
     /// Verifications answered from the cache.
     pub fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
+        self.verified.shared()
     }
 
     /// Verifications that ran (no outcome was shared).
     pub fn misses(&self) -> u64 {
-        self.misses.load(Ordering::Relaxed)
+        self.verified.runs()
     }
 
     /// How many outcomes are held.
     pub fn len(&self) -> usize {
-        self.lock().by_key.len()
+        self.verified.len()
     }
 
     /// Whether no outcome is held.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
-        // A panic while holding the lock leaves consistent data (no multi-step update).
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn slot(&self, key: Key) -> Slot {
-        let mut slots = self.lock();
-        if let Some(slot) = slots.by_key.get(&key) {
-            return slot.clone();
-        }
-        while slots.by_key.len() >= self.capacity {
-            let Some(oldest) = slots.order.pop_front() else {
-                break;
-            };
-            slots.by_key.remove(&oldest);
-        }
-        let slot = Slot::default();
-        slots.by_key.insert(key, slot.clone());
-        slots.order.push_back(key);
-        slot
+        self.verified.is_empty()
     }
 }
 
@@ -134,22 +98,32 @@ impl<V: Verifier, S: SecretSource> Verifier for SharedVerifier<'_, V, S> {
         let Some(key) = self.key(&request).await else {
             return self.inner.verify(request).await;
         };
-        let slot = self.cache.slot(key);
-        let mut verified = slot.lock().await;
-        if *verified {
-            self.cache.hits.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                namespace = request.namespace,
-                repository = %request.repository,
-                digest = %request.digest,
-                "signature verification shared with an earlier one"
-            );
-            return Verification::Verified;
+        let (namespace, repository, digest) =
+            (request.namespace, request.repository, request.digest);
+        // A verification never expires (Duration::MAX): a digest's signatures stay valid.
+        let shared = self
+            .cache
+            .verified
+            .get_or_ask(key, Duration::MAX, None, || async {
+                match self.inner.verify(request).await {
+                    Verification::Verified => Ok(()),
+                    failed => Err(failed),
+                }
+            })
+            .await;
+        match shared {
+            Ok(((), Source::Shared)) => {
+                tracing::debug!(
+                    namespace,
+                    repository = %repository,
+                    digest = %digest,
+                    "signature verification shared with an earlier one"
+                );
+                Verification::Verified
+            }
+            Ok(((), Source::Asked)) => Verification::Verified,
+            Err(failed) => failed,
         }
-        self.cache.misses.fetch_add(1, Ordering::Relaxed);
-        let outcome = self.inner.verify(request).await;
-        *verified = matches!(outcome, Verification::Verified);
-        outcome
     }
 }
 
@@ -207,7 +181,7 @@ impl<V, S: SecretSource> SharedVerifier<'_, V, S> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
     use crate::api::v1::OciRepositoryVerification;
