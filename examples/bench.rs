@@ -27,12 +27,15 @@
 //!     and registry, reconciled by each controller alone: time to all Ready, CPU seconds, peak
 //!     RSS, registry requests by kind and API writes per object (counted exactly from the API
 //!     server's audit log), with ratios (`examples/bench/side_by_side.rs`).
+//! (i) push to Ready: the registry's push notifications to the controller's receiver, from `flux
+//!     push artifact` returning until every object on the tag reports the new revision, against
+//!     polling (`examples/bench/push.rs`).
 //!
 //! Environment: `OCISOURCE_BIN` (the release `ocisource`; default: next to this example's
 //! directory), `OCISOURCE_BENCH_1G=0` skips the ~1 GiB run, `OCISOURCE_BENCH_OBJECTS` (1000),
 //! `OCISOURCE_BENCH_CONCURRENT` (the controller's `--concurrent`, 16), `OCISOURCE_BENCH_RUNS`
 //! (back-to-back pipeline pairs for ~200 MiB; 5), `OCISOURCE_BENCH_SECTIONS` (which of a, b, c,
-//! d, e, f, g, h to run; `abcdefgh`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
+//! d, e, f, g, h, i to run; `abcdefghi`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
 //! `OCISOURCE_BENCH_FAILING` (failing objects of (d), 4), `OCISOURCE_BENCH_VERIFIED` (objects of
 //! (e), 100), `OCISOURCE_BENCH_POLLS` (objects of (f), 1000), `OCISOURCE_BENCH_POLL_REPOS`
 //! (their repositories, 10), `OCISOURCE_BENCH_POLL_INTERVAL` (their `spec.interval` in seconds,
@@ -41,8 +44,10 @@
 //! make a smoke run), `OCISOURCE_BENCH_SIDE_OBJECTS` (object counts of (h), `1000`; e.g.
 //! `1000,10000`), `OCISOURCE_BENCH_SIDE_REPOS` (repository counts of (h), each run with every
 //! object count, `10,1000`), `OCISOURCE_BENCH_SIDE_CONCURRENT` (`--concurrent` of both
-//! controllers in (h), 2: their default). The local control plane starts only for (a), (c), (d),
-//! (e), (f) and (h); with (h) its API server keeps an audit log of write requests.
+//! controllers in (h), 2: their default), `OCISOURCE_BENCH_PUSH_OBJECTS` (objects of (i), 10),
+//! `OCISOURCE_BENCH_PUSH_ROUNDS` (pushes measured, 5), `OCISOURCE_BENCH_PUSH_BASELINE_INTERVAL`
+//! (the polling baseline's `spec.interval` in seconds, 60). The local control plane starts only
+//! for (a), (c), (d), (e), (f), (h) and (i); with (h) its API server keeps an audit log of write requests.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -50,6 +55,8 @@ mod common;
 mod polls;
 #[path = "bench/producer.rs"]
 mod producer;
+#[path = "bench/push.rs"]
+mod push_notifications;
 #[path = "bench/side_by_side.rs"]
 mod side_by_side;
 #[path = "bench/verification.rs"]
@@ -92,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
     let load_start = loadavg();
     let mut table = Table::default();
 
-    let control_plane = if cfg.sections.contains(['a', 'c', 'd', 'e', 'f', 'h']) {
+    let control_plane = if cfg.sections.contains(['a', 'c', 'd', 'e', 'f', 'h', 'i']) {
         progress("starting a local control plane (kube-apiserver + etcd)");
         // (h) counts each controller's writes in the audit log.
         let cp = if cfg.sections.contains('h') {
@@ -137,6 +144,11 @@ async fn main() -> anyhow::Result<()> {
     {
         side_by_side::side_by_side(&cfg, cp, client, &mut table).await?;
     }
+    if let Some((cp, client)) = &control_plane
+        && cfg.sections.contains('i')
+    {
+        push_notifications::push_to_ready(&cfg, cp, client, &mut table).await?;
+    }
 
     print_report(&cfg, &table, &load_start, started.elapsed());
     Ok(())
@@ -163,6 +175,9 @@ struct Config {
     side_objects: Vec<usize>,
     side_repos: Vec<usize>,
     side_concurrent: usize,
+    push_objects: usize,
+    push_rounds: usize,
+    push_baseline_interval: Duration,
 }
 
 impl Config {
@@ -203,7 +218,7 @@ impl Config {
             concurrent: num("OCISOURCE_BENCH_CONCURRENT", 16)?,
             runs: num("OCISOURCE_BENCH_RUNS", 5)?.max(1),
             sections: std::env::var("OCISOURCE_BENCH_SECTIONS")
-                .unwrap_or_else(|_| "abcdefgh".into()),
+                .unwrap_or_else(|_| "abcdefghi".into()),
             healthy: num("OCISOURCE_BENCH_HEALTHY", 200)?.max(1),
             failing: num("OCISOURCE_BENCH_FAILING", 4)?,
             verified: num("OCISOURCE_BENCH_VERIFIED", 100)?.max(2),
@@ -227,6 +242,11 @@ impl Config {
             side_objects: counts("OCISOURCE_BENCH_SIDE_OBJECTS", "1000")?,
             side_repos: counts("OCISOURCE_BENCH_SIDE_REPOS", "10,1000")?,
             side_concurrent: num("OCISOURCE_BENCH_SIDE_CONCURRENT", 2)?.max(1),
+            push_objects: num("OCISOURCE_BENCH_PUSH_OBJECTS", 10)?.max(1),
+            push_rounds: num("OCISOURCE_BENCH_PUSH_ROUNDS", 5)?.max(1),
+            push_baseline_interval: Duration::from_secs(
+                num("OCISOURCE_BENCH_PUSH_BASELINE_INTERVAL", 60)?.max(1) as u64,
+            ),
         })
     }
 }

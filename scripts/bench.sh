@@ -5,14 +5,15 @@
 #
 # Environment (see examples/bench.rs): OCISOURCE_BENCH_1G=0 skips the ~1 GiB artifact,
 # OCISOURCE_BENCH_OBJECTS (1000), OCISOURCE_BENCH_CONCURRENT (controller --concurrent, 16),
-# OCISOURCE_BENCH_RUNS (back-to-back pipeline pairs, 5), OCISOURCE_BENCH_SECTIONS (abcdefgh),
+# OCISOURCE_BENCH_RUNS (back-to-back pipeline pairs, 5), OCISOURCE_BENCH_SECTIONS (abcdefghi),
 # OCISOURCE_BENCH_HEALTHY (200) and OCISOURCE_BENCH_FAILING (4) for the failing-neighbours section,
 # OCISOURCE_BENCH_VERIFIED (100) for the verification section, OCISOURCE_BENCH_POLLS (1000),
 # OCISOURCE_BENCH_POLL_REPOS (10), OCISOURCE_BENCH_POLL_INTERVAL (60 s) and
 # OCISOURCE_BENCH_POLL_ROUNDS (2) for the shared-polls section, OCISOURCE_BENCH_PRODUCER_MIB
 # (200,1024) for the producer-against-flux section, OCISOURCE_BENCH_SIDE_OBJECTS (1000; a list,
 # e.g. 1000,10000), OCISOURCE_BENCH_SIDE_REPOS (10,1000) and OCISOURCE_BENCH_SIDE_CONCURRENT (2)
-# for the side-by-side section against Flux's source-controller.
+# for the side-by-side section against Flux's source-controller, OCISOURCE_BENCH_PUSH_OBJECTS (10),
+# OCISOURCE_BENCH_PUSH_ROUNDS (5) and OCISOURCE_BENCH_PUSH_BASELINE_INTERVAL (60 s) for push to Ready.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OCISOURCE_CACHE="${OCISOURCE_CACHE:-$HOME/.cache/ocisource}"

@@ -375,6 +375,26 @@ pub struct ObservabilityArgs {
     pub log_encoding: LogEncoding,
 }
 
+/// The push receiver (`src/receiver/`): off unless `--receiver-addr` is set. Not
+/// source-controller flags.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct ReceiverArgs {
+    /// Listen address of the registry push receiver (`POST /hook/distribution`,
+    /// `/hook/harbor`, `/hook/cloudevents`); empty turns it off.
+    #[arg(long, default_value = "")]
+    pub receiver_addr: String,
+
+    /// File holding the receiver's shared secret (an HMAC key for `X-Signature`, or the token
+    /// senders put in `Authorization`); read on every notification. Required with
+    /// `--receiver-addr`.
+    #[arg(long)]
+    pub receiver_token_file: Option<std::path::PathBuf>,
+
+    /// Notifications about events older than this are ignored (replay protection).
+    #[arg(long, value_parser = go_duration, default_value = "5m")]
+    pub receiver_max_event_age: Duration,
+}
+
 /// `ocisource controller`: every flag. A repeated flag takes its last value, as Go's flag
 /// package does (Flux users tune controllers with patches that append flags).
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
@@ -395,6 +415,9 @@ pub struct ControllerArgs {
     /// Sigstore trusted root (TUF) flags.
     #[command(flatten)]
     pub sigstore: SigstoreArgs,
+    /// Push receiver flags.
+    #[command(flatten)]
+    pub receiver: ReceiverArgs,
 }
 
 /// Converts a Go-style listen address (`:9090`) into a socket address string Rust can bind.

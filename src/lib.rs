@@ -32,6 +32,7 @@ pub mod k8s;
 pub mod metrics;
 #[cfg(test)]
 mod mutation;
+pub mod receiver;
 pub mod registry;
 pub mod server;
 pub mod standalone;

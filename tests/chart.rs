@@ -251,6 +251,59 @@ fn matrix() -> Vec<Case> {
             },
         },
         Case {
+            name: "push receiver",
+            values: &[
+                "--set",
+                "receiver.enabled=true",
+                "--set",
+                "receiver.secretName=registry-hooks",
+                "--set",
+                "receiver.maxEventAge=2m",
+                "--set",
+                "networkPolicy.enabled=true",
+            ],
+            check: |objs| {
+                assert!(has_arg(objs, "--receiver-addr=:9292"));
+                assert!(has_arg(
+                    objs,
+                    "--receiver-token-file=/etc/ocisource/receiver/token"
+                ));
+                assert!(has_arg(objs, "--receiver-max-event-age=2m"));
+                let d = find(objs, "Deployment", "ocisource");
+                let pod = &d["spec"]["template"]["spec"];
+                let volume = pod["volumes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|v| v["name"] == "receiver")
+                    .expect("the receiver's Secret volume");
+                assert_eq!(volume["secret"]["secretName"], "registry-hooks");
+                let container = &pod["containers"][0];
+                assert!(container["ports"].as_array().unwrap().contains(
+                    &json!({"name": "receiver", "containerPort": 9292, "protocol": "TCP"})
+                ));
+                assert!(container["volumeMounts"].as_array().unwrap().contains(
+                    &json!({"name": "receiver", "mountPath": "/etc/ocisource/receiver", "readOnly": true})
+                ));
+                let service = find(objs, "Service", "ocisource");
+                assert!(
+                    service["spec"]["ports"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|p| p["name"] == "receiver" && p["port"] == 9292)
+                );
+                let policy = find(objs, "NetworkPolicy", "ocisource");
+                assert!(
+                    policy["spec"]["ingress"][0]["ports"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|p| p["port"] == "receiver")
+                );
+            },
+        },
+        Case {
             name: "namespaced",
             values: &["--set", "watch.allNamespaces=false"],
             check: |objs| {
@@ -522,6 +575,11 @@ fn bad_values_are_refused_with_a_clear_message() {
         (&["--set", "replica=2"], "replica"),
         (&["--set", "artifact.digestAlgo=md5"], "digestAlgo"),
         (&["--set", "log.level=warn"], "level"),
+        (&["--set", "receiver.enabled=true"], "secretName"),
+        (
+            &["--set", "receiver.secretName=s", "--set", "receiver.port=0"],
+            "port",
+        ),
         (&["--set", "log.encoding=text"], "encoding"),
         (&["--set", "featureGates.SomeGate=true"], "SomeGate"),
         (

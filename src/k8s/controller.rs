@@ -156,12 +156,14 @@ impl Context {
     }
 }
 
-/// Runs the controller until `shutdown` resolves; `ready` turns true once it watches.
+/// Runs the controller until `shutdown` resolves; `ready` turns true once it watches. `writer`
+/// fills the watch cache (others may read it through their own reader).
 ///
 /// # Errors
 /// Never returns an error today; the signature leaves room for startup failures.
 pub async fn run(
     api: Api<OciRepository>,
+    writer: reflector::store::Writer<OciRepository>,
     label_selector: &str,
     concurrency: u16,
     ctx: Arc<Context>,
@@ -172,7 +174,7 @@ pub async fn run(
     if !label_selector.is_empty() {
         config = config.labels(label_selector);
     }
-    let (reader, writer) = reflector::store();
+    let reader = writer.as_reader();
     let queue = ctx.queue.clone();
     let store = reader.clone();
     ctx.metrics.observe_queue(

@@ -61,6 +61,9 @@ pub enum Error {
     /// The Sigstore TUF flags are unusable (mirror URL, initial root file).
     #[error("invalid Sigstore TUF configuration: {0}")]
     SigstoreRoot(String),
+    /// The push receiver flags are inconsistent.
+    #[error("invalid receiver configuration: {0}")]
+    Receiver(&'static str),
     /// The controller failed.
     #[error("the controller failed")]
     Controller(#[source] controller::Error),
@@ -103,6 +106,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     if args.runtime.inconsistent_object_level_configuration() {
         return Err(Error::InconsistentObjectLevelConfiguration);
     }
+    let receiver = receiver_config(&args)?;
     let client = client().await.map_err(Error::Client)?;
     let hostname = std::env::var("HOSTNAME").ok();
     let instance = hostname.clone().unwrap_or_else(|| "ocisource".to_string());
@@ -160,6 +164,19 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         server::artifact_router(storage.root().to_path_buf()),
     )
     .await?;
+    // The controller's watch cache, shared with the push receiver.
+    let (objects, writer) = kube::runtime::reflector::store();
+    if let Some(config) = receiver {
+        let objects = super::receiver::KubeObjects {
+            store: objects,
+            client: client.clone(),
+        };
+        serve(
+            &args.receiver.receiver_addr,
+            crate::receiver::router(Arc::new(crate::receiver::Receiver::new(config, objects))),
+        )
+        .await?;
+    }
 
     let sigstore_root = args
         .sigstore
@@ -227,6 +244,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     };
     controller::run(
         api,
+        writer,
         &args.runtime.watch_label_selector,
         concurrency,
         ctx,
@@ -239,6 +257,23 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         return Err(Error::LostLeadership);
     }
     Ok(())
+}
+
+/// The push receiver's settings, when `--receiver-addr` turns it on.
+fn receiver_config(args: &ControllerArgs) -> Result<Option<crate::receiver::Config>, Error> {
+    let flags = &args.receiver;
+    if flags.receiver_addr.is_empty() {
+        return Ok(None);
+    }
+    let Some(token_file) = flags.receiver_token_file.clone() else {
+        return Err(Error::Receiver(
+            "--receiver-addr needs --receiver-token-file",
+        ));
+    };
+    Ok(Some(crate::receiver::Config {
+        token_file,
+        max_event_age: flags.receiver_max_event_age,
+    }))
 }
 
 /// The Lease name: Flux's scheme (a suffix of the selector's SHA-256 when sharding) under our

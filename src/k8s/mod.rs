@@ -6,6 +6,7 @@ pub mod controller;
 pub mod events;
 pub mod manager;
 pub mod queue;
+pub mod receiver;
 pub mod secrets;
 mod status;
 pub mod triggers;

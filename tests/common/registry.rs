@@ -106,6 +106,16 @@ impl Registry {
     ///
     /// Panics when a test-bed component is missing or the registry does not come up.
     pub fn start(flavor: Flavor, security: Security) -> Registry {
+        Registry::start_with(flavor, security, None)
+    }
+
+    /// A [`Flavor::Distribution`] registry over plain HTTP that posts its push notifications
+    /// to `url` with `Authorization: Bearer <token>` (distribution's notification endpoint).
+    pub fn start_notifying(url: &str, token: &str) -> Registry {
+        Registry::start_with(Flavor::Distribution, Security::Http, Some((url, token)))
+    }
+
+    fn start_with(flavor: Flavor, security: Security, notify: Option<(&str, &str)>) -> Registry {
         let program = match flavor {
             Flavor::Distribution => bin("docker-registry"),
             Flavor::Referrers => bin("ocitestbed"),
@@ -152,7 +162,7 @@ impl Registry {
                 write(
                     d,
                     "config.yml",
-                    &distribution_config(d, port, security, realm.as_deref()),
+                    &distribution_config(d, port, security, realm.as_deref(), notify),
                 );
                 cmd.arg("serve").arg(d.join("config.yml"));
                 // distribution reads REGISTRY_* overrides from the environment.
@@ -541,8 +551,15 @@ fn write_pki(dir: &Path) -> Pki {
 }
 
 /// distribution 2.8's config for one registry: filesystem storage in `dir/data`, no debug
-/// server, no notifications, TLS/mTLS and htpasswd or token auth as asked.
-fn distribution_config(dir: &Path, port: u16, security: Security, realm: Option<&str>) -> String {
+/// server, TLS/mTLS and htpasswd or token auth as asked, and notifications of manifest events
+/// to `notify`'s URL with its bearer token when given (blob events left out; a quick retry).
+fn distribution_config(
+    dir: &Path,
+    port: u16,
+    security: Security,
+    realm: Option<&str>,
+    notify: Option<(&str, &str)>,
+) -> String {
     let p = |name: &str| dir.join(name).display().to_string();
     let mut cfg = format!(
         "version: 0.1\n\
@@ -581,6 +598,15 @@ fn distribution_config(dir: &Path, port: u16, security: Security, realm: Option<
             );
         }
         _ => {}
+    }
+    if let Some((url, token)) = notify {
+        let _ = write!(
+            cfg,
+            "notifications:\n  endpoints:\n    - name: ocisource\n      url: {url}\n      \
+             headers:\n        Authorization: [\"Bearer {token}\"]\n      timeout: 2s\n      \
+             threshold: 3\n      backoff: 1s\n      ignoredmediatypes:\n        \
+             - application/octet-stream\n"
+        );
     }
     cfg
 }
