@@ -1324,9 +1324,22 @@ fn start_controller_at(
     namespace: &str,
     concurrent: usize,
 ) -> anyhow::Result<(Controller, Duration)> {
+    start_controller_with(cfg, cp, namespace, concurrent, &[])
+}
+
+/// [`start_controller_at`] with the `extra` flags too.
+fn start_controller_with(
+    cfg: &Config,
+    cp: &ControlPlane,
+    namespace: &str,
+    concurrent: usize,
+    extra: &[&str],
+) -> anyhow::Result<(Controller, Duration)> {
     let concurrent = format!("--concurrent={concurrent}");
+    let mut flags = vec![concurrent.as_str()];
+    flags.extend_from_slice(extra);
     let t = Instant::now();
-    let ctl = Controller::spawn(cp, &cfg.bin, namespace, &[&concurrent], "controller");
+    let ctl = Controller::spawn(cp, &cfg.bin, namespace, &flags, "controller");
     while !ctl.ready() {
         ensure!(
             ctl.proc.is_running(),
@@ -1381,35 +1394,65 @@ async fn all_ready(
     section: &str,
     timeout: Duration,
 ) -> anyhow::Result<Duration> {
-    let mut last_report = Instant::now();
-    loop {
-        ensure!(
-            ctl.proc.is_running(),
-            "controller exited:\n{}",
-            ctl.proc.log_tail(4000)
-        );
-        let list = api.list(&ListParams::default()).await?;
-        let ready = list
-            .items
-            .iter()
-            .filter(|o| o.name_any().starts_with(prefix) && object_ready(o))
-            .count();
-        if ready == objects {
-            return Ok(t0.elapsed());
+    let wait = Wait {
+        section,
+        what: "Ready",
+        t0,
+        timeout,
+        poll: Duration::from_millis(250),
+    };
+    wait.until(ctl, api, objects, |o| {
+        o.name_any().starts_with(prefix) && object_ready(o)
+    })
+    .await
+}
+
+/// How [`Wait::until`] waits: `section` and `what` name it in progress lines and errors.
+struct Wait<'a> {
+    section: &'a str,
+    what: &'a str,
+    t0: Instant,
+    timeout: Duration,
+    poll: Duration,
+}
+
+impl Wait<'_> {
+    /// Lists `api` every `poll` until `objects` objects satisfy `done` (the controller must keep
+    /// running), reporting progress every 15 s; returns the time since `t0`.
+    async fn until(
+        &self,
+        ctl: &Controller,
+        api: &Api<OciRepository>,
+        objects: usize,
+        done: impl Fn(&OciRepository) -> bool,
+    ) -> anyhow::Result<Duration> {
+        let (section, what) = (self.section, self.what);
+        let mut last_report = Instant::now();
+        loop {
+            ensure!(
+                ctl.proc.is_running(),
+                "controller exited:\n{}",
+                ctl.proc.log_tail(4000)
+            );
+            let list = api.list(&ListParams::default()).await?;
+            let count = list.items.iter().filter(|o| done(o)).count();
+            if count == objects {
+                return Ok(self.t0.elapsed());
+            }
+            if last_report.elapsed() > Duration::from_secs(15) {
+                progress(&format!(
+                    "{section} {count}/{objects} {what} after {:.0} s",
+                    secs(self.t0.elapsed())
+                ));
+                last_report = Instant::now();
+            }
+            ensure!(
+                self.t0.elapsed() < self.timeout,
+                "{section} only {count}/{objects} objects {what} after {:.0} s",
+                secs(self.timeout)
+            );
+            tokio::time::sleep(self.poll).await;
         }
-        if last_report.elapsed() > Duration::from_secs(15) {
-            progress(&format!(
-                "{section} {ready}/{objects} Ready after {:.0} s",
-                secs(t0.elapsed())
-            ));
-            last_report = Instant::now();
-        }
-        ensure!(
-            t0.elapsed() < timeout,
-            "{section} only {ready}/{objects} objects Ready after {:.0} s",
-            secs(timeout)
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

@@ -110,23 +110,7 @@ async fn rounds_to_ready(
     };
     write(0)?;
     push(reg, "bench/push", "stable", content.path());
-    let concurrent = format!("--concurrent={}", cfg.concurrent);
-    let mut all_flags = vec![concurrent.as_str()];
-    all_flags.extend_from_slice(flags);
-    let ctl = Controller::spawn(cp, &cfg.bin, namespace_name, &all_flags, "controller");
-    let t = Instant::now();
-    while !ctl.ready() {
-        ensure!(
-            ctl.proc.is_running(),
-            "controller exited:\n{}",
-            ctl.proc.log_tail(4000)
-        );
-        ensure!(
-            t.elapsed() < Duration::from_secs(60),
-            "controller not ready after 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (ctl, _) = start_controller_with(cfg, cp, namespace_name, cfg.concurrent, flags)?;
     let api: Api<OciRepository> = Api::namespaced(client.clone(), namespace_name);
     let objects = cfg.push_objects;
     create_objects(&api, "push-", objects, |_| {
@@ -153,35 +137,22 @@ async fn rounds_to_ready(
     for round in 1..=rounds {
         write(round)?;
         let digest = push(reg, "bench/push", "stable", content.path());
-        let pushed = Instant::now();
         let want = format!("stable@{digest}");
-        loop {
-            ensure!(
-                ctl.proc.is_running(),
-                "controller exited:\n{}",
-                ctl.proc.log_tail(4000)
-            );
-            let list = api.list(&ListParams::default()).await?;
-            let done = list
-                .items
-                .iter()
-                .filter(|o| {
-                    o.status
-                        .as_ref()
-                        .and_then(|s| s.artifact.as_ref())
-                        .is_some_and(|a| a.revision == want)
-                })
-                .count();
-            if done == objects {
-                break;
-            }
-            ensure!(
-                pushed.elapsed() < Duration::from_secs(600),
-                "(i) only {done}/{objects} objects on the pushed revision after 600 s"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let latency = pushed.elapsed();
+        let wait = Wait {
+            section: "(i)",
+            what: "on the pushed revision",
+            t0: Instant::now(),
+            timeout: Duration::from_secs(600),
+            poll: Duration::from_millis(10),
+        };
+        let latency = wait
+            .until(&ctl, &api, objects, |o| {
+                o.status
+                    .as_ref()
+                    .and_then(|s| s.artifact.as_ref())
+                    .is_some_and(|a| a.revision == want)
+            })
+            .await?;
         progress(&format!(
             "(i) {namespace_name} round {round}: {:.0} ms",
             ms(latency)

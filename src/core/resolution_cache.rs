@@ -308,9 +308,8 @@ fn key(kind: &[u8], repo: &Repository, fingerprint: Fingerprint, tag: Option<&st
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
     use super::*;
+    use crate::core::single_flight::testing::Backend as Registry;
     use crate::registry::{ProxyConfig, TlsMaterial};
 
     const MINUTE: Duration = Duration::from_secs(60);
@@ -338,37 +337,6 @@ mod tests {
         }
     }
 
-    /// Counts its calls and answers `digest(content)` (or fails) after `pause`.
-    struct Registry {
-        calls: AtomicUsize,
-        fail: std::sync::atomic::AtomicBool,
-        pause: Duration,
-    }
-
-    impl Registry {
-        fn new(pause: Duration) -> Registry {
-            Registry {
-                calls: AtomicUsize::new(0),
-                fail: Default::default(),
-                pause,
-            }
-        }
-
-        fn calls(&self) -> usize {
-            self.calls.load(Ordering::SeqCst)
-        }
-
-        async fn ask(&self, content: &str) -> Result<Answer, String> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(self.pause).await;
-            if self.fail.load(Ordering::SeqCst) {
-                Err(format!("failure {}", self.calls()))
-            } else {
-                Ok(digest(content))
-            }
-        }
-    }
-
     async fn ask(
         cache: &ResolutionCache,
         registry: &Registry,
@@ -377,7 +345,9 @@ mod tests {
         content: &str,
     ) -> Result<Digest, String> {
         cache
-            .share(key, freshness, None, || registry.ask(content))
+            .share(key, freshness, None, || async {
+                registry.ask(content).await.map(|c| digest(&c))
+            })
             .await
             .map(digest_of)
     }

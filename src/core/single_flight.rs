@@ -273,29 +273,22 @@ impl<V: Clone> Drop for Flight<'_, V> {
     }
 }
 
+/// A counting backend for the tests of the caches built on [`SingleFlight`].
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicBool, AtomicUsize};
-
-    use super::*;
-
-    const MINUTE: Duration = Duration::from_secs(60);
-
-    fn key(name: &str) -> Key {
-        let mut k = [0u8; 32];
-        k[..name.len()].copy_from_slice(name.as_bytes());
-        k
-    }
+pub(crate) mod testing {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
 
     /// Counts its calls and answers `content` (or fails) after `pause`.
-    struct Backend {
+    pub(crate) struct Backend {
         calls: AtomicUsize,
-        fail: AtomicBool,
+        /// While set, requests fail.
+        pub(crate) fail: AtomicBool,
         pause: Duration,
     }
 
     impl Backend {
-        fn new(pause: Duration) -> Backend {
+        pub(crate) fn new(pause: Duration) -> Backend {
             Backend {
                 calls: AtomicUsize::new(0),
                 fail: AtomicBool::new(false),
@@ -303,11 +296,11 @@ mod tests {
             }
         }
 
-        fn calls(&self) -> usize {
+        pub(crate) fn calls(&self) -> usize {
             self.calls.load(Ordering::SeqCst)
         }
 
-        async fn ask(&self, content: &str) -> Result<String, String> {
+        pub(crate) async fn ask(&self, content: &str) -> Result<String, String> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(self.pause).await;
             if self.fail.load(Ordering::SeqCst) {
@@ -316,6 +309,20 @@ mod tests {
                 Ok(content.to_string())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::Backend;
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn key(name: &str) -> Key {
+        let mut k = [0u8; 32];
+        k[..name.len()].copy_from_slice(name.as_bytes());
+        k
     }
 
     async fn ask(
