@@ -1605,7 +1605,8 @@ fn print_report(cfg: &Config, table: &Table, load_start: &str, elapsed: Duration
                 "e" => "(e) signature verification",
                 "f" => "(f) one poll per repository",
                 "g" => "(g) producer CLI against flux",
-                _ => "(h) side by side with source-controller",
+                "h" => "(h) side by side with source-controller",
+                _ => "(i) push to Ready (registry notifications)",
             };
             println!("{title}");
         }
