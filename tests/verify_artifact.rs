@@ -57,6 +57,12 @@ fn report(
     })
 }
 
+/// What `verify artifact -o json app:v1` reports for a cosign signature it accepts.
+fn cosign_v1_verified(home: &ToolHome, signed: &str) -> (i32, Value) {
+    let message = format!("verified signature of revision v1@{signed}");
+    (0, report(home, "app:v1", signed, "cosign", true, &message))
+}
+
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -273,17 +279,7 @@ fn keyless_signatures_verify_for_the_signers_identity_only() {
     ];
     assert_eq!(
         verify_json(&home, "app:v1", &exact),
-        (
-            0,
-            report(
-                &home,
-                "app:v1",
-                &signed,
-                "cosign",
-                true,
-                &format!("verified signature of revision v1@{signed}")
-            )
-        )
+        cosign_v1_verified(&home, &signed)
     );
     let loose = [
         "--trusted-root",
@@ -368,17 +364,7 @@ fn keyless_signatures_verify_for_the_signers_identity_only() {
     ];
     assert_eq!(
         verify_json(&home, "app:v1", &through_tuf),
-        (
-            0,
-            report(
-                &home,
-                "app:v1",
-                &signed,
-                "cosign",
-                true,
-                &format!("verified signature of revision v1@{signed}")
-            )
-        )
+        cosign_v1_verified(&home, &signed)
     );
     assert!(cache.join("trusted_root.json").is_file());
     let mut other = through_tuf;

@@ -9,12 +9,18 @@
 //!   every object on the repository with `spec.verify`: a signature that arrives after its
 //!   artifact lets the failed verification pass now rather than an interval later.
 //!
-//! Suspended objects are left alone. Hosts compare case-insensitively, Docker Hub's aliases as
-//! one; a notification without a host (zot's CloudEvents) matches the repository on any host.
+//! Suspended objects are left alone. URLs and pushed names are read by [`Repository::parse`]
+//! (Docker Hub's `docker.io` is `index.docker.io`, single names get `library/`), registries
+//! compare case-insensitively, and the Hub's other push hosts count as Docker Hub; a
+//! notification without a host (zot's CloudEvents) matches the repository on any registry.
 
 use crate::api::v1::OciRepository;
+use crate::registry::Repository;
 
 use super::payload::Push;
+
+/// Other names Docker Hub's registry is reached by.
+const HUB_ALIASES: [&str; 2] = ["registry-1.docker.io", "registry.hub.docker.com"];
 
 /// Whether `obj` follows what `push` pushed.
 pub fn follows(obj: &OciRepository, push: &Push) -> bool {
@@ -22,15 +28,24 @@ pub fn follows(obj: &OciRepository, push: &Push) -> bool {
     if spec.suspend == Some(true) {
         return false;
     }
-    let Some((host, repository)) = split_url(&spec.url) else {
+    let Ok(followed) = Repository::parse_oci_url(&spec.url) else {
         return false;
     };
-    if let Some(pushed_host) = &push.host
-        && canonical_host(pushed_host) != canonical_host(host)
-    {
-        return false;
-    }
-    if repository != push.repository {
+    let same_repository = match push.host.as_deref() {
+        Some(host) => {
+            let host = if HUB_ALIASES.iter().any(|a| a.eq_ignore_ascii_case(host)) {
+                "docker.io"
+            } else {
+                host
+            };
+            Repository::parse(&format!("{host}/{}", push.repository)).is_ok_and(|pushed| {
+                pushed.registry().eq_ignore_ascii_case(followed.registry())
+                    && pushed.repository() == followed.repository()
+            })
+        }
+        None => push.repository == followed.repository(),
+    };
+    if !same_repository {
         return false;
     }
     let Some(tag) = push.tag.as_deref() else {
@@ -46,28 +61,11 @@ pub fn follows(obj: &OciRepository, push: &Push) -> bool {
     if reference.is_some_and(|r| r.semver.as_deref().is_some_and(|s| !s.is_empty())) {
         return true;
     }
-    let followed = reference
+    let followed_tag = reference
         .and_then(|r| r.tag.as_deref())
         .filter(|t| !t.is_empty())
         .unwrap_or("latest");
-    followed == tag
-}
-
-/// `oci://host[:port]/path` → (`host[:port]`, `path`).
-fn split_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("oci://")?;
-    let (host, path) = rest.split_once('/')?;
-    (!host.is_empty() && !path.is_empty()).then_some((host, path.trim_end_matches('/')))
-}
-
-fn canonical_host(host: &str) -> String {
-    let host = host.to_ascii_lowercase();
-    match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
-            "docker.io".into()
-        }
-        _ => host,
-    }
+    followed_tag == tag
 }
 
 /// cosign's tag scheme for what it attaches to `sha256:<hex>`.

@@ -179,7 +179,8 @@ impl<O: Objects> Receiver<O> {
     ) -> Outcome {
         let name = format.name();
         let secret = match std::fs::read(&self.config.token_file) {
-            Ok(s) => trim(s),
+            // A Secret's file usually ends in a newline.
+            Ok(s) => s.trim_ascii().to_vec(),
             Err(e) => {
                 tracing::error!(format = name, file = %self.config.token_file.display(), error = %e,
                     "push notification refused: the receiver's token file is unreadable");
@@ -290,11 +291,6 @@ impl<O: Objects> Receiver<O> {
         }
         (fresh, ignored)
     }
-}
-
-fn trim(secret: Vec<u8>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&secret);
-    text.trim().as_bytes().to_vec()
 }
 
 /// Whether the request carries a valid HMAC of `body` or the secret itself.

@@ -210,11 +210,9 @@ fn harbor_pushes(data: &serde_json::Value) -> Vec<Push> {
                 .map(str::to_string);
             // `host/project/repo:tag` or `host/project/repo@sha256:…`.
             let url = r.get("resource_url").and_then(|u| u.as_str()).unwrap_or("");
-            let (host, path) = match url.split_once('/') {
-                Some((host, path)) if host.contains('.') || host.contains(':') => {
-                    (Some(host.to_string()), strip_reference(path))
-                }
-                _ => (None, full_name.to_string()),
+            let (host, path) = match split_host(url) {
+                (Some(host), path) => (Some(host), strip_reference(&path)),
+                (None, _) => (None, full_name.to_string()),
             };
             let repository = if path.is_empty() {
                 full_name.to_string()
@@ -228,6 +226,17 @@ fn harbor_pushes(data: &serde_json::Value) -> Vec<Push> {
             })
         })
         .collect()
+}
+
+/// `host/path` → (`host`, `path`) when the first element names a registry (a `.` or `:` in it,
+/// or `localhost`, as the Docker reference grammar has it), else (`None`, the whole name).
+fn split_host(name: &str) -> (Option<String>, String) {
+    match name.split_once('/') {
+        Some((host, path)) if host.contains(['.', ':']) || host == "localhost" => {
+            (Some(host.to_string()), path.to_string())
+        }
+        _ => (None, name.to_string()),
+    }
 }
 
 /// `repo:tag` or `repo@digest` → `repo`.
@@ -325,14 +334,7 @@ fn cloudevent_pushes(data: &serde_json::Value) -> Vec<Push> {
     }
     // The plain shape: `repository` names `host/repo` or just `repo`.
     if let Some(repository) = text("/repository") {
-        let (host, repository) = match repository.split_once('/') {
-            Some((host, path))
-                if host.contains('.') || host.contains(':') || host == "localhost" =>
-            {
-                (Some(host.to_string()), path.to_string())
-            }
-            _ => (None, repository),
-        };
+        let (host, repository) = split_host(&repository);
         return vec![Push {
             host,
             repository,
