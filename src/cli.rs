@@ -83,6 +83,13 @@ pub struct ArtifactArgs {
     #[arg(long, value_enum, default_value = "sha256")]
     pub artifact_digest_algo: DigestAlgo,
 
+    /// Store content that several objects select (the same layer, taken the same way, with the
+    /// same ignore rules) once, downloaded once and hard-linked into each object's directory;
+    /// false keeps a download and a copy per object, as Flux. Not a source-controller flag.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = true,
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub artifact_sharing: bool,
+
     /// Extraction limits and platform.
     #[command(flatten)]
     pub content: ContentArgs,
@@ -450,6 +457,13 @@ mod tests {
         let a = parse(&[]).unwrap();
         assert_eq!(a.storage.storage_addr, ":9090");
         assert_eq!(a.artifact.artifact_retention_ttl, Duration::from_secs(60));
+        assert!(a.artifact.artifact_sharing);
+        assert!(
+            !parse(&["--artifact-sharing=false"])
+                .unwrap()
+                .artifact
+                .artifact_sharing
+        );
         assert_eq!(a.artifact.artifact_retention_records, 2);
         assert_eq!(a.artifact.artifact_digest_algo, DigestAlgo::Sha256);
         assert_eq!(a.runtime.concurrent, 2);

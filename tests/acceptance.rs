@@ -44,6 +44,7 @@ use ocisource::api::v1::{OciRepository, OciRepositoryStatus};
 use ocisource::core::events::{Event, Severity};
 use ocisource::core::ports::{NoVerifier, ProgressSink, Verification, Verifier, VerifyRequest};
 use ocisource::core::reconcile::{self, Ports, Settings};
+use ocisource::core::shared_artifacts::SharedArtifacts;
 use ocisource::core::summary::{Ending, Next, kstatus_violations};
 use ocisource::registry::{ClientPool, Digest, RequestCounts};
 use ocisource::standalone::secrets::DirSecrets;
@@ -87,6 +88,13 @@ impl Bed {
         Bed::with(ExtractLimits::default(), Retention::default())
     }
 
+    /// A bed storing a copy per object (`--artifact-sharing=false`), as Flux.
+    fn without_sharing() -> Bed {
+        let mut bed = Bed::new();
+        bed.settings.shared = SharedArtifacts::disabled();
+        bed
+    }
+
     fn with(limits: ExtractLimits, retention: Retention) -> Bed {
         let root = tempfile::tempdir().unwrap();
         let storage = Storage::new(root.path(), ADV)
@@ -101,6 +109,7 @@ impl Bed {
                 cloud_tokens: Default::default(),
                 default_platform: Default::default(),
                 resolutions: ocisource::core::resolution_cache::ResolutionCache::disabled(),
+                shared: SharedArtifacts::default(),
             },
             root,
             pool: ClientPool::new(),
@@ -122,6 +131,11 @@ impl Bed {
             cloud_tokens: Default::default(),
             default_platform: Default::default(),
             resolutions: ocisource::core::resolution_cache::ResolutionCache::disabled(),
+            shared: if self.settings.shared.is_enabled() {
+                SharedArtifacts::default()
+            } else {
+                SharedArtifacts::disabled()
+            },
         }
     }
 
@@ -1279,13 +1293,25 @@ async fn invalid_urls_and_the_workload_identity_gate_stall_and_providers_fail_cl
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unchanged_source_is_not_pulled_again() {
+    unchanged_source_not_pulled(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unchanged_source_is_not_pulled_again_without_sharing() {
+    unchanged_source_not_pulled(false).await;
+}
+
+async fn unchanged_source_not_pulled(sharing: bool) {
     let AtV1 {
         reg,
         digest,
-        bed,
+        mut bed,
         mut obj,
         ..
     } = at_v1("noop", "kind: N\n");
+    if !sharing {
+        bed = Bed::without_sharing();
+    }
 
     let first = bed.run(&mut obj).await;
     first.assert_ready();
@@ -1337,11 +1363,12 @@ async fn an_unchanged_source_is_not_pulled_again() {
     assert_eq!(cond(&r.patches[0], "Ready").unwrap().0, "True");
     assert_eq!(r.status.observed_generation, Some(2));
 
-    // observedIgnore set while spec.ignore is nil: rebuilt.
+    // observedIgnore set while spec.ignore is nil: rebuilt; with sharing, from the stored
+    // content of the same layer and ignore rules, without a download.
     status_mut(&mut obj).observed_ignore = Some("*.md".into());
     let r = bed.run(&mut obj).await;
     r.assert_ready();
-    assert_eq!(r.requests.blob, 1);
+    assert_eq!(r.requests.blob, u64::from(!sharing));
     assert_eq!(r.status.observed_ignore, None);
 
     // spec.ignore set: pulled once, observed, then left alone. The digest changes without a
@@ -1359,28 +1386,29 @@ async fn an_unchanged_source_is_not_pulled_again() {
     let r = bed.run(&mut obj).await;
     assert_eq!(r.requests.blob, 0);
 
-    // A layer selector not yet observed: pulled; then observed equal: not pulled.
+    // A layer selector not yet observed: pulled (with sharing, the selected layer is the one
+    // stored already: linked again); then observed equal: not pulled.
     edit_spec(
         &mut obj,
         json!({"layerSelector": {"mediaType": FLUX_LAYER}}),
     );
     let r = bed.run(&mut obj).await;
     r.assert_ready();
-    assert_eq!(r.requests.blob, 1);
+    assert_eq!(r.requests.blob, u64::from(!sharing));
     assert_eq!(
         serde_json::to_value(&r.status.observed_layer_selector).unwrap(),
         json!({"mediaType": FLUX_LAYER})
     );
     let r = bed.run(&mut obj).await;
     assert_eq!(r.requests.blob, 0);
-    // The observed media type differs: pulled again.
+    // The observed media type differs: pulled again (or linked again).
     status_mut(&mut obj)
         .observed_layer_selector
         .as_mut()
         .unwrap()
         .media_type = Some("application/x-other".into());
     let r = bed.run(&mut obj).await;
-    assert_eq!(r.requests.blob, 1);
+    assert_eq!(r.requests.blob, u64::from(!sharing));
 
     // operation: copy stores the layer as pushed.
     edit_spec(
@@ -1397,7 +1425,7 @@ async fn an_unchanged_source_is_not_pulled_again() {
         manifest["layers"][0]["digest"].as_str()
     );
 
-    // The observed operation differs from the spec's: pulled again.
+    // The observed operation differs from the spec's: pulled again (or linked again).
     status_mut(&mut obj)
         .observed_layer_selector
         .as_mut()
@@ -1405,7 +1433,7 @@ async fn an_unchanged_source_is_not_pulled_again() {
         .operation = Some(ocisource::api::v1::LayerOperation::Extract);
     let r = bed.run(&mut obj).await;
     r.assert_ready();
-    assert_eq!(r.requests.blob, 1);
+    assert_eq!(r.requests.blob, u64::from(!sharing));
     let r = bed.run(&mut obj).await;
     assert_eq!(r.requests.blob, 0);
 
@@ -1424,12 +1452,13 @@ async fn an_unchanged_source_is_not_pulled_again() {
     );
     assert_eq!(r.requests.blob, 0);
 
-    // A digest reference: a new revision string (pulled), then zero registry traffic.
+    // A digest reference: a new revision string (pulled, or linked with sharing: the same
+    // content), then zero registry traffic.
     edit_spec(&mut obj, json!({"ref": {"digest": digest}}));
     let r = bed.run(&mut obj).await;
     r.assert_ready();
     assert_eq!(r.revision(), digest);
-    assert_eq!(r.requests.blob, 1);
+    assert_eq!(r.requests.blob, u64::from(!sharing));
     let r = bed.run(&mut obj).await;
     r.assert_ready();
     assert_eq!(r.requests.total(), 0, "{:?}", r.requests);
@@ -1451,13 +1480,25 @@ async fn an_unchanged_source_is_not_pulled_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn storage_drift_is_detected_and_repaired() {
+    storage_drift(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_drift_is_detected_and_repaired_without_sharing() {
+    storage_drift(false).await;
+}
+
+async fn storage_drift(sharing: bool) {
     // The registry must outlive the reconciles: bound, not dropped.
     let AtV1 {
         reg: _registry,
-        bed,
+        mut bed,
         mut obj,
         ..
     } = at_v1("drift", "kind: S\n");
+    if !sharing {
+        bed = Bed::without_sharing();
+    }
     let first = bed.run(&mut obj).await;
     first.assert_ready();
     let stored = bed.stored(&first);
@@ -1490,7 +1531,8 @@ async fn storage_drift_is_detected_and_repaired() {
         "artifact cleared"
     );
     assert!(cond(gone, "ArtifactInStorage").is_none());
-    assert_eq!(r.requests.blob, 1);
+    // With sharing the stored content is linked again; Flux downloads it again.
+    assert_eq!(r.requests.blob, u64::from(!sharing));
     assert_eq!(std::fs::read(&stored).unwrap(), bytes);
     assert_eq!(r.artifact().digest, first.artifact().digest);
     assert!(r.events_of(Severity::Info).is_empty(), "{:#?}", r.events);
@@ -1514,6 +1556,8 @@ async fn storage_drift_is_detected_and_repaired() {
             .contains(&"building artifact: disappeared from storage".to_string())
     );
     assert_eq!(std::fs::read(&stored).unwrap(), bytes);
+    // The corrupt bytes were shared: never linked again, downloaded again.
+    assert_eq!(r.requests.blob, 1);
 
     // The file was replaced by a symlink to a file outside the store: not followed, not
     // written through, replaced by a regular file.
@@ -1559,6 +1603,131 @@ async fn storage_drift_is_detected_and_repaired() {
         r.cond("Ready").map(|c| c.2),
         first.cond("Ready").map(|c| c.2)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// One copy per artifact (`--artifact-sharing`, a difference from Flux)
+
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_selecting_the_same_content_share_one_download_and_one_file() {
+    use std::os::unix::fs::MetadataExt as _;
+    let reg = Registry::start(Flavor::Distribution, Security::Http);
+    let layer = Tar::default().file("app.yaml", b"kind: Shared\n").gz();
+    push_layer(&reg, "app", "v1", &layer).await;
+    push_layer(&reg, "mirror", "stable", &layer).await;
+    let bed = Bed::new();
+    let spec = |repo: &str, tag: &str, extra: Value| {
+        let mut spec = json!({"url": format!("oci://{}/{repo}", reg.host()), "insecure": true,
+                              "ref": {"tag": tag}});
+        spec.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        spec
+    };
+    let inode = |r: &Round| std::fs::metadata(bed.stored(r)).unwrap().ino();
+
+    // The same layer in another repository, under another tag: one download, one file under
+    // each object's own name, the same digest, the same events and conditions.
+    let mut a = repository("a", spec("app", "v1", json!({})));
+    let mut b = repository("b", spec("mirror", "stable", json!({})));
+    let ra = bed.run(&mut a).await;
+    ra.assert_ready();
+    assert_eq!(ra.requests.blob, 1, "{:?}", ra.requests);
+    let rb = bed.run(&mut b).await;
+    rb.assert_ready();
+    assert_eq!(rb.requests.blob, 0, "{:?}", rb.requests);
+    assert_eq!(
+        rb.requests.manifest_get, 1,
+        "its own manifest, with its own credentials"
+    );
+    assert_eq!(rb.artifact().digest, ra.artifact().digest);
+    assert_eq!(rb.artifact().size, ra.artifact().size);
+    assert!(
+        rb.artifact()
+            .path
+            .starts_with(&format!("ocirepository/{NS}/b/"))
+    );
+    assert_eq!(inode(&rb), inode(&ra));
+    assert_eq!(entries(&bed.stored(&rb)), entries(&bed.stored(&ra)));
+    let reasons = |r: &Round| {
+        r.events
+            .iter()
+            .map(|e| e.reason.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(reasons(&rb), reasons(&ra));
+    assert_eq!(rb.cond("ArtifactInStorage").unwrap().1, "Succeeded");
+    assert_eq!(
+        rb.status
+            .url
+            .as_deref()
+            .map(|u| u.ends_with("/b/latest.tar.gz")),
+        Some(true)
+    );
+
+    // Objects that need a new content at the same time wait for one download.
+    let other = Tar::default().file("app.yaml", b"kind: Burst\n").gz();
+    push_layer(&reg, "app", "v2", &other).await;
+    let mut burst: Vec<_> = (0..5)
+        .map(|i| repository(&format!("burst{i}"), spec("app", "v2", json!({}))))
+        .collect();
+    let before = bed.pool.request_counts();
+    let rounds = futures::future::join_all(burst.iter_mut().map(|o| bed.run(o))).await;
+    let spent = bed.pool.request_counts() - before;
+    assert_eq!(spent.blob, 1, "{spent:?}");
+    for r in &rounds {
+        r.assert_ready();
+        assert_eq!(inode(r), inode(&rounds[0]));
+    }
+
+    // Other ignore rules or another operation make other bytes: their own download, then shared.
+    let mut ignoring = repository("ignoring", spec("app", "v1", json!({"ignore": "*.md"})));
+    let r = bed.run(&mut ignoring).await;
+    r.assert_ready();
+    assert_eq!(r.requests.blob, 1);
+    assert_ne!(inode(&r), inode(&ra));
+    let copy = json!({"layerSelector": {"mediaType": FLUX_LAYER, "operation": "copy"}});
+    let mut copies = [
+        repository("copy1", spec("app", "v1", copy.clone())),
+        repository("copy2", spec("mirror", "stable", copy)),
+    ];
+    let r1 = bed.run(&mut copies[0]).await;
+    let r2 = bed.run(&mut copies[1]).await;
+    r1.assert_ready();
+    r2.assert_ready();
+    assert_eq!((r1.requests.blob, r2.requests.blob), (1, 0));
+    assert_eq!(std::fs::read(bed.stored(&r2)).unwrap(), layer);
+    assert_eq!(inode(&r1), inode(&r2));
+    assert_eq!(
+        bed.settings.shared.stored(),
+        4,
+        "a, the burst, ignoring, copy1"
+    );
+    assert_eq!(
+        bed.settings.shared.shared(),
+        6,
+        "b, four of the burst, copy2"
+    );
+
+    // A deleted object lets go of its name only; the entry goes once nobody links it for the
+    // retention TTL, and the next object downloads again.
+    let storage = &bed.settings.storage;
+    reconcile::cleanup(storage, NS, "a").unwrap();
+    assert!(bed.stored(&rb).is_file());
+    let later = std::time::SystemTime::now() + 2 * storage.retention().ttl;
+    let swept = storage.sweep_shared(later);
+    assert_eq!(
+        swept.len(),
+        0,
+        "b links the entry of a; every other entry is linked"
+    );
+    reconcile::cleanup(storage, NS, "b").unwrap();
+    assert_eq!(storage.sweep_shared(later).len(), 1);
+    let mut again = repository("again", spec("app", "v1", json!({})));
+    let r = bed.run(&mut again).await;
+    r.assert_ready();
+    assert_eq!(r.requests.blob, 1);
+    assert_eq!(r.artifact().digest, ra.artifact().digest);
 }
 
 #[tokio::test(flavor = "multi_thread")]

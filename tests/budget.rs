@@ -261,6 +261,75 @@ async fn objects_on_one_semver_range_cost_one_tag_listing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn objects_on_ten_artifacts_cost_ten_downloads_and_ten_files() {
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::MetadataExt as _;
+    const OBJECTS: usize = 200;
+    const REPOS: usize = 10;
+    let reg = Registry::start(Flavor::Distribution, Security::Bearer);
+    let content = content_dir();
+    for r in 0..REPOS {
+        std::fs::write(
+            content.path().join("deploy.yaml"),
+            format!("replicas: {r}\n"),
+        )
+        .unwrap();
+        push(&reg, &format!("apps/app{r}"), "v1", content.path());
+    }
+    let core = InProcess::sharing(&reg, Duration::from_secs(30));
+    let mut objs: Vec<OciRepository> = (0..OBJECTS)
+        .map(|i| {
+            let url = format!("oci://{}/apps/app{}", reg.host(), i % REPOS);
+            object(&format!("tenant-{i}"), &url, json!({"tag": "v1"}))
+        })
+        .collect();
+    let spent = round(&core, &mut objs).await;
+    let per_repo = REPOS as u64;
+    assert_eq!(
+        (spent.manifest_head, spent.manifest_get, spent.blob),
+        (per_repo, per_repo, per_repo),
+        "{OBJECTS} objects on {REPOS} artifacts: one HEAD, one manifest and one download each: \
+         {spent:?}"
+    );
+
+    // On disk: a name per object, one file per artifact.
+    let mut names = 0;
+    let mut files: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    let mut dirs = vec![core.storage_root().to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            } else if meta.is_file() && entry.file_name().to_string_lossy().ends_with(".tar.gz") {
+                names += 1;
+                files.insert((meta.dev(), meta.ino()), meta.len());
+            }
+        }
+    }
+    assert_eq!(
+        names,
+        OBJECTS + REPOS,
+        "each object's artifact and each shared entry"
+    );
+    assert_eq!(files.len(), REPOS, "one file per artifact");
+    let sizes: std::collections::BTreeSet<u64> = objs
+        .iter()
+        .map(|o| {
+            o.status
+                .as_ref()
+                .unwrap()
+                .artifact
+                .as_ref()
+                .unwrap()
+                .size
+                .unwrap() as u64
+        })
+        .collect();
+    assert!(files.values().all(|size| sizes.contains(size)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn answers_are_never_shared_across_credentials() {
     // Without auth, every credential reads: two Secrets with different passwords still ask
     // separately, and so do anonymous objects.

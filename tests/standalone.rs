@@ -712,6 +712,7 @@ async fn reconcile_in_process(manifest: &Value, storage: &Path) -> reconcile::Ou
         cloud_tokens: Default::default(),
         default_platform: Default::default(),
         resolutions: ocisource::core::resolution_cache::ResolutionCache::disabled(),
+        shared: ocisource::core::shared_artifacts::SharedArtifacts::disabled(),
     };
     let pool = ocisource::registry::ClientPool::new();
     let ports = reconcile::Ports {

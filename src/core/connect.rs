@@ -286,6 +286,7 @@ mod tests {
             cloud_tokens: cloud::TokenCache::new(),
             default_platform: Default::default(),
             resolutions: ResolutionCache::disabled(),
+            shared: crate::core::shared_artifacts::SharedArtifacts::disabled(),
         }
     }
 

@@ -269,6 +269,22 @@ impl Error {
         }
     }
 
+    /// Whether it failed a step after the layer was fetched (storing, archiving, ignore rules,
+    /// locks): `FetchFailed` no longer holds then.
+    pub fn after_fetch(&self) -> bool {
+        matches!(
+            self,
+            Error::TempDir { .. }
+                | Error::CreateDir { .. }
+                | Error::StatSource { .. }
+                | Error::SourceNotDir { .. }
+                | Error::StoreCopy { .. }
+                | Error::Archive { .. }
+                | Error::Lock { .. }
+                | Error::SourceIgnore { .. }
+        )
+    }
+
     /// The negative condition it sets to True, if any (`SourceVerified=False` is set by the
     /// verification step itself; a feature-gate stall sets only `Stalled`).
     pub fn condition(&self) -> Option<&'static str> {

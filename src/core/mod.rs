@@ -14,6 +14,7 @@ pub mod reconcile;
 pub mod resolution_cache;
 pub mod resolve;
 pub mod semver;
+pub mod shared_artifacts;
 pub mod single_flight;
 pub mod summary;
 pub mod verification;
@@ -23,6 +24,7 @@ use crate::cloud::TokenCache;
 use crate::registry::Platform;
 use crate::storage::{ExtractLimits, Storage};
 use resolution_cache::ResolutionCache;
+use shared_artifacts::SharedArtifacts;
 
 /// Process-wide settings of the reconciler, made once by the process (controller manager or
 /// standalone run) and handed to every reconcile.
@@ -47,4 +49,7 @@ pub struct Settings {
     /// Tag digests and tag lists shared by the objects of this process
     /// (`--resolution-cache-window`); [`ResolutionCache::disabled`] asks per object, as Flux.
     pub resolutions: ResolutionCache,
+    /// Artifact contents shared by the objects of this process (`--artifact-sharing`);
+    /// [`SharedArtifacts::disabled`] stores a copy per object, as Flux.
+    pub shared: SharedArtifacts,
 }

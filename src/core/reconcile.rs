@@ -19,6 +19,7 @@ use super::message;
 use super::ports::{ProgressSink, SecretSource, Verification, Verifier, VerifyRequest};
 use super::resolution_cache::Freshness;
 use super::resolve::{self, Resolved};
+use super::shared_artifacts::SharedArtifacts;
 use super::summary::{self, Ending, Next};
 use crate::api::conditions::{reasons, types};
 use crate::api::v1::{
@@ -27,7 +28,7 @@ use crate::api::v1::{
 };
 use crate::api::{PLATFORM_ANNOTATION, RECONCILE_REQUESTED_AT, duration};
 use crate::registry::{ClientPool, Descriptor, Manifest, Platform, Repository};
-use crate::storage::{self, Deadline, Storage};
+use crate::storage::{self, Deadline, SharedEntry, SharedKey, Storage};
 
 pub use super::Settings;
 pub use super::resolve::HELM_CHART_MEDIA_TYPE;
@@ -145,6 +146,9 @@ struct Source {
 enum Content {
     Extracted,
     Copied(storage::Staged),
+    /// Stored once for every object that selects the same bytes ([`super::shared_artifacts`]),
+    /// linked into place by the artifact step.
+    Shared(SharedKey, SharedEntry),
 }
 
 struct Run<'a> {
@@ -418,7 +422,14 @@ impl Run<'_> {
 
         let (content, mut metadata) = self
             .pull(&repo, &resolved, &connection, &platform, tmp)
-            .await?;
+            .await
+            .inspect_err(|e| {
+                // A shared entry is stored during the pull: its storage failures come after a
+                // fetch that succeeded.
+                if e.after_fetch() {
+                    self.conds.delete(types::FETCH_FAILED);
+                }
+            })?;
         if platform != Platform::linux_amd64() {
             metadata
                 .get_or_insert_with(BTreeMap::new)
@@ -448,13 +459,22 @@ impl Run<'_> {
             client, credential, ..
         } = connection;
         let spec = self.spec();
-        let manifest = client
-            .fetch_manifest_for(repo, &resolved.digest, credential, platform)
+        let manifest = self
+            .settings
+            .resolutions
+            .fetch_manifest(
+                (client, credential, connection.fingerprint),
+                repo,
+                &resolved.digest,
+                platform,
+                self.freshness(),
+            )
             .await
             .map_err(|source| Error::Pull {
                 url: spec.url.clone(),
                 source,
             })?;
+        let annotations = Some(manifest.annotations.clone()).filter(|m| !m.is_empty());
         let layer = select_layer(&manifest, spec.layer_selector.as_ref())?.clone();
         let operation = spec
             .layer_selector
@@ -474,13 +494,20 @@ impl Run<'_> {
                 }),
             });
         }
-        let blob = client
-            .blob_stream(repo, &layer, credential)
-            .await
-            .map_err(|source| Error::OpenLayer { source })?;
-        let reader = blob
-            .into_reader()
-            .map_err(|source| Error::OpenLayer { source })?;
+        if self.settings.shared.is_enabled() {
+            let key = SharedArtifacts::key(
+                &layer,
+                operation,
+                spec.ignore.as_deref(),
+                self.settings.storage.digest_algorithm(),
+                &limits,
+            );
+            let entry = self
+                .shared_entry(key, repo, &layer, connection, operation, tmp)
+                .await?;
+            return Ok((Content::Shared(key, entry), annotations));
+        }
+        let reader = open_layer(client, repo, &layer, credential).await?;
         let content = match operation {
             LayerOperation::Extract => {
                 let dir = tmp.to_path_buf();
@@ -505,23 +532,96 @@ impl Run<'_> {
                 })
                 .await
                 .map_err(|source| Error::Task { source })?
-                .map_err(|e| match e {
-                    storage::Error::CreateDir { .. } | storage::Error::InvalidPath { .. } => {
-                        Error::CreateDir { source: e }
-                    }
-                    // The reader's own error (digest, size, network) is the cause.
-                    storage::Error::Copy { source, .. } => Error::CopyLayer { source },
-                    e => Error::CopyLayer {
-                        source: std::io::Error::other(e),
-                    },
-                })?;
+                .map_err(copy_error)?;
                 Content::Copied(staged)
             }
         };
-        Ok((
-            content,
-            Some(manifest.annotations).filter(|m| !m.is_empty()),
-        ))
+        Ok((content, annotations))
+    }
+
+    /// The shared entry of `key`: stored already (by another object, or an earlier process),
+    /// awaited from the object storing it, or downloaded and stored now.
+    async fn shared_entry(
+        &self,
+        key: SharedKey,
+        repo: &Repository,
+        layer: &Descriptor,
+        connection: &Connection,
+        operation: LayerOperation,
+        tmp: &Path,
+    ) -> Result<SharedEntry, Error> {
+        let shared = &self.settings.shared;
+        let deadline = self
+            .deadline
+            .map(|d| tokio::time::Instant::from_std(d.at()));
+        for _ in 0..2 {
+            let entry = shared
+                .get_or_make(key, deadline, || async {
+                    let storage = self.settings.storage.clone();
+                    let found = tokio::task::spawn_blocking(move || storage.shared_entry(&key))
+                        .await
+                        .map_err(|source| Error::Task { source })?;
+                    if let Ok(Some(entry)) = found {
+                        return Ok(entry);
+                    }
+                    let entry = self
+                        .store_shared(key, repo, layer, connection, operation, tmp)
+                        .await?;
+                    shared.count_stored();
+                    Ok(entry)
+                })
+                .await?;
+            // A remembered entry may have been swept since (unused for the retention TTL).
+            if entry.file.is_file() {
+                return Ok(entry);
+            }
+            shared.forget(&key);
+        }
+        Err(Error::Archive {
+            source: storage::Error::SharedEntryGone {
+                path: PathBuf::from(storage::shared::SHARED_DIR),
+            },
+        })
+    }
+
+    /// Downloads `layer` and stores it as the entry of `key`: extracted into `tmp` and archived
+    /// with the object's ignore rules, or copied.
+    async fn store_shared(
+        &self,
+        key: SharedKey,
+        repo: &Repository,
+        layer: &Descriptor,
+        connection: &Connection,
+        operation: LayerOperation,
+        tmp: &Path,
+    ) -> Result<SharedEntry, Error> {
+        let reader = open_layer(&connection.client, repo, layer, &connection.credential).await?;
+        let storage = self.settings.storage.clone();
+        let limits = self.settings.limits;
+        let deadline = self.deadline;
+        match operation {
+            LayerOperation::Extract => {
+                let dir = tmp.to_path_buf();
+                let ignore = self.spec().ignore.clone();
+                tokio::task::spawn_blocking(move || {
+                    storage::extract(reader, &dir, &limits)
+                        .map_err(|source| Error::Extract { source })?;
+                    let matcher = ignore_matcher(&dir, ignore.as_deref(), deadline.as_ref())?;
+                    storage
+                        .archive_shared(&key, &dir, &matcher, deadline.as_ref())
+                        .map_err(|source| Error::Archive { source })
+                })
+                .await
+                .map_err(|source| Error::Task { source })?
+            }
+            LayerOperation::Copy => tokio::task::spawn_blocking(move || {
+                storage
+                    .copy_shared(&key, reader, limits.max_size, deadline.as_ref())
+                    .map_err(copy_error)
+            })
+            .await
+            .map_err(|source| Error::Task { source })?,
+        }
     }
 
     /// Signature verification of the resolved digest through the [`Verifier`] port, with the
@@ -626,6 +726,10 @@ impl Run<'_> {
             .create_artifact_dir(&path)
             .map_err(|source| Error::CreateDir { source })?;
 
+        let shared_key = match &content {
+            Content::Shared(key, _) => Some(*key),
+            _ => None,
+        };
         let job = {
             let storage = storage.clone();
             let path = path.clone();
@@ -638,16 +742,7 @@ impl Run<'_> {
                         let _lock = storage
                             .lock(&path)
                             .map_err(|source| Error::Lock { source })?;
-                        let matcher = storage::ignore::matcher_for(
-                            &dir,
-                            ignore.as_deref(),
-                            deadline.as_ref(),
-                        )
-                        .map_err(|source| match source {
-                            // Loading is the archive step's start: one timeout message.
-                            storage::Error::DeadlineExceeded { .. } => Error::Archive { source },
-                            source => Error::SourceIgnore { source },
-                        })?;
+                        let matcher = ignore_matcher(&dir, ignore.as_deref(), deadline.as_ref())?;
                         storage
                             .archive(&path, &dir, &matcher, deadline.as_ref())
                             .map_err(|source| Error::Archive { source })
@@ -656,12 +751,25 @@ impl Run<'_> {
                     Content::Copied(staged) => staged
                         .commit()
                         .map_err(|source| Error::StoreCopy { source }),
+                    Content::Shared(_, entry) => {
+                        storage.link_shared(&entry, &path).map_err(|e| match e {
+                            storage::Error::Lock { .. } => Error::Lock { source: e },
+                            e => Error::Archive { source: e },
+                        })
+                    }
                 }
             }
         };
         let stored = tokio::task::spawn_blocking(job)
             .await
-            .map_err(|source| Error::Task { source })??;
+            .map_err(|source| Error::Task { source })?
+            .inspect_err(|e| {
+                if let (Some(key), Error::Archive { source }) = (shared_key, e)
+                    && matches!(source, storage::Error::SharedEntryGone { .. })
+                {
+                    self.settings.shared.forget(&key);
+                }
+            })?;
 
         self.status.artifact = Some(Artifact {
             url: storage.artifact_url(&path),
@@ -724,5 +832,47 @@ fn select_layer<'m>(
                 media_type: media_type.to_string(),
             }),
         None => Ok(first),
+    }
+}
+
+/// The selected layer's bytes, streamed and verified.
+async fn open_layer(
+    client: &crate::registry::Client,
+    repo: &Repository,
+    layer: &Descriptor,
+    credential: &crate::registry::Credential,
+) -> Result<crate::registry::BlobReader, Error> {
+    client
+        .blob_stream(repo, layer, credential)
+        .await
+        .map_err(|source| Error::OpenLayer { source })?
+        .into_reader()
+        .map_err(|source| Error::OpenLayer { source })
+}
+
+/// The ignore rules of the extracted `dir` and `spec.ignore`.
+fn ignore_matcher(
+    dir: &Path,
+    ignore: Option<&str>,
+    deadline: Option<&Deadline>,
+) -> Result<storage::IgnoreMatcher, Error> {
+    storage::ignore::matcher_for(dir, ignore, deadline).map_err(|source| match source {
+        // Loading is the archive step's start: one timeout message.
+        storage::Error::DeadlineExceeded { .. } => Error::Archive { source },
+        source => Error::SourceIgnore { source },
+    })
+}
+
+/// A failed copy of the layer (copy mode) as the reconcile reports it.
+fn copy_error(e: storage::Error) -> Error {
+    match e {
+        storage::Error::CreateDir { .. } | storage::Error::InvalidPath { .. } => {
+            Error::CreateDir { source: e }
+        }
+        // The reader's own error (digest, size, network) is the cause.
+        storage::Error::Copy { source, .. } => Error::CopyLayer { source },
+        e => Error::CopyLayer {
+            source: std::io::Error::other(e),
+        },
     }
 }

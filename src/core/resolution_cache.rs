@@ -2,6 +2,8 @@
 //! process: a tag's digest (the manifest `HEAD`) and a repository's tag list (the semver
 //! listing) are asked once and the answer is shared for a short while with every object that
 //! reaches the same repository the same way (a difference from Flux, which asks per object).
+//! A digest's manifest, read before a pull, is shared the same way; addressed by its content,
+//! it is shared for as long as it is held.
 //!
 //! # What is shared with whom
 //!
@@ -40,7 +42,9 @@ use sha2::{Digest as _, Sha256};
 use tokio::time::Instant;
 
 use super::single_flight::{Key, SingleFlight};
-use crate::registry::{Client, Credential, Digest, Repository, TransportConfig};
+use crate::registry::{
+    Client, Credential, Digest, Manifest, Platform, Repository, TransportConfig,
+};
 
 /// How many answers are kept; the oldest entry is forgotten first.
 pub const DEFAULT_CAPACITY: usize = 4096;
@@ -167,6 +171,7 @@ impl Hasher {
 pub struct ResolutionCache {
     window: Duration,
     answers: Arc<SingleFlight<Answer>>,
+    manifests: Arc<SingleFlight<Arc<Manifest>>>,
 }
 
 impl Default for ResolutionCache {
@@ -182,6 +187,7 @@ impl ResolutionCache {
         ResolutionCache {
             window,
             answers: Arc::new(SingleFlight::new(capacity)),
+            manifests: Arc::new(SingleFlight::new(capacity)),
         }
     }
 
@@ -240,7 +246,7 @@ impl ResolutionCache {
             .await?;
         match answer {
             Answer::Digest(d) => Ok(d),
-            // Keys of the two kinds differ; a tag list never answers a digest question.
+            // Keys of the kinds differ; nothing else ever answers a digest question.
             Answer::Tags(_) => Err(crate::registry::Error::protocol(
                 "resolution cache: a tag list under a digest key",
             )),
@@ -273,6 +279,50 @@ impl ResolutionCache {
                 "resolution cache: a digest under a tag list key",
             )),
         }
+    }
+
+    /// The image manifest at `digest` for `platform` ([`Client::fetch_manifest_for`]), shared
+    /// with the objects on the same repository, credential and transport. Content addressed by
+    /// its digest, it never goes stale: it is shared for as long as the cache holds it, except
+    /// with an object that asks the registry itself ([`Freshness::FRESH`]).
+    ///
+    /// # Errors
+    /// As [`Client::fetch_manifest_for`]; failures are the asker's own.
+    pub async fn fetch_manifest(
+        &self,
+        connection: (&Client, &Credential, Fingerprint),
+        repo: &Repository,
+        digest: &Digest,
+        platform: &Platform,
+        freshness: Freshness,
+    ) -> Result<Arc<Manifest>, crate::registry::Error> {
+        let (client, credential, fingerprint) = connection;
+        let at = format!("{digest} {platform}");
+        let key = key(b"manifest", repo, fingerprint, Some(&at));
+        let max_age = if freshness.max_age.is_zero() {
+            Duration::ZERO
+        } else {
+            Duration::MAX
+        };
+        let ask = || async {
+            client
+                .fetch_manifest_for(repo, digest, credential, platform)
+                .await
+                .map(Arc::new)
+        };
+        if self.window.is_zero() {
+            return self.manifests.ask_unshared(ask).await;
+        }
+        let (manifest, _) = self
+            .manifests
+            .get_or_ask(key, max_age, client.deadline(), ask)
+            .await?;
+        Ok(manifest)
+    }
+
+    /// Manifest fetches that asked the registry, and those answered with another object's.
+    pub fn manifests(&self) -> (u64, u64) {
+        (self.manifests.runs(), self.manifests.shared())
     }
 
     /// The answer for `key`: shared, awaited from a request in flight, or asked with `ask`.

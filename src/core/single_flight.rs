@@ -93,6 +93,14 @@ impl<V: Clone> SingleFlight<V> {
         self.len() == 0
     }
 
+    /// Forgets the answer kept for `key`, if any (a request in flight goes on); the next asker
+    /// asks anew.
+    pub fn forget(&self, key: &Key) {
+        if let Some(entry) = self.lock().by_key.get_mut(key) {
+            entry.answer = None;
+        }
+    }
+
     /// Runs `ask` without sharing anything: counted as a run, its answer not kept.
     pub async fn ask_unshared<F, Fut, E>(&self, ask: F) -> Result<V, E>
     where

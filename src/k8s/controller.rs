@@ -194,6 +194,9 @@ pub async fn run(
     let resolutions = ctx.settings.resolutions.clone();
     ctx.metrics
         .observe_resolutions(Box::new(move || (resolutions.runs(), resolutions.shared())));
+    let contents = ctx.settings.shared.clone();
+    ctx.metrics
+        .observe_contents(Box::new(move || (contents.stored(), contents.shared())));
     let queue = ctx.queue.clone();
     let mut triggers = Triggers::new(ctx.settings.storage.clone());
     let stream = watcher(api, config)

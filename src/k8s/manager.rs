@@ -2,6 +2,7 @@
 //! the flags, serves artifacts and health endpoints, and runs the controller until a signal.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kube::{Api, Client};
 use tokio::sync::watch;
@@ -14,6 +15,7 @@ use crate::cli::{ControllerArgs, DigestAlgo, bind_addr};
 use crate::cloud::TokenCache;
 use crate::core::Settings;
 use crate::core::resolution_cache::{self, ResolutionCache};
+use crate::core::shared_artifacts::SharedArtifacts;
 use crate::metrics::Metrics;
 use crate::registry::ClientPool;
 use crate::server;
@@ -125,6 +127,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
             records: args.artifact.artifact_retention_records,
         });
     sweep_leftovers(&storage);
+    tokio::spawn(sweep_shared_artifacts(storage.clone()));
 
     let (ready_tx, ready_rx) = watch::channel(false);
     serve(
@@ -211,6 +214,11 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
                 args.runtime.resolution_cache_window,
                 resolution_cache::DEFAULT_CAPACITY,
             ),
+            shared: if args.artifact.artifact_sharing {
+                SharedArtifacts::default()
+            } else {
+                SharedArtifacts::disabled()
+            },
         },
         registries: ClientPool::new(),
         jitter_percent: args.runtime.interval_jitter_percentage,
@@ -381,6 +389,27 @@ fn sweep_leftovers(storage: &Storage) {
             working_dirs = dirs.len(),
             "removed leftovers of an interrupted run"
         );
+    }
+}
+
+/// Removes, every retention TTL (at least 10 s, at most 10 min), the shared artifact contents
+/// no object has linked for a TTL (see [`crate::storage::shared`]).
+async fn sweep_shared_artifacts(storage: Storage) {
+    let period = storage
+        .retention()
+        .ttl
+        .clamp(Duration::from_secs(10), Duration::from_secs(600));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = storage.clone();
+        if let Ok(removed) =
+            tokio::task::spawn_blocking(move || s.sweep_shared(std::time::SystemTime::now())).await
+            && !removed.is_empty()
+        {
+            tracing::debug!(entries = removed.len(), "removed unused shared artifacts");
+        }
     }
 }
 

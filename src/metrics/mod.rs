@@ -143,6 +143,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     verifications: Family<VerificationLabels, Counter>,
     resolutions: Family<VerificationLabels, Counter>,
+    contents: Family<VerificationLabels, Counter>,
     queue: QueueMetrics,
     max_concurrent: Family<ControllerLabels, Gauge>,
     active_workers: Family<ControllerLabels, Gauge>,
@@ -174,6 +175,8 @@ struct Sampled {
     exported_verifications: (u64, u64),
     resolutions: Option<ResolutionSampler>,
     exported_resolutions: (u64, u64),
+    contents: Option<ResolutionSampler>,
+    exported_contents: (u64, u64),
 }
 
 fn queue_labels() -> QueueLabels {
@@ -254,6 +257,12 @@ impl Metrics {
             "Tag digest and tag list resolutions, by whether they asked the registry or shared another object's recent answer",
             resolutions.clone(),
         );
+        let contents = Family::<VerificationLabels, Counter>::default();
+        registry.register(
+            "ocisource_artifact_contents",
+            "New artifact contents, by whether the object downloaded and stored them or linked the copy another object had stored",
+            contents.clone(),
+        );
         let max_concurrent = Family::<ControllerLabels, Gauge>::default();
         registry.register(
             "controller_runtime_max_concurrent_reconciles",
@@ -293,6 +302,7 @@ impl Metrics {
             requests,
             verifications,
             resolutions,
+            contents,
             queue,
             max_concurrent,
             active_workers,
@@ -334,6 +344,15 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .resolutions = Some(sampler);
+    }
+
+    /// Exports the shared artifact counters (downloads stored, copies linked), read from
+    /// `sampler` at each scrape.
+    pub fn observe_contents(&self, sampler: ResolutionSampler) {
+        self.sampler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contents = Some(sampler);
     }
 
     /// Whether this replica holds the Lease `name` (client-go's leader election gauge).
@@ -462,11 +481,14 @@ impl Metrics {
             exported_verifications,
             resolutions,
             exported_resolutions,
+            contents,
+            exported_contents,
             ..
         } = &mut *sampled;
         for (sampler, exported, family) in [
             (verifications, exported_verifications, &self.verifications),
             (resolutions, exported_resolutions, &self.resolutions),
+            (contents, exported_contents, &self.contents),
         ] {
             let Some((run, shared)) = sampler.as_ref().map(|f| f()) else {
                 continue;
@@ -740,6 +762,27 @@ mod tests {
         );
         assert!(
             text.contains("ocisource_signature_verifications_total{kind=\"shared\"} 99\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn shared_artifact_contents_are_read_at_scrape_time() {
+        let m = Metrics::new();
+        let counts = Arc::new(Mutex::new((0u64, 0u64)));
+        let source = counts.clone();
+        m.observe_contents(Box::new(move || *source.lock().unwrap()));
+        assert!(!m.render().contains("ocisource_artifact_contents_total{"));
+        *counts.lock().unwrap() = (10, 990);
+        let text = m.render();
+        for line in [
+            "ocisource_artifact_contents_total{kind=\"run\"} 10\n",
+            "ocisource_artifact_contents_total{kind=\"shared\"} 990\n",
+        ] {
+            assert!(text.contains(line), "{text}");
+        }
+        assert!(
+            !text.contains("ocisource_registry_resolutions_total{"),
             "{text}"
         );
     }

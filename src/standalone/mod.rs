@@ -18,6 +18,7 @@ use crate::core::Settings;
 use crate::core::ports::NoProgress;
 use crate::core::reconcile::{self, Outcome, Ports};
 use crate::core::resolution_cache::ResolutionCache;
+use crate::core::shared_artifacts::SharedArtifacts;
 use crate::core::verification::SignatureVerifier;
 use crate::registry::ClientPool;
 use crate::storage::Storage;
@@ -209,6 +210,7 @@ pub async fn run(args: &ReconcileArgs) -> Result<Reconciled, InputError> {
         default_platform: args.content.default_platform.clone(),
         // One object: nothing to share.
         resolutions: ResolutionCache::disabled(),
+        shared: SharedArtifacts::disabled(),
     };
     let registries = ClientPool::new();
     let settings_tuf = args

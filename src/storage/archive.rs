@@ -364,6 +364,7 @@ pub struct Staged {
     // Held from before the temporary file exists until it is renamed or removed, so that the
     // start-up sweep never takes a live write for a crashed one.
     lock: Option<ArtifactLock>,
+    make_err: fn(PathBuf, io::Error) -> Error,
 }
 
 impl Staged {
@@ -377,20 +378,31 @@ impl Staged {
     ///
     /// # Errors
     ///
-    /// [`Error::Copy`] when the rename fails (the temporary file is removed).
+    /// [`Error::Copy`] (copy mode) or [`Error::Archive`] when the rename fails (the temporary
+    /// file is removed).
     pub fn commit(self) -> Result<Stored, Error> {
         let Self {
             tmp,
             dest,
             stored,
             lock,
+            make_err,
         } = self;
-        tmp.persist(&dest).map_err(|e| Error::Copy {
-            path: dest.clone(),
-            source: e.error,
-        })?;
+        tmp.persist(&dest)
+            .map_err(|e| make_err(dest.clone(), e.error))?;
         drop(lock);
         Ok(stored)
+    }
+
+    /// Renames the file to `dest` instead of the destination it was staged for (a shared
+    /// entry is named by its digest, known only once written).
+    ///
+    /// # Errors
+    ///
+    /// As [`Staged::commit`].
+    pub(crate) fn commit_as(mut self, dest: PathBuf) -> Result<Stored, Error> {
+        self.dest = dest;
+        self.commit()
     }
 
     pub(crate) fn with_lock(mut self, lock: ArtifactLock) -> Self {
@@ -399,35 +411,14 @@ impl Staged {
     }
 }
 
-/// Atomically creates `dest` from `write`: the bytes go to a temporary file (0600) in the same
-/// directory while being hashed and counted, and the file is renamed over `dest` only when
-/// `write` succeeded. On any error the temporary file is removed and `dest` is untouched.
-///
-/// # Errors
-///
-/// What `write` returns, or `make_err` applied to the temporary file or rename failure.
-pub(crate) fn write_atomically<F>(
-    dest: &Path,
-    algorithm: DigestAlgorithm,
-    make_err: impl Fn(PathBuf, io::Error) -> Error,
-    write: F,
-) -> Result<Stored, Error>
-where
-    F: FnOnce(&mut DigestWriter<&File>) -> Result<(), Error>,
-{
-    let staged = stage(dest, algorithm, &make_err, write)?;
-    let Staged {
-        tmp, dest, stored, ..
-    } = staged;
-    tmp.persist(&dest)
-        .map_err(|e| make_err(dest.clone(), e.error))?;
-    Ok(stored)
-}
-
+/// Writes `write`'s bytes to a temporary file (0600) in the directory of `dest`, hashed and
+/// counted; nothing is visible under `dest` until the [`Staged`] is committed, and on any error
+/// the temporary file is removed. `make_err` builds the errors of the file itself (creation,
+/// flush, the final rename).
 fn stage<F>(
     dest: &Path,
     algorithm: DigestAlgorithm,
-    make_err: &impl Fn(PathBuf, io::Error) -> Error,
+    make_err: fn(PathBuf, io::Error) -> Error,
     write: F,
 ) -> Result<Staged, Error>
 where
@@ -459,6 +450,7 @@ where
         dest: dest.to_path_buf(),
         stored,
         lock: None,
+        make_err,
     })
 }
 
@@ -475,6 +467,22 @@ pub fn archive_dir(
     algorithm: DigestAlgorithm,
     deadline: Option<&Deadline>,
 ) -> Result<Stored, Error> {
+    stage_archive(dir, matcher, dest, algorithm, deadline)?.commit()
+}
+
+/// Archives `dir` into a temporary file next to `dest`, computing digest and size in the same
+/// pass; the bytes become `dest` (or another name) only when committed.
+///
+/// # Errors
+///
+/// As [`archive_dir`].
+pub(crate) fn stage_archive(
+    dir: &Path,
+    matcher: &IgnoreMatcher,
+    dest: &Path,
+    algorithm: DigestAlgorithm,
+    deadline: Option<&Deadline>,
+) -> Result<Staged, Error> {
     let meta = fs::metadata(dir).map_err(|source| Error::Stat {
         path: dir.to_path_buf(),
         source,
@@ -485,7 +493,7 @@ pub fn archive_dir(
         });
     }
     let make_err = |path, source| Error::Archive { path, source };
-    write_atomically(dest, algorithm, make_err, |w| {
+    stage(dest, algorithm, make_err, |w| {
         write_tar_gz(dir, matcher, w, deadline).map(|_| ())
     })
 }
@@ -520,7 +528,7 @@ pub fn stage_copy(
     deadline: Option<&Deadline>,
 ) -> Result<Staged, Error> {
     let make_err = |path, source| Error::Copy { path, source };
-    stage(dest, algorithm, &make_err, |w| {
+    stage(dest, algorithm, make_err, |w| {
         let mut buf = vec![0u8; BUF_SIZE];
         let mut total = 0u64;
         loop {

@@ -111,6 +111,24 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// Linking (or, where the file system has no hard links, copying) a shared entry into an
+    /// object's directory failed.
+    #[error("failed to link shared artifact {entry:?} to {path:?}")]
+    Link {
+        /// The shared entry.
+        entry: PathBuf,
+        /// The object's artifact (or its temporary name).
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A shared entry was removed between being found and being linked.
+    #[error("shared artifact {path:?} is gone")]
+    SharedEntryGone {
+        /// The entry.
+        path: PathBuf,
+    },
     /// Updating the `latest.tar.gz` symlink failed.
     #[error("failed to update symlink {path:?}")]
     Symlink {

@@ -64,6 +64,17 @@ impl ArtifactLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the locked file is still the one named by [`ArtifactLock::path`]: false once
+    /// somebody removed (or replaced) the lock file, which a lock that is itself removed when
+    /// unused (the shared store's) must check after every acquisition.
+    pub(crate) fn is_current(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(held), Ok(named)) => held.dev() == named.dev() && held.ino() == named.ino(),
+            _ => false,
+        }
+    }
 }
 
 impl Drop for ArtifactLock {

@@ -16,6 +16,7 @@ pub mod gc;
 pub mod ignore;
 pub mod lock;
 pub mod path;
+pub mod shared;
 pub mod workdir;
 
 use std::fs::{self, DirBuilder, File};
@@ -32,6 +33,7 @@ pub use extract::{ExtractError, ExtractLimits, Extracted, extract};
 pub use gc::Retention;
 pub use ignore::IgnoreMatcher;
 pub use lock::ArtifactLock;
+pub use shared::{SharedEntry, SharedKey};
 
 const VERIFY_BUF: usize = 128 * 1024;
 
@@ -345,13 +347,20 @@ impl Storage {
         Ok(self.latest_url(artifact_path))
     }
 
-    /// Removes the artifact file (after a failed integrity check); a missing file is fine.
+    /// Removes the artifact file after a failed integrity check, with the shared entry it is a
+    /// link to (see [`shared`]); a missing file is fine.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidPath`] for a bad path, [`Error::Remove`] when removal fails.
     pub fn remove(&self, artifact_path: &str) -> Result<(), Error> {
-        gc::remove_file_if_exists(&self.local_path(artifact_path)?)
+        let local = self.local_path(artifact_path)?;
+        if let Ok(meta) = fs::symlink_metadata(&local)
+            && meta.is_file()
+        {
+            self.evict_shared(&meta);
+        }
+        gc::remove_file_if_exists(&local)
     }
 
     /// Garbage-collects the directory of the current artifact under the retention policy (see

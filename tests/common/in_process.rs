@@ -8,6 +8,7 @@ use ocisource::api::v1::{OciRepository, OciRepositoryStatus};
 use ocisource::core::ports::{NoProgress, NoVerifier};
 use ocisource::core::reconcile::{self, Outcome, Ports, Settings};
 use ocisource::core::resolution_cache::{self, ResolutionCache};
+use ocisource::core::shared_artifacts::SharedArtifacts;
 use ocisource::registry::{ClientPool, RequestCounts};
 use ocisource::standalone::secrets::DirSecrets;
 use ocisource::storage::{ExtractLimits, Storage};
@@ -30,7 +31,11 @@ pub struct InProcess {
 impl InProcess {
     /// A core whose secrets directory holds `creds`, a dockerconfigjson Secret for `reg`.
     pub fn new(reg: &Registry) -> InProcess {
-        InProcess::with_resolutions(reg, ResolutionCache::disabled())
+        InProcess::with_resolutions(
+            reg,
+            ResolutionCache::disabled(),
+            SharedArtifacts::disabled(),
+        )
     }
 
     /// As [`InProcess::new`], with the controller's resolution cache (`window` as
@@ -39,10 +44,15 @@ impl InProcess {
         InProcess::with_resolutions(
             reg,
             ResolutionCache::new(window, resolution_cache::DEFAULT_CAPACITY),
+            SharedArtifacts::default(),
         )
     }
 
-    fn with_resolutions(reg: &Registry, resolutions: ResolutionCache) -> InProcess {
+    fn with_resolutions(
+        reg: &Registry,
+        resolutions: ResolutionCache,
+        shared: SharedArtifacts,
+    ) -> InProcess {
         let storage = tempfile::tempdir().unwrap();
         let secrets = tempfile::tempdir().unwrap();
         let secret = json!({
@@ -62,6 +72,7 @@ impl InProcess {
                 cloud_tokens: Default::default(),
                 default_platform: Default::default(),
                 resolutions,
+                shared,
             },
             secrets: DirSecrets::load(secrets.path()).unwrap(),
             pool: ClientPool::new(),
@@ -81,6 +92,11 @@ impl InProcess {
     pub fn resolutions(&self) -> (u64, u64) {
         let r = &self.settings.resolutions;
         (r.runs(), r.shared())
+    }
+
+    /// The artifact store's root directory.
+    pub fn storage_root(&self) -> &std::path::Path {
+        self.settings.storage.root()
     }
 
     /// The registry requests sent so far.
