@@ -431,6 +431,10 @@ fn matrix() -> Vec<Case> {
                 "artifact.maxExtractEntries=2000000",
                 "--set",
                 "artifact.defaultPlatform=linux/arm/v7",
+                "--set",
+                "artifact.sharing=false",
+                "--set",
+                "resolutionCacheWindow=0s",
             ],
             check: |objs| {
                 for a in [
@@ -450,6 +454,8 @@ fn matrix() -> Vec<Case> {
                     "--artifact-retention-records=3",
                     "--token-cache-max-duration=10m",
                     "--artifact-max-extract-entries=2000000",
+                    "--artifact-sharing=false",
+                    "--resolution-cache-window=0s",
                 ] {
                     assert!(has_arg(objs, a), "{a} in {:?}", args(objs));
                 }

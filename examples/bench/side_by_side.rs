@@ -3,8 +3,8 @@
 //!
 //! For each size (`OCISOURCE_BENCH_SIDE_OBJECTS` × `OCISOURCE_BENCH_SIDE_REPOS`), each controller
 //! gets a fresh namespace holding N new OCIRepository objects spread round-robin over R
-//! repositories (each pushed once, before any controller runs, with the same small content and
-//! one tag), on a bearer-auth registry (a docker-config Secret in the namespace; the token server
+//! repositories (each pushed once, before any controller runs, with its own small content and
+//! one tag: R distinct artifacts), on a bearer-auth registry (a docker-config Secret in the namespace; the token server
 //! counts the tokens it issues). The controller starts after its objects exist, with the same
 //! `--concurrent` (`OCISOURCE_BENCH_SIDE_CONCURRENT`, 2: both controllers' default, which Flux's
 //! install keeps) and otherwise its defaults, and is stopped once all are Ready. The order of the
@@ -15,7 +15,10 @@
 //! - CPU seconds (utime + stime of the process, `/proc/<pid>/stat`) and peak RSS (`VmHWM`) at
 //!   all Ready;
 //! - registry requests by kind, from the registry log (completed requests, and the warnings for
-//!   requests refused with a 401 challenge), and the tokens the token server issued;
+//!   requests refused with a 401 challenge), and the tokens the token server issued; blob `GET`s
+//!   are the downloads;
+//! - the artifact store on disk at all Ready: artifact names, distinct files (inodes) and their
+//!   bytes (apparent and allocated), so that hard links count once;
 //! - API writes per object by verb and resource, from the API server's audit log
 //!   ([`ControlPlane::start_audited`]), counted by the controller's `userAgent` (ocisource sends
 //!   `ocisource/v…`, source-controller client-go's `source-controller/…`), so the bench's own
@@ -73,6 +76,57 @@ struct Run {
     hwm_kib: u64,
     requests: Requests,
     writes: Writes,
+    disk: Disk,
+}
+
+/// The artifact store on disk.
+#[derive(Clone, Copy, Debug, Default)]
+struct Disk {
+    /// Regular files named `*.tar.gz` (every object's artifact, and shared entries).
+    names: u64,
+    /// Distinct files (device and inode) among them.
+    files: u64,
+    /// Their sizes, each file once.
+    bytes: u64,
+    /// Their allocated blocks, each file once.
+    allocated: u64,
+}
+
+impl Disk {
+    fn of(root: &Path) -> anyhow::Result<Disk> {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut disk = Disk::default();
+        let mut seen = HashSet::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let meta = entry.metadata()?;
+                if meta.is_dir() {
+                    dirs.push(entry.path());
+                } else if meta.is_file() && entry.file_name().to_string_lossy().ends_with(".tar.gz")
+                {
+                    disk.names += 1;
+                    if seen.insert((meta.dev(), meta.ino())) {
+                        disk.files += 1;
+                        disk.bytes += meta.len();
+                        disk.allocated += meta.blocks() * 512;
+                    }
+                }
+            }
+        }
+        Ok(disk)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} artifact names, {} files, {:.1} KiB ({:.1} KiB allocated)",
+            self.names,
+            self.files,
+            self.bytes as f64 / 1024.0,
+            self.allocated as f64 / 1024.0
+        )
+    }
 }
 
 /// Registry requests by kind.
@@ -154,12 +208,34 @@ pub(super) async fn side_by_side(
         cfg.side_objects, cfg.side_repos, cfg.side_concurrent
     ));
     let reg = Registry::start(Flavor::Distribution, Security::Bearer);
-    let content = tempfile::tempdir()?;
-    std::fs::write(content.path().join("deploy.yaml"), "kind: ConfigMap\n")?;
     let t = Instant::now();
-    for r in 0..max_repos {
-        push(&reg, &repository(r), "v1", content.path());
-    }
+    // Four pushes at a time: a thousand repositories would otherwise take a quarter of an hour.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<()> {
+                    loop {
+                        let r = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if r >= max_repos {
+                            return Ok(());
+                        }
+                        let content = tempfile::tempdir()?;
+                        std::fs::write(
+                            content.path().join("deploy.yaml"),
+                            format!("kind: ConfigMap\nmetadata:\n  name: side-{r:04}\n"),
+                        )?;
+                        push(&reg, &repository(r), "v1", content.path());
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("(h) a push thread panicked"))??;
+        }
+        Ok(())
+    })?;
     progress(&format!(
         "(h) pushed {max_repos} repositories in {:.1} s",
         secs(t.elapsed())
@@ -269,6 +345,17 @@ async fn run(
     let ready = watch_ready(watch, proc, objects, t0, Duration::from_secs(3600)).await?;
     let cpu = cpu_time(proc.pid())?;
     let (_, hwm_kib) = proc_memory(proc.pid())?;
+    let store = match (&ours, &flux) {
+        (Some(c), _) => c.storage.path(),
+        (_, Some(f)) => f
+            .store
+            .as_ref()
+            .context("(h) source-controller without a store")?
+            .dir
+            .path(),
+        _ => bail!("(h) no controller started"),
+    };
+    let disk = Disk::of(store)?;
     drop(ours);
     drop(flux);
 
@@ -278,13 +365,14 @@ async fn run(
     let requests = Requests::classify(requests, challenges, tokens);
     let (writes, agents) = audit_writes(audit, audit_from, which.agent_prefix())?;
     progress(&format!(
-        "(h) {}: all Ready in {:.1} s, CPU {:.2} s, VmHWM {:.1} MiB; registry {}; API writes {} \
-         (user agents {})",
+        "(h) {}: all Ready in {:.1} s, CPU {:.2} s, VmHWM {:.1} MiB; registry {}; disk {}; API \
+         writes {} (user agents {})",
         which.name(),
         secs(ready),
         secs(cpu),
         hwm_kib as f64 / 1024.0,
         requests.describe(),
+        disk.describe(),
         writes.describe(),
         agents.iter().cloned().collect::<Vec<_>>().join(", ")
     ));
@@ -300,6 +388,7 @@ async fn run(
         hwm_kib,
         requests,
         writes,
+        disk,
     })
 }
 
@@ -511,6 +600,30 @@ fn report(cfg: &Config, table: &mut Table, objects: usize, repos: usize, ours: &
             ours.requests.describe(),
             flux.requests.describe(),
             ratio(ours.requests.total() as f64, flux.requests.total() as f64)
+        ),
+        "",
+        Verdict::Info,
+    );
+    table.row(
+        "h",
+        what("layer downloads (blob GETs)"),
+        format!(
+            "ocisource {}, source-controller {}: {}",
+            ours.requests.blob_get,
+            flux.requests.blob_get,
+            ratio(ours.requests.blob_get as f64, flux.requests.blob_get as f64)
+        ),
+        "",
+        Verdict::Info,
+    );
+    table.row(
+        "h",
+        what("artifact store on disk at all Ready"),
+        format!(
+            "ocisource {}; source-controller {}: {} of the bytes",
+            ours.disk.describe(),
+            flux.disk.describe(),
+            ratio(ours.disk.allocated as f64, flux.disk.allocated as f64)
         ),
         "",
         Verdict::Info,
