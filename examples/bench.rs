@@ -44,7 +44,8 @@
 //! make a smoke run), `OCISOURCE_BENCH_SIDE_OBJECTS` (object counts of (h), `1000`; e.g.
 //! `1000,10000`), `OCISOURCE_BENCH_SIDE_REPOS` (repository counts of (h), each run with every
 //! object count, `10,1000`), `OCISOURCE_BENCH_SIDE_CONCURRENT` (`--concurrent` of both
-//! controllers in (h), 2: their default), `OCISOURCE_BENCH_PUSH_OBJECTS` (objects of (i), 10),
+//! controllers in (h), 2: their default), `OCISOURCE_BENCH_SIDE_RESTART` (0 skips (h)'s
+//! restart over the same store, 1), `OCISOURCE_BENCH_PUSH_OBJECTS` (objects of (i), 10),
 //! `OCISOURCE_BENCH_PUSH_ROUNDS` (pushes measured, 5), `OCISOURCE_BENCH_PUSH_BASELINE_INTERVAL`
 //! (the polling baseline's `spec.interval` in seconds, 60). The local control plane starts only
 //! for (a), (c), (d), (e), (f), (h) and (i); with (h) its API server keeps an audit log of write requests.
@@ -175,6 +176,7 @@ struct Config {
     side_objects: Vec<usize>,
     side_repos: Vec<usize>,
     side_concurrent: usize,
+    side_restart: bool,
     push_objects: usize,
     push_rounds: usize,
     push_baseline_interval: Duration,
@@ -242,6 +244,7 @@ impl Config {
             side_objects: counts("OCISOURCE_BENCH_SIDE_OBJECTS", "1000")?,
             side_repos: counts("OCISOURCE_BENCH_SIDE_REPOS", "10,1000")?,
             side_concurrent: num("OCISOURCE_BENCH_SIDE_CONCURRENT", 2)?.max(1),
+            side_restart: num("OCISOURCE_BENCH_SIDE_RESTART", 1)? != 0,
             push_objects: num("OCISOURCE_BENCH_PUSH_OBJECTS", 10)?.max(1),
             push_rounds: num("OCISOURCE_BENCH_PUSH_ROUNDS", 5)?.max(1),
             push_baseline_interval: Duration::from_secs(

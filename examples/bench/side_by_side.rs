@@ -24,6 +24,11 @@
 //!   `ocisource/v…`, source-controller client-go's `source-controller/…`), so the bench's own
 //!   creates are not among them.
 //!
+//! Then (unless `OCISOURCE_BENCH_SIDE_RESTART=0`) the controller is restarted over the same
+//! store and objects, all Ready, and measured until its `controller_runtime_reconcile_total`
+//! counts one reconcile per object: the time, CPU, peak RSS, registry requests (downloads
+//! among them) and API writes of a start-up.
+//!
 //! Objects get `interval: 60m`, so no second reconcile falls inside a measurement. Objects stay
 //! behind when a run ends (their finalizers would need the stopped controller).
 
@@ -77,6 +82,81 @@ struct Run {
     requests: Requests,
     writes: Writes,
     disk: Disk,
+    restart: Option<Restart>,
+}
+
+/// What a restart over the same store and Ready objects cost until each was reconciled once.
+struct Restart {
+    reconciled: Duration,
+    cpu: Duration,
+    hwm_kib: u64,
+    requests: Requests,
+    writes: Writes,
+}
+
+/// The running controller of a run.
+enum Running {
+    Ours(super::common::controller::Controller),
+    Flux(FluxController),
+}
+
+impl Running {
+    fn proc(&self) -> &Proc {
+        match self {
+            Running::Ours(c) => &c.proc,
+            Running::Flux(f) => &f.proc,
+        }
+    }
+
+    fn metrics_port(&self) -> u16 {
+        match self {
+            Running::Ours(c) => c.metrics_port,
+            Running::Flux(f) => f.metrics_port,
+        }
+    }
+
+    fn store(&self) -> anyhow::Result<&Path> {
+        match self {
+            Running::Ours(c) => Ok(c.storage.path()),
+            Running::Flux(f) => Ok(f
+                .store
+                .as_ref()
+                .context("(h) source-controller without a store")?
+                .dir
+                .path()),
+        }
+    }
+
+    /// Stops the process and starts the same controller over the same store.
+    fn restart(self, cfg: &Config, cp: &ControlPlane, ns: &str) -> Running {
+        let concurrent = format!("--concurrent={}", cfg.side_concurrent);
+        match self {
+            Running::Ours(c) => {
+                let super::common::controller::Controller { proc, storage, .. } = c;
+                drop(proc);
+                Running::Ours(super::common::controller::Controller::spawn_in(
+                    cp.kubeconfig_path(),
+                    &cfg.bin,
+                    ns,
+                    &[&concurrent],
+                    "controller",
+                    storage,
+                    None,
+                ))
+            }
+            Running::Flux(f) => {
+                let FluxController { proc, store, .. } = f;
+                drop(proc);
+                Running::Flux(FluxController::start_in(
+                    cp,
+                    Kind::Source,
+                    ns,
+                    &[&concurrent],
+                    store,
+                ))
+            }
+        }
+    }
 }
 
 /// The artifact store on disk.
@@ -322,42 +402,22 @@ async fn run(
         .default_backoff()
         .boxed();
     let t0 = Instant::now();
-    let (ours, flux) = match which {
-        Which::Ocisource => (
-            Some(start_controller_at(cfg, cp, &ns, cfg.side_concurrent)?.0),
-            None,
-        ),
-        Which::SourceController => (
-            None,
-            Some(FluxController::start_with(
-                cp,
-                Kind::Source,
-                &ns,
-                &[&concurrent],
-            )),
-        ),
+    let running = match which {
+        Which::Ocisource => {
+            Running::Ours(start_controller_at(cfg, cp, &ns, cfg.side_concurrent)?.0)
+        }
+        Which::SourceController => Running::Flux(FluxController::start_with(
+            cp,
+            Kind::Source,
+            &ns,
+            &[&concurrent],
+        )),
     };
-    let proc = match (&ours, &flux) {
-        (Some(c), _) => &c.proc,
-        (_, Some(f)) => &f.proc,
-        _ => bail!("(h) no controller started"),
-    };
+    let proc = running.proc();
     let ready = watch_ready(watch, proc, objects, t0, Duration::from_secs(3600)).await?;
     let cpu = cpu_time(proc.pid())?;
     let (_, hwm_kib) = proc_memory(proc.pid())?;
-    let store = match (&ours, &flux) {
-        (Some(c), _) => c.storage.path(),
-        (_, Some(f)) => f
-            .store
-            .as_ref()
-            .context("(h) source-controller without a store")?
-            .dir
-            .path(),
-        _ => bail!("(h) no controller started"),
-    };
-    let disk = Disk::of(store)?;
-    drop(ours);
-    drop(flux);
+    let disk = Disk::of(running.store()?)?;
 
     let requests = &registry_requests(reg)?[requests_before..];
     let tokens = reg.token_requests().saturating_sub(tokens_before) as u64;
@@ -382,6 +442,11 @@ async fn run(
         which.name(),
         which.agent_prefix()
     );
+    let restart = if cfg.side_restart {
+        Some(restart(cfg, cp, reg, audit, which, &ns, objects, running).await?)
+    } else {
+        None
+    };
     Ok(Run {
         ready,
         cpu,
@@ -389,7 +454,93 @@ async fn run(
         requests,
         writes,
         disk,
+        restart,
     })
+}
+
+/// Restarts the controller over its store and Ready objects and measures it until each object
+/// was reconciled once.
+#[allow(clippy::too_many_arguments)]
+async fn restart(
+    cfg: &Config,
+    cp: &ControlPlane,
+    reg: &Registry,
+    audit: &Path,
+    which: Which,
+    ns: &str,
+    objects: usize,
+    running: Running,
+) -> anyhow::Result<Restart> {
+    let requests_before = registry_requests(reg)?.len();
+    let challenges_before = registry_challenges(reg)?;
+    let tokens_before = reg.token_requests();
+    let audit_from = std::fs::metadata(audit).map_or(0, |m| m.len());
+    let t0 = Instant::now();
+    let running = running.restart(cfg, cp, ns);
+    let url = format!("http://127.0.0.1:{}/metrics", running.metrics_port());
+    let http = reqwest::Client::new();
+    loop {
+        ensure!(
+            running.proc().is_running(),
+            "(h) {} exited after its restart:\n{}",
+            which.name(),
+            running.proc().log_tail(4000)
+        );
+        ensure!(
+            t0.elapsed() < Duration::from_secs(3600),
+            "(h) {} did not reconcile {objects} objects within an hour of its restart",
+            which.name()
+        );
+        let text = match http.get(&url).send().await {
+            Ok(resp) => resp.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if reconciles(&text) >= objects as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reconciled = t0.elapsed();
+    let proc = running.proc();
+    let cpu = cpu_time(proc.pid())?;
+    let (_, hwm_kib) = proc_memory(proc.pid())?;
+    drop(running);
+    let requests = &registry_requests(reg)?[requests_before..];
+    let tokens = reg.token_requests().saturating_sub(tokens_before) as u64;
+    let challenges = registry_challenges(reg)? - challenges_before;
+    let requests = Requests::classify(requests, challenges, tokens);
+    let (writes, _) = audit_writes(audit, audit_from, which.agent_prefix())?;
+    progress(&format!(
+        "(h) {} restarted: {objects} objects reconciled in {:.1} s, CPU {:.2} s, VmHWM {:.1} MiB; \
+         registry {}; API writes {}",
+        which.name(),
+        secs(reconciled),
+        secs(cpu),
+        hwm_kib as f64 / 1024.0,
+        requests.describe(),
+        writes.describe(),
+    ));
+    Ok(Restart {
+        reconciled,
+        cpu,
+        hwm_kib,
+        requests,
+        writes,
+    })
+}
+
+/// The sum of `controller_runtime_reconcile_total{controller="ocirepository",…}` in a metrics
+/// text (every result counts).
+fn reconciles(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("controller_runtime_reconcile_total{")
+                && l.contains("controller=\"ocirepository\"")
+        })
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
 }
 
 /// Follows `watch` until `objects` objects are Ready; returns the time since `t0`.
@@ -628,6 +779,32 @@ fn report(cfg: &Config, table: &mut Table, objects: usize, repos: usize, ours: &
         "",
         Verdict::Info,
     );
+    if let (Some(o), Some(f)) = (&ours.restart, &flux.restart) {
+        table.row(
+            "h",
+            what("restart over the same store: each Ready object reconciled once"),
+            format!(
+                "ocisource {:.1} s, CPU {:.2} s, VmHWM {:.1} MiB, {} downloads, registry {}, {} API \
+                 writes; source-controller {:.1} s, CPU {:.2} s, VmHWM {:.1} MiB, {} downloads, \
+                 registry {}, {} API writes: {} of the time",
+                secs(o.reconciled),
+                secs(o.cpu),
+                o.hwm_kib as f64 / 1024.0,
+                o.requests.blob_get,
+                o.requests.total(),
+                o.writes.total(),
+                secs(f.reconciled),
+                secs(f.cpu),
+                f.hwm_kib as f64 / 1024.0,
+                f.requests.blob_get,
+                f.requests.total(),
+                f.writes.total(),
+                ratio(secs(o.reconciled), secs(f.reconciled))
+            ),
+            "0 downloads, 0 writes",
+            verdict(o.requests.blob_get == 0 && o.writes.total() == 0),
+        );
+    }
     let per_object = |w: &Writes| {
         let parts: Vec<String> =
             w.0.iter()

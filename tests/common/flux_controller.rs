@@ -151,11 +151,25 @@ impl FluxController {
         namespace: &str,
         extra: &[&str],
     ) -> FluxController {
+        FluxController::start_in(cp, kind, namespace, extra, None)
+    }
+
+    /// [`FluxController::start_with`] over the artifact store `store` of an earlier run (a
+    /// restart), else a new one.
+    pub fn start_in(
+        cp: &ControlPlane,
+        kind: Kind,
+        namespace: &str,
+        extra: &[&str],
+        store: Option<ArtifactStore>,
+    ) -> FluxController {
         let logs = tempfile::tempdir().unwrap();
         let (health_port, metrics_port) = (free_port(), free_port());
-        let store = (kind == Kind::Source).then(|| ArtifactStore {
-            dir: tempfile::tempdir().unwrap(),
-            port: free_port(),
+        let store = store.or_else(|| {
+            (kind == Kind::Source).then(|| ArtifactStore {
+                dir: tempfile::tempdir().unwrap(),
+                port: free_port(),
+            })
         });
         let leader_election = extra
             .iter()
