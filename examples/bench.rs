@@ -25,17 +25,20 @@
 //!     ratios (`examples/bench/producer.rs`).
 //! (h) side by side with Flux's source-controller: the same objects on the same control plane
 //!     and registry, reconciled by each controller alone: time to all Ready, CPU seconds, peak
-//!     RSS, registry requests by kind and API writes per object (counted exactly from the API
-//!     server's audit log), with ratios (`examples/bench/side_by_side.rs`).
+//!     RSS, registry requests by kind (downloads among them), the store on disk and API writes
+//!     per object (counted exactly from the API server's audit log), then a restart over the
+//!     same store, with ratios (`examples/bench/side_by_side.rs`).
 //! (i) push to Ready: the registry's push notifications to the controller's receiver, from `flux
 //!     push artifact` returning until every object on the tag reports the new revision, against
 //!     polling (`examples/bench/push.rs`).
+//! (j) soak (only when named): resident memory sampled every minute over an hour of intervals,
+//!     with new revisions every ten minutes (`examples/bench/soak.rs`).
 //!
 //! Environment: `OCISOURCE_BIN` (the release `ocisource`; default: next to this example's
 //! directory), `OCISOURCE_BENCH_1G=0` skips the ~1 GiB run, `OCISOURCE_BENCH_OBJECTS` (1000),
 //! `OCISOURCE_BENCH_CONCURRENT` (the controller's `--concurrent`, 16), `OCISOURCE_BENCH_RUNS`
 //! (back-to-back pipeline pairs for ~200 MiB; 5), `OCISOURCE_BENCH_SECTIONS` (which of a, b, c,
-//! d, e, f, g, h, i to run; `abcdefghi`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
+//! d, e, f, g, h, i, j to run; `abcdefghi`), `OCISOURCE_BENCH_HEALTHY` (healthy objects of (d), 200),
 //! `OCISOURCE_BENCH_FAILING` (failing objects of (d), 4), `OCISOURCE_BENCH_VERIFIED` (objects of
 //! (e), 100), `OCISOURCE_BENCH_POLLS` (objects of (f), 1000), `OCISOURCE_BENCH_POLL_REPOS`
 //! (their repositories, 10), `OCISOURCE_BENCH_POLL_INTERVAL` (their `spec.interval` in seconds,
@@ -45,10 +48,12 @@
 //! `1000,10000`), `OCISOURCE_BENCH_SIDE_REPOS` (repository counts of (h), each run with every
 //! object count, `10,1000`), `OCISOURCE_BENCH_SIDE_CONCURRENT` (`--concurrent` of both
 //! controllers in (h), 2: their default), `OCISOURCE_BENCH_SIDE_RESTART` (0 skips (h)'s
-//! restart over the same store, 1), `OCISOURCE_BENCH_PUSH_OBJECTS` (objects of (i), 10),
+//! restart over the same store, 1), `OCISOURCE_BENCH_SOAK_OBJECTS` (objects of (j), 1000),
+//! `OCISOURCE_BENCH_SOAK_INTERVAL` (their interval in seconds, 60), `OCISOURCE_BENCH_SOAK_MINUTES`
+//! (how long (j) runs, 60; (j) runs only when named in the sections), `OCISOURCE_BENCH_PUSH_OBJECTS` (objects of (i), 10),
 //! `OCISOURCE_BENCH_PUSH_ROUNDS` (pushes measured, 5), `OCISOURCE_BENCH_PUSH_BASELINE_INTERVAL`
 //! (the polling baseline's `spec.interval` in seconds, 60). The local control plane starts only
-//! for (a), (c), (d), (e), (f), (h) and (i); with (h) its API server keeps an audit log of write requests.
+//! for (a), (c), (d), (e), (f), (h), (i) and (j); with (h) its API server keeps an audit log of write requests.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -60,6 +65,8 @@ mod producer;
 mod push_notifications;
 #[path = "bench/side_by_side.rs"]
 mod side_by_side;
+#[path = "bench/soak.rs"]
+mod soak;
 #[path = "bench/verification.rs"]
 mod verification;
 
@@ -100,7 +107,10 @@ async fn main() -> anyhow::Result<()> {
     let load_start = loadavg();
     let mut table = Table::default();
 
-    let control_plane = if cfg.sections.contains(['a', 'c', 'd', 'e', 'f', 'h', 'i']) {
+    let control_plane = if cfg
+        .sections
+        .contains(['a', 'c', 'd', 'e', 'f', 'h', 'i', 'j'])
+    {
         progress("starting a local control plane (kube-apiserver + etcd)");
         // (h) counts each controller's writes in the audit log.
         let cp = if cfg.sections.contains('h') {
@@ -150,6 +160,11 @@ async fn main() -> anyhow::Result<()> {
     {
         push_notifications::push_to_ready(&cfg, cp, client, &mut table).await?;
     }
+    if let Some((cp, client)) = &control_plane
+        && cfg.sections.contains('j')
+    {
+        soak::soak(&cfg, cp, client, &mut table).await?;
+    }
 
     print_report(&cfg, &table, &load_start, started.elapsed());
     Ok(())
@@ -177,6 +192,9 @@ struct Config {
     side_repos: Vec<usize>,
     side_concurrent: usize,
     side_restart: bool,
+    soak_objects: usize,
+    soak_interval: Duration,
+    soak_minutes: usize,
     push_objects: usize,
     push_rounds: usize,
     push_baseline_interval: Duration,
@@ -245,6 +263,11 @@ impl Config {
             side_repos: counts("OCISOURCE_BENCH_SIDE_REPOS", "10,1000")?,
             side_concurrent: num("OCISOURCE_BENCH_SIDE_CONCURRENT", 2)?.max(1),
             side_restart: num("OCISOURCE_BENCH_SIDE_RESTART", 1)? != 0,
+            soak_objects: num("OCISOURCE_BENCH_SOAK_OBJECTS", 1000)?.max(1),
+            soak_interval: Duration::from_secs(
+                num("OCISOURCE_BENCH_SOAK_INTERVAL", 60)?.max(1) as u64
+            ),
+            soak_minutes: num("OCISOURCE_BENCH_SOAK_MINUTES", 60)?.max(2),
             push_objects: num("OCISOURCE_BENCH_PUSH_OBJECTS", 10)?.max(1),
             push_rounds: num("OCISOURCE_BENCH_PUSH_ROUNDS", 5)?.max(1),
             push_baseline_interval: Duration::from_secs(

@@ -531,7 +531,7 @@ async fn restart(
 
 /// The sum of `controller_runtime_reconcile_total{controller="ocirepository",…}` in a metrics
 /// text (every result counts).
-fn reconciles(metrics: &str) -> u64 {
+pub(super) fn reconciles(metrics: &str) -> u64 {
     metrics
         .lines()
         .filter(|l| {
