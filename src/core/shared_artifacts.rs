@@ -156,3 +156,169 @@ impl SharedArtifacts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Digest;
+    use crate::storage::Stored;
+    use std::path::PathBuf;
+    use std::sync::atomic::AtomicUsize;
+
+    fn layer(content: &str) -> Descriptor {
+        Descriptor {
+            media_type: "application/vnd.cncf.flux.content.v1.tar+gzip".into(),
+            digest: Digest::sha256_of(content.as_bytes()),
+            size: content.len() as u64,
+            annotations: Default::default(),
+        }
+    }
+
+    fn key_of(
+        content: &str,
+        operation: LayerOperation,
+        ignore: Option<&str>,
+        algorithm: DigestAlgorithm,
+        limits: ExtractLimits,
+    ) -> SharedKey {
+        SharedArtifacts::key(&layer(content), operation, ignore, algorithm, &limits)
+    }
+
+    fn entry(name: &str) -> SharedEntry {
+        SharedEntry {
+            file: PathBuf::from(name),
+            stored: Stored {
+                digest: crate::storage::Digest::from_bytes(
+                    DigestAlgorithm::Sha256,
+                    name.as_bytes(),
+                ),
+                size: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn every_input_that_shapes_the_bytes_is_in_the_key() {
+        let base = || {
+            key_of(
+                "a",
+                LayerOperation::Extract,
+                None,
+                DigestAlgorithm::Sha256,
+                ExtractLimits::default(),
+            )
+        };
+        assert_eq!(base(), base());
+        let others = [
+            key_of(
+                "b",
+                LayerOperation::Extract,
+                None,
+                DigestAlgorithm::Sha256,
+                ExtractLimits::default(),
+            ),
+            key_of(
+                "a",
+                LayerOperation::Copy,
+                None,
+                DigestAlgorithm::Sha256,
+                ExtractLimits::default(),
+            ),
+            key_of(
+                "a",
+                LayerOperation::Extract,
+                Some(""),
+                DigestAlgorithm::Sha256,
+                ExtractLimits::default(),
+            ),
+            key_of(
+                "a",
+                LayerOperation::Extract,
+                Some("*.md"),
+                DigestAlgorithm::Sha256,
+                ExtractLimits::default(),
+            ),
+            key_of(
+                "a",
+                LayerOperation::Extract,
+                None,
+                DigestAlgorithm::Blake3,
+                ExtractLimits::default(),
+            ),
+            key_of(
+                "a",
+                LayerOperation::Extract,
+                None,
+                DigestAlgorithm::Sha256,
+                ExtractLimits {
+                    max_size: None,
+                    ..ExtractLimits::default()
+                },
+            ),
+            key_of(
+                "a",
+                LayerOperation::Extract,
+                None,
+                DigestAlgorithm::Sha256,
+                ExtractLimits {
+                    max_entries: Some(1),
+                    ..ExtractLimits::default()
+                },
+            ),
+        ];
+        for (i, k) in others.iter().enumerate() {
+            assert_ne!(*k, base(), "variant {i}");
+        }
+    }
+
+    #[tokio::test]
+    async fn objects_asking_at_once_wait_for_one_download() {
+        let shared = SharedArtifacts::default();
+        let key = SharedKey::new([&b"k"[..]]);
+        let made = AtomicUsize::new(0);
+        let make = || async {
+            made.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Ok::<_, String>(entry("e"))
+        };
+        let all =
+            futures::future::join_all((0..5).map(|_| shared.get_or_make(key, None, make))).await;
+        assert!(all.iter().all(|r| r.as_ref() == Ok(&entry("e"))));
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        shared.count_stored();
+        assert_eq!((shared.stored(), shared.shared()), (1, 4));
+
+        // Forgotten (swept from disk): made again.
+        shared.forget(&key);
+        shared.get_or_make(key, None, make).await.unwrap();
+        assert_eq!(made.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn failures_are_each_objects_own_and_disabled_sharing_makes_every_time() {
+        let shared = SharedArtifacts::default();
+        let key = SharedKey::new([&b"k"[..]]);
+        let failed = shared
+            .get_or_make(key, None, || async { Err::<SharedEntry, _>("boom") })
+            .await;
+        assert_eq!(failed, Err("boom"));
+        let ok = shared
+            .get_or_make(key, None, || async { Ok::<_, &str>(entry("e")) })
+            .await;
+        assert_eq!(ok, Ok(entry("e")));
+
+        let off = SharedArtifacts::disabled();
+        assert!(!off.is_enabled());
+        let made = AtomicUsize::new(0);
+        for _ in 0..3 {
+            off.get_or_make(key, None, || async {
+                made.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, ()>(entry("e"))
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(made.load(Ordering::SeqCst), 3);
+        assert_eq!(off.shared(), 0);
+    }
+}
