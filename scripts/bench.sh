@@ -12,10 +12,11 @@
 # OCISOURCE_BENCH_POLL_ROUNDS (2) for the shared-polls section, OCISOURCE_BENCH_PRODUCER_MIB
 # (200,1024) for the producer-against-flux section, OCISOURCE_BENCH_SIDE_OBJECTS (1000; a list,
 # e.g. 1000,10000), OCISOURCE_BENCH_SIDE_REPOS (10,1000), OCISOURCE_BENCH_SIDE_CONCURRENT (2) and
-# OCISOURCE_BENCH_SIDE_RESTART (1; 0 skips the restart) for the side-by-side section,
-# OCISOURCE_BENCH_SOAK_OBJECTS (1000), OCISOURCE_BENCH_SOAK_INTERVAL (60 s) and
-# OCISOURCE_BENCH_SOAK_MINUTES (60) for the soak, section j, run only when named against Flux's source-controller, OCISOURCE_BENCH_PUSH_OBJECTS (10),
-# OCISOURCE_BENCH_PUSH_ROUNDS (5) and OCISOURCE_BENCH_PUSH_BASELINE_INTERVAL (60 s) for push to Ready.
+# OCISOURCE_BENCH_SIDE_RESTART (1; 0 skips the restart) for the side-by-side section against
+# Flux's source-controller, OCISOURCE_BENCH_PUSH_OBJECTS (10), OCISOURCE_BENCH_PUSH_ROUNDS (5)
+# and OCISOURCE_BENCH_PUSH_BASELINE_INTERVAL (60 s) for push to Ready, OCISOURCE_BENCH_SOAK_OBJECTS
+# (1000), OCISOURCE_BENCH_SOAK_INTERVAL (60 s) and OCISOURCE_BENCH_SOAK_MINUTES (60) for the soak
+# (section j, run only when named).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OCISOURCE_CACHE="${OCISOURCE_CACHE:-$HOME/.cache/ocisource}"
