@@ -131,19 +131,13 @@ impl Running {
     fn restart(self, cfg: &Config, cp: &ControlPlane, ns: &str) -> Running {
         let concurrent = format!("--concurrent={}", cfg.side_concurrent);
         match self {
-            Running::Ours(c) => {
-                let super::common::controller::Controller { proc, storage, .. } = c;
-                drop(proc);
-                Running::Ours(super::common::controller::Controller::spawn_in(
-                    cp.kubeconfig_path(),
-                    &cfg.bin,
-                    ns,
-                    &[&concurrent],
-                    "controller",
-                    storage,
-                    None,
-                ))
-            }
+            Running::Ours(c) => Running::Ours(c.restart(
+                cp.kubeconfig_path(),
+                &cfg.bin,
+                ns,
+                &[&concurrent],
+                "controller",
+            )),
             Running::Flux(f) => {
                 let FluxController { proc, store, .. } = f;
                 drop(proc);

@@ -65,8 +65,60 @@ impl Controller {
         storage: TempDir,
         tmpdir: Option<&Path>,
     ) -> Controller {
+        Controller::spawn_at(
+            kubeconfig,
+            binary,
+            namespace,
+            extra,
+            name,
+            storage,
+            tmpdir,
+            free_port(),
+        )
+    }
+
+    /// Stops the controller and starts it again over the same store, serving on the same
+    /// artifact port (so that its advertised URLs stay the same); does not wait for readiness.
+    pub fn restart(
+        self,
+        kubeconfig: &Path,
+        binary: &Path,
+        namespace: &str,
+        extra: &[&str],
+        name: &str,
+    ) -> Controller {
+        let Controller {
+            proc,
+            artifact_port,
+            storage,
+            ..
+        } = self;
+        drop(proc);
+        Controller::spawn_at(
+            kubeconfig,
+            binary,
+            namespace,
+            extra,
+            name,
+            storage,
+            None,
+            artifact_port,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_at(
+        kubeconfig: &Path,
+        binary: &Path,
+        namespace: &str,
+        extra: &[&str],
+        name: &str,
+        storage: TempDir,
+        tmpdir: Option<&Path>,
+        artifact_port: u16,
+    ) -> Controller {
         let logs = tempfile::tempdir().unwrap();
-        let (artifact_port, health_port, metrics_port) = (free_port(), free_port(), free_port());
+        let (health_port, metrics_port) = (free_port(), free_port());
         let mut cmd = Command::new(binary);
         super::offline_tuf(&mut cmd);
         cmd.arg("controller")
