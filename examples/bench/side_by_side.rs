@@ -31,6 +31,9 @@
 //!
 //! Objects get `interval: 60m`, so no second reconcile falls inside a measurement. Objects stay
 //! behind when a run ends (their finalizers would need the stopped controller).
+//!
+//! `OCISOURCE_BENCH_SIDE_ONLY=ocisource` (or `source-controller`) runs that controller alone, for
+//! investigations: its figures are in the progress lines, and the report gets no row.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead as _, BufReader, Seek as _, SeekFrom};
@@ -315,6 +318,7 @@ pub(super) async fn side_by_side(
         secs(t.elapsed())
     ));
 
+    let only = std::env::var("OCISOURCE_BENCH_SIDE_ONLY").ok();
     let mut size = 0;
     for &objects in &cfg.side_objects {
         for &repos in &cfg.side_repos {
@@ -326,10 +330,16 @@ pub(super) async fn side_by_side(
             size += 1;
             let mut runs = BTreeMap::new();
             for which in order {
+                if only.as_deref().is_some_and(|o| o != which.name()) {
+                    continue;
+                }
                 let run = run(cfg, cp, client, &reg, &audit, which, objects, repos).await?;
                 runs.insert(which.short(), run);
             }
             let (Some(ours), Some(flux)) = (runs.get("ours"), runs.get("flux")) else {
+                if only.is_some() {
+                    continue;
+                }
                 bail!("(h) a controller's run is missing");
             };
             report(cfg, table, objects, repos, ours, flux);
