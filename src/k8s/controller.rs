@@ -159,6 +159,28 @@ impl Context {
 /// kubectl's record of the last applied object (a full copy of it, for client-side apply).
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
+/// Trims an object for the watch cache, which holds every watched object for the life of the
+/// process: the managed fields (which every status write grows) and kubectl's copy of the last
+/// applied object go, both unused here and a large part of an object's size; and lists are
+/// held at their length. serde grows a list to four elements at its first, so a cached object
+/// would otherwise keep room for two more conditions, three more finalizers and, after
+/// `clear`, all the managed field entries it had (together about 1 KiB an object).
+fn trim_for_cache(obj: &mut OciRepository) {
+    obj.metadata.managed_fields = None;
+    if let Some(annotations) = &mut obj.metadata.annotations {
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            obj.metadata.annotations = None;
+        }
+    }
+    if let Some(finalizers) = &mut obj.metadata.finalizers {
+        finalizers.shrink_to_fit();
+    }
+    if let Some(status) = &mut obj.status {
+        status.conditions.shrink_to_fit();
+    }
+}
+
 /// Runs the controller until `shutdown` resolves; `ready` turns true once it watches. `writer`
 /// fills the watch cache (others may read it through their own reader).
 ///
@@ -201,13 +223,8 @@ pub async fn run(
     let mut triggers = Triggers::new(ctx.settings.storage.clone());
     let stream = watcher(api, config)
         .default_backoff()
-        // The watch cache keeps what a reconcile reads: without the managed fields (which every
-        // status write grows) and kubectl's copy of the last applied object, both unused here
-        // and a large part of an object's size, at 10,000 objects the difference is in MiB.
-        .modify(|obj: &mut OciRepository| {
-            obj.managed_fields_mut().clear();
-            obj.annotations_mut().remove(LAST_APPLIED);
-        })
+        // The watch cache keeps what a reconcile reads (see `trim_for_cache`).
+        .modify(trim_for_cache)
         .reflect(writer)
         .try_filter_map(move |event| std::future::ready(Ok(triggers.on(event))))
         // What passes here is what kube's controller schedules now.
@@ -438,6 +455,46 @@ async fn patch_finalizers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watch_cache_keeps_what_a_reconcile_reads_and_no_spare_room() {
+        let mut obj: OciRepository = serde_json::from_value(json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {
+                "name": "a",
+                "namespace": "apps",
+                "finalizers": [FINALIZER],
+                "annotations": {LAST_APPLIED: "{}"},
+                "managedFields": [
+                    {"manager": "kubectl", "operation": "Update"},
+                    {"manager": "source-controller", "operation": "Update", "subresource": "status"},
+                ],
+            },
+            "spec": {"url": "oci://r/a", "interval": "1m"},
+            "status": {"conditions": [{
+                "type": "Ready", "status": "True", "reason": "Succeeded", "message": "m",
+                "lastTransitionTime": "2026-01-02T03:04:05Z",
+            }]},
+        }))
+        .unwrap();
+        let mut expected = obj.clone();
+        expected.metadata.managed_fields = None;
+        expected.metadata.annotations = None;
+        trim_for_cache(&mut obj);
+        assert_eq!(
+            serde_json::to_value(&obj).unwrap(),
+            serde_json::to_value(&expected).unwrap()
+        );
+        let finalizers = obj.metadata.finalizers.as_ref().unwrap();
+        assert_eq!(finalizers.capacity(), finalizers.len());
+        let conditions = &obj.status.as_ref().unwrap().conditions;
+        assert_eq!(conditions.capacity(), conditions.len());
+
+        obj.metadata.annotations = Some([("keep".into(), "x".into())].into());
+        trim_for_cache(&mut obj);
+        assert_eq!(obj.annotations().len(), 1, "other annotations stay");
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_resets() {
