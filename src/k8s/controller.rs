@@ -150,8 +150,7 @@ pub struct Context {
 impl Context {
     /// `Action::requeue(after)`, recorded in the work queue model.
     fn requeue(&self, obj: &OciRepository, after: Duration) -> Action {
-        self.queue
-            .requeue(ObjectRef::from_obj(obj), Instant::now(), after);
+        self.queue.requeue(queue_key(obj), Instant::now(), after);
         Action::requeue(after)
     }
 }
@@ -228,7 +227,7 @@ pub async fn run(
         .reflect(writer)
         .try_filter_map(move |event| std::future::ready(Ok(triggers.on(event))))
         // What passes here is what kube's controller schedules now.
-        .inspect_ok(move |obj| queue.request(ObjectRef::from_obj(obj), Instant::now()));
+        .inspect_ok(move |obj| queue.request(queue_key(obj), Instant::now()));
     let _ = ready.send(true);
     Controller::for_stream(stream, reader)
         .with_config(kube::runtime::Config::default().concurrency(concurrency))
@@ -258,7 +257,7 @@ fn error_policy(obj: Arc<OciRepository>, error: &Error, ctx: Arc<Context>) -> Ac
 
 // A worker picks the key up; the queue model sees it leave the queue and come back done.
 async fn observed_reconcile(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let key = ObjectRef::from_obj(&*obj);
+    let key = queue_key(&obj);
     if let Some(waited) = ctx.queue.start(key.clone(), Instant::now()) {
         ctx.metrics.queue_duration(waited);
     }
@@ -267,6 +266,15 @@ async fn observed_reconcile(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Resul
         ctx.metrics.work_duration(worked);
     }
     result
+}
+
+/// The key of `obj` in the work queue model: its namespace and name, without the UID and
+/// resourceVersion an `ObjectRef` made from an object carries (neither takes part in its
+/// equality, and the model holds a key for every object waiting for its next interval).
+fn queue_key(obj: &OciRepository) -> ObjectRef<OciRepository> {
+    let mut key = ObjectRef::from_obj(obj);
+    key.extra = Default::default();
+    key
 }
 
 fn key_of(obj: &OciRepository) -> String {
