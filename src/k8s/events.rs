@@ -7,8 +7,10 @@
 //! and last timestamp of the Event already written instead of creating another one, and a
 //! per-object token bucket (burst 25, one more every 5 minutes) drops floods.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::hash::BuildHasher as _;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event as KubeEvent, EventSource, ObjectReference};
@@ -52,12 +54,16 @@ struct Written {
     count: i32,
 }
 
-/// Recent events and per-object token buckets, bounded.
+/// Recent events and per-object token buckets, bounded. A remembered event's key is held once,
+/// shared by the map and the eviction order; an object's bucket is keyed by a keyed hash of its
+/// namespace, name and UID, so that the buckets of 10,000 objects cost no copies of their names.
 #[derive(Default)]
 struct Memory {
-    written: HashMap<Key, Written>,
-    order: VecDeque<Key>,
-    buckets: HashMap<(String, String, String), (f64, Instant)>,
+    written: HashMap<Arc<Key>, Written>,
+    order: VecDeque<Arc<Key>>,
+    buckets: HashMap<u64, (f64, Instant)>,
+    // Random keys: object names cannot be chosen to share another object's bucket.
+    hasher: RandomState,
 }
 
 impl Memory {
@@ -67,10 +73,8 @@ impl Memory {
             self.buckets
                 .retain(|_, (tokens, at)| *tokens + refill(*at, now) < SPAM_BURST);
         }
-        let (tokens, at) = self
-            .buckets
-            .entry((key.namespace.clone(), key.name.clone(), key.uid.clone()))
-            .or_insert((SPAM_BURST, now));
+        let object = self.hasher.hash_one((&key.namespace, &key.name, &key.uid));
+        let (tokens, at) = self.buckets.entry(object).or_insert((SPAM_BURST, now));
         *tokens = (*tokens + refill(*at, now)).min(SPAM_BURST);
         *at = now;
         if *tokens >= 1.0 {
@@ -82,12 +86,15 @@ impl Memory {
     }
 
     fn remember(&mut self, key: Key, written: Written) {
-        if !self.written.contains_key(&key) {
-            self.order.push_back(key.clone());
-            while self.order.len() > CACHE_SIZE {
-                if let Some(old) = self.order.pop_front() {
-                    self.written.remove(&old);
-                }
+        if let Some(known) = self.written.get_mut(&key) {
+            *known = written;
+            return;
+        }
+        let key = Arc::new(key);
+        self.order.push_back(key.clone());
+        while self.order.len() > CACHE_SIZE {
+            if let Some(old) = self.order.pop_front() {
+                self.written.remove(&old);
             }
         }
         self.written.insert(key, written);
