@@ -715,7 +715,7 @@ mod tests {
             lines.join("\n")
         }
         let expected = text(theirs);
-        assert!(expected.contains("le=\"1800.0\""), "{expected}");
+        assert!(expected.contains("le=\"+Inf\""), "{expected}");
         assert_eq!(text(ours), expected);
     }
 
