@@ -438,6 +438,14 @@ mod tests {
         s.archive_shared(k, dir, &m, None).unwrap()
     }
 
+    fn names_in(dir: &Path) -> Vec<std::ffi::OsString> {
+        fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect()
+    }
+
     fn entry_dirs(root: &Path) -> usize {
         fs::read_dir(root.join(SHARED_DIR)).map_or(0, Iterator::count)
     }
@@ -487,12 +495,7 @@ mod tests {
         // Linking again over the object's own artifact keeps one name per object.
         s.link_shared(&entry, &a).unwrap();
         assert_eq!(fs::metadata(&entry.file).unwrap().nlink(), 3);
-        let dir = s.local_path(&a).unwrap().parent().unwrap().to_path_buf();
-        let names: Vec<_> = fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
+        let names = names_in(s.local_path(&a).unwrap().parent().unwrap());
         assert_eq!(names.len(), 2, "the artifact and its lock: {names:?}");
     }
 
@@ -530,12 +533,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::LayerTooLarge { .. }), "{err}");
         assert_eq!(s.shared_entry(&big).unwrap(), None);
-        let dir = root.path().join(SHARED_DIR).join(big.hex());
-        let left: Vec<_> = fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
+        let left = names_in(&root.path().join(SHARED_DIR).join(big.hex()));
         assert_eq!(left.len(), 1, "only the lock file: {left:?}");
     }
 
