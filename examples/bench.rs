@@ -1632,7 +1632,8 @@ fn print_report(cfg: &Config, table: &Table, load_start: &str, elapsed: Duration
                 "f" => "(f) one poll per repository",
                 "g" => "(g) producer CLI against flux",
                 "h" => "(h) side by side with source-controller",
-                _ => "(i) push to Ready (registry notifications)",
+                "i" => "(i) push to Ready (registry notifications)",
+                _ => "(j) soak: resident memory over an hour of intervals",
             };
             println!("{title}");
         }
