@@ -130,14 +130,9 @@ impl Storage {
         matcher: &IgnoreMatcher,
         deadline: Option<&Deadline>,
     ) -> Result<SharedEntry, Error> {
-        let sdir = self.shared_dir(key);
-        let _held = lock_key(&sdir)?;
-        if let Some(entry) = find_entry(&sdir)? {
-            return Ok(entry);
-        }
-        let staged =
-            archive::stage_archive(dir, matcher, &sdir.join(ENTRY), self.algorithm, deadline)?;
-        commit(&sdir, staged)
+        self.store_once(key, |staging| {
+            archive::stage_archive(dir, matcher, staging, self.algorithm, deadline)
+        })
     }
 
     /// Streams `reader`'s bytes (copy mode) into the entry of `key`, at most `max_size` bytes
@@ -154,19 +149,27 @@ impl Storage {
         max_size: Option<u64>,
         deadline: Option<&Deadline>,
     ) -> Result<SharedEntry, Error> {
+        self.store_once(key, |staging| {
+            archive::stage_copy(reader, staging, self.algorithm, max_size, deadline)
+        })
+    }
+
+    /// The entry of `key`, found under the key's lock, else staged by `stage` (given the
+    /// staging name) and renamed to its digest's name.
+    fn store_once(
+        &self,
+        key: &SharedKey,
+        stage: impl FnOnce(&Path) -> Result<archive::Staged, Error>,
+    ) -> Result<SharedEntry, Error> {
         let sdir = self.shared_dir(key);
         let _held = lock_key(&sdir)?;
         if let Some(entry) = find_entry(&sdir)? {
             return Ok(entry);
         }
-        let staged = archive::stage_copy(
-            reader,
-            &sdir.join(ENTRY),
-            self.algorithm,
-            max_size,
-            deadline,
-        )?;
-        commit(&sdir, staged)
+        let staged = stage(&sdir.join(ENTRY))?;
+        let file = sdir.join(format!("{}{ARTIFACT_EXT}", staged.stored().digest));
+        let stored = staged.commit_as(file.clone())?;
+        Ok(SharedEntry { file, stored })
     }
 
     /// Makes `entry` the object's artifact at `artifact_path`: a hard link (a copy where the
@@ -341,13 +344,6 @@ fn find_entry(sdir: &Path) -> Result<Option<SharedEntry>, Error> {
         }
     }
     Ok(None)
-}
-
-/// Renames a staged entry to its digest's name.
-fn commit(sdir: &Path, staged: archive::Staged) -> Result<SharedEntry, Error> {
-    let file = sdir.join(format!("{}{ARTIFACT_EXT}", staged.stored().digest));
-    let stored = staged.commit_as(file.clone())?;
-    Ok(SharedEntry { file, stored })
 }
 
 /// Takes the key's lock, creating its directory; retried when the sweep removed the lock file
