@@ -195,6 +195,7 @@ struct Config {
     soak_objects: usize,
     soak_interval: Duration,
     soak_minutes: usize,
+    soak_warmup: usize,
     push_objects: usize,
     push_rounds: usize,
     push_baseline_interval: Duration,
@@ -268,6 +269,7 @@ impl Config {
                 num("OCISOURCE_BENCH_SOAK_INTERVAL", 60)?.max(1) as u64
             ),
             soak_minutes: num("OCISOURCE_BENCH_SOAK_MINUTES", 60)?.max(2),
+            soak_warmup: num("OCISOURCE_BENCH_SOAK_WARMUP", 10)?,
             push_objects: num("OCISOURCE_BENCH_PUSH_OBJECTS", 10)?.max(1),
             push_rounds: num("OCISOURCE_BENCH_PUSH_ROUNDS", 5)?.max(1),
             push_baseline_interval: Duration::from_secs(

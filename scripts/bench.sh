@@ -15,8 +15,8 @@
 # OCISOURCE_BENCH_SIDE_RESTART (1; 0 skips the restart) for the side-by-side section against
 # Flux's source-controller, OCISOURCE_BENCH_PUSH_OBJECTS (10), OCISOURCE_BENCH_PUSH_ROUNDS (5)
 # and OCISOURCE_BENCH_PUSH_BASELINE_INTERVAL (60 s) for push to Ready, OCISOURCE_BENCH_SOAK_OBJECTS
-# (1000), OCISOURCE_BENCH_SOAK_INTERVAL (60 s) and OCISOURCE_BENCH_SOAK_MINUTES (60) for the soak
-# (section j, run only when named).
+# (1000), OCISOURCE_BENCH_SOAK_INTERVAL (60 s), OCISOURCE_BENCH_SOAK_WARMUP (10 min) and
+# OCISOURCE_BENCH_SOAK_MINUTES (60, after the warm-up) for the soak (section j, run only when named).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OCISOURCE_CACHE="${OCISOURCE_CACHE:-$HOME/.cache/ocisource}"
