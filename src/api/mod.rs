@@ -3,6 +3,7 @@
 
 pub mod conditions;
 pub mod duration;
+pub mod metadata;
 pub mod v1;
 pub mod v1beta2;
 

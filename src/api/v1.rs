@@ -3,12 +3,12 @@
 // kube's `printcolumn(...)` repeats keys such as `type_` by design, one group per column.
 #![allow(clippy::duplicated_attributes)]
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub use super::metadata::Metadata;
 
 /// Pattern of `spec.url`.
 pub const URL_PATTERN: &str = r"^oci://.*$";
@@ -311,5 +311,5 @@ pub struct Artifact {
 
     /// Upstream metadata: the OCI manifest annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<BTreeMap<String, String>>,
+    pub metadata: Option<Metadata>,
 }

@@ -147,6 +147,7 @@ mod tests {
                     "6.1.8/b3b00fe".to_string(),
                 ),
             ])
+            .into()
         });
         Artifact {
             path: "p".into(),

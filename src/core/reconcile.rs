@@ -22,6 +22,7 @@ use super::resolve::{self, Resolved};
 use super::shared_artifacts::SharedArtifacts;
 use super::summary::{self, Ending, Next};
 use crate::api::conditions::{reasons, types};
+use crate::api::metadata::Metadata;
 use crate::api::v1::{
     Artifact, LayerOperation, OciLayerSelector, OciRepository, OciRepositorySpec,
     OciRepositoryStatus,
@@ -778,7 +779,7 @@ impl Run<'_> {
             digest: Some(stored.digest.to_string()),
             last_update_time: self.now.clone(),
             size: i64::try_from(stored.size).ok(),
-            metadata: source.metadata.clone(),
+            metadata: source.metadata.clone().map(Metadata::from),
         });
         self.status.observed_ignore = spec.ignore.clone();
         self.status.observed_layer_selector = spec.layer_selector.clone();

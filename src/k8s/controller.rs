@@ -226,19 +226,39 @@ pub async fn run(
         .modify(trim_for_cache)
         .reflect(writer)
         .try_filter_map(move |event| std::future::ready(Ok(triggers.on(event))))
-        // What passes here is what kube's controller schedules now.
-        .inspect_ok(move |obj| queue.request(queue_key(obj), Instant::now()));
+        // What passes here is what kube's controller schedules now, by the same key as the
+        // queue model: kube's own trigger would key its scheduler (and every requeue) by a
+        // reference that also carries the object's UID and resourceVersion, two more strings
+        // held twice per object for the life of the process.
+        .filter_map(move |event| {
+            std::future::ready(match event {
+                Ok(obj) => {
+                    let key = queue_key(&obj);
+                    queue.request(key.clone(), Instant::now());
+                    Some(key)
+                }
+                // The watcher retries with its backoff; kube's trigger would only log it.
+                Err(e) => {
+                    tracing::warn!(error = %message::render(&e), "watch failed");
+                    None
+                }
+            })
+        });
     let _ = ready.send(true);
-    Controller::for_stream(stream, reader)
-        .with_config(kube::runtime::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(observed_reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %message::render(&e), "reconcile request failed");
-            }
-        })
-        .await;
+    Controller::for_stream(
+        futures::stream::pending::<Result<OciRepository, watcher::Error>>(),
+        reader,
+    )
+    .reconcile_on(stream)
+    .with_config(kube::runtime::Config::default().concurrency(concurrency))
+    .graceful_shutdown_on(shutdown)
+    .run(observed_reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        if let Err(e) = result {
+            tracing::debug!(error = %message::render(&e), "reconcile request failed");
+        }
+    })
+    .await;
     Ok(())
 }
 
