@@ -13,7 +13,8 @@
 //! object's name. For every object, the longest time between two of its reconciles (and from its
 //! last one to the end of the soak) must stay within one interval (plus the controller's default
 //! 5% jitter) plus the queue drain time, measured as the time from the controller's start to all
-//! Ready, when every object had to wait its turn in one full queue.
+//! Ready, when every object had to wait its turn in one full queue. The same figures for the gaps
+//! that ended after the warm-up show the steady state.
 
 use super::*;
 
@@ -87,6 +88,7 @@ pub(super) async fn soak(
     let warmup = cfg.soak_warmup;
     let mut samples: Vec<(Duration, u64, u64)> = Vec::new();
     let mut pushes = 0;
+    let mut steady_from = Timestamp::now();
     for minute in 1..=warmup + minutes {
         let due = start + Duration::from_secs(60 * minute as u64);
         while Instant::now() < due {
@@ -111,11 +113,14 @@ pub(super) async fn soak(
             rss as f64 / 1024.0
         ));
         samples.push((start.elapsed(), rss, reconciles));
+        if minute == warmup {
+            steady_from = Timestamp::now();
+        }
     }
     let (_, hwm) = proc_memory(pid)?;
     let mut ctl = ctl;
     ctl.proc.stop();
-    let fair = Fairness::read(ctl.proc.log_path(), "soak-", Timestamp::now())?;
+    let fair = Fairness::read(ctl.proc.log_path(), "soak-", steady_from, Timestamp::now())?;
     drop(ctl);
 
     let first = samples
@@ -173,11 +178,14 @@ pub(super) async fn soak(
             drain.as_secs_f64()
         ),
         format!(
-            "max {:.1} s ({}), p99 {:.1} s, median {:.1} s; {} reconciles of {} objects logged",
+            "max {:.1} s ({}), p99 {:.1} s, median {:.1} s; after the warm-up max {:.1} s, p99 \
+             {:.1} s; {} reconciles of {} objects logged",
             fair.max.as_secs_f64(),
             fair.worst,
             fair.p99.as_secs_f64(),
             fair.median.as_secs_f64(),
+            fair.steady_max.as_secs_f64(),
+            fair.steady_p99.as_secs_f64(),
             fair.reconciles,
             fair.objects
         ),
@@ -204,17 +212,27 @@ struct Fairness {
     worst: String,
     p99: Duration,
     median: Duration,
+    /// The longest gap and the 99th percentile of those that ended after the warm-up.
+    steady_max: Duration,
+    steady_p99: Duration,
 }
 
 impl Fairness {
     /// Reads the `reconciled` lines of objects named `prefix…` in the log at `path`; the time
-    /// from each object's last reconcile to `end` counts as a gap too.
-    fn read(path: &Path, prefix: &str, end: Timestamp) -> anyhow::Result<Fairness> {
+    /// from each object's last reconcile to `end` counts as a gap too; `steady_from` is the end
+    /// of the warm-up.
+    fn read(
+        path: &Path,
+        prefix: &str,
+        steady_from: Timestamp,
+        end: Timestamp,
+    ) -> anyhow::Result<Fairness> {
         use std::collections::HashMap;
         use std::io::BufRead as _;
         let file = File::open(path).with_context(|| format!("(j) {}", path.display()))?;
         let mut last: HashMap<String, Timestamp> = HashMap::new();
         let mut gaps: Vec<(Duration, String)> = Vec::new();
+        let mut steady: Vec<Duration> = Vec::new();
         let mut reconciles = 0;
         for line in std::io::BufReader::new(file).lines() {
             let line = strip_ansi(&line?);
@@ -227,25 +245,28 @@ impl Fairness {
             reconciles += 1;
             if let Some(previous) = last.insert(name.to_string(), at) {
                 gaps.push((span(previous, at), name.to_string()));
+                if at >= steady_from {
+                    steady.push(span(previous, at));
+                }
             }
         }
         for (name, at) in &last {
             gaps.push((span(*at, end), name.clone()));
+            steady.push(span(*at, end));
         }
         gaps.sort_by_key(|(gap, _)| *gap);
-        let quantile = |q: f64| {
-            gaps.get(((gaps.len() as f64 * q) as usize).min(gaps.len().saturating_sub(1)))
-                .map(|(gap, _)| *gap)
-                .unwrap_or_default()
-        };
+        steady.sort();
         let (max, worst) = gaps.last().cloned().unwrap_or_default();
+        let all: Vec<Duration> = gaps.iter().map(|(gap, _)| *gap).collect();
         Ok(Fairness {
             objects: last.len(),
             reconciles,
             max,
             worst,
-            p99: quantile(0.99),
-            median: quantile(0.5),
+            p99: quantile(&all, 0.99),
+            median: quantile(&all, 0.5),
+            steady_max: steady.last().copied().unwrap_or_default(),
+            steady_p99: quantile(&steady, 0.99),
         })
     }
 }
@@ -259,6 +280,14 @@ fn reconciled(line: &str) -> Option<(Timestamp, &str)> {
         .split_whitespace()
         .find_map(|field| field.strip_prefix("name="))?;
     Some((at.parse().ok()?, name))
+}
+
+/// The `q` quantile of `sorted`.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
 }
 
 fn span(from: Timestamp, to: Timestamp) -> Duration {
