@@ -25,6 +25,7 @@ use super::queue::Queue;
 use super::secrets::KubeSecrets;
 use super::status::{ApiStatus, Progress, write_status};
 use super::triggers::Triggers;
+use super::workqueue::WorkQueue;
 use crate::api::conditions::reasons;
 use crate::api::v1::OciRepository;
 use crate::api::{FINALIZER, duration};
@@ -141,6 +142,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The work queue as observed from outside kube's scheduler, for the workqueue metrics.
     pub queue: Arc<Queue<ObjectRef<OciRepository>>>,
+    /// The work queue itself: it hands kube's runner one key per free worker, first in, first
+    /// out (see [`super::workqueue`]).
+    pub work: Arc<WorkQueue<ObjectRef<OciRepository>>>,
     /// Signature verifications shared by objects on the same artifact and material.
     pub verifications: Arc<VerificationCache>,
     /// The Sigstore trusted root from TUF, for keyless without a `trustedRootSecretRef`.
@@ -148,10 +152,16 @@ pub struct Context {
 }
 
 impl Context {
-    /// `Action::requeue(after)`, recorded in the work queue model.
+    /// Queues `obj` again after `after` in the work queue (and its model); kube's scheduler is
+    /// told nothing, so that only the work queue orders the keys.
     fn requeue(&self, obj: &OciRepository, after: Duration) -> Action {
-        self.queue.requeue(queue_key(obj), Instant::now(), after);
-        Action::requeue(after)
+        let key = queue_key(obj);
+        self.queue.requeue(key.clone(), Instant::now(), after);
+        // A due time beyond the clock's range never comes.
+        if let Some(due) = tokio::time::Instant::now().checked_add(after) {
+            self.work.add_after(key, due);
+        }
+        Action::await_change()
     }
 }
 
@@ -218,6 +228,7 @@ pub async fn run(
     let contents = ctx.settings.shared.clone();
     ctx.metrics
         .observe_contents(Box::new(move || (contents.stored(), contents.shared())));
+    let work = ctx.work.clone();
     let queue = ctx.queue.clone();
     let mut triggers = Triggers::new(ctx.settings.storage.clone());
     let stream = watcher(api, config)
@@ -231,32 +242,43 @@ pub async fn run(
         // reference that also carries the object's UID and resourceVersion, two more strings
         // held twice per object for the life of the process.
         .filter_map(move |event| {
-            std::future::ready(match event {
+            match event {
                 Ok(obj) => {
                     let key = queue_key(&obj);
                     queue.request(key.clone(), Instant::now());
-                    Some(key)
+                    work.add(key);
                 }
                 // The watcher retries with its backoff; kube's trigger would only log it.
-                Err(e) => {
-                    tracing::warn!(error = %message::render(&e), "watch failed");
-                    None
-                }
-            })
+                Err(e) => tracing::warn!(error = %message::render(&e), "watch failed"),
+            }
+            std::future::ready(None)
         });
+    let served = ctx.work.clone();
+    let done = ctx.work.clone();
     let _ = ready.send(true);
     Controller::for_stream(
         futures::stream::pending::<Result<OciRepository, watcher::Error>>(),
         reader,
     )
-    .reconcile_on(stream)
-    .with_config(kube::runtime::Config::default().concurrency(concurrency))
+    // Watch events feed the work queue; the work queue feeds kube, one key per free worker,
+    // so kube's runner (unbounded here) never parks a key and never reorders them.
+    .reconcile_on(futures::stream::select(stream, served.stream()))
+    .with_config(kube::runtime::Config::default().concurrency(0))
     .graceful_shutdown_on(shutdown)
     .run(observed_reconcile, error_policy, ctx)
-    .for_each(|result| async move {
+    .for_each(|result| {
+        // A key whose object left the store is not reconciled: its worker is free all the same.
+        if let Err(kube::runtime::controller::Error::ObjectNotFound(gone)) = &result {
+            let mut key = ObjectRef::<OciRepository>::new(&gone.name);
+            if let Some(namespace) = &gone.namespace {
+                key = key.within(namespace);
+            }
+            done.done(&key);
+        }
         if let Err(e) = result {
             tracing::debug!(error = %message::render(&e), "reconcile request failed");
         }
+        std::future::ready(())
     })
     .await;
     Ok(())
@@ -285,6 +307,8 @@ async fn observed_reconcile(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Resul
     if let Some(worked) = ctx.queue.finish(&key, Instant::now()) {
         ctx.metrics.work_duration(worked);
     }
+    // After `reconcile_one`'s requeue (an error's comes later, from `error_policy`).
+    ctx.work.done(&key);
     result
 }
 

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use super::controller::{self, Backoff, Context};
 use super::events::EventPublisher;
 use super::secrets::KubeSecrets;
+use super::workqueue::WorkQueue;
 use crate::api::v1::OciRepository;
 use crate::cli::{ControllerArgs, DigestAlgo, bind_addr};
 use crate::cloud::TokenCache;
@@ -188,6 +189,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         .and_then(|settings| {
             crate::verify::tuf::SigstoreRoot::new(&settings).map_err(Error::SigstoreRoot)
         })?;
+    let concurrency = u16::try_from(args.runtime.concurrent).unwrap_or(u16::MAX);
     let ctx = Arc::new(Context {
         events: EventPublisher::new(client.clone(), &args.observability.events_addr, &instance),
         secrets: if args
@@ -225,10 +227,14 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         backoff: Backoff::new(args.runtime.min_retry_delay, args.runtime.max_retry_delay),
         metrics,
         queue: Default::default(),
+        // `--concurrent=0` is no bound, as it was for kube's runner.
+        work: Arc::new(WorkQueue::new(match concurrency {
+            0 => usize::MAX,
+            n => usize::from(n),
+        })),
         verifications: Default::default(),
         sigstore_root: Arc::new(sigstore_root),
     });
-    let concurrency = u16::try_from(args.runtime.concurrent).unwrap_or(u16::MAX);
     tracing::info!(storage = %ctx.settings.storage.root().display(), "starting controller");
     // Holding the receiver keeps the lease renewed; its end (or a lost lease) stops the
     // controller, and dropping it on shutdown releases the lease.

@@ -10,3 +10,4 @@ pub mod receiver;
 pub mod secrets;
 mod status;
 pub mod triggers;
+pub mod workqueue;
