@@ -33,17 +33,20 @@ impl Metadata {
         self.get(key).is_some()
     }
 
+    #[cfg(test)]
     /// The entries, sorted by key.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    #[cfg(test)]
     /// The number of entries.
     #[must_use]
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    #[cfg(test)]
     /// Whether there are no entries.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -74,6 +77,7 @@ impl From<BTreeMap<String, String>> for Metadata {
     }
 }
 
+#[cfg(test)]
 impl From<Metadata> for BTreeMap<String, String> {
     fn from(metadata: Metadata) -> Self {
         metadata.0.into_vec().into_iter().collect()

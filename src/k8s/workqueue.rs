@@ -132,12 +132,14 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
         }
     }
 
+    #[cfg(test)]
     /// Keys due now or running, and keys waiting for a due time.
     pub fn len(&self) -> (usize, usize) {
         let state = self.lock();
         (state.ready.len() + state.running.len(), state.waiting.len())
     }
 
+    #[cfg(test)]
     /// Whether nothing is queued, running or waiting.
     pub fn is_empty(&self) -> bool {
         self.len() == (0, 0)
