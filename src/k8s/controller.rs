@@ -1,13 +1,14 @@
 //! The controller: watches OCIRepository objects (all namespaces or one, filtered by a label
 //! selector for sharding), reacts only to objects entering the watch and to generation,
 //! `reconcile.fluxcd.io/requestedAt` and deletion changes (see [`super::triggers`]), runs the
-//! core reconcile, writes the status once (and not at all when nothing changed), records events, and requeues with jitter or per-object exponential backoff. Every
-//! request, start, end and requeue is reported to the work queue model in [`super::queue`].
+//! core reconcile, writes the status once (and not at all when nothing changed), records events,
+//! and requeues with jitter or per-object exponential backoff through the controller's own work
+//! queue ([`super::workqueue`]).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -21,7 +22,6 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::events::EventPublisher;
-use super::queue::Queue;
 use super::secrets::KubeSecrets;
 use super::status::{ApiStatus, Progress, write_status};
 use super::triggers::Triggers;
@@ -140,10 +140,8 @@ pub struct Context {
     pub backoff: Backoff,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    /// The work queue as observed from outside kube's scheduler, for the workqueue metrics.
-    pub queue: Arc<Queue<ObjectRef<OciRepository>>>,
-    /// The work queue itself: it hands kube's runner one key per free worker, first in, first
-    /// out (see [`super::workqueue`]).
+    /// The work queue: it hands kube's runner one key per free worker, first in, first out,
+    /// and counts the workqueue metrics (see [`super::workqueue`]).
     pub work: Arc<WorkQueue<ObjectRef<OciRepository>>>,
     /// Signature verifications shared by objects on the same artifact and material.
     pub verifications: Arc<VerificationCache>,
@@ -152,15 +150,10 @@ pub struct Context {
 }
 
 impl Context {
-    /// Queues `obj` again after `after` in the work queue (and its model); kube's scheduler is
-    /// told nothing, so that only the work queue orders the keys.
+    /// Queues `obj` again after `after` in the work queue; kube's scheduler is told nothing, so
+    /// that only the work queue orders the keys.
     fn requeue(&self, obj: &OciRepository, after: Duration) -> Action {
-        let key = queue_key(obj);
-        self.queue.requeue(key.clone(), Instant::now(), after);
-        // A due time beyond the clock's range never comes.
-        if let Some(due) = tokio::time::Instant::now().checked_add(after) {
-            self.work.add_after(key, due);
-        }
+        self.work.add_after(queue_key(obj), after);
         Action::await_change()
     }
 }
@@ -209,12 +202,9 @@ pub async fn run(
         config = config.labels(label_selector);
     }
     let reader = writer.as_reader();
-    let queue = ctx.queue.clone();
-    let store = reader.clone();
-    ctx.metrics.observe_queue(
-        concurrency,
-        Box::new(move || queue.sample(Instant::now(), |key| store.get(key).is_some())),
-    );
+    let work = ctx.work.clone();
+    ctx.metrics
+        .observe_queue(concurrency, Box::new(move || work.sample()));
     let registries = ctx.registries.clone();
     ctx.metrics
         .observe_registries(Box::new(move || registries.request_counts()));
@@ -229,7 +219,6 @@ pub async fn run(
     ctx.metrics
         .observe_contents(Box::new(move || (contents.stored(), contents.shared())));
     let work = ctx.work.clone();
-    let queue = ctx.queue.clone();
     let mut triggers = Triggers::new(ctx.settings.storage.clone());
     let stream = watcher(api, config)
         .default_backoff()
@@ -237,17 +226,12 @@ pub async fn run(
         .modify(trim_for_cache)
         .reflect(writer)
         .try_filter_map(move |event| std::future::ready(Ok(triggers.on(event))))
-        // What passes here is what kube's controller schedules now, by the same key as the
-        // queue model: kube's own trigger would key its scheduler (and every requeue) by a
-        // reference that also carries the object's UID and resourceVersion, two more strings
-        // held twice per object for the life of the process.
+        // What passes here is queued now, keyed by namespace/name: kube's own trigger would key
+        // its scheduler (and every requeue) by a reference that also carries the object's UID
+        // and resourceVersion, two more strings held per object for the life of the process.
         .filter_map(move |event| {
             match event {
-                Ok(obj) => {
-                    let key = queue_key(&obj);
-                    queue.request(key.clone(), Instant::now());
-                    work.add(key);
-                }
+                Ok(obj) => work.add(queue_key(&obj)),
                 // The watcher retries with its backoff; kube's trigger would only log it.
                 Err(e) => tracing::warn!(error = %message::render(&e), "watch failed"),
             }
@@ -297,24 +281,23 @@ fn error_policy(obj: Arc<OciRepository>, error: &Error, ctx: Arc<Context>) -> Ac
     ctx.requeue(&obj, delay)
 }
 
-// A worker picks the key up; the queue model sees it leave the queue and come back done.
+// A worker picks the key up; the work queue times its wait and its work.
 async fn observed_reconcile(obj: Arc<OciRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = queue_key(&obj);
-    if let Some(waited) = ctx.queue.start(key.clone(), Instant::now()) {
+    if let Some(waited) = ctx.work.started(&key) {
         ctx.metrics.queue_duration(waited);
     }
     let result = reconcile_one(obj, ctx.clone()).await;
-    if let Some(worked) = ctx.queue.finish(&key, Instant::now()) {
+    // After `reconcile_one`'s requeue (an error's comes later, from `error_policy`).
+    if let Some(worked) = ctx.work.done(&key) {
         ctx.metrics.work_duration(worked);
     }
-    // After `reconcile_one`'s requeue (an error's comes later, from `error_policy`).
-    ctx.work.done(&key);
     result
 }
 
-/// The key of `obj` in the work queue model: its namespace and name, without the UID and
+/// The key of `obj` in the work queue: its namespace and name, without the UID and
 /// resourceVersion an `ObjectRef` made from an object carries (neither takes part in its
-/// equality, and the model holds a key for every object waiting for its next interval).
+/// equality, and the queue holds a key for every object waiting for its next interval).
 fn queue_key(obj: &OciRepository) -> ObjectRef<OciRepository> {
     let mut key = ObjectRef::from_obj(obj);
     key.extra = Default::default();

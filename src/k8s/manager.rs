@@ -226,7 +226,6 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
         jitter_percent: args.runtime.interval_jitter_percentage,
         backoff: Backoff::new(args.runtime.min_retry_delay, args.runtime.max_retry_delay),
         metrics,
-        queue: Default::default(),
         // `--concurrent=0` is no bound, as it was for kube's runner.
         work: Arc::new(WorkQueue::new(match concurrency {
             0 => usize::MAX,

@@ -82,7 +82,7 @@ pub struct DepthLabels {
     pub priority: String,
 }
 
-/// The work queue as observed at one instant (see `k8s::queue`).
+/// The work queue at one instant (see `k8s::workqueue`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct QueueSample {
     /// Keys due and not yet picked up by a worker.
