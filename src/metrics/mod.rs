@@ -583,16 +583,92 @@ impl Metrics {
 
     /// The metrics in the OpenMetrics text format.
     pub fn render(&self) -> String {
-        self.refresh_queue();
-        self.refresh_requests();
-        self.refresh_run_shared();
-        self.process.refresh();
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        if self.render_to(&mut out).is_err() {
             out.clear();
         }
         out
     }
+
+    /// Writes the metrics in the OpenMetrics text format to `out`.
+    ///
+    /// # Errors
+    /// `out`'s error: the encoding stops there.
+    pub fn render_to(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        self.refresh_queue();
+        self.refresh_requests();
+        self.refresh_run_shared();
+        self.process.refresh();
+        prometheus_client::encoding::text::encode(out, &self.registry)
+    }
+}
+
+/// The size of the pieces a scrape's text is sent in.
+const CHUNK: usize = 64 * 1024;
+
+/// How long one scrape may take to read its text; then the encoding stops (and releases the
+/// metric families it reads) and the response ends short.
+const SCRAPE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A `fmt::Write` that hands the text on in pieces of about [`CHUNK`] bytes, waiting while the
+/// reader is behind. At 10,000 objects the text is about 16 MB (one histogram per object, as
+/// Flux has): held whole, every scrape would cost that much at once, and glibc keeps a buffer
+/// that large once it has been freed.
+struct Chunks {
+    buf: String,
+    tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    runtime: tokio::runtime::Handle,
+    deadline: tokio::time::Instant,
+}
+
+impl Chunks {
+    // Sends what is buffered; an error when the reader is gone or too slow.
+    fn flush(&mut self) -> std::fmt::Result {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::replace(
+            &mut self.buf,
+            String::with_capacity(CHUNK),
+        ));
+        match self
+            .runtime
+            .block_on(tokio::time::timeout_at(self.deadline, self.tx.send(chunk)))
+        {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(std::fmt::Error),
+        }
+    }
+}
+
+impl std::fmt::Write for Chunks {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.buf.len() + s.len() > CHUNK {
+            self.flush()?;
+        }
+        self.buf.push_str(s);
+        Ok(())
+    }
+}
+
+/// The metrics text as a response body, encoded on a blocking thread while it is sent.
+fn streamed(metrics: Arc<Metrics>) -> axum::body::Body {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let mut chunks = Chunks {
+        buf: String::with_capacity(CHUNK),
+        tx,
+        runtime: tokio::runtime::Handle::current(),
+        deadline: tokio::time::Instant::now() + SCRAPE_DEADLINE,
+    };
+    tokio::task::spawn_blocking(move || {
+        if metrics.render_to(&mut chunks).is_ok() {
+            let _ = chunks.flush();
+        }
+    });
+    axum::body::Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), rx))
+    }))
 }
 
 impl QueueMetrics {
@@ -662,14 +738,14 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
     Router::new().route(
         "/metrics",
         get(move || {
-            let body = metrics.render();
+            let metrics = metrics.clone();
             async move {
                 (
                     [(
                         header::CONTENT_TYPE,
                         "application/openmetrics-text; version=1.0.0; charset=utf-8",
                     )],
-                    body,
+                    streamed(metrics),
                 )
                     .into_response()
             }
@@ -680,6 +756,80 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The text without the process collector's lines, which change from one scrape to the next.
+    fn stable(text: &str) -> String {
+        text.lines()
+            .filter(|l| !l.starts_with("process_") && !l.contains(" process_"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scrape_streams_the_text_in_pieces() {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+
+        let m = Arc::new(Metrics::new());
+        // About 1,600 bytes of histogram per object: several pieces.
+        for i in 0..200 {
+            m.reconciled("apps", &format!("object-{i}"), 0.5, "success");
+        }
+        let response = router(m.clone())
+            .oneshot(
+                http::Request::get("/metrics")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK);
+        let mut body = response.into_body();
+        let mut pieces = Vec::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                pieces.push(data);
+            }
+        }
+        assert!(pieces.len() > 2, "{} pieces", pieces.len());
+        assert!(pieces.iter().all(|p| p.len() <= CHUNK));
+        let text = String::from_utf8(pieces.concat()).unwrap();
+        assert!(text.ends_with("# EOF\n"), "the whole text");
+        assert_eq!(stable(&text), stable(&m.render()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_encoding_stops_when_the_reader_goes_away_or_falls_behind() {
+        use std::fmt::Write;
+
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        drop(rx);
+        let runtime = tokio::runtime::Handle::current();
+        let gone = tokio::task::spawn_blocking(move || {
+            let mut chunks = Chunks {
+                buf: String::new(),
+                tx,
+                runtime,
+                deadline: tokio::time::Instant::now() + SCRAPE_DEADLINE,
+            };
+            (0..100).try_for_each(|_| chunks.write_str(&"x".repeat(CHUNK / 2)))
+        });
+        assert!(gone.await.unwrap().is_err());
+
+        // A reader that takes nothing: the deadline ends the encoding.
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let runtime = tokio::runtime::Handle::current();
+        let stalled = tokio::task::spawn_blocking(move || {
+            let mut chunks = Chunks {
+                buf: String::new(),
+                tx,
+                runtime,
+                deadline: tokio::time::Instant::now() + Duration::from_millis(200),
+            };
+            (0..100).try_for_each(|_| chunks.write_str(&"x".repeat(CHUNK / 2)))
+        });
+        assert!(stalled.await.unwrap().is_err());
+    }
 
     #[test]
     fn the_object_histogram_encodes_as_prometheus_clients_histogram() {
