@@ -17,6 +17,8 @@
 # and OCISOURCE_BENCH_PUSH_BASELINE_INTERVAL (60 s) for push to Ready, OCISOURCE_BENCH_SOAK_OBJECTS
 # (1000), OCISOURCE_BENCH_SOAK_INTERVAL (60 s), OCISOURCE_BENCH_SOAK_WARMUP (10 min) and
 # OCISOURCE_BENCH_SOAK_MINUTES (60, after the warm-up) for the soak (section j, run only when named).
+# The controller runs with the image's MALLOC_ARENA_MAX=2; OCISOURCE_BENCH_GLIBC_DEFAULT=1 runs it
+# with glibc's default arenas instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OCISOURCE_CACHE="${OCISOURCE_CACHE:-$HOME/.cache/ocisource}"
@@ -44,5 +46,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo build --release --locked --example bench --bin ocisource
+# The controller runs with the image's allocator setting (README, "The image"), unless
+# MALLOC_ARENA_MAX is set already; the Go components do not allocate through glibc.
+if [ "${OCISOURCE_BENCH_GLIBC_DEFAULT:-0}" = 1 ]; then
+  unset MALLOC_ARENA_MAX
+else
+  export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+fi
 export OCISOURCE_BIN="$CARGO_TARGET_DIR/release/ocisource"
 exec "$CARGO_TARGET_DIR/release/examples/bench" "$@"

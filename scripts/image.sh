@@ -19,7 +19,8 @@
 #     nonroot 65532, /tmp 1777                   |   bundle; passwd/group with nonroot 65532; /tmp 1777
 #   COPY the binary to /usr/local/bin/ocisource  | layer 2: the same file
 #   USER 65532:65532, ENTRYPOINT, CMD controller | crane mutate --user, --entrypoint, --cmd
-#   ENV PATH, SSL_CERT_FILE (from distroless)    | crane mutate --env, the same values
+#   ENV PATH, SSL_CERT_FILE (from distroless),   | crane mutate --env, the same values
+#     ENV MALLOC_ARENA_MAX                       |
 #   LABEL org.opencontainers.image.*             | crane mutate --label, the same keys and values
 #   linux/amd64 and linux/arm64 (buildx)         | the build machine's platform only (no index)
 set -euo pipefail
@@ -97,6 +98,7 @@ layer "$app" "$work/app.tar.gz"
   --cmd controller \
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+  --env MALLOC_ARENA_MAX=2 \
   --label org.opencontainers.image.source=https://github.com/ocisource/ocisource \
   --label "org.opencontainers.image.revision=$commit" \
   --label "org.opencontainers.image.version=$version" \

@@ -82,6 +82,7 @@ fn image_script_pushes_a_runnable_nonroot_image() {
         env.contains(&"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"),
         "{env:?}"
     );
+    assert!(env.contains(&"MALLOC_ARENA_MAX=2"), "{env:?}");
     let labels = &c["Labels"];
     assert_eq!(
         labels["org.opencontainers.image.source"],
@@ -205,6 +206,8 @@ fn dockerfile_and_image_script_agree() {
     assert!(script.contains("--entrypoint /usr/local/bin/ocisource"));
     assert!(dockerfile.contains("\nCMD [\"controller\"]\n"));
     assert!(script.contains("--cmd controller"));
+    assert!(dockerfile.contains("\nENV MALLOC_ARENA_MAX=2\n"));
+    assert!(script.contains("--env MALLOC_ARENA_MAX=2 "));
     assert!(
         dockerfile.contains(":nonroot\n"),
         "a nonroot distroless base"
