@@ -750,24 +750,30 @@ mod tests {
             .join("\n")
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_scrape_streams_the_text_in_pieces() {
-        use http_body_util::BodyExt;
+    // A GET of `/metrics` through the router.
+    async fn scrape(m: Arc<Metrics>) -> http::Response<axum::body::Body> {
         use tower::ServiceExt;
 
-        let m = Arc::new(Metrics::new());
-        // About 1,600 bytes of histogram per object: several pieces.
-        for i in 0..200 {
-            m.reconciled("apps", &format!("object-{i}"), 0.5, "success");
-        }
-        let response = router(m.clone())
+        router(m)
             .oneshot(
                 http::Request::get("/metrics")
                     .body(axum::body::Body::empty())
                     .unwrap(),
             )
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scrape_sends_the_text_in_pieces() {
+        use http_body_util::BodyExt;
+
+        let m = Arc::new(Metrics::new());
+        // About 1,600 bytes of histogram per object: several pieces.
+        for i in 0..200 {
+            m.reconciled("apps", &format!("object-{i}"), 0.5, "success");
+        }
+        let response = scrape(m.clone()).await;
         assert_eq!(response.status(), http::StatusCode::OK);
         let mut body = response.into_body();
         let mut pieces = Vec::new();
@@ -786,7 +792,6 @@ mod tests {
     #[test]
     fn a_scrape_does_not_wait_on_reconciles_that_add_series() {
         use http_body_util::BodyExt;
-        use tower::ServiceExt;
 
         // Reconciles adding series on both workers while scrapes run on them too, as the
         // server's connection tasks do. A runtime that stalls cannot time itself out: the test
@@ -810,14 +815,7 @@ mod tests {
             for _ in 0..5 {
                 let m = m.clone();
                 let text = tokio::spawn(async move {
-                    let response = router(m)
-                        .oneshot(
-                            http::Request::get("/metrics")
-                                .body(axum::body::Body::empty())
-                                .unwrap(),
-                        )
-                        .await
-                        .unwrap();
+                    let response = scrape(m).await;
                     response.into_body().collect().await.unwrap().to_bytes()
                 })
                 .await
