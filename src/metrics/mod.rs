@@ -5,6 +5,8 @@
 //! the process collector's `process_*` metrics, plus the registry requests this controller makes.
 //! This module owns every metric name.
 
+use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
@@ -13,7 +15,10 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -36,7 +41,7 @@ const RECONCILE_TIME_BUCKETS: [f64; 40] = [
 pub const CONTROLLER: &str = "ocirepository";
 
 /// Labels of `gotk_reconcile_duration_seconds`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct ObjectLabels {
     /// Always `OCIRepository` (static: one series per object, so no copy per series).
     pub kind: &'static str,
@@ -207,10 +212,69 @@ impl EncodeMetric for ObjectHistogram {
     }
 }
 
+/// Name of the per-object histogram.
+const DURATION_NAME: &str = "gotk_reconcile_duration_seconds";
+
+/// Help text of [`DURATION_NAME`], with the full stop prometheus-client's registry appends.
+const DURATION_HELP: &str = "The duration in seconds of a GitOps Toolkit resource reconciliation.";
+
+/// The series encoded per hold of the [`ObjectDurations`] map: about 50 KB of text.
+const DURATION_BATCH: usize = 32;
+
+/// `gotk_reconcile_duration_seconds`, one series per object, ordered by its labels. A scrape
+/// copies a batch of [`DURATION_BATCH`] series handles out of the map and encodes them with the
+/// map released, so a scrape that waits for its reader never holds up a reconcile, and its text
+/// (16 MB at 10,000 objects) need not be held whole: see [`encoded`].
+#[derive(Clone, Debug, Default)]
+struct ObjectDurations(Arc<Mutex<BTreeMap<Arc<ObjectLabels>, ObjectHistogram>>>);
+
+impl ObjectDurations {
+    fn observe(&self, labels: ObjectLabels, seconds: f64) {
+        let histogram = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            match map.get(&labels) {
+                Some(h) => h.clone(),
+                None => map.entry(Arc::new(labels)).or_default().clone(),
+            }
+        };
+        histogram.observe(seconds);
+    }
+
+    // The next series after `after` (the first ones without), at most `DURATION_BATCH`.
+    fn batch(&self, after: Option<&ObjectLabels>) -> Vec<(Arc<ObjectLabels>, ObjectHistogram)> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        map.range::<ObjectLabels, _>((from, Bound::Unbounded))
+            .take(DURATION_BATCH)
+            .map(|(labels, h)| (labels.clone(), h.clone()))
+            .collect()
+    }
+}
+
+impl Collector for ObjectDurations {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut family =
+            encoder.encode_descriptor(DURATION_NAME, DURATION_HELP, None, MetricType::Histogram)?;
+        let mut after: Option<Arc<ObjectLabels>> = None;
+        loop {
+            let batch = self.batch(after.as_deref());
+            let Some((last, _)) = batch.last() else {
+                return Ok(());
+            };
+            after = Some(last.clone());
+            for (labels, histogram) in &batch {
+                histogram.encode(family.encode_family(labels.as_ref())?)?;
+            }
+        }
+    }
+}
+
 /// The metrics of one controller process.
 pub struct Metrics {
     registry: Registry,
-    duration: Family<ObjectLabels, ObjectHistogram>,
+    // Only the per-object histogram: encoded after `registry`, streamed (see `encoded`).
+    objects: Registry,
+    duration: ObjectDurations,
     reconciles: Family<ResultLabels, Counter>,
     errors: Family<ControllerLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
@@ -292,12 +356,9 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         // Flux: 10 exponential buckets from 10 ms to 30 min ([`DURATION_BOUNDS`]).
-        let duration = Family::<ObjectLabels, ObjectHistogram>::default();
-        registry.register(
-            "gotk_reconcile_duration_seconds",
-            "The duration in seconds of a GitOps Toolkit resource reconciliation",
-            duration.clone(),
-        );
+        let duration = ObjectDurations::default();
+        let mut objects = Registry::default();
+        objects.register_collector(Box::new(duration.clone()));
         let reconciles = Family::<ResultLabels, Counter>::default();
         registry.register(
             "controller_runtime_reconcile",
@@ -367,6 +428,7 @@ impl Metrics {
             leader,
             process,
             registry,
+            objects,
             duration,
             reconciles,
             errors,
@@ -494,13 +556,14 @@ impl Metrics {
         self.reconcile_time
             .get_or_create(&controller_labels())
             .observe(seconds);
-        self.duration
-            .get_or_create(&ObjectLabels {
+        self.duration.observe(
+            ObjectLabels {
                 kind: crate::api::KIND,
                 name: name.to_string(),
                 namespace: namespace.to_string(),
-            })
-            .observe(seconds);
+            },
+            seconds,
+        );
         self.reconciles
             .get_or_create(&ResultLabels {
                 controller: CONTROLLER.to_string(),
@@ -595,65 +658,133 @@ impl Metrics {
     /// # Errors
     /// `out`'s error: the encoding stops there.
     pub fn render_to(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        self.render_families(out)?;
+        self.render_objects(out)
+    }
+
+    // Every metric but the per-object histogram, a few kilobytes: prometheus-client holds each
+    // family's lock while it writes that family to `out`.
+    fn render_families(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
         self.refresh_queue();
         self.refresh_requests();
         self.refresh_run_shared();
         self.process.refresh();
-        prometheus_client::encoding::text::encode(out, &self.registry)
+        prometheus_client::encoding::text::encode_registry(out, &self.registry)
+    }
+
+    // The per-object histogram and the end of the text, holding no lock while it writes.
+    fn render_objects(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        prometheus_client::encoding::text::encode_registry(out, &self.objects)?;
+        prometheus_client::encoding::text::encode_eof(out)
     }
 }
 
-/// The size of the pieces a scrape's text is encoded in.
+/// The size of the pieces a scrape's text is sent in.
 const CHUNK: usize = 64 * 1024;
 
-/// A `fmt::Write` that keeps the text in pieces of about [`CHUNK`] bytes. At 10,000 objects the
-/// text is about 16 MB (one histogram per object, as Flux has): as one string it grew by
-/// doubling, and glibc kept the freed 16 MB buffer (its mmap threshold rises to the largest
-/// block freed), so the second scrape raised the resident memory by that much for good.
-///
-/// The pieces are not sent while they are encoded: the encoding holds each metric family's
-/// lock, a reconcile that adds a series waits for it on a runtime worker, and a reader that
-/// needs those workers to be fed would wait for the encoding in turn.
-#[derive(Default)]
-struct Chunks {
-    done: Vec<bytes::Bytes>,
+/// The pieces a scrape may have encoded before its reader takes them.
+const AHEAD: usize = 2;
+
+/// How long a scrape waits for its reader to take a piece before it stops.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A `fmt::Write`, on a blocking thread, that cuts a scrape's text into pieces of about
+/// [`CHUNK`] bytes for the response body. Until [`Pieces::start_sending`] it keeps them: the
+/// metric families are encoded holding their locks, and a reconcile adding a series waits for
+/// that lock on a runtime worker, so waiting for the reader (who needs those workers) then could
+/// stall both. From then on (the per-object histogram, encoded without locks held) it hands each
+/// piece over as it fills, waiting while [`AHEAD`] are not yet taken: a scrape holds a few pieces,
+/// not the whole text (16 MB at 10,000 objects, which glibc kept in fragments of its heap after
+/// the scrapes that ran while a burst of reconciles allocated).
+struct Pieces {
+    tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    runtime: tokio::runtime::Handle,
+    timeout: Duration,
+    held: Vec<bytes::Bytes>,
     buf: String,
+    sending: bool,
 }
 
-impl Chunks {
-    fn finish(mut self) -> Vec<bytes::Bytes> {
-        if !self.buf.is_empty() {
-            self.done.push(bytes::Bytes::from(self.buf));
+impl Pieces {
+    fn new(tx: tokio::sync::mpsc::Sender<bytes::Bytes>, timeout: Duration) -> Pieces {
+        Pieces {
+            tx,
+            runtime: tokio::runtime::Handle::current(),
+            timeout,
+            held: Vec::new(),
+            buf: String::with_capacity(CHUNK),
+            sending: false,
         }
-        self.done
+    }
+
+    /// Sends the pieces kept so far; from now on each piece is sent as it fills.
+    fn start_sending(&mut self) -> std::fmt::Result {
+        self.sending = true;
+        for piece in std::mem::take(&mut self.held) {
+            self.send(piece)?;
+        }
+        Ok(())
+    }
+
+    /// Sends everything left.
+    fn finish(mut self) -> std::fmt::Result {
+        self.start_sending()?;
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let last = bytes::Bytes::from(std::mem::take(&mut self.buf));
+        self.send(last)
+    }
+
+    // Waits for room ahead of the reader; an error once the reader is gone or took longer than
+    // the timeout.
+    fn send(&self, piece: bytes::Bytes) -> std::fmt::Result {
+        match self
+            .runtime
+            .block_on(tokio::time::timeout(self.timeout, self.tx.send(piece)))
+        {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(std::fmt::Error),
+        }
     }
 }
 
-impl std::fmt::Write for Chunks {
+impl std::fmt::Write for Pieces {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         if self.buf.len() + s.len() > CHUNK && !self.buf.is_empty() {
             let full = std::mem::replace(&mut self.buf, String::with_capacity(CHUNK));
-            self.done.push(bytes::Bytes::from(full));
+            let full = bytes::Bytes::from(full);
+            if self.sending {
+                self.send(full)?;
+            } else {
+                self.held.push(full);
+            }
         }
         self.buf.push_str(s);
         Ok(())
     }
 }
 
-/// The metrics text as a response body: encoded in pieces on a blocking thread, then sent.
-async fn encoded(metrics: Arc<Metrics>) -> axum::body::Body {
-    let pieces = tokio::task::spawn_blocking(move || {
-        let mut chunks = Chunks::default();
-        match metrics.render_to(&mut chunks) {
-            Ok(()) => chunks.finish(),
-            Err(_) => Vec::new(),
-        }
-    })
-    .await
-    .unwrap_or_default();
-    axum::body::Body::from_stream(futures::stream::iter(
-        pieces.into_iter().map(Ok::<_, std::convert::Infallible>),
-    ))
+/// The metrics text as a response body, encoded on a blocking thread while it is sent (see
+/// [`Pieces`]). A reader that leaves or stalls past [`SEND_TIMEOUT`] ends the encoding: its body
+/// stops short of `# EOF`.
+fn encoded(metrics: Arc<Metrics>) -> axum::body::Body {
+    let (tx, rx) = tokio::sync::mpsc::channel(AHEAD);
+    let pieces = Pieces::new(tx, SEND_TIMEOUT);
+    tokio::task::spawn_blocking(move || {
+        let _ = stream(&metrics, pieces);
+    });
+    axum::body::Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        let piece = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(piece), rx))
+    }))
+}
+
+fn stream(metrics: &Metrics, mut pieces: Pieces) -> std::fmt::Result {
+    metrics.render_families(&mut pieces)?;
+    pieces.start_sending()?;
+    metrics.render_objects(&mut pieces)?;
+    pieces.finish()
 }
 
 impl QueueMetrics {
@@ -730,7 +861,7 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
                         header::CONTENT_TYPE,
                         "application/openmetrics-text; version=1.0.0; charset=utf-8",
                     )],
-                    encoded(metrics).await,
+                    encoded(metrics),
                 )
                     .into_response()
             }
@@ -843,7 +974,7 @@ mod tests {
 
     #[test]
     fn the_object_histogram_encodes_as_prometheus_clients_histogram() {
-        let ours = Family::<ObjectLabels, ObjectHistogram>::default();
+        let ours = ObjectDurations::default();
         let theirs = Family::<ObjectLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets_range(0.01, 1800.0, 10))
         });
@@ -860,23 +991,150 @@ mod tests {
                 namespace: "apps".into(),
             };
             for v in values {
-                ours.get_or_create(&labels).observe(*v);
+                ours.observe(labels.clone(), *v);
                 theirs.get_or_create(&labels).observe(*v);
             }
         }
-        fn text(family: impl prometheus_client::registry::Metric) -> String {
-            let mut registry = Registry::default();
-            registry.register("gotk_reconcile_duration_seconds", "help", family);
-            let mut out = String::new();
-            prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
-            // Series come out in hash map order: compare them sorted.
-            let mut lines: Vec<&str> = out.lines().collect();
+        // Series come out in hash map order from a family: compare them sorted.
+        fn sorted(text: &str) -> String {
+            let mut lines: Vec<&str> = text.lines().collect();
             lines.sort_unstable();
             lines.join("\n")
         }
-        let expected = text(theirs);
+        let mut registry = Registry::default();
+        registry.register(DURATION_NAME, DURATION_HELP.trim_end_matches('.'), theirs);
+        let mut expected = String::new();
+        prometheus_client::encoding::text::encode(&mut expected, &registry).unwrap();
         assert!(expected.contains("le=\"+Inf\""), "{expected}");
-        assert_eq!(text(ours), expected);
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(ours));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert_eq!(sorted(&text), sorted(&expected));
+    }
+
+    #[test]
+    fn object_series_are_encoded_in_label_order_across_batches() {
+        let m = Metrics::new();
+        let n = DURATION_BATCH * 3 + 5;
+        for i in (0..n).rev() {
+            m.reconciled("apps", &format!("object-{i:04}"), 0.5, "success");
+        }
+        let text = m.render();
+        let names: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("gotk_reconcile_duration_seconds_count{"))
+            .filter_map(|l| l.split("name=\"").nth(1)?.split('"').next())
+            .collect();
+        let expected: Vec<String> = (0..n).map(|i| format!("object-{i:04}")).collect();
+        assert_eq!(names, expected);
+        assert_eq!(
+            text.matches("# TYPE gotk_reconcile_duration_seconds histogram\n")
+                .count(),
+            1
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    // Writes `pieces` worth of text to a `Pieces` that sends from the start, on a blocking thread.
+    fn write_pieces(
+        pieces: usize,
+        timeout: Duration,
+    ) -> (
+        tokio::sync::mpsc::Receiver<bytes::Bytes>,
+        tokio::task::JoinHandle<std::fmt::Result>,
+    ) {
+        use std::fmt::Write;
+
+        let (tx, rx) = tokio::sync::mpsc::channel(AHEAD);
+        let mut out = Pieces::new(tx, timeout);
+        let writer = tokio::task::spawn_blocking(move || {
+            out.start_sending()?;
+            let line = "x".repeat(1023) + "\n";
+            for _ in 0..pieces * CHUNK / line.len() {
+                out.write_str(&line)?;
+            }
+            out.finish()
+        });
+        (rx, writer)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scrape_encodes_only_a_few_pieces_ahead_of_its_reader() {
+        let (mut rx, writer) = write_pieces(20, SEND_TIMEOUT);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!writer.is_finished(), "the writer waits for the reader");
+        assert_eq!(rx.len(), AHEAD);
+        let mut received = 0;
+        while let Some(piece) = rx.recv().await {
+            assert!(piece.len() <= CHUNK);
+            received += piece.len();
+        }
+        assert_eq!(writer.await.unwrap(), Ok(()));
+        assert_eq!(received, 20 * CHUNK / 1024 * 1024);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scrape_stops_when_its_reader_leaves_or_stalls() {
+        let (rx, writer) = write_pieces(20, SEND_TIMEOUT);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(rx);
+        let stopped = tokio::time::timeout(Duration::from_secs(10), writer).await;
+        assert_eq!(
+            stopped.expect("stops once the reader is gone").unwrap(),
+            Err(std::fmt::Error)
+        );
+
+        let (_rx, writer) = write_pieces(20, Duration::from_millis(200));
+        let stopped = tokio::time::timeout(Duration::from_secs(10), writer).await;
+        assert_eq!(
+            stopped.expect("stops after the timeout").unwrap(),
+            Err(std::fmt::Error)
+        );
+    }
+
+    #[test]
+    fn a_stalled_scrape_holds_up_no_reconcile() {
+        use http_body_util::BodyExt;
+
+        // A reader takes one piece and stops while reconciles add series and observe the old
+        // ones; they finish, then the reader reads on.
+        let scenario = async {
+            let m = Arc::new(Metrics::new());
+            for i in 0..2000 {
+                m.reconciled("apps", &format!("object-{i}"), 0.5, "success");
+            }
+            let mut body = scrape(m.clone()).await.into_body();
+            let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let writer = {
+                let m = m.clone();
+                tokio::spawn(async move {
+                    for i in 0..2000 {
+                        m.reconciled("apps", &format!("object-{i}"), 0.1, "success");
+                        m.reconciled("new", &format!("object-{i}"), 0.1, "success");
+                    }
+                })
+            };
+            writer.await.unwrap();
+            let rest = body.collect().await.unwrap().to_bytes();
+            let text = String::from_utf8([first, rest].concat()).unwrap();
+            assert!(text.ends_with("# EOF\n"));
+            assert!(text.contains("name=\"object-1999\",namespace=\"apps\""));
+        };
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(scenario);
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("reconciles beside a stalled scrape complete");
     }
 
     #[test]
