@@ -742,3 +742,84 @@ async fn leftovers_of_a_killed_run_are_swept_at_start_up() {
     assert!(!stale.exists(), "the stale working directory is swept");
     assert!(artifact.exists() && live.path().exists() && foreign.exists());
 }
+
+/// Reconciles so far of each object in `ns`, from `gotk_reconcile_duration_seconds_count`.
+fn reconcile_counts(text: &str, ns: &str) -> std::collections::BTreeMap<String, u64> {
+    let namespace = format!("namespace=\"{ns}\"}}");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("gotk_reconcile_duration_seconds_count{"))
+        .filter(|l| l.contains(&namespace))
+        .filter_map(|l| {
+            let name = l.split("name=\"").nth(1)?.split('"').next()?;
+            let count = l.rsplit(' ').next()?.parse().ok()?;
+            Some((name.to_string(), count))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saturated_queue_reconciles_every_object_within_an_interval_and_the_drain() {
+    // One worker and more reconciles due than it can do: the queue is never empty, and first
+    // in, first out every object still comes round within one interval (plus the 5% jitter) and
+    // the time the first pass over all of them took.
+    use futures::StreamExt as _;
+    const OBJECTS: usize = 300;
+    const INTERVAL: &str = "500ms";
+    let ns = "ctl-fair";
+    let (cp, client) = shared_with_namespace(ns).await;
+    let (reg, _) = registry_with_v1("apps/fair");
+    let ctl = Controller::start(cp, binary(), ns, &["--concurrent=1"]);
+    let api: Api<OciRepository> = Api::namespaced(client.clone(), ns);
+    let started = std::time::Instant::now();
+    let creates = (0..OBJECTS).map(|i| {
+        let obj = OciRepo::new(&format!("fair-{i:03}"))
+            .namespace(ns)
+            .url(format!("oci://{}/apps/fair", reg.host()))
+            .interval(INTERVAL)
+            .insecure()
+            .tag("v1")
+            .object();
+        let api = api.clone();
+        async move { api.create(&PostParams::default(), &obj).await.unwrap() }
+    });
+    futures::stream::iter(creates)
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    eventually("all Ready", Duration::from_secs(300), || async {
+        let list = api.list(&Default::default()).await.unwrap();
+        list.items.iter().filter(|o| is_ready(o)).count() == OBJECTS
+    })
+    .await;
+    let drain = started.elapsed();
+    let bound = Duration::from_millis(525) + drain + Duration::from_secs(2);
+
+    let mut before = reconcile_counts(&ctl.metrics().await, ns);
+    assert_eq!(before.len(), OBJECTS);
+    for window in 1..=2 {
+        tokio::time::sleep(bound).await;
+        let text = ctl.metrics().await;
+        let depth = metric(
+            &text,
+            "workqueue_depth{controller=\"ocirepository\",name=\"ocirepository\",priority=\"\"}",
+        );
+        let after = reconcile_counts(&text, ns);
+        let waiting: Vec<&String> = before
+            .iter()
+            .filter(|(name, count)| after.get(*name).is_none_or(|now| now <= *count))
+            .map(|(name, _)| name)
+            .collect();
+        let done: u64 = after.values().sum::<u64>() - before.values().sum::<u64>();
+        eprintln!(
+            "window {window} of {bound:?} (drain {drain:?}): {done} reconciles, queue depth \
+             {depth:?} at its end"
+        );
+        assert!(
+            waiting.is_empty(),
+            "window {window} of {bound:?} (drain {drain:?}, queue depth {depth:?}): {} objects \
+             not reconciled: {waiting:?}",
+            waiting.len()
+        );
+        before = after;
+    }
+}
