@@ -895,6 +895,22 @@ mod tests {
             .unwrap()
     }
 
+    // Runs `scenario` on a runtime of two workers, waiting from outside it: a runtime that
+    // stalls cannot time itself out.
+    fn within_a_minute(scenario: impl Future<Output = ()> + Send + 'static, what: &str) {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(scenario);
+            let _ = done.send(());
+        });
+        finished.recv_timeout(Duration::from_secs(60)).expect(what);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_scrape_sends_the_text_in_pieces() {
         use http_body_util::BodyExt;
@@ -925,8 +941,7 @@ mod tests {
         use http_body_util::BodyExt;
 
         // Reconciles adding series on both workers while scrapes run on them too, as the
-        // server's connection tasks do. A runtime that stalls cannot time itself out: the test
-        // waits for it from this thread.
+        // server's connection tasks do.
         let scenario = async {
             let m = Arc::new(Metrics::new());
             for i in 0..2000 {
@@ -957,19 +972,10 @@ mod tests {
                 w.await.unwrap();
             }
         };
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(scenario);
-            let _ = done.send(());
-        });
-        finished
-            .recv_timeout(Duration::from_secs(60))
-            .expect("scrapes beside reconciles that add series complete");
+        within_a_minute(
+            scenario,
+            "scrapes beside reconciles that add series complete",
+        );
     }
 
     #[test]
@@ -1122,19 +1128,7 @@ mod tests {
             assert!(text.ends_with("# EOF\n"));
             assert!(text.contains("name=\"object-1999\",namespace=\"apps\""));
         };
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(scenario);
-            let _ = done.send(());
-        });
-        finished
-            .recv_timeout(Duration::from_secs(60))
-            .expect("reconciles beside a stalled scrape complete");
+        within_a_minute(scenario, "reconciles beside a stalled scrape complete");
     }
 
     #[test]
