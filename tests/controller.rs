@@ -294,6 +294,12 @@ async fn an_artifact_is_served_followed_suspended_and_cleaned_up() {
         !ctl.storage.path().join("ocirepository/ctl/web").exists(),
         "artifacts removed"
     );
+    // Its reconcile duration series goes with it, as Flux's does.
+    let metrics = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        !metrics.contains("name=\"web\",namespace=\"ctl\""),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

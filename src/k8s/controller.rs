@@ -424,10 +424,11 @@ async fn delete(
     obj: &OciRepository,
     ctx: &Context,
 ) -> Result<Action, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
     if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+        ctx.metrics.deleted(&namespace, &obj.name_any());
         return Ok(Action::await_change());
     }
-    let namespace = obj.namespace().unwrap_or_default();
     match reconcile::cleanup(&ctx.settings.storage, &namespace, &obj.name_any()) {
         Ok(removed) => {
             if removed.is_some() {
@@ -460,6 +461,7 @@ async fn delete(
         .collect();
     patch_finalizers(api, obj, finalizers).await?;
     ctx.backoff.reset(&key_of(obj));
+    ctx.metrics.deleted(&namespace, &obj.name_any());
     Ok(Action::await_change())
 }
 

@@ -240,6 +240,13 @@ impl ObjectDurations {
         histogram.observe(seconds);
     }
 
+    fn forget(&self, labels: &ObjectLabels) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(labels);
+    }
+
     // The next series after `after` (the first ones without), at most `DURATION_BATCH`.
     fn batch(&self, after: Option<&ObjectLabels>) -> Vec<(Arc<ObjectLabels>, ObjectHistogram)> {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -577,6 +584,16 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Forgets the reconcile duration series of `namespace/name`, whose deletion has ended (its
+    /// finalizer removed): as Flux does, so that objects coming and going leave no series behind.
+    pub fn deleted(&self, namespace: &str, name: &str) {
+        self.duration.forget(&ObjectLabels {
+            kind: crate::api::KIND,
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+        });
     }
 
     // Brings the registry request counters up to date; a no-op until `observe_registries`. A
@@ -1040,6 +1057,33 @@ mod tests {
             1
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn a_deleted_objects_series_goes_and_a_recreated_one_starts_again() {
+        let m = Metrics::new();
+        m.reconciled("apps", "gone", 0.5, "success");
+        m.reconciled("apps", "kept", 0.5, "success");
+        m.reconciled("other", "gone", 0.5, "success");
+        m.deleted("apps", "gone");
+        let count = |text: &str, namespace: &str, name: &str| {
+            let series = format!(
+                "gotk_reconcile_duration_seconds_count{{kind=\"OCIRepository\",name=\"{name}\",namespace=\"{namespace}\"}} "
+            );
+            text.lines()
+                .find_map(|l| l.strip_prefix(series.as_str())?.parse::<f64>().ok())
+        };
+        let text = m.render();
+        assert_eq!(count(&text, "apps", "gone"), None, "{text}");
+        assert_eq!(count(&text, "apps", "kept"), Some(1.0), "{text}");
+        assert_eq!(
+            count(&text, "other", "gone"),
+            Some(1.0),
+            "same name elsewhere: {text}"
+        );
+        m.deleted("apps", "never-seen");
+        m.reconciled("apps", "gone", 0.5, "success");
+        assert_eq!(count(&m.render(), "apps", "gone"), Some(1.0));
     }
 
     // Writes `pieces` worth of text to a `Pieces` that sends from the start, on a blocking thread.
