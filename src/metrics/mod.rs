@@ -791,10 +791,14 @@ fn encoded(metrics: Arc<Metrics>) -> axum::body::Body {
     tokio::task::spawn_blocking(move || {
         let _ = stream(&metrics, pieces);
     });
-    axum::body::Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
-        let piece = rx.recv().await?;
-        Some((Ok::<_, std::convert::Infallible>(piece), rx))
-    }))
+    // Fused: a body may be polled again after its end (the gzip layer does, for trailers).
+    axum::body::Body::from_stream(futures::StreamExt::fuse(futures::stream::unfold(
+        rx,
+        |mut rx| async move {
+            let piece = rx.recv().await?;
+            Some((Ok::<_, std::convert::Infallible>(piece), rx))
+        },
+    )))
 }
 
 fn stream(metrics: &Metrics, mut pieces: Pieces) -> std::fmt::Result {
@@ -866,24 +870,28 @@ impl QueueMetrics {
     }
 }
 
-/// `/metrics`.
+/// `/metrics`, gzip-compressed when the scraper asks for it (`Accept-Encoding: gzip`, as
+/// Prometheus does), as Go's promhttp handler serves Flux's metrics.
 pub fn router(metrics: Arc<Metrics>) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let metrics = metrics.clone();
-            async move {
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    encoded(metrics),
-                )
-                    .into_response()
-            }
-        }),
-    )
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        encoded(metrics),
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        // The text is 1.6 KB per object and compresses about tenfold.
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true))
 }
 
 #[cfg(test)]
@@ -951,6 +959,44 @@ mod tests {
         let text = String::from_utf8(pieces.concat()).unwrap();
         assert!(text.ends_with("# EOF\n"), "the whole text");
         assert_eq!(stable(&text), stable(&m.render()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scrape_is_gzipped_when_the_scraper_asks() {
+        use http_body_util::BodyExt;
+        use std::io::Read;
+        use tower::ServiceExt;
+
+        let m = Arc::new(Metrics::new());
+        for i in 0..200 {
+            m.reconciled("apps", &format!("object-{i}"), 0.5, "success");
+        }
+        let response = router(m.clone())
+            .oneshot(
+                http::Request::get("/metrics")
+                    .header(header::ACCEPT_ENCODING, "gzip")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+        let gzipped = response.into_body().collect().await.unwrap().to_bytes();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&gzipped[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(stable(&text), stable(&m.render()));
+        assert!(
+            gzipped.len() * 5 < text.len(),
+            "{} bytes for {}",
+            gzipped.len(),
+            text.len()
+        );
+
+        let plain = scrape(m).await;
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
     }
 
     #[test]
