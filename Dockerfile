@@ -11,7 +11,9 @@ ARG BUILDPLATFORM
 ARG TARGETPLATFORM
 WORKDIR /src
 # A cross C toolchain (aws-lc-sys compiles C) only when the target differs from the build machine;
-# Debian's native gcc answers to the same triplet-prefixed name.
+# Debian's native gcc answers to the same triplet-prefixed name. arm64 kernels use 4, 16 or 64 KiB
+# pages, and jemalloc (the binary's allocator) refuses to start on pages larger than it was built
+# for: it is built for 64 KiB there.
 RUN case "$TARGETPLATFORM" in \
       linux/amd64) echo x86_64-unknown-linux-gnu > /rust-target; pkgs="gcc-x86-64-linux-gnu libc6-dev-amd64-cross" ;; \
       linux/arm64) echo aarch64-unknown-linux-gnu > /rust-target; pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;; \
@@ -25,7 +27,8 @@ RUN case "$TARGETPLATFORM" in \
 ENV CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER=x86_64-linux-gnu-gcc \
     CC_x86_64_unknown_linux_gnu=x86_64-linux-gnu-gcc \
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
-    CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+    CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+    AARCH64_UNKNOWN_LINUX_GNU_JEMALLOC_SYS_WITH_LG_PAGE=16
 
 # Dependency cache: this layer only changes with Cargo.toml or Cargo.lock.
 COPY Cargo.toml Cargo.lock ./

@@ -7,6 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 
+// jemalloc, not glibc's malloc: over an hour at 10,000 objects glibc's resident memory rose a
+// little after each burst of new revisions while the memory in use stayed flat (the freed
+// chunks stayed in its heap as fragments); jemalloc's stayed flat, and 3-4 MiB lower.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The version line: the crate version and the commit (build.rs; "unknown" without git).
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
