@@ -5,30 +5,25 @@
 //! the process collector's `process_*` metrics, plus the registry requests this controller makes.
 //! This module owns every metric name.
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
-};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets_range};
-use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::registry::RequestCounts;
 
+mod objects;
 mod process;
+mod scrape;
+
+use objects::ObjectDurations;
+pub use scrape::router;
 
 /// controller-runtime's buckets of `controller_runtime_reconcile_time_seconds`.
 const RECONCILE_TIME_BUCKETS: [f64; 40] = [
@@ -138,142 +133,6 @@ pub struct LeaseLabels {
 pub struct RequestLabels {
     /// `ping`, `token`, `tags`, `manifest_head`, `manifest_get`, `blob`.
     pub kind: String,
-}
-
-/// Flux's buckets of `gotk_reconcile_duration_seconds`: 10 exponential buckets from 10 ms to
-/// 30 min, then `+Inf`.
-static DURATION_BOUNDS: LazyLock<[f64; DURATION_BUCKETS]> = LazyLock::new(|| {
-    let mut bounds = [f64::INFINITY; DURATION_BUCKETS];
-    for (bound, value) in bounds
-        .iter_mut()
-        .zip(exponential_buckets_range(0.01, 1800.0, 10))
-    {
-        *bound = value;
-    }
-    bounds
-});
-
-/// The buckets of [`DURATION_BOUNDS`], `+Inf` included.
-const DURATION_BUCKETS: usize = 11;
-
-/// One object's `gotk_reconcile_duration_seconds` series, the one metric with a series per
-/// object: the sum, the count and the bucket counts in one small allocation (about 140 bytes),
-/// the bounds shared by all series. prometheus-client's `Histogram` keeps each bucket's bound
-/// beside its count, in a second allocation, and a native histogram's state (about 420 bytes a
-/// series). Observes and encodes exactly as that `Histogram` does.
-#[derive(Clone, Debug, Default)]
-struct ObjectHistogram(Arc<Mutex<HistogramCounts>>);
-
-#[derive(Debug, Default)]
-struct HistogramCounts {
-    sum: f64,
-    count: u64,
-    // Per bucket (not cumulative), as prometheus-client keeps them; the encoder accumulates.
-    buckets: [u64; DURATION_BUCKETS],
-}
-
-impl ObjectHistogram {
-    fn observe(&self, v: f64) {
-        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        counts.sum += v;
-        counts.count += 1;
-        // The first bucket whose bound is at least `v`; NaN falls into `+Inf`.
-        let bucket = if v.is_nan() {
-            Some(DURATION_BUCKETS - 1)
-        } else {
-            DURATION_BOUNDS.iter().position(|bound| *bound >= v)
-        };
-        if let Some(i) = bucket {
-            counts.buckets[i] += 1;
-        }
-    }
-}
-
-impl TypedMetric for ObjectHistogram {
-    const TYPE: MetricType = MetricType::Histogram;
-}
-
-impl EncodeMetric for ObjectHistogram {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        let (sum, count, buckets) = {
-            let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            let buckets: Vec<(f64, u64)> = DURATION_BOUNDS
-                .iter()
-                .copied()
-                .zip(counts.buckets)
-                .collect();
-            (counts.sum, counts.count, buckets)
-        };
-        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        Self::TYPE
-    }
-}
-
-/// Name of the per-object histogram.
-const DURATION_NAME: &str = "gotk_reconcile_duration_seconds";
-
-/// Help text of [`DURATION_NAME`], with the full stop prometheus-client's registry appends.
-const DURATION_HELP: &str = "The duration in seconds of a GitOps Toolkit resource reconciliation.";
-
-/// The series encoded per hold of the [`ObjectDurations`] map: about 50 KB of text.
-const DURATION_BATCH: usize = 32;
-
-/// `gotk_reconcile_duration_seconds`, one series per object, ordered by its labels. A scrape
-/// copies a batch of [`DURATION_BATCH`] series handles out of the map and encodes them with the
-/// map released, so a scrape that waits for its reader never holds up a reconcile, and its text
-/// (16 MB at 10,000 objects) need not be held whole: see [`encoded`].
-#[derive(Clone, Debug, Default)]
-struct ObjectDurations(Arc<Mutex<BTreeMap<Arc<ObjectLabels>, ObjectHistogram>>>);
-
-impl ObjectDurations {
-    fn observe(&self, labels: ObjectLabels, seconds: f64) {
-        let histogram = {
-            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            match map.get(&labels) {
-                Some(h) => h.clone(),
-                None => map.entry(Arc::new(labels)).or_default().clone(),
-            }
-        };
-        histogram.observe(seconds);
-    }
-
-    fn forget(&self, labels: &ObjectLabels) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(labels);
-    }
-
-    // The next series after `after` (the first ones without), at most `DURATION_BATCH`.
-    fn batch(&self, after: Option<&ObjectLabels>) -> Vec<(Arc<ObjectLabels>, ObjectHistogram)> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-        map.range::<ObjectLabels, _>((from, Bound::Unbounded))
-            .take(DURATION_BATCH)
-            .map(|(labels, h)| (labels.clone(), h.clone()))
-            .collect()
-    }
-}
-
-impl Collector for ObjectDurations {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut family =
-            encoder.encode_descriptor(DURATION_NAME, DURATION_HELP, None, MetricType::Histogram)?;
-        let mut after: Option<Arc<ObjectLabels>> = None;
-        loop {
-            let batch = self.batch(after.as_deref());
-            let Some((last, _)) = batch.last() else {
-                return Ok(());
-            };
-            after = Some(last.clone());
-            for (labels, histogram) in &batch {
-                histogram.encode(family.encode_family(labels.as_ref())?)?;
-            }
-        }
-    }
 }
 
 /// The metrics of one controller process.
@@ -696,118 +555,6 @@ impl Metrics {
     }
 }
 
-/// The size of the pieces a scrape's text is sent in.
-const CHUNK: usize = 64 * 1024;
-
-/// The pieces a scrape may have encoded before its reader takes them.
-const AHEAD: usize = 2;
-
-/// How long a scrape waits for its reader to take a piece before it stops.
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A `fmt::Write`, on a blocking thread, that cuts a scrape's text into pieces of about
-/// [`CHUNK`] bytes for the response body. Until [`Pieces::start_sending`] it keeps them: the
-/// metric families are encoded holding their locks, and a reconcile adding a series waits for
-/// that lock on a runtime worker, so waiting for the reader (who needs those workers) then could
-/// stall both. From then on (the per-object histogram, encoded without locks held) it hands each
-/// piece over as it fills, waiting while [`AHEAD`] are not yet taken: a scrape holds a few pieces,
-/// not the whole text (16 MB at 10,000 objects, which glibc kept in fragments of its heap after
-/// the scrapes that ran while a burst of reconciles allocated).
-struct Pieces {
-    tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
-    runtime: tokio::runtime::Handle,
-    timeout: Duration,
-    held: Vec<bytes::Bytes>,
-    buf: String,
-    sending: bool,
-}
-
-impl Pieces {
-    fn new(tx: tokio::sync::mpsc::Sender<bytes::Bytes>, timeout: Duration) -> Pieces {
-        Pieces {
-            tx,
-            runtime: tokio::runtime::Handle::current(),
-            timeout,
-            held: Vec::new(),
-            buf: String::with_capacity(CHUNK),
-            sending: false,
-        }
-    }
-
-    /// Sends the pieces kept so far; from now on each piece is sent as it fills.
-    fn start_sending(&mut self) -> std::fmt::Result {
-        self.sending = true;
-        for piece in std::mem::take(&mut self.held) {
-            self.send(piece)?;
-        }
-        Ok(())
-    }
-
-    /// Sends everything left.
-    fn finish(mut self) -> std::fmt::Result {
-        self.start_sending()?;
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let last = bytes::Bytes::from(std::mem::take(&mut self.buf));
-        self.send(last)
-    }
-
-    // Waits for room ahead of the reader; an error once the reader is gone or took longer than
-    // the timeout.
-    fn send(&self, piece: bytes::Bytes) -> std::fmt::Result {
-        match self
-            .runtime
-            .block_on(tokio::time::timeout(self.timeout, self.tx.send(piece)))
-        {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(std::fmt::Error),
-        }
-    }
-}
-
-impl std::fmt::Write for Pieces {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        if self.buf.len() + s.len() > CHUNK && !self.buf.is_empty() {
-            let full = std::mem::replace(&mut self.buf, String::with_capacity(CHUNK));
-            let full = bytes::Bytes::from(full);
-            if self.sending {
-                self.send(full)?;
-            } else {
-                self.held.push(full);
-            }
-        }
-        self.buf.push_str(s);
-        Ok(())
-    }
-}
-
-/// The metrics text as a response body, encoded on a blocking thread while it is sent (see
-/// [`Pieces`]). A reader that leaves or stalls past [`SEND_TIMEOUT`] ends the encoding: its body
-/// stops short of `# EOF`.
-fn encoded(metrics: Arc<Metrics>) -> axum::body::Body {
-    let (tx, rx) = tokio::sync::mpsc::channel(AHEAD);
-    let pieces = Pieces::new(tx, SEND_TIMEOUT);
-    tokio::task::spawn_blocking(move || {
-        let _ = stream(&metrics, pieces);
-    });
-    // Fused: a body may be polled again after its end (the gzip layer does, for trailers).
-    axum::body::Body::from_stream(futures::StreamExt::fuse(futures::stream::unfold(
-        rx,
-        |mut rx| async move {
-            let piece = rx.recv().await?;
-            Some((Ok::<_, std::convert::Infallible>(piece), rx))
-        },
-    )))
-}
-
-fn stream(metrics: &Metrics, mut pieces: Pieces) -> std::fmt::Result {
-    metrics.render_families(&mut pieces)?;
-    pieces.start_sending()?;
-    metrics.render_objects(&mut pieces)?;
-    pieces.finish()
-}
-
 impl QueueMetrics {
     // Help texts are client-go's (via controller-runtime). prometheus-client appends a full
     // stop, so the ones that end with one in Go are registered without it.
@@ -870,32 +617,15 @@ impl QueueMetrics {
     }
 }
 
-/// `/metrics`, gzip-compressed when the scraper asks for it (`Accept-Encoding: gzip`, as
-/// Prometheus does), as Go's promhttp handler serves Flux's metrics.
-pub fn router(metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let metrics = metrics.clone();
-                async move {
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        encoded(metrics),
-                    )
-                        .into_response()
-                }
-            }),
-        )
-        // The text is 1.6 KB per object and compresses about tenfold.
-        .layer(tower_http::compression::CompressionLayer::new().gzip(true))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use axum::http::header;
+    use prometheus_client::metrics::histogram::exponential_buckets_range;
+
+    use super::objects::{DURATION_BATCH, DURATION_HELP, DURATION_NAME};
+    use super::scrape::{AHEAD, CHUNK, Pieces, SEND_TIMEOUT};
     use super::*;
 
     // The text without the process collector's lines, which change from one scrape to the next.
