@@ -636,6 +636,15 @@ mod tests {
             .join("\n")
     }
 
+    // Metrics with one reconcile of each of `n` objects in `apps`.
+    fn with_objects(n: usize) -> Arc<Metrics> {
+        let m = Arc::new(Metrics::new());
+        for i in 0..n {
+            m.reconciled("apps", &format!("object-{i}"), 0.5, "success");
+        }
+        m
+    }
+
     // A GET of `/metrics` through the router.
     async fn scrape(m: Arc<Metrics>) -> http::Response<axum::body::Body> {
         use tower::ServiceExt;
@@ -670,11 +679,8 @@ mod tests {
     async fn a_scrape_sends_the_text_in_pieces() {
         use http_body_util::BodyExt;
 
-        let m = Arc::new(Metrics::new());
         // About 1,600 bytes of histogram per object: several pieces.
-        for i in 0..200 {
-            m.reconciled("apps", &format!("object-{i}"), 0.5, "success");
-        }
+        let m = with_objects(200);
         let response = scrape(m.clone()).await;
         assert_eq!(response.status(), http::StatusCode::OK);
         let mut body = response.into_body();
@@ -697,10 +703,7 @@ mod tests {
         use std::io::Read;
         use tower::ServiceExt;
 
-        let m = Arc::new(Metrics::new());
-        for i in 0..200 {
-            m.reconciled("apps", &format!("object-{i}"), 0.5, "success");
-        }
+        let m = with_objects(200);
         let response = router(m.clone())
             .oneshot(
                 http::Request::get("/metrics")
@@ -736,10 +739,7 @@ mod tests {
         // Reconciles adding series on both workers while scrapes run on them too, as the
         // server's connection tasks do.
         let scenario = async {
-            let m = Arc::new(Metrics::new());
-            for i in 0..2000 {
-                m.reconciled("apps", &format!("object-{i}"), 0.5, "success");
-            }
+            let m = with_objects(2000);
             let writers: Vec<_> = (0..4)
                 .map(|w| {
                     let m = m.clone();
@@ -926,10 +926,7 @@ mod tests {
         // A reader takes one piece and stops while reconciles add series and observe the old
         // ones; they finish, then the reader reads on.
         let scenario = async {
-            let m = Arc::new(Metrics::new());
-            for i in 0..2000 {
-                m.reconciled("apps", &format!("object-{i}"), 0.5, "success");
-            }
+            let m = with_objects(2000);
             let mut body = scrape(m.clone()).await.into_body();
             let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
             tokio::time::sleep(Duration::from_millis(200)).await;
